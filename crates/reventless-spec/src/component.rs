@@ -1,0 +1,140 @@
+use std::fmt::Debug;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{Command, DomainError, Event, EventEnvelope, Query, QueryItem};
+
+/// An event-sourced entity: its commands are decided on the state folded from
+/// its own stream and appended with optimistic concurrency.
+///
+/// `decide` and `evolve` are pure: the platform replays, decides, appends and
+/// retries on conflicts.
+pub trait Aggregate: Send + Sync + 'static {
+    /// The aggregate's name, e.g. `Customer` (GraphQL: `<Plugin>_<Name>_<Variant>`).
+    const NAME: &'static str;
+    /// Async aggregates answer `Pending` and are executed from a command queue.
+    const ASYNC: bool = false;
+    type Command: Command;
+    type Event: Event;
+    type State: Default + Clone + Send + Sync + 'static;
+    type Error: DomainError;
+
+    fn decide(state: &Self::State, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
+    fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
+}
+
+/// A DCB state-change slice: one decision over the events matching the
+/// command's tags, appended with an [`crate::AppendCondition`] instead of a
+/// per-entity stream.
+///
+/// The consistency boundary is [`StateChangeSlice::query`]: by default one
+/// item with the command's scalar tags (AND) and the consumed types, plus one
+/// item per collection tag (OR).
+pub trait StateChangeSlice: Send + Sync + 'static {
+    /// The slice's name, e.g. `AddProduct`.
+    const NAME: &'static str;
+    const ASYNC: bool = false;
+    /// Event types folded into the decision state.
+    const CONSUMES: &'static [&'static str];
+    /// Event types `decide` may return (checked at run time).
+    const PRODUCES: &'static [&'static str];
+    type Command: Command;
+    /// The plugin's event type (shared by its slices).
+    type Event: Event;
+    type State: Default + Clone + Send + Sync + 'static;
+    type Error: DomainError;
+
+    fn query(command: &Self::Command) -> Query {
+        default_decision_query(command, Self::CONSUMES)
+    }
+    fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
+    fn decide(state: &Self::State, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
+}
+
+/// The default DCB decision query of a command (see [`StateChangeSlice`]).
+pub fn default_decision_query<C: Command>(command: &C, consumes: &[&str]) -> Query {
+    let tags = command.tag_set();
+    let item = || QueryItem::new().types(consumes.iter().copied());
+    let mut query = Query::none();
+    if !tags.scalar.is_empty() || tags.many.is_empty() {
+        query = query.item(item().tags(tags.scalar.iter().cloned()));
+    }
+    for tag in tags.many {
+        query = query.item(item().tags([tag]));
+    }
+    query
+}
+
+/// A read model (or DCB state-view slice): rows kept current from events.
+pub trait ReadModel: Send + Sync + 'static {
+    /// Singular name, e.g. `Product` (GraphQL `<Plugin>_<Name>(id)`).
+    const NAME: &'static str;
+    /// Plural name, e.g. `Products` (GraphQL `<Plugin>_<Plural>`).
+    const PLURAL: &'static str;
+    /// Event types this projection reacts to; others are never delivered.
+    const CONSUMES: &'static [&'static str];
+    /// Row fields that can be filtered on efficiently.
+    const INDEXES: &'static [&'static str] = &[];
+    type Event: Event;
+    type Row: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync + 'static;
+
+    fn project(event: &Self::Event, envelope: &EventEnvelope) -> Vec<Action<Self::Row>>;
+}
+
+/// What a projection does with one event.
+pub enum Action<R> {
+    /// Write the row, replacing any existing one.
+    Set { id: String, row: R },
+    /// Change an existing row; nothing happens when it does not exist.
+    Update { id: String, update: Update<R> },
+    /// Change the row, starting from `default` when it does not exist.
+    UpdateWithDefault { id: String, default: R, update: Update<R> },
+    Delete { id: String },
+    Ignore,
+}
+
+impl<R> Action<R> {
+    pub fn set(id: impl Into<String>, row: R) -> Self {
+        Self::Set { id: id.into(), row }
+    }
+
+    pub fn update(id: impl Into<String>, update: impl FnOnce(&mut R) + Send + 'static) -> Self {
+        Self::Update { id: id.into(), update: Update::new(update) }
+    }
+
+    pub fn update_with_default(id: impl Into<String>, default: R, update: impl FnOnce(&mut R) + Send + 'static) -> Self {
+        Self::UpdateWithDefault { id: id.into(), default, update: Update::new(update) }
+    }
+
+    pub fn delete(id: impl Into<String>) -> Self {
+        Self::Delete { id: id.into() }
+    }
+}
+
+impl<R: Debug> Debug for Action<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Set { id, row } => f.debug_struct("Set").field("id", id).field("row", row).finish(),
+            Self::Update { id, .. } => f.debug_struct("Update").field("id", id).finish_non_exhaustive(),
+            Self::UpdateWithDefault { id, default, .. } => {
+                f.debug_struct("UpdateWithDefault").field("id", id).field("default", default).finish_non_exhaustive()
+            }
+            Self::Delete { id } => f.debug_struct("Delete").field("id", id).finish(),
+            Self::Ignore => f.write_str("Ignore"),
+        }
+    }
+}
+
+/// An in-place change of a row.
+pub struct Update<R>(Box<dyn FnOnce(&mut R) + Send>);
+
+impl<R> Update<R> {
+    pub fn new(update: impl FnOnce(&mut R) + Send + 'static) -> Self {
+        Self(Box::new(update))
+    }
+
+    pub fn apply(self, row: &mut R) {
+        (self.0)(row)
+    }
+}

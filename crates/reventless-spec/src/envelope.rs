@@ -1,0 +1,93 @@
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Tag;
+
+/// Milliseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        Self(u64::try_from(millis).unwrap_or(u64::MAX))
+    }
+}
+
+/// Who and what caused an event.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMeta {
+    /// Shared by every event and command of one user request.
+    pub correlation_id: Option<String>,
+    /// The command (or event) that caused this event.
+    pub causation_id: Option<String>,
+    /// The plugin that appended the event.
+    pub service: Option<String>,
+    /// The caller on whose behalf it was appended.
+    pub user: Option<String>,
+}
+
+/// The place of an aggregate event in its entity stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPosition {
+    pub id: String,
+    /// 1 for the stream's first event, then 2, 3, …
+    pub version: u64,
+}
+
+/// An event to append: the store assigns its position.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub event_id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub tags: Vec<Tag>,
+    pub data: serde_json::Value,
+    pub meta: EventMeta,
+}
+
+impl NewEvent {
+    pub fn new(event_type: impl Into<String>, tags: Vec<Tag>, data: serde_json::Value) -> Self {
+        Self { event_id: Uuid::now_v7(), event_type: event_type.into(), tags, data, meta: EventMeta::default() }
+    }
+
+    pub fn with_meta(mut self, meta: EventMeta) -> Self {
+        self.meta = meta;
+        self
+    }
+}
+
+/// A stored event as every reader sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventEnvelope {
+    pub event_id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub tags: Vec<Tag>,
+    pub data: serde_json::Value,
+    /// Position in the log (strictly increasing; gapless locally).
+    pub position: u64,
+    /// Set for aggregate events: the entity stream and the version in it.
+    pub stream: Option<StreamPosition>,
+    pub recorded_at: Timestamp,
+    pub meta: EventMeta,
+}
+
+impl EventEnvelope {
+    /// The envelope a store writes for `event` at `position`.
+    pub fn recorded(event: NewEvent, position: u64, stream: Option<StreamPosition>, recorded_at: Timestamp) -> Self {
+        Self {
+            event_id: event.event_id,
+            event_type: event.event_type,
+            tags: event.tags,
+            data: event.data,
+            position,
+            stream,
+            recorded_at,
+            meta: event.meta,
+        }
+    }
+}

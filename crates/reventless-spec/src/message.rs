@@ -1,0 +1,116 @@
+use std::fmt::Debug;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::{Tag, TagSet};
+
+/// A command or event: a serde type whose variants have stable wire names and
+/// whose fields may carry DCB tags. Derive it with `#[derive(Event)]` or
+/// `#[derive(Command)]`.
+///
+/// On the wire a message is `(name, data)`: `name` is the variant name and
+/// `data` the variant's fields as JSON (serde's externally tagged form split
+/// in two), so the stored `type` is exactly the variant's serde name.
+pub trait Message: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static {
+    /// Every wire name this type can have (one per enum variant).
+    const NAMES: &'static [&'static str];
+    /// True for an enum (wire data is the variant's fields), false for a struct.
+    const IS_ENUM: bool;
+    /// The wire name of this value.
+    fn name(&self) -> &'static str;
+    /// The tags of this value, split into scalar and collection tags.
+    fn tag_set(&self) -> TagSet;
+    /// Every tag of this value.
+    fn tags(&self) -> Vec<Tag> {
+        self.tag_set().all()
+    }
+}
+
+/// Marker for event types (derive with `#[derive(Event)]`).
+pub trait Event: Message {}
+
+/// Marker for command types (derive with `#[derive(Command)]`).
+pub trait Command: Message {}
+
+/// Why a message could not be turned into, or read from, its wire form.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WireError {
+    #[error("unknown {kind} type `{name}` (known: {known})")]
+    UnknownName { kind: &'static str, name: String, known: String },
+    #[error("invalid data for `{name}`: {message}")]
+    InvalidData { name: String, message: String },
+    #[error("`{derived}` serializes as `{serialized}`: derive and serde disagree on the wire name")]
+    NameMismatch { derived: String, serialized: String },
+}
+
+/// Splits a message into its wire name and its data.
+pub fn to_wire<M: Message>(message: &M) -> Result<(&'static str, Value), WireError> {
+    let name = message.name();
+    let value = serde_json::to_value(message)
+        .map_err(|e| WireError::InvalidData { name: name.to_string(), message: e.to_string() })?;
+    let (serialized, data) = split_externally_tagged(value);
+    match serialized {
+        Some(serialized) if serialized != name => {
+            Err(WireError::NameMismatch { derived: name.to_string(), serialized })
+        }
+        _ => Ok((name, data)),
+    }
+}
+
+/// Rebuilds a message from its wire name and data.
+pub fn from_wire<M: Message>(kind: &'static str, name: &str, data: Value) -> Result<M, WireError> {
+    if !M::NAMES.contains(&name) {
+        return Err(WireError::UnknownName { kind, name: name.to_string(), known: M::NAMES.join(", ") });
+    }
+    let invalid = |e: serde_json::Error| WireError::InvalidData { name: name.to_string(), message: e.to_string() };
+    if !M::IS_ENUM {
+        return serde_json::from_value(data).map_err(invalid);
+    }
+    // A unit variant is the bare name; serde does not accept `{name: null}` for it.
+    if data.is_null() {
+        if let Ok(message) = serde_json::from_value(Value::String(name.to_string())) {
+            return Ok(message);
+        }
+    }
+    let mut wrapped = Map::new();
+    wrapped.insert(name.to_string(), data);
+    serde_json::from_value(Value::Object(wrapped)).map_err(invalid)
+}
+
+/// `{"Name": data}` → (Some("Name"), data); `"Name"` → (Some("Name"), null);
+/// anything else (a struct) → (None, value).
+pub(crate) fn split_externally_tagged(value: Value) -> (Option<String>, Value) {
+    match value {
+        Value::String(name) => (Some(name), Value::Null),
+        Value::Object(map) if map.len() == 1 => {
+            let Some((name, data)) = map.into_iter().next() else {
+                return (None, Value::Null);
+            };
+            (Some(name), data)
+        }
+        other => (None, other),
+    }
+}
+
+/// A domain rejection: an error enum whose variant name is the error code and
+/// whose fields are the detail. Any `Serialize + Debug` type qualifies.
+pub trait DomainError: Serialize + Debug + Send + Sync + 'static {
+    /// The variant name, e.g. `CategoryNotFound`.
+    fn code(&self) -> String {
+        let value = serde_json::to_value(self).unwrap_or(Value::Null);
+        match split_externally_tagged(value) {
+            (Some(name), _) => name,
+            (None, _) => std::any::type_name::<Self>().rsplit("::").next().unwrap_or("Rejected").to_string(),
+        }
+    }
+
+    /// The variant's fields as JSON (null for a unit variant).
+    fn detail(&self) -> Value {
+        let value = serde_json::to_value(self).unwrap_or(Value::Null);
+        split_externally_tagged(value).1
+    }
+}
+
+impl<T: Serialize + Debug + Send + Sync + 'static> DomainError for T {}
