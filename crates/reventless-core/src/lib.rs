@@ -1,1 +1,19 @@
+//! The platform-independent engine of reventless.
+//!
+//! - [`store`]: the adapter traits every platform implements.
+//! - [`engine`]: aggregate command handling, the DCB decision loop, projections.
+//! - [`plugin`]: the `Plugin` builder and its manifest.
+//! - [`runtime`]: hosts plugins on a set of stores (dispatch, projection workers).
+//! - `testing` (feature `testing`): Given/When/Then harness and the store contract suite.
+pub mod engine;
+pub mod outcome;
+pub mod plugin;
+pub mod runtime;
+pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
+pub use outcome::{Caller, CommandOutcome, CommandRequest, EngineError, RejectionCause};
+pub use plugin::{Manifest, Plugin, PluginError};
+pub use runtime::{Runtime, RuntimeError};
+pub use store::{StoreError, Stores};

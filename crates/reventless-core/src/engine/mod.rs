@@ -1,0 +1,69 @@
+//! Executes user components against the adapter traits: the pure steps
+//! (fold, decide, project) live here once and are shared by the platforms
+//! and by the Given/When/Then harness.
+mod aggregate;
+mod projection;
+mod slice;
+
+pub use aggregate::execute_aggregate;
+pub use projection::{ProjectionRows, apply_action, project_batch};
+pub use slice::{decision_condition, execute_slice, fold_slice, slice_entity_id};
+
+use reventless_spec::{Event, EventEnvelope, EventMeta, Message, NewEvent, from_wire, to_wire};
+
+use crate::outcome::EngineError;
+use crate::store::Stores;
+
+/// How many times a conflicting append is retried, each after a fresh read.
+pub const CONFLICT_RETRIES: u32 = 3;
+
+/// What a component execution needs besides its input.
+#[derive(Clone, Debug)]
+pub struct ExecutionContext {
+    pub stores: Stores,
+    /// Stamped on every appended event (service, user, correlation, causation).
+    pub meta: EventMeta,
+}
+
+/// Reads a stored event back into the user's type.
+pub fn decode_event<E: Event>(envelope: &EventEnvelope) -> Result<E, EngineError> {
+    from_wire::<E>("event", &envelope.event_type, envelope.data.clone()).map_err(|e| {
+        EngineError::CorruptEvent(format!("event {} at position {}: {e}", envelope.event_id, envelope.position))
+    })
+}
+
+/// Turns decided events into appendable ones carrying `meta`.
+pub fn encode_events<E: Event>(events: &[E], meta: &EventMeta) -> Result<Vec<NewEvent>, EngineError> {
+    events
+        .iter()
+        .map(|event| {
+            let (name, data) = to_wire(event).map_err(|e| EngineError::Contract(e.to_string()))?;
+            Ok(NewEvent::new(name, event.tags(), data).with_meta(meta.clone()))
+        })
+        .collect()
+}
+
+/// The rejection outcome of a domain error.
+pub(crate) fn rejected<E: reventless_spec::DomainError>(
+    entity_id: Option<String>,
+    error: &E,
+) -> crate::outcome::CommandOutcome {
+    crate::outcome::CommandOutcome::Rejected {
+        entity_id,
+        error_code: error.code(),
+        error_detail: error.detail(),
+        cause: crate::outcome::RejectionCause::DomainRejection,
+    }
+}
+
+/// True when `events` only use names from `allowed`.
+pub(crate) fn check_produced<E: Message>(component: &str, events: &[E], allowed: &[&str]) -> Result<(), EngineError> {
+    match events.iter().find(|e| !allowed.contains(&e.name())) {
+        Some(event) => Err(EngineError::Contract(format!(
+            "{component} decided `{}`, which is not in its PRODUCES ({})",
+            event.name(),
+            allowed.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,81 @@
+use std::collections::BTreeMap;
+
+use reventless_spec::{Action, EventEnvelope, ReadModel};
+
+use super::decode_event;
+use crate::outcome::EngineError;
+use crate::store::{QueryStore, RowOp, StoreError};
+
+/// Rows touched while projecting a batch: `None` marks a deleted (or absent) row.
+pub type ProjectionRows<R> = BTreeMap<String, Option<R>>;
+
+/// Applies one action to rows already loaded into `rows` (the id of every
+/// action must be present: load it first).
+pub fn apply_action<R>(rows: &mut ProjectionRows<R>, action: Action<R>) {
+    match action {
+        Action::Set { id, row } => {
+            rows.insert(id, Some(row));
+        }
+        Action::Update { id, update } => {
+            if let Some(Some(row)) = rows.get_mut(&id) {
+                update.apply(row);
+            }
+        }
+        Action::UpdateWithDefault { id, default, update } => {
+            let slot = rows.entry(id).or_insert(None);
+            let row = slot.get_or_insert(default);
+            update.apply(row);
+        }
+        Action::Delete { id } => {
+            rows.insert(id, None);
+        }
+        Action::Ignore => {}
+    }
+}
+
+fn action_id<R>(action: &Action<R>) -> Option<&str> {
+    match action {
+        Action::Set { .. } | Action::Ignore => None,
+        Action::Update { id, .. } | Action::UpdateWithDefault { id, .. } | Action::Delete { id } => Some(id),
+    }
+}
+
+/// Projects a batch of events of the source log into the row changes to
+/// commit (together with the checkpoint) on `table`.
+pub async fn project_batch<R: ReadModel>(
+    store: &dyn QueryStore,
+    table: &str,
+    events: &[EventEnvelope],
+) -> Result<Vec<RowOp>, EngineError> {
+    let mut rows: ProjectionRows<R::Row> = BTreeMap::new();
+    for envelope in events.iter().filter(|e| R::CONSUMES.contains(&e.event_type.as_str())) {
+        let event = decode_event::<R::Event>(envelope)?;
+        for action in R::project(&event, envelope) {
+            if let Some(id) = action_id(&action) {
+                if !rows.contains_key(id) {
+                    let current = load_row::<R>(store, table, id).await?;
+                    rows.insert(id.to_string(), current);
+                }
+            }
+            apply_action(&mut rows, action);
+        }
+    }
+    rows.into_iter()
+        .map(|(id, row)| match row {
+            Some(row) => serde_json::to_value(&row)
+                .map(|row| RowOp::Put { id, row })
+                .map_err(|e| EngineError::Contract(format!("{} row does not serialize: {e}", R::NAME))),
+            None => Ok(RowOp::Delete { id }),
+        })
+        .collect()
+}
+
+/// Reads a row of a read model's table into its Rust type.
+pub async fn load_row<R: ReadModel>(store: &dyn QueryStore, table: &str, id: &str) -> Result<Option<R::Row>, EngineError> {
+    let Some(value) = store.get(table, id).await? else {
+        return Ok(None);
+    };
+    serde_json::from_value(value).map(Some).map_err(|e| {
+        EngineError::Store(StoreError::Corrupt { location: format!("{table}/{id}"), message: e.to_string() })
+    })
+}

@@ -1,0 +1,131 @@
+use reventless_spec::WireError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::store::StoreError;
+
+/// The answer to a command. A domain rejection is an outcome, not an error:
+/// nothing was appended and the caller learns why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CommandOutcome {
+    #[serde(rename_all = "camelCase")]
+    Accepted {
+        entity_id: String,
+        /// Events appended (0 when the command changed nothing).
+        event_count: usize,
+        /// Log position of the last appended event.
+        position: Option<u64>,
+    },
+    #[serde(rename_all = "camelCase")]
+    Rejected {
+        entity_id: Option<String>,
+        /// The error variant name, e.g. `CategoryNotFound`.
+        error_code: String,
+        /// The error variant's fields.
+        error_detail: Value,
+        cause: RejectionCause,
+    },
+    /// Queued for an asynchronous component.
+    #[serde(rename_all = "camelCase")]
+    Pending { entity_id: String, command_id: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RejectionCause {
+    DomainRejection,
+    AccessRefusal,
+}
+
+impl CommandOutcome {
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Self::Accepted { .. })
+    }
+
+    /// The error code of a rejection.
+    pub fn error_code(&self) -> Option<&str> {
+        match self {
+            Self::Rejected { error_code, .. } => Some(error_code),
+            _ => None,
+        }
+    }
+}
+
+/// The caller of a command, as the platform authenticated it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    pub user_id: Option<String>,
+    pub roles: Vec<String>,
+}
+
+/// A command addressed to a plugin, in wire form (what an API or a queue delivers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandRequest {
+    pub plugin: String,
+    /// `<Aggregate>_<Variant>` for aggregate commands, `<Variant>` for DCB commands.
+    pub command: String,
+    /// The entity of an aggregate command.
+    pub entity_id: Option<String>,
+    pub input: Value,
+    #[serde(default)]
+    pub caller: Caller,
+    pub correlation_id: Option<String>,
+    /// Unique per request; the causation id of the events it appends.
+    pub command_id: String,
+}
+
+impl CommandRequest {
+    pub fn new(plugin: impl Into<String>, command: impl Into<String>, input: Value) -> Self {
+        Self {
+            plugin: plugin.into(),
+            command: command.into(),
+            entity_id: None,
+            input,
+            caller: Caller::default(),
+            correlation_id: None,
+            command_id: uuid::Uuid::now_v7().to_string(),
+        }
+    }
+
+    pub fn entity(mut self, id: impl Into<String>) -> Self {
+        self.entity_id = Some(id.into());
+        self
+    }
+
+    pub fn caller(mut self, caller: Caller) -> Self {
+        self.caller = caller;
+        self
+    }
+}
+
+/// Why a command could not be handled (not a domain rejection).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    #[error("unknown plugin `{0}`")]
+    UnknownPlugin(String),
+    #[error("plugin `{plugin}` has no command `{command}` (known: {known})")]
+    UnknownCommand { plugin: String, command: String, known: String },
+    #[error("bad input for `{command}`: {message}")]
+    BadInput { command: String, message: String },
+    #[error("command `{0}` needs an entity id")]
+    MissingEntityId(String),
+    #[error("gave up after {attempts} attempts: concurrent writers kept conflicting")]
+    Conflict { attempts: u32 },
+    #[error("component contract broken: {0}")]
+    Contract(String),
+    #[error("stored event cannot be read: {0}")]
+    CorruptEvent(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl EngineError {
+    pub(crate) fn bad_input(command: &str, error: WireError) -> Self {
+        let message = match error {
+            WireError::InvalidData { message, .. } => message,
+            other => other.to_string(),
+        };
+        Self::BadInput { command: command.to_string(), message }
+    }
+}

@@ -1,0 +1,439 @@
+//! Layer 2: a plugin registers its components; the platform hosts it. A
+//! plugin describes itself as a [`Manifest`], from which deployers plan
+//! resources without reading its code.
+use std::any::TypeId;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use reventless_spec::{Aggregate, EventEnvelope, Message, ReadModel, StateChangeSlice, from_wire};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{ExecutionContext, execute_aggregate, execute_slice, project_batch};
+use crate::outcome::{CommandOutcome, CommandRequest, EngineError};
+use crate::store::{QueryStore, RowOp};
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A decoded, validated command ready to run.
+pub struct PreparedCommand {
+    /// Commands with the same entity id run one after another.
+    pub entity_id: String,
+    pub is_async: bool,
+    run: Box<dyn FnOnce(ExecutionContext) -> BoxFuture<Result<CommandOutcome, EngineError>> + Send>,
+}
+
+impl PreparedCommand {
+    pub async fn run(self, ctx: ExecutionContext) -> Result<CommandOutcome, EngineError> {
+        (self.run)(ctx).await
+    }
+}
+
+impl std::fmt::Debug for PreparedCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedCommand").field("entity_id", &self.entity_id).finish_non_exhaustive()
+    }
+}
+
+/// A registered component that accepts commands (type-erased).
+pub trait CommandHandler: Send + Sync {
+    fn manifest(&self) -> ComponentManifest;
+    /// The command names it answers, within its plugin.
+    fn routes(&self) -> Vec<String>;
+    /// Decodes the request's input; malformed input is `EngineError::BadInput`.
+    fn prepare(&self, request: &CommandRequest) -> Result<PreparedCommand, EngineError>;
+    /// The log it appends to and the Rust type of that log's events.
+    fn event_source(&self) -> EventSource;
+}
+
+/// A registered projection (type-erased).
+#[async_trait]
+pub trait ProjectionHandler: Send + Sync {
+    fn manifest(&self) -> ComponentManifest;
+    /// The query table, also the checkpoint name.
+    fn table(&self) -> &str;
+    fn event_type(&self) -> TypeId;
+    async fn project(&self, store: &dyn QueryStore, events: &[EventEnvelope]) -> Result<Vec<RowOp>, EngineError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum LogKind {
+    Aggregate,
+    Dcb,
+}
+
+/// A log of a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LogRef {
+    pub kind: LogKind,
+    pub name: String,
+}
+
+/// Which log a component writes, and its event type.
+#[derive(Debug, Clone)]
+pub struct EventSource {
+    pub log: LogRef,
+    pub event_type: TypeId,
+    pub event_type_name: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ComponentKind {
+    Aggregate,
+    StateChangeSlice,
+    ReadModel,
+    StateViewSlice,
+}
+
+/// One component in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentManifest {
+    pub kind: ComponentKind,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
+    pub consumes: Vec<String>,
+    pub produces: Vec<String>,
+    /// The log it appends to (commands) or reads from (projections).
+    pub log: Option<LogRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<String>,
+    #[serde(rename = "async")]
+    pub is_async: bool,
+}
+
+/// The storage a plugin needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageManifest {
+    pub aggregate_logs: Vec<String>,
+    pub dcb_logs: Vec<String>,
+    pub tables: Vec<TableManifest>,
+    pub command_topics: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableManifest {
+    pub name: String,
+    pub indexes: Vec<String>,
+}
+
+/// What a plugin is, for deployers and for the platform's plugin list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub plugin: String,
+    pub version: String,
+    pub components: Vec<ComponentManifest>,
+    pub storage: StorageManifest,
+}
+
+/// Why a plugin's registration is inconsistent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PluginError {
+    #[error("plugin `{plugin}`: command `{command}` is registered twice")]
+    DuplicateCommand { plugin: String, command: String },
+    #[error("plugin `{plugin}`: component `{name}` is registered twice")]
+    DuplicateComponent { plugin: String, name: String },
+    #[error("plugin `{plugin}`: DCB slices must share one event type, found {first} and {second}")]
+    MixedDcbEventTypes { plugin: String, first: &'static str, second: &'static str },
+    #[error("plugin `{plugin}`: projection `{projection}` reads events that no component of the plugin appends")]
+    UnknownEventSource { plugin: String, projection: String },
+    #[error("two plugins are named `{0}`")]
+    DuplicatePlugin(String),
+    #[error("plugin name `{0}` must be non-empty ASCII letters and digits starting with a letter")]
+    InvalidName(String),
+}
+
+/// A plugin: a named set of components. Platform-agnostic.
+///
+/// ```ignore
+/// Plugin::new("Catalog").state_change_slice::<AddCategory>().read_model::<Products>()
+/// ```
+pub struct Plugin {
+    name: String,
+    version: String,
+    commands: Vec<Arc<dyn CommandHandler>>,
+    projections: Vec<Arc<dyn ProjectionHandler>>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").field("name", &self.name).field("version", &self.version).finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into(), version: "0.0.0".into(), commands: Vec::new(), projections: Vec::new() }
+    }
+
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn aggregate<A: Aggregate>(mut self) -> Self {
+        let log = format!("{}_{}", self.name, A::NAME);
+        self.commands.push(Arc::new(AggregateHandler::<A> { log, marker: PhantomData }));
+        self
+    }
+
+    pub fn state_change_slice<S: StateChangeSlice>(mut self) -> Self {
+        let log = self.name.clone();
+        self.commands.push(Arc::new(SliceHandler::<S> { log, marker: PhantomData }));
+        self
+    }
+
+    /// A read model; over DCB events it is a state-view slice.
+    pub fn read_model<R: ReadModel>(mut self) -> Self {
+        let table = format!("{}_{}", self.name, R::PLURAL);
+        self.projections.push(Arc::new(ReadModelHandler::<R> { table, marker: PhantomData }));
+        self
+    }
+
+    pub fn commands(&self) -> &[Arc<dyn CommandHandler>] {
+        &self.commands
+    }
+
+    /// Checks the registration and resolves where each projection reads from.
+    pub fn resolve(&self) -> Result<ResolvedPlugin, PluginError> {
+        let plugin = || self.name.clone();
+        let valid_name = self.name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && self.name.chars().all(|c| c.is_ascii_alphanumeric());
+        if !valid_name {
+            return Err(PluginError::InvalidName(self.name.clone()));
+        }
+        let mut names = BTreeSet::new();
+        let mut routes = BTreeMap::new();
+        let mut sources: BTreeMap<TypeId, EventSource> = BTreeMap::new();
+        let mut dcb_type: Option<EventSource> = None;
+        for handler in &self.commands {
+            let manifest = handler.manifest();
+            if !names.insert(manifest.name.clone()) {
+                return Err(PluginError::DuplicateComponent { plugin: plugin(), name: manifest.name });
+            }
+            for route in handler.routes() {
+                if routes.insert(route.clone(), handler.clone()).is_some() {
+                    return Err(PluginError::DuplicateCommand { plugin: plugin(), command: route });
+                }
+            }
+            let source = handler.event_source();
+            if source.log.kind == LogKind::Dcb {
+                match &dcb_type {
+                    Some(first) if first.event_type != source.event_type => {
+                        return Err(PluginError::MixedDcbEventTypes {
+                            plugin: plugin(),
+                            first: first.event_type_name,
+                            second: source.event_type_name,
+                        });
+                    }
+                    Some(_) => {}
+                    None => dcb_type = Some(source.clone()),
+                }
+            }
+            sources.entry(source.event_type).or_insert(source);
+        }
+        let mut projections = Vec::new();
+        for handler in &self.projections {
+            let manifest = handler.manifest();
+            if !names.insert(manifest.name.clone()) {
+                return Err(PluginError::DuplicateComponent { plugin: plugin(), name: manifest.name });
+            }
+            let source = sources
+                .get(&handler.event_type())
+                .ok_or_else(|| PluginError::UnknownEventSource { plugin: plugin(), projection: manifest.name })?;
+            projections.push(ResolvedProjection { handler: handler.clone(), source: source.log.clone() });
+        }
+        Ok(ResolvedPlugin { name: self.name.clone(), version: self.version.clone(), routes, projections })
+    }
+
+    /// The plugin's manifest (fails when the registration is inconsistent).
+    pub fn manifest(&self) -> Result<Manifest, PluginError> {
+        let resolved = self.resolve()?;
+        let mut components: Vec<ComponentManifest> = self.commands.iter().map(|h| h.manifest()).collect();
+        let mut storage = StorageManifest::default();
+        for projection in &resolved.projections {
+            let mut manifest = projection.handler.manifest();
+            if projection.source.kind == LogKind::Dcb {
+                manifest.kind = ComponentKind::StateViewSlice;
+            }
+            manifest.log = Some(projection.source.clone());
+            storage.tables.push(TableManifest {
+                name: projection.handler.table().to_string(),
+                indexes: manifest.indexes.clone(),
+            });
+            components.push(manifest);
+        }
+        let logs: BTreeSet<LogRef> = components.iter().filter_map(|c| c.log.clone()).collect();
+        for log in logs {
+            match log.kind {
+                LogKind::Aggregate => storage.aggregate_logs.push(log.name),
+                LogKind::Dcb => storage.dcb_logs.push(log.name),
+            }
+        }
+        if components.iter().any(|c| c.is_async) {
+            storage.command_topics.push(command_topic(&self.name));
+        }
+        Ok(Manifest { plugin: self.name.clone(), version: self.version.clone(), components, storage })
+    }
+}
+
+/// The command queue of a plugin's async components.
+pub fn command_topic(plugin: &str) -> String {
+    format!("{plugin}_Commands")
+}
+
+/// A plugin whose registration was checked.
+#[derive(Clone)]
+pub struct ResolvedPlugin {
+    pub name: String,
+    pub version: String,
+    pub routes: BTreeMap<String, Arc<dyn CommandHandler>>,
+    pub projections: Vec<ResolvedProjection>,
+}
+
+#[derive(Clone)]
+pub struct ResolvedProjection {
+    pub handler: Arc<dyn ProjectionHandler>,
+    pub source: LogRef,
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+struct AggregateHandler<A> {
+    log: String,
+    marker: PhantomData<fn() -> A>,
+}
+
+impl<A: Aggregate> CommandHandler for AggregateHandler<A> {
+    fn manifest(&self) -> ComponentManifest {
+        ComponentManifest {
+            kind: ComponentKind::Aggregate,
+            name: A::NAME.to_string(),
+            commands: self.routes(),
+            consumes: names(<A::Event as Message>::NAMES),
+            produces: names(<A::Event as Message>::NAMES),
+            log: Some(self.event_source().log),
+            table: None,
+            indexes: Vec::new(),
+            is_async: A::ASYNC,
+        }
+    }
+
+    fn routes(&self) -> Vec<String> {
+        <A::Command as Message>::NAMES.iter().map(|variant| format!("{}_{variant}", A::NAME)).collect()
+    }
+
+    fn prepare(&self, request: &CommandRequest) -> Result<PreparedCommand, EngineError> {
+        let variant = request.command.strip_prefix(A::NAME).and_then(|rest| rest.strip_prefix('_')).unwrap_or("");
+        let command: A::Command = from_wire("command", variant, request.input.clone())
+            .map_err(|e| EngineError::bad_input(&request.command, e))?;
+        let entity_id = match request.entity_id.as_deref() {
+            Some(id) if !id.is_empty() => id.to_string(),
+            _ => return Err(EngineError::MissingEntityId(request.command.clone())),
+        };
+        let log = self.log.clone();
+        let id = entity_id.clone();
+        Ok(PreparedCommand {
+            entity_id,
+            is_async: A::ASYNC,
+            run: Box::new(move |ctx| Box::pin(async move { execute_aggregate::<A>(&ctx, &log, &id, &command).await })),
+        })
+    }
+
+    fn event_source(&self) -> EventSource {
+        EventSource {
+            log: LogRef { kind: LogKind::Aggregate, name: self.log.clone() },
+            event_type: TypeId::of::<A::Event>(),
+            event_type_name: std::any::type_name::<A::Event>(),
+        }
+    }
+}
+
+struct SliceHandler<S> {
+    log: String,
+    marker: PhantomData<fn() -> S>,
+}
+
+impl<S: StateChangeSlice> CommandHandler for SliceHandler<S> {
+    fn manifest(&self) -> ComponentManifest {
+        ComponentManifest {
+            kind: ComponentKind::StateChangeSlice,
+            name: S::NAME.to_string(),
+            commands: self.routes(),
+            consumes: names(S::CONSUMES),
+            produces: names(S::PRODUCES),
+            log: Some(self.event_source().log),
+            table: None,
+            indexes: Vec::new(),
+            is_async: S::ASYNC,
+        }
+    }
+
+    fn routes(&self) -> Vec<String> {
+        names(<S::Command as Message>::NAMES)
+    }
+
+    fn prepare(&self, request: &CommandRequest) -> Result<PreparedCommand, EngineError> {
+        let command: S::Command = from_wire("command", &request.command, request.input.clone())
+            .map_err(|e| EngineError::bad_input(&request.command, e))?;
+        let log = self.log.clone();
+        Ok(PreparedCommand {
+            entity_id: crate::engine::slice_entity_id(&command),
+            is_async: S::ASYNC,
+            run: Box::new(move |ctx| Box::pin(async move { execute_slice::<S>(&ctx, &log, &command).await })),
+        })
+    }
+
+    fn event_source(&self) -> EventSource {
+        EventSource {
+            log: LogRef { kind: LogKind::Dcb, name: self.log.clone() },
+            event_type: TypeId::of::<S::Event>(),
+            event_type_name: std::any::type_name::<S::Event>(),
+        }
+    }
+}
+
+struct ReadModelHandler<R> {
+    table: String,
+    marker: PhantomData<fn() -> R>,
+}
+
+#[async_trait]
+impl<R: ReadModel> ProjectionHandler for ReadModelHandler<R> {
+    fn manifest(&self) -> ComponentManifest {
+        ComponentManifest {
+            kind: ComponentKind::ReadModel,
+            name: R::PLURAL.to_string(),
+            commands: Vec::new(),
+            consumes: names(R::CONSUMES),
+            produces: Vec::new(),
+            log: None,
+            table: Some(self.table.clone()),
+            indexes: names(R::INDEXES),
+            is_async: false,
+        }
+    }
+
+    fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn event_type(&self) -> TypeId {
+        TypeId::of::<R::Event>()
+    }
+
+    async fn project(&self, store: &dyn QueryStore, events: &[EventEnvelope]) -> Result<Vec<RowOp>, EngineError> {
+        project_batch::<R>(store, &self.table, events).await
+    }
+}

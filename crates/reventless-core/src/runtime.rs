@@ -1,0 +1,431 @@
+//! The platform-independent host of plugins: dispatches commands (one entity
+//! at a time, entities in parallel), runs async commands from the command
+//! topic, and keeps every projection caught up from its log.
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reventless_spec::EventMeta;
+use tokio::sync::{OwnedMutexGuard, broadcast, watch};
+use tokio::task::JoinHandle;
+
+use crate::engine::ExecutionContext;
+use crate::outcome::{CommandOutcome, CommandRequest, EngineError};
+use crate::plugin::{
+    CommandHandler, LogKind, LogRef, Manifest, Plugin, PluginError, ResolvedPlugin, ResolvedProjection, command_topic,
+};
+use reventless_spec::EventEnvelope;
+
+use crate::store::{Checkpoint, CommandMessage, Delivery, StoreError, Stores};
+
+/// Events read per projection batch (one commit each).
+const PROJECTION_BATCH: usize = 512;
+/// Async command messages received per poll.
+const COMMAND_BATCH: usize = 10;
+
+/// Why the runtime could not do what was asked.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error("projection `{projection}` is failing: {error}")]
+    ProjectionFailed { projection: String, error: String },
+    #[error("projections did not catch up within {0:?}")]
+    Timeout(Duration),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Progress {
+    position: u64,
+    error: Option<String>,
+}
+
+struct HostedProjection {
+    name: String,
+    source: LogRef,
+    progress: watch::Receiver<Progress>,
+}
+
+struct Inner {
+    stores: Stores,
+    plugins: BTreeMap<String, ResolvedPlugin>,
+    manifests: Vec<Manifest>,
+    locks: EntityLocks,
+    projections: Vec<HostedProjection>,
+    shutdown: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// A running set of plugins on one set of stores. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("plugins", &self.inner.plugins.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Runtime {
+    /// Checks the plugins and starts their projection and command workers.
+    pub fn start(stores: Stores, plugins: Vec<Plugin>) -> Result<Self, RuntimeError> {
+        let mut resolved = BTreeMap::new();
+        let mut manifests = Vec::new();
+        for plugin in &plugins {
+            let plugin_resolved = plugin.resolve()?;
+            manifests.push(plugin.manifest()?);
+            if resolved.insert(plugin_resolved.name.clone(), plugin_resolved).is_some() {
+                return Err(PluginError::DuplicatePlugin(plugin.name().to_string()).into());
+            }
+        }
+        let (shutdown, _) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let mut projections = Vec::new();
+        for plugin in resolved.values() {
+            for projection in &plugin.projections {
+                let (progress_tx, progress) = watch::channel(Progress::default());
+                projections.push(HostedProjection {
+                    name: projection.handler.table().to_string(),
+                    source: projection.source.clone(),
+                    progress,
+                });
+                let worker = ProjectionWorker {
+                    stores: stores.clone(),
+                    projection: projection.clone(),
+                    progress: progress_tx,
+                    shutdown: shutdown.subscribe(),
+                };
+                tasks.push(tokio::spawn(worker.run()));
+            }
+        }
+        let runtime = Self {
+            inner: Arc::new(Inner {
+                stores,
+                plugins: resolved,
+                manifests,
+                locks: EntityLocks::default(),
+                projections,
+                shutdown,
+                tasks: Mutex::new(Vec::new()),
+            }),
+        };
+        for plugin in runtime.inner.plugins.values() {
+            if plugin.routes.values().any(|h| h.manifest().is_async) {
+                tasks.push(tokio::spawn(runtime.clone().run_command_worker(plugin.name.clone())));
+            }
+        }
+        if let Ok(mut slot) = runtime.inner.tasks.lock() {
+            *slot = tasks;
+        }
+        Ok(runtime)
+    }
+
+    pub fn stores(&self) -> &Stores {
+        &self.inner.stores
+    }
+
+    pub fn manifests(&self) -> &[Manifest] {
+        &self.inner.manifests
+    }
+
+    /// Runs a command: decoded and validated first (bad input appends
+    /// nothing), then executed inline, or queued when its component is async.
+    pub async fn execute(&self, request: CommandRequest) -> Result<CommandOutcome, EngineError> {
+        let handler = self.route(&request)?;
+        let prepared = handler.prepare(&request)?;
+        if prepared.is_async {
+            let message = CommandMessage {
+                group_id: prepared.entity_id.clone(),
+                dedup_id: request.command_id.clone(),
+                body: serde_json::to_value(&request).map_err(|e| EngineError::Contract(e.to_string()))?,
+            };
+            self.inner.stores.commands.send(&command_topic(&request.plugin), message).await?;
+            return Ok(CommandOutcome::Pending { entity_id: prepared.entity_id, command_id: request.command_id });
+        }
+        let _guard = self.inner.locks.lock(format!("{}/{}", request.plugin, prepared.entity_id)).await;
+        prepared.run(self.context(&request)).await
+    }
+
+    fn route(&self, request: &CommandRequest) -> Result<&Arc<dyn CommandHandler>, EngineError> {
+        let plugin =
+            self.inner.plugins.get(&request.plugin).ok_or_else(|| EngineError::UnknownPlugin(request.plugin.clone()))?;
+        plugin.routes.get(&request.command).ok_or_else(|| EngineError::UnknownCommand {
+            plugin: plugin.name.clone(),
+            command: request.command.clone(),
+            known: plugin.routes.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    fn context(&self, request: &CommandRequest) -> ExecutionContext {
+        ExecutionContext {
+            stores: self.inner.stores.clone(),
+            meta: EventMeta {
+                correlation_id: Some(request.correlation_id.clone().unwrap_or_else(|| request.command_id.clone())),
+                causation_id: Some(request.command_id.clone()),
+                service: Some(request.plugin.clone()),
+                user: request.caller.user_id.clone(),
+            },
+        }
+    }
+
+    /// Waits until every projection has applied every event committed to its
+    /// log before this call (instead of sleeping in tests).
+    pub async fn wait_for_projections(&self) -> Result<(), RuntimeError> {
+        self.wait_for_projections_within(Duration::from_secs(30)).await
+    }
+
+    pub async fn wait_for_projections_within(&self, limit: Duration) -> Result<(), RuntimeError> {
+        let stores = &self.inner.stores;
+        let mut heads = HashMap::new();
+        for projection in &self.inner.projections {
+            if !heads.contains_key(&projection.source) {
+                heads.insert(projection.source.clone(), log_head(stores, &projection.source).await?);
+            }
+        }
+        let wait_all = async {
+            for projection in &self.inner.projections {
+                let target = heads.get(&projection.source).copied().unwrap_or(0);
+                let mut progress = projection.progress.clone();
+                let reached = progress.wait_for(|p| p.position >= target || p.error.is_some()).await;
+                if let Ok(progress) = reached {
+                    if let (Some(error), true) = (&progress.error, progress.position < target) {
+                        return Err(RuntimeError::ProjectionFailed {
+                            projection: projection.name.clone(),
+                            error: error.clone(),
+                        });
+                    }
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(limit, wait_all).await.map_err(|_| RuntimeError::Timeout(limit))?
+    }
+
+    /// Stops the workers; commands already running finish first.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.shutdown.send(true);
+        let tasks = self.inner.tasks.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Executes queued commands of one plugin: groups in parallel, each
+    /// group's messages in order; a failure releases that message and every
+    /// later one of its group (so the group's order survives redelivery).
+    async fn run_command_worker(self, plugin: String) {
+        let topic = command_topic(&plugin);
+        let mut shutdown = self.inner.shutdown.subscribe();
+        let visibility = Duration::from_secs(30);
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let received = tokio::select! {
+                received = self.inner.stores.commands.receive(&topic, COMMAND_BATCH, Duration::from_millis(500), visibility) => received,
+                _ = shutdown.changed() => return,
+            };
+            let deliveries = match received {
+                Ok(deliveries) => deliveries,
+                Err(error) => {
+                    tracing::warn!(%error, topic, "receiving commands failed");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            let mut groups: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
+            for delivery in deliveries {
+                groups.entry(delivery.message.group_id.clone()).or_default().push(delivery);
+            }
+            let mut running = Vec::new();
+            for (_, group) in groups {
+                let runtime = self.clone();
+                let topic = topic.clone();
+                running.push(tokio::spawn(async move { runtime.run_group(&topic, group).await }));
+            }
+            for task in running {
+                let _ = task.await;
+            }
+        }
+    }
+
+    async fn run_group(&self, topic: &str, group: Vec<Delivery>) {
+        let commands = &self.inner.stores.commands;
+        let mut failed = false;
+        for delivery in group {
+            if failed {
+                let _ = commands.release(topic, &delivery.receipt).await;
+                continue;
+            }
+            match self.run_delivery(&delivery).await {
+                Ok(()) => {
+                    if let Err(error) = commands.ack(topic, &delivery.receipt).await {
+                        tracing::warn!(%error, "acknowledging a command failed; it will be redelivered");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, receive_count = delivery.receive_count, "async command failed; redelivering");
+                    failed = true;
+                    let _ = commands.release(topic, &delivery.receipt).await;
+                }
+            }
+        }
+    }
+
+    /// Domain rejections and undecodable messages count as handled; only
+    /// infrastructure failures are retried.
+    async fn run_delivery(&self, delivery: &Delivery) -> Result<(), EngineError> {
+        let request: CommandRequest = match serde_json::from_value(delivery.message.body.clone()) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::error!(%error, "dropping an undecodable command message");
+                return Ok(());
+            }
+        };
+        let prepared = match self.route(&request).and_then(|handler| handler.prepare(&request)) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                tracing::error!(%error, command = request.command, "dropping a command that cannot run");
+                return Ok(());
+            }
+        };
+        let _guard = self.inner.locks.lock(format!("{}/{}", request.plugin, prepared.entity_id)).await;
+        let outcome = prepared.run(self.context(&request)).await?;
+        tracing::debug!(?outcome, command = request.command, "async command handled");
+        Ok(())
+    }
+}
+
+async fn log_head(stores: &Stores, log: &LogRef) -> Result<u64, StoreError> {
+    match log.kind {
+        LogKind::Aggregate => stores.aggregates.head(&log.name).await,
+        LogKind::Dcb => stores.dcb.head(&log.name).await,
+    }
+}
+
+async fn read_log(stores: &Stores, log: &LogRef, after: u64) -> Result<Vec<EventEnvelope>, StoreError> {
+    match log.kind {
+        LogKind::Aggregate => stores.aggregates.read_all(&log.name, after, PROJECTION_BATCH).await,
+        LogKind::Dcb => {
+            stores.dcb.read(&log.name, &reventless_spec::Query::all(), Some(after), Some(PROJECTION_BATCH)).await
+        }
+    }
+}
+
+struct ProjectionWorker {
+    stores: Stores,
+    projection: ResolvedProjection,
+    progress: watch::Sender<Progress>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl ProjectionWorker {
+    /// Catch up from the checkpoint, then follow commit notices. Each batch's
+    /// rows and checkpoint are committed together, so a crash never applies
+    /// an event twice or skips one.
+    async fn run(mut self) {
+        let mut notices = self.stores.bus.subscribe();
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            if *self.shutdown.borrow() {
+                return;
+            }
+            match self.step().await {
+                Ok(true) => backoff = Duration::from_millis(50),
+                Ok(false) => {
+                    backoff = Duration::from_millis(50);
+                    if !self.wait_for_notice(&mut notices).await {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    let name = self.projection.handler.table();
+                    tracing::error!(projection = name, %error, "projection batch failed; retrying");
+                    self.progress.send_modify(|p| p.error = Some(error.to_string()));
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = self.shutdown.changed() => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Applies one batch; `false` when there was nothing to apply.
+    async fn step(&mut self) -> Result<bool, EngineError> {
+        let handler = &self.projection.handler;
+        let queries = &self.stores.queries;
+        let checkpoint = queries.checkpoint(handler.table()).await?;
+        let events = read_log(&self.stores, &self.projection.source, checkpoint).await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            self.progress.send_replace(Progress { position: checkpoint, error: None });
+            return Ok(false);
+        };
+        let ops = handler.project(queries.as_ref(), &events).await?;
+        let advance = Checkpoint { name: handler.table().to_string(), position: last };
+        match queries.commit(handler.table(), ops, Some(advance)).await {
+            // Another worker (another process) applied this batch first: read again.
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(other) => return Err(other.into()),
+        }
+        let position = queries.checkpoint(handler.table()).await?;
+        self.progress.send_replace(Progress { position, error: None });
+        Ok(true)
+    }
+
+    /// Waits for a commit to the projection's log; `false` on shutdown.
+    async fn wait_for_notice(&mut self, notices: &mut broadcast::Receiver<Arc<crate::store::Published>>) -> bool {
+        let log = &self.projection.source.name;
+        loop {
+            tokio::select! {
+                notice = notices.recv() => match notice {
+                    Ok(notice) if &notice.log == log => return true,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => return true,
+                    Err(broadcast::error::RecvError::Closed) => return false,
+                },
+                _ = self.shutdown.changed() => return false,
+            }
+        }
+    }
+}
+
+/// Per-entity async mutexes, removed when nobody holds or awaits them.
+#[derive(Default)]
+struct EntityLocks {
+    map: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+struct EntityGuard {
+    key: String,
+    map: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl EntityLocks {
+    async fn lock(&self, key: String) -> EntityGuard {
+        let mutex = match self.map.lock() {
+            Ok(mut map) => map.entry(key.clone()).or_default().clone(),
+            Err(poisoned) => poisoned.into_inner().entry(key.clone()).or_default().clone(),
+        };
+        let guard = mutex.lock_owned().await;
+        EntityGuard { key, map: self.map.clone(), guard: Some(guard) }
+    }
+}
+
+impl Drop for EntityGuard {
+    fn drop(&mut self) {
+        let guard = self.guard.take();
+        let Ok(mut map) = self.map.lock() else { return };
+        drop(guard);
+        // Only the map's own reference left: nobody holds or waits for it.
+        if map.get(&self.key).is_some_and(|m| Arc::strong_count(m) == 1) {
+            map.remove(&self.key);
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Adapter traits: what a platform provides to run plugins. Each has an
+//! in-memory implementation in `reventless-local` and is checked by the one
+//! contract suite (`testing::contract`).
+mod list;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reventless_spec::{AppendCondition, EventEnvelope, NewEvent, Query};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use list::{Cursor, Filter, FilterOp, ListRequest, OrderBy, Page, compare_values, evaluate_list};
+
+/// Why a store call failed. `Conflict` is expected under concurrency; the
+/// others are infrastructure failures.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    #[error("concurrency conflict: {0}")]
+    Conflict(String),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("corrupt data in {location}: {message}")]
+    Corrupt { location: String, message: String },
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Appended {
+    /// Log position of the first appended event.
+    pub first_position: u64,
+    /// Log position of the last appended event.
+    pub last_position: u64,
+}
+
+/// Per-entity streams with optimistic concurrency. Every event also gets a
+/// log-wide position so projections can follow the whole log.
+#[async_trait]
+pub trait AggregateEventLog: Send + Sync {
+    /// Appends `events` to `stream_id` if its current version is
+    /// `expected_version` (0 for a new stream); otherwise `StoreError::Conflict`.
+    async fn append(
+        &self,
+        log: &str,
+        stream_id: &str,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, StoreError>;
+
+    /// The stream's events with version > `after_version`, in order.
+    async fn read_stream(&self, log: &str, stream_id: &str, after_version: u64)
+    -> Result<Vec<EventEnvelope>, StoreError>;
+
+    /// Up to `limit` events of the whole log with position > `after`, in position order.
+    async fn read_all(&self, log: &str, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError>;
+
+    /// The last position of the log (0 when empty).
+    async fn head(&self, log: &str) -> Result<u64, StoreError>;
+}
+
+/// A DCB event log (dcb.events): read by query, append with a condition.
+#[async_trait]
+pub trait DcbEventLog: Send + Sync {
+    /// Events matching `query` with position > `after`, in position order, at most `limit`.
+    async fn read(
+        &self,
+        log: &str,
+        query: &Query,
+        after: Option<u64>,
+        limit: Option<usize>,
+    ) -> Result<Vec<EventEnvelope>, StoreError>;
+
+    /// Appends atomically unless `condition` is violated (`StoreError::Conflict`).
+    async fn append(
+        &self,
+        log: &str,
+        events: Vec<NewEvent>,
+        condition: Option<&AppendCondition>,
+    ) -> Result<Appended, StoreError>;
+
+    /// The last position of the log (0 when empty).
+    async fn head(&self, log: &str) -> Result<u64, StoreError>;
+}
+
+/// One change of a query table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RowOp {
+    Put { id: String, row: Value },
+    Delete { id: String },
+}
+
+/// A projection's progress: the last log position applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub name: String,
+    pub position: u64,
+}
+
+/// Query tables (JSON rows by id) plus projection checkpoints. `commit`
+/// writes rows and a checkpoint atomically, which is what makes projections
+/// apply each event exactly once in effect.
+#[async_trait]
+pub trait QueryStore: Send + Sync {
+    async fn get(&self, table: &str, id: &str) -> Result<Option<Value>, StoreError>;
+
+    /// Filtered, ordered, cursor-paginated rows.
+    async fn list(&self, table: &str, request: &ListRequest) -> Result<Page, StoreError>;
+
+    /// Applies `ops` in order and advances `checkpoint`, all or nothing. A
+    /// checkpoint never moves backwards: a commit whose checkpoint is at or
+    /// behind the stored one is refused with `StoreError::Conflict`.
+    async fn commit(&self, table: &str, ops: Vec<RowOp>, checkpoint: Option<Checkpoint>) -> Result<(), StoreError>;
+
+    /// The stored position of a checkpoint (0 when never committed).
+    async fn checkpoint(&self, name: &str) -> Result<u64, StoreError>;
+
+    async fn put(&self, table: &str, id: &str, row: Value) -> Result<(), StoreError> {
+        self.commit(table, vec![RowOp::Put { id: id.to_string(), row }], None).await
+    }
+
+    async fn delete(&self, table: &str, id: &str) -> Result<(), StoreError> {
+        self.commit(table, vec![RowOp::Delete { id: id.to_string() }], None).await
+    }
+}
+
+/// A command queued for asynchronous execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandMessage {
+    /// Messages of one group are delivered in order, one batch at a time (the entity id).
+    pub group_id: String,
+    /// A second message with the same id within the dedup window is dropped.
+    pub dedup_id: String,
+    pub body: Value,
+}
+
+/// A received message; ack it when handled, release it to redeliver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub receipt: String,
+    pub message: CommandMessage,
+    /// 1 on the first delivery.
+    pub receive_count: u32,
+}
+
+/// A FIFO command queue with message groups (SQS FIFO semantics): within a
+/// group, messages are delivered in send order and a group stays locked while
+/// any of its messages is in flight; different groups are independent.
+#[async_trait]
+pub trait CommandTopic: Send + Sync {
+    async fn send(&self, topic: &str, message: CommandMessage) -> Result<(), StoreError>;
+
+    /// Up to `max` visible messages, waiting up to `wait` for the first one.
+    /// Received messages stay invisible for `visibility`, then come back.
+    async fn receive(
+        &self,
+        topic: &str,
+        max: usize,
+        wait: Duration,
+        visibility: Duration,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Deletes a handled message.
+    async fn ack(&self, topic: &str, receipt: &str) -> Result<(), StoreError>;
+
+    /// Makes an in-flight message visible again at once (a failed attempt).
+    async fn release(&self, topic: &str, receipt: &str) -> Result<(), StoreError>;
+}
+
+/// A log just advanced to `position` (a commit notice, not the events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub log: String,
+    pub position: u64,
+}
+
+/// In-process fan-out after commit. Subscribers treat it as a wake-up and
+/// catch up from the log, so a missed message delays, never loses, an event.
+pub trait EventBus: Send + Sync {
+    fn publish(&self, published: Published);
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Published>>;
+}
+
+/// Everything a platform hands to the engine.
+#[derive(Clone)]
+pub struct Stores {
+    pub aggregates: Arc<dyn AggregateEventLog>,
+    pub dcb: Arc<dyn DcbEventLog>,
+    pub queries: Arc<dyn QueryStore>,
+    pub commands: Arc<dyn CommandTopic>,
+    pub bus: Arc<dyn EventBus>,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores").finish_non_exhaustive()
+    }
+}
