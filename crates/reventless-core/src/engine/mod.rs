@@ -57,7 +57,7 @@ pub(crate) fn rejected<E: reventless_spec::DomainError>(
 }
 
 /// True when `events` only use names from `allowed`.
-pub(crate) fn check_produced<E: Message>(component: &str, events: &[E], allowed: &[&str]) -> Result<(), EngineError> {
+pub fn check_produced<E: Message>(component: &str, events: &[E], allowed: &[&str]) -> Result<(), EngineError> {
     match events.iter().find(|e| !allowed.contains(&e.name())) {
         Some(event) => Err(EngineError::Contract(format!(
             "{component} decided `{}`, which is not in its PRODUCES ({})",

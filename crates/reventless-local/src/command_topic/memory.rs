@@ -115,13 +115,21 @@ impl CommandTopic for MemoryCommandTopic {
             let notified = self.sent.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let taken = memory_lock(&self.topics)?.entry(topic.to_string()).or_default().take(max, visibility);
+            let (taken, next_expiry) = {
+                let mut topics = memory_lock(&self.topics)?;
+                let state = topics.entry(topic.to_string()).or_default();
+                let taken = state.take(max, visibility);
+                (taken, state.in_flight.values().map(|f| f.visible_again_at).min())
+            };
             if !taken.is_empty() {
                 return Ok(taken);
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            if Instant::now() >= deadline {
                 return Ok(Vec::new());
             }
+            // Wake for a send, a release, or an in-flight message becoming visible.
+            let wake_at = next_expiry.map_or(deadline, |expiry| expiry.min(deadline));
+            let _ = tokio::time::timeout_at(wake_at, notified).await;
         }
     }
 

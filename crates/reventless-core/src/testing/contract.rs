@@ -1,0 +1,530 @@
+//! The store contract: one definition of what every backend must do. A
+//! backend runs it with [`crate::store_contract_tests!`], which generates one
+//! test per case:
+//!
+//! ```ignore
+//! reventless_core::store_contract_tests!(reventless_local::memory_stores());
+//! ```
+//!
+//! Every case gets fresh stores from the factory expression and uses log /
+//! table names unique to the case, so backends may share a database.
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use reventless_spec::{AppendCondition, EventEnvelope, EventMeta, NewEvent, Query, QueryItem, Tag};
+use serde_json::{Value, json};
+
+use crate::store::{
+    Checkpoint, CommandMessage, Filter, FilterOp, ListRequest, OrderBy, Published, RowOp, StoreError, Stores,
+};
+
+/// Tasks racing in the concurrency cases.
+pub const RACERS: usize = 32;
+
+fn tag(text: &str) -> Tag {
+    text.parse().expect("valid tag")
+}
+
+fn event(event_type: &str, tags: &[&str], data: Value) -> NewEvent {
+    NewEvent::new(event_type, tags.iter().map(|t| tag(t)).collect(), data)
+}
+
+fn assert_strictly_increasing(events: &[EventEnvelope]) {
+    for pair in events.windows(2) {
+        assert!(pair[0].position < pair[1].position, "positions must strictly increase: {pair:?}");
+    }
+}
+
+fn is_conflict<T: std::fmt::Debug>(result: &Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Conflict(_)))
+}
+
+// ---------------------------------------------------------------- aggregate log
+
+pub async fn aggregate_append_and_read_back(stores: Stores) {
+    let log = &stores.aggregates;
+    let meta = EventMeta {
+        correlation_id: Some("corr".into()),
+        causation_id: Some("cmd-1".into()),
+        service: Some("Shop".into()),
+        user: Some("u1".into()),
+    };
+    let first = event("Registered", &["customer:c1"], json!({"email": "a@b.c"})).with_meta(meta.clone());
+    let second = event("EmailChanged", &[], json!({"email": "x@y.z", "n": 1.5}));
+    let appended = log.append("contract_agg_rt", "c1", 0, vec![first.clone(), second.clone()]).await.unwrap();
+    assert_eq!(appended.last_position - appended.first_position, 1);
+
+    let stream = log.read_stream("contract_agg_rt", "c1", 0).await.unwrap();
+    assert_eq!(stream.len(), 2);
+    assert_eq!(stream[0].event_id, first.event_id);
+    assert_eq!(stream[0].event_type, "Registered");
+    assert_eq!(stream[0].tags, vec![tag("customer:c1")]);
+    assert_eq!(stream[0].data, json!({"email": "a@b.c"}));
+    assert_eq!(stream[0].meta, meta);
+    assert_eq!(stream[1].data, json!({"email": "x@y.z", "n": 1.5}));
+    assert!(stream[0].recorded_at.0 > 0);
+    let versions: Vec<u64> = stream.iter().map(|e| e.stream.as_ref().map_or(0, |s| s.version)).collect();
+    assert_eq!(versions, vec![1, 2]);
+    assert!(stream.iter().all(|e| e.stream.as_ref().is_some_and(|s| s.id == "c1")));
+    assert_eq!(stream[1].position, appended.last_position);
+
+    let tail = log.read_stream("contract_agg_rt", "c1", 1).await.unwrap();
+    assert_eq!(tail.len(), 1);
+    assert_eq!(tail[0].event_type, "EmailChanged");
+    assert!(log.read_stream("contract_agg_rt", "nobody", 0).await.unwrap().is_empty());
+    assert!(log.read_stream("contract_agg_unknown_log", "c1", 0).await.unwrap().is_empty());
+}
+
+pub async fn aggregate_wrong_expected_version_conflicts(stores: Stores) {
+    let log = &stores.aggregates;
+    log.append("contract_agg_occ", "e1", 0, vec![event("A", &[], json!({}))]).await.unwrap();
+    let stale = log.append("contract_agg_occ", "e1", 0, vec![event("B", &[], json!({}))]).await;
+    assert!(is_conflict(&stale), "stale expected version must conflict: {stale:?}");
+    let ahead = log.append("contract_agg_occ", "e1", 5, vec![event("B", &[], json!({}))]).await;
+    assert!(is_conflict(&ahead), "future expected version must conflict: {ahead:?}");
+    let stream = log.read_stream("contract_agg_occ", "e1", 0).await.unwrap();
+    assert_eq!(stream.len(), 1, "a conflicting append must append nothing");
+    log.append("contract_agg_occ", "e1", 1, vec![event("B", &[], json!({}))]).await.unwrap();
+    let empty = log.append("contract_agg_occ", "e1", 2, vec![]).await;
+    assert!(matches!(empty, Err(StoreError::Invalid(_))), "an empty append is invalid: {empty:?}");
+}
+
+pub async fn aggregate_read_all_in_log_order(stores: Stores) {
+    let log = &stores.aggregates;
+    let name = "contract_agg_all";
+    assert_eq!(log.head(name).await.unwrap(), 0);
+    for round in 0..3u64 {
+        for stream in ["a", "b"] {
+            log.append(name, stream, round, vec![event("E", &[], json!({"stream": stream, "round": round}))])
+                .await
+                .unwrap();
+        }
+    }
+    log.append("contract_agg_all_other", "a", 0, vec![event("E", &[], json!({}))]).await.unwrap();
+    let all = log.read_all(name, 0, 100).await.unwrap();
+    assert_eq!(all.len(), 6);
+    assert_strictly_increasing(&all);
+    let order: Vec<Value> = all.iter().map(|e| e.data["stream"].clone()).collect();
+    assert_eq!(order, vec![json!("a"), json!("b"), json!("a"), json!("b"), json!("a"), json!("b")]);
+    assert_eq!(log.head(name).await.unwrap(), all[5].position);
+    let page = log.read_all(name, all[1].position, 2).await.unwrap();
+    assert_eq!(page, all[2..4].to_vec());
+    assert!(log.read_all(name, all[5].position, 10).await.unwrap().is_empty());
+}
+
+pub async fn aggregate_concurrent_same_version_one_wins(stores: Stores) {
+    let log = stores.aggregates.clone();
+    let mut tasks = Vec::new();
+    for racer in 0..RACERS {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            log.append("contract_agg_race", "hot", 0, vec![event("Won", &[], json!({ "racer": racer }))]).await
+        }));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(other) => panic!("racers must win or conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(wins, 1, "exactly one of {RACERS} same-version appends may succeed");
+    assert_eq!(log.read_stream("contract_agg_race", "hot", 0).await.unwrap().len(), 1);
+}
+
+pub async fn aggregate_concurrent_distinct_streams_all_succeed(stores: Stores) {
+    let log = stores.aggregates.clone();
+    let mut tasks = Vec::new();
+    for racer in 0..RACERS {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let stream = format!("s{racer}");
+            log.append("contract_agg_par", &stream, 0, vec![event("A", &[], json!({})), event("B", &[], json!({}))])
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let all = log.read_all("contract_agg_par", 0, 1000).await.unwrap();
+    assert_eq!(all.len(), RACERS * 2);
+    assert_strictly_increasing(&all);
+    let ids: BTreeSet<_> = all.iter().map(|e| e.event_id).collect();
+    assert_eq!(ids.len(), all.len());
+    // The two events of one append are adjacent in its stream.
+    for racer in 0..RACERS {
+        let stream = log.read_stream("contract_agg_par", &format!("s{racer}"), 0).await.unwrap();
+        let types: Vec<&str> = stream.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(types, vec!["A", "B"]);
+    }
+}
+
+// ---------------------------------------------------------------- DCB log
+
+async fn seed_dcb(stores: &Stores, log: &str) -> Vec<EventEnvelope> {
+    let dcb = &stores.dcb;
+    dcb.append(log, vec![event("CategoryAdded", &["category:c1"], json!({"n": 1}))], None).await.unwrap();
+    dcb.append(
+        log,
+        vec![
+            event("ProductAdded", &["product:p1", "category:c1"], json!({"n": 2})),
+            event("ProductAdded", &["product:p2", "category:c2"], json!({"n": 3})),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    dcb.append(log, vec![event("PriceChanged", &["product:p1"], json!({"n": 4}))], None).await.unwrap();
+    dcb.read(log, &Query::all(), None, None).await.unwrap()
+}
+
+fn numbers(events: &[EventEnvelope]) -> Vec<i64> {
+    events.iter().map(|e| e.data["n"].as_i64().unwrap_or(-1)).collect()
+}
+
+pub async fn dcb_read_by_query(stores: Stores) {
+    let log = "contract_dcb_read";
+    let all = seed_dcb(&stores, log).await;
+    assert_eq!(numbers(&all), vec![1, 2, 3, 4]);
+    assert_strictly_increasing(&all);
+    assert_eq!(stores.dcb.head(log).await.unwrap(), all[3].position);
+    assert_eq!(all[1].tags, vec![tag("product:p1"), tag("category:c1")]);
+    let dcb = &stores.dcb;
+    let read = |query: Query| async move { numbers(&dcb.read(log, &query, None, None).await.unwrap()) };
+    assert_eq!(read(Query::none().item(QueryItem::new().types(["ProductAdded"]))).await, vec![2, 3]);
+    assert_eq!(read(Query::none().item(QueryItem::new().tags([tag("product:p1")]))).await, vec![2, 4]);
+    let both = QueryItem::new().types(["ProductAdded"]).tags([tag("product:p1"), tag("category:c1")]);
+    assert_eq!(read(Query::none().item(both)).await, vec![2]);
+    let either = Query::none()
+        .item(QueryItem::new().types(["CategoryAdded"]).tags([tag("category:c1")]))
+        .item(QueryItem::new().types(["PriceChanged"]));
+    assert_eq!(read(either).await, vec![1, 4]);
+    assert_eq!(read(Query::none()).await, Vec::<i64>::new());
+    let after = dcb.read(log, &Query::all(), Some(all[1].position), None).await.unwrap();
+    assert_eq!(numbers(&after), vec![3, 4]);
+    let limited = dcb.read(log, &Query::all(), Some(all[0].position), Some(2)).await.unwrap();
+    assert_eq!(numbers(&limited), vec![2, 3]);
+    assert!(dcb.read("contract_dcb_none", &Query::all(), None, None).await.unwrap().is_empty());
+    assert_eq!(dcb.head("contract_dcb_none").await.unwrap(), 0);
+}
+
+pub async fn dcb_append_condition(stores: Stores) {
+    let log = "contract_dcb_cond";
+    let all = seed_dcb(&stores, log).await;
+    let dcb = &stores.dcb;
+    let p1 = Query::none().item(QueryItem::new().types(["ProductAdded", "PriceChanged"]).tags([tag("product:p1")]));
+    // A matching event after `after` violates the condition; nothing is appended.
+    let stale = AppendCondition::new(p1.clone(), Some(all[1].position));
+    let result = dcb.append(log, vec![event("PriceChanged", &["product:p1"], json!({"n": 5}))], Some(&stale)).await;
+    assert!(is_conflict(&result), "{result:?}");
+    assert_eq!(dcb.head(log).await.unwrap(), all[3].position);
+    // No `after`: any matching event violates it.
+    let from_start = AppendCondition::new(p1.clone(), None);
+    let result = dcb.append(log, vec![event("X", &[], json!({"n": 5}))], Some(&from_start)).await;
+    assert!(is_conflict(&result), "{result:?}");
+    // Matching events at or before `after`, and later events that do not match, are fine.
+    let current = AppendCondition::new(p1.clone(), Some(all[3].position));
+    dcb.append(log, vec![event("PriceChanged", &["product:p1"], json!({"n": 5}))], Some(&current)).await.unwrap();
+    let p2_only = Query::none().item(QueryItem::new().types(["PriceChanged"]).tags([tag("product:p2")]));
+    let unrelated = AppendCondition::new(p2_only, None);
+    dcb.append(log, vec![event("PriceChanged", &["product:p2"], json!({"n": 6}))], Some(&unrelated)).await.unwrap();
+    let empty = dcb.append(log, vec![], None).await;
+    assert!(matches!(empty, Err(StoreError::Invalid(_))), "{empty:?}");
+    let events = dcb.read(log, &Query::all(), None, None).await.unwrap();
+    assert_eq!(numbers(&events), vec![1, 2, 3, 4, 5, 6]);
+    assert_strictly_increasing(&events);
+}
+
+pub async fn dcb_concurrent_overlapping_conditions_one_wins(stores: Stores) {
+    let log = "contract_dcb_race";
+    let dcb = stores.dcb.clone();
+    dcb.append(log, vec![event("SeatFreed", &["seat:s1"], json!({}))], None).await.unwrap();
+    let head = dcb.head(log).await.unwrap();
+    let query = Query::none().item(QueryItem::new().types(["SeatBooked"]).tags([tag("seat:s1")]));
+    let mut tasks = Vec::new();
+    for racer in 0..RACERS {
+        let dcb = dcb.clone();
+        let condition = AppendCondition::new(query.clone(), Some(head));
+        tasks.push(tokio::spawn(async move {
+            let booked = event("SeatBooked", &["seat:s1", &format!("guest:g{racer}")], json!({ "racer": racer }));
+            dcb.append(log, vec![booked], Some(&condition)).await
+        }));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(other) => panic!("racers must win or conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(wins, 1, "exactly one of {RACERS} overlapping appends may succeed");
+    assert_eq!(dcb.read(log, &query, None, None).await.unwrap().len(), 1);
+}
+
+pub async fn dcb_concurrent_disjoint_conditions_all_win(stores: Stores) {
+    let log = "contract_dcb_par";
+    let dcb = stores.dcb.clone();
+    let mut tasks = Vec::new();
+    for racer in 0..RACERS {
+        let dcb = dcb.clone();
+        tasks.push(tokio::spawn(async move {
+            let seat = format!("seat:s{racer}");
+            let query = Query::none().item(QueryItem::new().types(["SeatBooked"]).tags([tag(&seat)]));
+            let condition = AppendCondition::new(query, None);
+            dcb.append(log, vec![event("SeatBooked", &[&seat], json!({}))], Some(&condition)).await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let all = dcb.read(log, &Query::all(), None, None).await.unwrap();
+    assert_eq!(all.len(), RACERS);
+    assert_strictly_increasing(&all);
+}
+
+/// Local backends promise gapless positions 1, 2, 3, … (AWS does not).
+pub async fn positions_are_gapless(stores: Stores) {
+    for round in 0..5 {
+        stores.dcb.append("contract_gapless", vec![event("A", &[], json!({})); round + 1], None).await.unwrap();
+        stores.aggregates.append("contract_gapless", "s", round as u64, vec![event("A", &[], json!({}))]).await.unwrap();
+    }
+    let _ = stores.dcb.append("contract_gapless", vec![event("B", &[], json!({}))], Some(&AppendCondition::new(Query::all(), None))).await;
+    let dcb: Vec<u64> = stores.dcb.read("contract_gapless", &Query::all(), None, None).await.unwrap().iter().map(|e| e.position).collect();
+    assert_eq!(dcb, (1..=15).collect::<Vec<u64>>(), "a refused append must not leave a gap");
+    let aggregate: Vec<u64> = stores.aggregates.read_all("contract_gapless", 0, 100).await.unwrap().iter().map(|e| e.position).collect();
+    assert_eq!(aggregate, (1..=5).collect::<Vec<u64>>());
+}
+
+// ---------------------------------------------------------------- query store
+
+pub async fn query_store_put_get_delete(stores: Stores) {
+    let store = &stores.queries;
+    let table = "contract_rows";
+    assert_eq!(store.get(table, "r1").await.unwrap(), None);
+    store.put(table, "r1", json!({"name": "one", "tags": ["a"], "nested": {"x": 1}})).await.unwrap();
+    store.put("contract_rows_other", "r1", json!({"name": "elsewhere"})).await.unwrap();
+    assert_eq!(store.get(table, "r1").await.unwrap(), Some(json!({"name": "one", "tags": ["a"], "nested": {"x": 1}})));
+    store.put(table, "r1", json!({"name": "uno"})).await.unwrap();
+    assert_eq!(store.get(table, "r1").await.unwrap(), Some(json!({"name": "uno"})));
+    store.delete(table, "r1").await.unwrap();
+    assert_eq!(store.get(table, "r1").await.unwrap(), None);
+    store.delete(table, "never-there").await.unwrap();
+    assert_eq!(store.get("contract_rows_other", "r1").await.unwrap(), Some(json!({"name": "elsewhere"})));
+}
+
+pub async fn query_store_list_filter_order_paginate(stores: Stores) {
+    let store = &stores.queries;
+    let table = "contract_list";
+    let ops = (0..25)
+        .map(|i| RowOp::Put {
+            id: format!("p{i:02}"),
+            row: json!({"price": (i * 7) % 25, "category": if i % 2 == 0 { "even" } else { "odd" }, "name": format!("Product {i}")}),
+        })
+        .collect();
+    store.commit(table, ops, None).await.unwrap();
+
+    let mut request = ListRequest { first: 10, ..ListRequest::default() };
+    let mut seen = Vec::new();
+    loop {
+        let page = store.list(table, &request).await.unwrap();
+        assert_eq!(page.total_count, 25);
+        seen.extend(page.rows.iter().map(|(id, _)| id.clone()));
+        if !page.has_next_page {
+            break;
+        }
+        request.after = page.end_cursor.clone();
+    }
+    let expected: Vec<String> = (0..25).map(|i| format!("p{i:02}")).collect();
+    assert_eq!(seen, expected, "pages by id cover every row once, in order");
+
+    let cheap_even = ListRequest {
+        filters: vec![Filter::eq("category", "even"), Filter { field: "price".into(), op: FilterOp::Lt, value: json!(10) }],
+        order_by: Some(OrderBy { field: "price".into(), descending: true }),
+        first: 3,
+        after: None,
+    };
+    let page = store.list(table, &cheap_even).await.unwrap();
+    let prices: Vec<Value> = page.rows.iter().map(|(_, row)| row["price"].clone()).collect();
+    assert_eq!(prices, vec![json!(9), json!(6), json!(4)]);
+    assert_eq!(page.total_count, 6);
+    assert!(page.has_next_page);
+    let rest = store.list(table, &ListRequest { after: page.end_cursor, ..cheap_even.clone() }).await.unwrap();
+    let prices: Vec<Value> = rest.rows.iter().map(|(_, row)| row["price"].clone()).collect();
+    assert_eq!(prices, vec![json!(3), json!(1), json!(0)]);
+    assert!(!rest.has_next_page);
+
+    let named = ListRequest {
+        filters: vec![Filter { field: "name".into(), op: FilterOp::Contains, value: json!("uct 1") }],
+        ..ListRequest::default()
+    };
+    assert_eq!(store.list(table, &named).await.unwrap().total_count, 11);
+    let bad_cursor = store.list(table, &ListRequest { after: Some("%%not-a-cursor".into()), ..ListRequest::default() }).await;
+    assert!(matches!(bad_cursor, Err(StoreError::Invalid(_))), "{bad_cursor:?}");
+    let empty = store.list("contract_list_empty", &ListRequest::default()).await.unwrap();
+    assert_eq!((empty.rows.len(), empty.total_count, empty.has_next_page), (0, 0, false));
+}
+
+pub async fn query_store_commit_is_atomic_with_checkpoint(stores: Stores) {
+    let store = &stores.queries;
+    let table = "contract_commit";
+    let name = "contract_commit_projection";
+    assert_eq!(store.checkpoint(name).await.unwrap(), 0);
+    let ops = vec![RowOp::Put { id: "a".into(), row: json!({"v": 1}) }, RowOp::Put { id: "b".into(), row: json!({"v": 1}) }];
+    store.commit(table, ops, Some(Checkpoint { name: name.into(), position: 4 })).await.unwrap();
+    assert_eq!(store.checkpoint(name).await.unwrap(), 4);
+    // A checkpoint at or behind the stored one is refused, with none of its rows.
+    let replay = vec![RowOp::Put { id: "a".into(), row: json!({"v": 2}) }, RowOp::Delete { id: "b".into() }];
+    let refused = store.commit(table, replay, Some(Checkpoint { name: name.into(), position: 4 })).await;
+    assert!(is_conflict(&refused), "{refused:?}");
+    assert_eq!(store.get(table, "a").await.unwrap(), Some(json!({"v": 1})));
+    assert_eq!(store.get(table, "b").await.unwrap(), Some(json!({"v": 1})));
+    assert_eq!(store.checkpoint(name).await.unwrap(), 4);
+    let next = vec![RowOp::Put { id: "a".into(), row: json!({"v": 2}) }, RowOp::Delete { id: "b".into() }];
+    store.commit(table, next, Some(Checkpoint { name: name.into(), position: 9 })).await.unwrap();
+    assert_eq!(store.get(table, "a").await.unwrap(), Some(json!({"v": 2})));
+    assert_eq!(store.get(table, "b").await.unwrap(), None);
+    assert_eq!(store.checkpoint(name).await.unwrap(), 9);
+}
+
+// ---------------------------------------------------------------- command topic
+
+fn message(group: &str, dedup: &str) -> CommandMessage {
+    CommandMessage { group_id: group.into(), dedup_id: dedup.into(), body: json!({"dedup": dedup}) }
+}
+
+const WAIT: Duration = Duration::from_millis(200);
+const VISIBLE: Duration = Duration::from_secs(60);
+
+fn dedups(deliveries: &[crate::store::Delivery]) -> Vec<String> {
+    deliveries.iter().map(|d| d.message.dedup_id.clone()).collect()
+}
+
+pub async fn command_topic_groups_are_fifo_and_locked(stores: Stores) {
+    let topic = &stores.commands;
+    let name = "contract_fifo";
+    for (group, id) in [("g1", "a1"), ("g2", "b1"), ("g1", "a2"), ("g1", "a3"), ("g2", "b2")] {
+        topic.send(name, message(group, id)).await.unwrap();
+    }
+    let first = topic.receive(name, 2, WAIT, VISIBLE).await.unwrap();
+    assert_eq!(dedups(&first), vec!["a1", "b1"]);
+    assert!(first.iter().all(|d| d.receive_count == 1));
+    // Both groups are in flight: nothing else may be delivered.
+    assert!(topic.receive(name, 10, Duration::ZERO, VISIBLE).await.unwrap().is_empty());
+    topic.ack(name, &first[0].receipt).await.unwrap();
+    let next = topic.receive(name, 10, WAIT, VISIBLE).await.unwrap();
+    assert_eq!(dedups(&next), vec!["a2", "a3"], "g1 continues in order; g2 is still locked");
+    topic.ack(name, &first[1].receipt).await.unwrap();
+    let g2 = topic.receive(name, 10, WAIT, VISIBLE).await.unwrap();
+    assert_eq!(dedups(&g2), vec!["b2"]);
+    for delivery in next.iter().chain(&g2) {
+        topic.ack(name, &delivery.receipt).await.unwrap();
+    }
+    assert!(topic.receive(name, 10, Duration::ZERO, VISIBLE).await.unwrap().is_empty());
+    assert!(topic.ack(name, &first[0].receipt).await.is_err(), "an acked receipt is gone");
+}
+
+pub async fn command_topic_release_redelivers_in_order(stores: Stores) {
+    let topic = &stores.commands;
+    let name = "contract_release";
+    for id in ["m1", "m2", "m3"] {
+        topic.send(name, message("g", id)).await.unwrap();
+    }
+    let batch = topic.receive(name, 10, WAIT, VISIBLE).await.unwrap();
+    assert_eq!(dedups(&batch), vec!["m1", "m2", "m3"]);
+    topic.ack(name, &batch[0].receipt).await.unwrap();
+    // m2 failed: it and every later message of its group go back.
+    topic.release(name, &batch[2].receipt).await.unwrap();
+    topic.release(name, &batch[1].receipt).await.unwrap();
+    let again = topic.receive(name, 10, WAIT, VISIBLE).await.unwrap();
+    assert_eq!(dedups(&again), vec!["m2", "m3"]);
+    assert_eq!(again[0].receive_count, 2);
+}
+
+pub async fn command_topic_deduplicates(stores: Stores) {
+    let topic = &stores.commands;
+    let name = "contract_dedup";
+    topic.send(name, message("g", "same")).await.unwrap();
+    topic.send(name, message("g", "same")).await.unwrap();
+    topic.send(name, message("g", "other")).await.unwrap();
+    let batch = topic.receive(name, 10, WAIT, VISIBLE).await.unwrap();
+    assert_eq!(dedups(&batch), vec!["same", "other"]);
+}
+
+pub async fn command_topic_visibility_timeout_redelivers(stores: Stores) {
+    let topic = &stores.commands;
+    let name = "contract_visibility";
+    topic.send(name, message("g", "lost")).await.unwrap();
+    let first = topic.receive(name, 1, WAIT, Duration::from_millis(300)).await.unwrap();
+    assert_eq!(dedups(&first), vec!["lost"]);
+    let again = topic.receive(name, 1, Duration::from_secs(5), VISIBLE).await.unwrap();
+    assert_eq!(dedups(&again), vec!["lost"], "an unacknowledged message comes back after its visibility timeout");
+    assert_eq!(again[0].receive_count, 2);
+}
+
+pub async fn command_topic_receive_waits_for_a_send(stores: Stores) {
+    let topic = stores.commands.clone();
+    let name = "contract_wait";
+    let sender = topic.clone();
+    let send = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sender.send(name, message("g", "late")).await
+    });
+    let received = topic.receive(name, 1, Duration::from_secs(5), VISIBLE).await.unwrap();
+    assert_eq!(dedups(&received), vec!["late"]);
+    send.await.unwrap().unwrap();
+}
+
+// ---------------------------------------------------------------- bus
+
+pub async fn bus_delivers_commit_notices(stores: Stores) {
+    let mut first = stores.bus.subscribe();
+    let mut second = stores.bus.subscribe();
+    stores.bus.publish(Published { log: "contract_bus".into(), position: 7 });
+    for receiver in [&mut first, &mut second] {
+        let notice = tokio::time::timeout(Duration::from_secs(5), receiver.recv()).await.unwrap().unwrap();
+        assert_eq!(*notice, Published { log: "contract_bus".into(), position: 7 });
+    }
+}
+
+/// Generates one `#[tokio::test]` per contract case for a backend. The
+/// argument is an expression producing fresh [`Stores`] (it may `.await`).
+/// Add `gapless` for backends that promise gapless positions.
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($stores:expr) => {
+        $crate::store_contract_tests!(@cases $stores;
+            aggregate_append_and_read_back,
+            aggregate_wrong_expected_version_conflicts,
+            aggregate_read_all_in_log_order,
+            aggregate_concurrent_same_version_one_wins,
+            aggregate_concurrent_distinct_streams_all_succeed,
+            dcb_read_by_query,
+            dcb_append_condition,
+            dcb_concurrent_overlapping_conditions_one_wins,
+            dcb_concurrent_disjoint_conditions_all_win,
+            query_store_put_get_delete,
+            query_store_list_filter_order_paginate,
+            query_store_commit_is_atomic_with_checkpoint,
+            command_topic_groups_are_fifo_and_locked,
+            command_topic_release_redelivers_in_order,
+            command_topic_deduplicates,
+            command_topic_visibility_timeout_redelivers,
+            command_topic_receive_waits_for_a_send,
+            bus_delivers_commit_notices
+        );
+    };
+    ($stores:expr, gapless) => {
+        $crate::store_contract_tests!($stores);
+        $crate::store_contract_tests!(@cases $stores; positions_are_gapless);
+    };
+    (@cases $stores:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::testing::contract::$case($stores).await;
+            }
+        )+
+    };
+}

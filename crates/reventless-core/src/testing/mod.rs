@@ -1,0 +1,6 @@
+//! Test support (feature `testing`): the Given/When/Then harness for user
+//! components and the store contract suite for adapter implementations.
+pub mod contract;
+mod gwt;
+
+pub use gwt::{AggregateTest, ProjectionTest, SliceTest, Then};
