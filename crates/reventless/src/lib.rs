@@ -1,1 +1,34 @@
+//! reventless: event-sourced, plugin-composed applications in plain Rust.
+//!
+//! Write a plugin's domain with the traits of [`spec`] (aggregates, DCB
+//! slices, read models), register them on a [`Plugin`], and run it on the
+//! local platform ([`local`]) or, later, on AWS.
+//!
+//! Most code needs only the prelude: `use reventless::prelude::*;`
+pub use reventless_core as core;
+pub use reventless_local as local;
+pub use reventless_spec as spec;
 
+pub use reventless_core::{
+    Caller, CommandOutcome, CommandRequest, EngineError, Manifest, Plugin, PluginError, RejectionCause, Runtime,
+    RuntimeError,
+};
+
+mod app;
+pub use app::{App, AppError};
+
+/// Everything a plugin author writes against.
+pub mod prelude {
+    pub use reventless_spec::{
+        Action, Aggregate, AppendCondition, Command, Event, EventEnvelope, Message, Query, QueryItem, ReadModel,
+        StateChangeSlice, StateViewSlice, Tag, TagValue,
+    };
+
+    pub use crate::{CommandOutcome, CommandRequest, Plugin};
+}
+
+/// Test support: Given/When/Then for components (feature `testing`).
+#[cfg(feature = "testing")]
+pub mod testing {
+    pub use reventless_core::testing::{AggregateTest, ProjectionTest, SliceTest, Then};
+}

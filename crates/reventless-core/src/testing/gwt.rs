@@ -40,6 +40,7 @@ impl<A: Aggregate> AggregateTest<A> {
         Self { given: Vec::new() }
     }
 
+    #[must_use = "a Then asserts nothing until one of its then_* methods is called"]
     pub fn when(self, command: A::Command) -> Then<A::Event, A::Error> {
         let mut state = A::State::default();
         for envelope in record(&self.given) {
@@ -68,6 +69,7 @@ impl<S: StateChangeSlice> SliceTest<S> {
         Self { given: Vec::new() }
     }
 
+    #[must_use = "a Then asserts nothing until one of its then_* methods is called"]
     pub fn when(self, command: S::Command) -> Then<S::Event, S::Error> {
         let query = S::query(&command);
         let seen: Vec<EventEnvelope> =
@@ -82,7 +84,6 @@ impl<S: StateChangeSlice> SliceTest<S> {
 }
 
 /// The outcome of a `when`, to assert on.
-#[must_use = "a Then asserts nothing until one of its then_* methods is called"]
 pub struct Then<E, Err> {
     result: Result<Vec<E>, Err>,
     condition: Option<AppendCondition>,

@@ -1,0 +1,29 @@
+//! The Catalog plugin: categories and products, decided with DCB slices
+//! (tags `category:<id>`, `product:<id>`).
+mod category;
+mod events;
+mod product;
+mod views;
+
+pub use category::{AddCategory, ArchiveCategory, CategoryState, RenameCategory};
+pub use events::{CatalogError, CatalogEvent};
+pub use product::{AddProduct, ChangeProductPrice, ProductCommand, ProductLifecycle, ProductState, ProductStatus};
+pub use views::{Categories, CategoryRow, ProductRow, Products, ShelfStatus};
+
+use reventless::Plugin;
+
+pub const PLUGIN: &str = "Catalog";
+
+/// The Catalog plugin with all its components.
+pub fn plugin() -> Plugin {
+    Plugin::new(PLUGIN)
+        .version(env!("CARGO_PKG_VERSION"))
+        .state_change_slice::<AddCategory>()
+        .state_change_slice::<RenameCategory>()
+        .state_change_slice::<ArchiveCategory>()
+        .state_change_slice::<AddProduct>()
+        .state_change_slice::<ChangeProductPrice>()
+        .state_change_slice::<ProductLifecycle>()
+        .read_model::<Products>()
+        .read_model::<Categories>()
+}
