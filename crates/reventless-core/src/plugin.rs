@@ -97,8 +97,12 @@ pub struct ComponentManifest {
     pub commands: Vec<String>,
     pub consumes: Vec<String>,
     pub produces: Vec<String>,
-    /// The log it appends to (commands) or reads from (projections).
+    /// The log it appends to (command components).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<LogRef>,
+    /// The logs it reads from (projections).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<LogRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -213,7 +217,7 @@ impl Plugin {
         }
         let mut names = BTreeSet::new();
         let mut routes = BTreeMap::new();
-        let mut sources: BTreeMap<TypeId, EventSource> = BTreeMap::new();
+        let mut sources: BTreeMap<TypeId, Vec<LogRef>> = BTreeMap::new();
         let mut dcb_type: Option<EventSource> = None;
         for handler in &self.commands {
             let manifest = handler.manifest();
@@ -239,7 +243,10 @@ impl Plugin {
                     None => dcb_type = Some(source.clone()),
                 }
             }
-            sources.entry(source.event_type).or_insert(source);
+            let logs = sources.entry(source.event_type).or_default();
+            if !logs.contains(&source.log) {
+                logs.push(source.log);
+            }
         }
         let mut projections = Vec::new();
         for handler in &self.projections {
@@ -247,10 +254,10 @@ impl Plugin {
             if !names.insert(manifest.name.clone()) {
                 return Err(PluginError::DuplicateComponent { plugin: plugin(), name: manifest.name });
             }
-            let source = sources
+            let sources = sources
                 .get(&handler.event_type())
                 .ok_or_else(|| PluginError::UnknownEventSource { plugin: plugin(), projection: manifest.name })?;
-            projections.push(ResolvedProjection { handler: handler.clone(), source: source.log.clone() });
+            projections.push(ResolvedProjection { handler: handler.clone(), sources: sources.clone() });
         }
         Ok(ResolvedPlugin { name: self.name.clone(), version: self.version.clone(), routes, projections })
     }
@@ -262,10 +269,10 @@ impl Plugin {
         let mut storage = StorageManifest::default();
         for projection in &resolved.projections {
             let mut manifest = projection.handler.manifest();
-            if projection.source.kind == LogKind::Dcb {
+            if projection.sources.iter().all(|log| log.kind == LogKind::Dcb) {
                 manifest.kind = ComponentKind::StateViewSlice;
             }
-            manifest.log = Some(projection.source.clone());
+            manifest.sources = projection.sources.clone();
             storage.tables.push(TableManifest {
                 name: projection.handler.table().to_string(),
                 indexes: manifest.indexes.clone(),
@@ -303,7 +310,15 @@ pub struct ResolvedPlugin {
 #[derive(Clone)]
 pub struct ResolvedProjection {
     pub handler: Arc<dyn ProjectionHandler>,
-    pub source: LogRef,
+    /// Every log of the plugin whose events have the projection's event type.
+    pub sources: Vec<LogRef>,
+}
+
+impl ResolvedProjection {
+    /// The checkpoint of this projection on one of its sources.
+    pub fn checkpoint_name(&self, source: &LogRef) -> String {
+        format!("{}@{}", self.handler.table(), source.name)
+    }
 }
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -324,6 +339,7 @@ impl<A: Aggregate> CommandHandler for AggregateHandler<A> {
             consumes: names(<A::Event as Message>::NAMES),
             produces: names(<A::Event as Message>::NAMES),
             log: Some(self.event_source().log),
+            sources: Vec::new(),
             table: None,
             indexes: Vec::new(),
             is_async: A::ASYNC,
@@ -374,6 +390,7 @@ impl<S: StateChangeSlice> CommandHandler for SliceHandler<S> {
             consumes: names(S::CONSUMES),
             produces: names(S::PRODUCES),
             log: Some(self.event_source().log),
+            sources: Vec::new(),
             table: None,
             indexes: Vec::new(),
             is_async: S::ASYNC,
@@ -419,6 +436,7 @@ impl<R: ReadModel> ProjectionHandler for ReadModelHandler<R> {
             consumes: names(R::CONSUMES),
             produces: Vec::new(),
             log: None,
+            sources: Vec::new(),
             table: Some(self.table.clone()),
             indexes: names(R::INDEXES),
             is_async: false,

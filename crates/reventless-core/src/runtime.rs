@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use crate::engine::ExecutionContext;
 use crate::outcome::{CommandOutcome, CommandRequest, EngineError};
 use crate::plugin::{
-    CommandHandler, LogKind, LogRef, Manifest, Plugin, PluginError, ResolvedPlugin, ResolvedProjection, command_topic,
+    CommandHandler, LogKind, LogRef, Manifest, Plugin, PluginError, ResolvedPlugin, command_topic,
 };
 use reventless_spec::EventEnvelope;
 
@@ -87,16 +87,17 @@ impl Runtime {
         let mut projections = Vec::new();
         for plugin in resolved.values() {
             for projection in &plugin.projections {
-                let (progress_tx, progress) = watch::channel(Progress::default());
-                projections.push(HostedProjection {
-                    name: projection.handler.table().to_string(),
-                    source: projection.source.clone(),
-                    progress,
-                });
+                let mut sources = Vec::new();
+                for source in &projection.sources {
+                    let (progress_tx, progress) = watch::channel(Progress::default());
+                    let name = projection.checkpoint_name(source);
+                    projections.push(HostedProjection { name: name.clone(), source: source.clone(), progress });
+                    sources.push(WorkerSource { log: source.clone(), checkpoint: name, progress: progress_tx });
+                }
                 let worker = ProjectionWorker {
                     stores: stores.clone(),
-                    projection: projection.clone(),
-                    progress: progress_tx,
+                    handler: projection.handler.clone(),
+                    sources,
                     shutdown: shutdown.subscribe(),
                 };
                 tasks.push(tokio::spawn(worker.run()));
@@ -316,15 +317,23 @@ async fn read_log(stores: &Stores, log: &LogRef, after: u64) -> Result<Vec<Event
     }
 }
 
+struct WorkerSource {
+    log: LogRef,
+    checkpoint: String,
+    progress: watch::Sender<Progress>,
+}
+
+/// One task per projection, following all its source logs in turn (one
+/// writer per table, so read-modify-write of rows needs no locking).
 struct ProjectionWorker {
     stores: Stores,
-    projection: ResolvedProjection,
-    progress: watch::Sender<Progress>,
+    handler: Arc<dyn crate::plugin::ProjectionHandler>,
+    sources: Vec<WorkerSource>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl ProjectionWorker {
-    /// Catch up from the checkpoint, then follow commit notices. Each batch's
+    /// Catch up from the checkpoints, then follow commit notices. Each batch's
     /// rows and checkpoint are committed together, so a crash never applies
     /// an event twice or skips one.
     async fn run(mut self) {
@@ -334,57 +343,62 @@ impl ProjectionWorker {
             if *self.shutdown.borrow() {
                 return;
             }
-            match self.step().await {
-                Ok(true) => backoff = Duration::from_millis(50),
-                Ok(false) => {
-                    backoff = Duration::from_millis(50);
-                    if !self.wait_for_notice(&mut notices).await {
-                        return;
+            let mut applied = false;
+            let mut failed = false;
+            for index in 0..self.sources.len() {
+                match self.step(index).await {
+                    Ok(batch) => applied |= batch,
+                    Err(error) => {
+                        let source = &self.sources[index];
+                        tracing::error!(projection = source.checkpoint, %error, "projection batch failed; retrying");
+                        source.progress.send_modify(|p| p.error = Some(error.to_string()));
+                        failed = true;
                     }
                 }
-                Err(error) => {
-                    let name = self.projection.handler.table();
-                    tracing::error!(projection = name, %error, "projection batch failed; retrying");
-                    self.progress.send_modify(|p| p.error = Some(error.to_string()));
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = self.shutdown.changed() => return,
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            if failed {
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = self.shutdown.changed() => return,
                 }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+            backoff = Duration::from_millis(50);
+            if !applied && !self.wait_for_notice(&mut notices).await {
+                return;
             }
         }
     }
 
-    /// Applies one batch; `false` when there was nothing to apply.
-    async fn step(&mut self) -> Result<bool, EngineError> {
-        let handler = &self.projection.handler;
+    /// Applies one batch from one source; `false` when it had nothing new.
+    async fn step(&self, index: usize) -> Result<bool, EngineError> {
+        let source = &self.sources[index];
         let queries = &self.stores.queries;
-        let checkpoint = queries.checkpoint(handler.table()).await?;
-        let events = read_log(&self.stores, &self.projection.source, checkpoint).await?;
+        let checkpoint = queries.checkpoint(&source.checkpoint).await?;
+        let events = read_log(&self.stores, &source.log, checkpoint).await?;
         let Some(last) = events.last().map(|e| e.position) else {
-            self.progress.send_replace(Progress { position: checkpoint, error: None });
+            source.progress.send_replace(Progress { position: checkpoint, error: None });
             return Ok(false);
         };
-        let ops = handler.project(queries.as_ref(), &events).await?;
-        let advance = Checkpoint { name: handler.table().to_string(), position: last };
-        match queries.commit(handler.table(), ops, Some(advance)).await {
+        let ops = self.handler.project(queries.as_ref(), &events).await?;
+        let advance = Checkpoint { name: source.checkpoint.clone(), position: last };
+        match queries.commit(self.handler.table(), ops, Some(advance)).await {
             // Another worker (another process) applied this batch first: read again.
             Ok(()) | Err(StoreError::Conflict(_)) => {}
             Err(other) => return Err(other.into()),
         }
-        let position = queries.checkpoint(handler.table()).await?;
-        self.progress.send_replace(Progress { position, error: None });
+        let position = queries.checkpoint(&source.checkpoint).await?;
+        source.progress.send_replace(Progress { position, error: None });
         Ok(true)
     }
 
-    /// Waits for a commit to the projection's log; `false` on shutdown.
+    /// Waits for a commit to one of the projection's logs; `false` on shutdown.
     async fn wait_for_notice(&mut self, notices: &mut broadcast::Receiver<Arc<crate::store::Published>>) -> bool {
-        let log = &self.projection.source.name;
         loop {
             tokio::select! {
                 notice = notices.recv() => match notice {
-                    Ok(notice) if &notice.log == log => return true,
+                    Ok(notice) if self.sources.iter().any(|s| s.log.name == notice.log) => return true,
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(_)) => return true,
                     Err(broadcast::error::RecvError::Closed) => return false,

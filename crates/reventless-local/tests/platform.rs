@@ -1,0 +1,382 @@
+//! The in-memory platform hosting a plugin with aggregates: dispatch, OCC
+//! retries, per-entity ordering, async commands and projections.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use async_trait::async_trait;
+use reventless_core::store::{AggregateEventLog, Appended, StoreError};
+use reventless_core::{CommandOutcome, CommandRequest, EngineError, Plugin, Runtime, Stores};
+use reventless_spec::{Action, Aggregate, Command, Event, EventEnvelope, NewEvent, ReadModel};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Command)]
+#[serde(rename_all_fields = "camelCase")]
+enum AccountCommand {
+    Open { owner: String },
+    Deposit { amount: u64 },
+    Withdraw { amount: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
+enum AccountEvent {
+    Opened { owner: String },
+    Deposited { amount: u64 },
+    Withdrawn { amount: u64 },
+}
+
+#[derive(Debug, Serialize)]
+enum AccountError {
+    AlreadyOpen,
+    NotOpen,
+    InsufficientFunds { balance: u64 },
+}
+
+#[derive(Clone, Default)]
+struct AccountState {
+    open: bool,
+    balance: u64,
+}
+
+struct Account;
+
+impl Aggregate for Account {
+    const NAME: &'static str = "Account";
+    type Command = AccountCommand;
+    type Event = AccountEvent;
+    type State = AccountState;
+    type Error = AccountError;
+
+    fn decide(state: &AccountState, command: &AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+        match command {
+            AccountCommand::Open { .. } if state.open => Err(AccountError::AlreadyOpen),
+            AccountCommand::Open { owner } => Ok(vec![AccountEvent::Opened { owner: owner.clone() }]),
+            _ if !state.open => Err(AccountError::NotOpen),
+            AccountCommand::Deposit { amount } => Ok(vec![AccountEvent::Deposited { amount: *amount }]),
+            AccountCommand::Withdraw { amount } if *amount > state.balance => {
+                Err(AccountError::InsufficientFunds { balance: state.balance })
+            }
+            AccountCommand::Withdraw { amount } => Ok(vec![AccountEvent::Withdrawn { amount: *amount }]),
+        }
+    }
+
+    fn evolve(mut state: AccountState, event: &AccountEvent) -> AccountState {
+        match event {
+            AccountEvent::Opened { .. } => state.open = true,
+            AccountEvent::Deposited { amount } => state.balance += amount,
+            AccountEvent::Withdrawn { amount } => state.balance -= amount,
+        }
+        state
+    }
+}
+
+/// The same account, handled asynchronously through the command topic.
+struct AsyncAccount;
+
+impl Aggregate for AsyncAccount {
+    const NAME: &'static str = "AsyncAccount";
+    const ASYNC: bool = true;
+    type Command = AccountCommand;
+    type Event = AccountEvent;
+    type State = AccountState;
+    type Error = AccountError;
+
+    fn decide(state: &AccountState, command: &AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+        Account::decide(state, command)
+    }
+
+    fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
+        Account::evolve(state, event)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct BalanceRow {
+    owner: String,
+    balance: u64,
+    movements: u64,
+}
+
+struct Balances;
+
+impl ReadModel for Balances {
+    const NAME: &'static str = "Balance";
+    const PLURAL: &'static str = "Balances";
+    const CONSUMES: &'static [&'static str] = &["Opened", "Deposited", "Withdrawn"];
+    type Event = AccountEvent;
+    type Row = BalanceRow;
+
+    fn project(event: &AccountEvent, envelope: &EventEnvelope) -> Vec<Action<BalanceRow>> {
+        let Some(stream) = &envelope.stream else { return vec![] };
+        let id = stream.id.clone();
+        vec![match event {
+            AccountEvent::Opened { owner } => {
+                Action::set(id, BalanceRow { owner: owner.clone(), balance: 0, movements: 0 })
+            }
+            AccountEvent::Deposited { amount } => {
+                let amount = *amount;
+                Action::update(id, move |row: &mut BalanceRow| {
+                    row.balance += amount;
+                    row.movements += 1;
+                })
+            }
+            AccountEvent::Withdrawn { amount } => {
+                let amount = *amount;
+                Action::update(id, move |row: &mut BalanceRow| {
+                    row.balance -= amount;
+                    row.movements += 1;
+                })
+            }
+        }]
+    }
+}
+
+fn bank() -> Plugin {
+    Plugin::new("Bank").aggregate::<Account>().aggregate::<AsyncAccount>().read_model::<Balances>()
+}
+
+fn request(command: &str, id: &str, input: serde_json::Value) -> CommandRequest {
+    CommandRequest::new("Bank", command, input).entity(id)
+}
+
+async fn balance(runtime: &Runtime, id: &str) -> Option<BalanceRow> {
+    runtime.wait_for_projections().await.unwrap();
+    let row = runtime.stores().queries.get("Bank_Balances", id).await.unwrap()?;
+    Some(serde_json::from_value(row).unwrap())
+}
+
+#[tokio::test]
+async fn commands_append_events_and_projections_follow() {
+    let runtime = reventless_local::start_in_memory(vec![bank()]).unwrap();
+    let opened = runtime.execute(request("Account_Open", "a1", json!({"owner": "ann"}))).await.unwrap();
+    assert_eq!(opened, CommandOutcome::Accepted { entity_id: "a1".into(), event_count: 1, position: Some(1) });
+    runtime.execute(request("Account_Deposit", "a1", json!({"amount": 50}))).await.unwrap();
+    let refused = runtime.execute(request("Account_Withdraw", "a1", json!({"amount": 80}))).await.unwrap();
+    assert_eq!(refused.error_code(), Some("InsufficientFunds"));
+    let CommandOutcome::Rejected { error_detail, .. } = &refused else { panic!("{refused:?}") };
+    assert_eq!(error_detail, &json!({"balance": 50}));
+    assert_eq!(balance(&runtime, "a1").await, Some(BalanceRow { owner: "ann".into(), balance: 50, movements: 1 }));
+
+    let stream = runtime.stores().aggregates.read_stream("Bank_Account", "a1", 0).await.unwrap();
+    let types: Vec<&str> = stream.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, vec!["Opened", "Deposited"], "a rejection appends nothing");
+    assert_eq!(stream[0].meta.service.as_deref(), Some("Bank"));
+    assert!(stream[0].meta.causation_id.is_some());
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_requests_are_typed_errors_and_append_nothing() {
+    let runtime = reventless_local::start_in_memory(vec![bank()]).unwrap();
+    let wrong_type = runtime.execute(request("Account_Open", "a1", json!({"owner": 42}))).await;
+    let Err(EngineError::BadInput { command, message }) = wrong_type else { panic!("{wrong_type:?}") };
+    assert_eq!(command, "Account_Open");
+    assert!(message.contains("invalid type"), "{message}");
+    let missing_field = runtime.execute(request("Account_Deposit", "a1", json!({}))).await;
+    assert!(matches!(&missing_field, Err(EngineError::BadInput { message, .. }) if message.contains("amount")));
+    let unknown = runtime.execute(request("Account_Close", "a1", json!({}))).await;
+    assert!(matches!(&unknown, Err(EngineError::UnknownCommand { known, .. }) if known.contains("Account_Open")));
+    let no_plugin = runtime.execute(CommandRequest::new("Nope", "Account_Open", json!({}))).await;
+    assert!(matches!(no_plugin, Err(EngineError::UnknownPlugin(_))));
+    let no_id = runtime.execute(CommandRequest::new("Bank", "Account_Open", json!({"owner": "x"}))).await;
+    assert!(matches!(no_id, Err(EngineError::MissingEntityId(_))));
+    assert_eq!(runtime.stores().aggregates.head("Bank_Account").await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tasks_on_one_entity_all_land_in_order() {
+    let runtime = reventless_local::start_in_memory(vec![bank()]).unwrap();
+    runtime.execute(request("Account_Open", "hot", json!({"owner": "ann"}))).await.unwrap();
+    let mut tasks = Vec::new();
+    for amount in 1..=64u64 {
+        let runtime = runtime.clone();
+        tasks.push(tokio::spawn(async move {
+            runtime.execute(request("Account_Deposit", "hot", json!({ "amount": amount }))).await
+        }));
+    }
+    for task in tasks {
+        assert!(task.await.unwrap().unwrap().is_accepted());
+    }
+    let stream = runtime.stores().aggregates.read_stream("Bank_Account", "hot", 0).await.unwrap();
+    assert_eq!(stream.len(), 65);
+    let versions: Vec<u64> = stream.iter().map(|e| e.stream.as_ref().unwrap().version).collect();
+    assert_eq!(versions, (1..=65).collect::<Vec<_>>());
+    let row = balance(&runtime, "hot").await.unwrap();
+    assert_eq!((row.balance, row.movements), ((1..=64).sum(), 64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runtimes_on_shared_stores_never_overdraw() {
+    // Two processes on one database: per-entity locks do not span them, so
+    // optimistic concurrency and the fresh replay on retry must hold the rule.
+    let stores = reventless_local::memory_stores();
+    let first = Runtime::start(stores.clone(), vec![bank()]).unwrap();
+    let second = Runtime::start(stores.clone(), vec![bank()]).unwrap();
+    first.execute(request("Account_Open", "shared", json!({"owner": "ann"}))).await.unwrap();
+    first.execute(request("Account_Deposit", "shared", json!({"amount": 10}))).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let runtime = if i % 2 == 0 { first.clone() } else { second.clone() };
+        tasks.push(tokio::spawn(async move {
+            runtime.execute(request("Account_Withdraw", "shared", json!({"amount": 1}))).await
+        }));
+    }
+    let mut accepted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(outcome) if outcome.is_accepted() => accepted += 1,
+            Ok(outcome) => assert_eq!(outcome.error_code(), Some("InsufficientFunds")),
+            Err(EngineError::Conflict { .. }) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(accepted, 10, "exactly the balance can be withdrawn");
+    assert_eq!(balance(&first, "shared").await.unwrap().balance, 0);
+}
+
+/// An aggregate log that reports conflicts for the first `conflicts` appends,
+/// each time after letting a rival writer append a withdrawal of 30.
+struct RivalWriter {
+    inner: Arc<dyn AggregateEventLog>,
+    conflicts: u32,
+    attempts: AtomicU32,
+}
+
+#[async_trait]
+impl AggregateEventLog for RivalWriter {
+    async fn append(&self, log: &str, id: &str, expected: u64, events: Vec<NewEvent>) -> Result<Appended, StoreError> {
+        let attempt = self.attempts.fetch_add(1, Ordering::SeqCst);
+        if attempt < self.conflicts {
+            let rival = NewEvent::new("Withdrawn", vec![], json!({"amount": 30}));
+            self.inner.append(log, id, expected, vec![rival]).await?;
+            return self.inner.append(log, id, expected, events).await;
+        }
+        self.inner.append(log, id, expected, events).await
+    }
+    async fn read_stream(&self, log: &str, id: &str, after: u64) -> Result<Vec<EventEnvelope>, StoreError> {
+        self.inner.read_stream(log, id, after).await
+    }
+    async fn read_all(&self, log: &str, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
+        self.inner.read_all(log, after, limit).await
+    }
+    async fn head(&self, log: &str) -> Result<u64, StoreError> {
+        self.inner.head(log).await
+    }
+}
+
+async fn with_rival(conflicts: u32) -> (Runtime, Arc<RivalWriter>) {
+    let memory = reventless_local::memory_stores();
+    let runtime = Runtime::start(memory.clone(), vec![bank()]).unwrap();
+    runtime.execute(request("Account_Open", "a", json!({"owner": "ann"}))).await.unwrap();
+    runtime.execute(request("Account_Deposit", "a", json!({"amount": 100}))).await.unwrap();
+    runtime.shutdown().await;
+    let rival = Arc::new(RivalWriter { inner: memory.aggregates.clone(), conflicts, attempts: AtomicU32::new(0) });
+    let stores = Stores { aggregates: rival.clone(), ..memory };
+    (Runtime::start(stores, vec![bank()]).unwrap(), rival)
+}
+
+#[tokio::test]
+async fn a_conflict_is_retried_on_a_fresh_replay() {
+    let (runtime, rival) = with_rival(2).await;
+    // Balance 100; two rival withdrawals of 30 land first; 40 still fits.
+    let outcome = runtime.execute(request("Account_Withdraw", "a", json!({"amount": 40}))).await.unwrap();
+    assert!(outcome.is_accepted(), "{outcome:?}");
+    assert_eq!(rival.attempts.load(Ordering::SeqCst), 3);
+    assert_eq!(balance(&runtime, "a").await.unwrap().balance, 0);
+
+    let (runtime, _) = with_rival(3).await;
+    // After three rival withdrawals (90) the fresh replay refuses 40.
+    let outcome = runtime.execute(request("Account_Withdraw", "a", json!({"amount": 40}))).await.unwrap();
+    assert_eq!(outcome.error_code(), Some("InsufficientFunds"));
+}
+
+#[tokio::test]
+async fn conflicts_give_up_after_three_retries_with_nothing_appended() {
+    let (runtime, rival) = with_rival(u32::MAX).await;
+    let before = runtime.stores().aggregates.head("Bank_Account").await.unwrap();
+    let outcome = runtime.execute(request("Account_Deposit", "a", json!({"amount": 1}))).await;
+    assert_eq!(outcome, Err(EngineError::Conflict { attempts: 4 }));
+    assert_eq!(rival.attempts.load(Ordering::SeqCst), 4);
+    let stream = runtime.stores().aggregates.read_stream("Bank_Account", "a", 0).await.unwrap();
+    assert_eq!(stream.len() as u64, before + 4, "only the rival's four events landed");
+    assert!(stream.iter().all(|e| e.event_type != "Deposited" || e.stream.as_ref().unwrap().version == 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_commands_are_pending_then_run_in_entity_order() {
+    let runtime = reventless_local::start_in_memory(vec![bank()]).unwrap();
+    let opened = runtime.execute(request("AsyncAccount_Open", "q", json!({"owner": "ann"}))).await.unwrap();
+    assert!(matches!(opened, CommandOutcome::Pending { ref entity_id, .. } if entity_id == "q"));
+    for amount in 1..=20u64 {
+        let outcome = runtime.execute(request("AsyncAccount_Deposit", "q", json!({ "amount": amount }))).await;
+        assert!(matches!(outcome, Ok(CommandOutcome::Pending { .. })));
+    }
+    // A rejected async command is consumed, not retried forever.
+    runtime.execute(request("AsyncAccount_Open", "q", json!({"owner": "again"}))).await.unwrap();
+    let log = &runtime.stores().aggregates;
+    let mut stream = Vec::new();
+    for _ in 0..200 {
+        stream = log.read_stream("Bank_AsyncAccount", "q", 0).await.unwrap();
+        if stream.len() == 21 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let amounts: Vec<u64> = stream.iter().skip(1).map(|e| e.data["amount"].as_u64().unwrap()).collect();
+    assert_eq!(amounts, (1..=20).collect::<Vec<_>>(), "one entity's commands run in send order");
+    // The read model follows every log of its event type.
+    assert_eq!(balance(&runtime, "q").await.unwrap().balance, (1..=20).sum::<u64>());
+    let stray = runtime.stores().commands.receive("Bank_Commands", 10, std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+    runtime.shutdown().await;
+    assert!(stray.await.unwrap().is_empty(), "every queued command was handled");
+}
+
+#[tokio::test]
+async fn a_restarted_platform_continues_and_a_fresh_query_store_rebuilds() {
+    let stores = reventless_local::memory_stores();
+    let runtime = Runtime::start(stores.clone(), vec![bank()]).unwrap();
+    runtime.execute(request("Account_Open", "r", json!({"owner": "ann"}))).await.unwrap();
+    runtime.execute(request("Account_Deposit", "r", json!({"amount": 5}))).await.unwrap();
+    runtime.wait_for_projections().await.unwrap();
+    runtime.shutdown().await;
+
+    let restarted = Runtime::start(stores.clone(), vec![bank()]).unwrap();
+    restarted.execute(request("Account_Deposit", "r", json!({"amount": 7}))).await.unwrap();
+    assert_eq!(balance(&restarted, "r").await.unwrap().movements, 2, "no event applied twice after restart");
+    restarted.shutdown().await;
+
+    let fresh_queries = reventless_local::memory_stores().queries;
+    let rebuilt = Runtime::start(Stores { queries: fresh_queries, ..stores }, vec![bank()]).unwrap();
+    assert_eq!(balance(&rebuilt, "r").await, Some(BalanceRow { owner: "ann".into(), balance: 12, movements: 2 }));
+}
+
+#[test]
+fn manifest_lists_aggregates_read_models_and_storage() {
+    let manifest = bank().manifest().unwrap();
+    let json = serde_json::to_value(&manifest).unwrap();
+    assert_eq!(json["storage"]["aggregate_logs"], json!(["Bank_Account", "Bank_AsyncAccount"]));
+    assert_eq!(json["storage"]["tables"], json!([{"name": "Bank_Balances", "indexes": []}]));
+    assert_eq!(json["storage"]["command_topics"], json!(["Bank_Commands"]));
+    let account = &json["components"][0];
+    assert_eq!(account["kind"], "Aggregate");
+    assert_eq!(account["commands"], json!(["Account_Open", "Account_Deposit", "Account_Withdraw"]));
+    assert_eq!(account["produces"], json!(["Opened", "Deposited", "Withdrawn"]));
+    let balances = &json["components"][2];
+    assert_eq!(balances["kind"], "ReadModel");
+    assert_eq!(
+        balances["sources"],
+        json!([{"kind": "Aggregate", "name": "Bank_Account"}, {"kind": "Aggregate", "name": "Bank_AsyncAccount"}])
+    );
+}
+
+#[test]
+fn inconsistent_plugins_are_refused() {
+    let twice = Plugin::new("Bank").aggregate::<Account>().aggregate::<Account>();
+    assert!(matches!(twice.manifest(), Err(reventless_core::PluginError::DuplicateComponent { .. })));
+    let orphan = Plugin::new("Bank").read_model::<Balances>();
+    assert!(matches!(orphan.manifest(), Err(reventless_core::PluginError::UnknownEventSource { .. })));
+    let bad_name = Plugin::new("my-bank").aggregate::<Account>();
+    assert!(matches!(bad_name.manifest(), Err(reventless_core::PluginError::InvalidName(_))));
+    let duplicate = Runtime::start(reventless_local::memory_stores(), vec![bank(), bank()]);
+    assert!(matches!(duplicate, Err(reventless_core::RuntimeError::Plugin(_))));
+}
