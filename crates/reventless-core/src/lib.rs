@@ -10,7 +10,9 @@ pub mod outcome;
 pub mod plugin;
 pub mod runtime;
 pub mod store;
+// Test support reports failures by panicking, like the tests that use it.
 #[cfg(feature = "testing")]
+#[allow(clippy::unwrap_used)]
 pub mod testing;
 
 pub use outcome::{Caller, CommandOutcome, CommandRequest, EngineError, RejectionCause};

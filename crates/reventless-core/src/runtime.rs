@@ -11,9 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::engine::ExecutionContext;
 use crate::outcome::{CommandOutcome, CommandRequest, EngineError};
-use crate::plugin::{
-    CommandHandler, LogKind, LogRef, Manifest, Plugin, PluginError, ResolvedPlugin, command_topic,
-};
+use crate::plugin::{CommandHandler, LogKind, LogRef, Manifest, Plugin, PluginError, ResolvedPlugin, command_topic};
 use reventless_spec::EventEnvelope;
 
 use crate::store::{Checkpoint, CommandMessage, Delivery, StoreError, Stores};
@@ -152,8 +150,11 @@ impl Runtime {
     }
 
     fn route(&self, request: &CommandRequest) -> Result<&Arc<dyn CommandHandler>, EngineError> {
-        let plugin =
-            self.inner.plugins.get(&request.plugin).ok_or_else(|| EngineError::UnknownPlugin(request.plugin.clone()))?;
+        let plugin = self
+            .inner
+            .plugins
+            .get(&request.plugin)
+            .ok_or_else(|| EngineError::UnknownPlugin(request.plugin.clone()))?;
         plugin.routes.get(&request.command).ok_or_else(|| EngineError::UnknownCommand {
             plugin: plugin.name.clone(),
             command: request.command.clone(),
@@ -192,13 +193,13 @@ impl Runtime {
                 let target = heads.get(&projection.source).copied().unwrap_or(0);
                 let mut progress = projection.progress.clone();
                 let reached = progress.wait_for(|p| p.position >= target || p.error.is_some()).await;
-                if let Ok(progress) = reached {
-                    if let (Some(error), true) = (&progress.error, progress.position < target) {
-                        return Err(RuntimeError::ProjectionFailed {
-                            projection: projection.name.clone(),
-                            error: error.clone(),
-                        });
-                    }
+                if let Ok(progress) = reached
+                    && let (Some(error), true) = (&progress.error, progress.position < target)
+                {
+                    return Err(RuntimeError::ProjectionFailed {
+                        projection: projection.name.clone(),
+                        error: error.clone(),
+                    });
                 }
             }
             Ok(())

@@ -30,6 +30,8 @@ pub fn start_in_memory(plugins: Vec<Plugin>) -> Result<Runtime, RuntimeError> {
 
 /// Locks a memory store's state. A poisoned lock means a panic mid-write:
 /// report the store as unusable instead of serving half-applied state.
-pub(crate) fn memory_lock<T>(mutex: &std::sync::Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, reventless_core::StoreError> {
+pub(crate) fn memory_lock<T>(
+    mutex: &std::sync::Mutex<T>,
+) -> Result<std::sync::MutexGuard<'_, T>, reventless_core::StoreError> {
     mutex.lock().map_err(|_| reventless_core::StoreError::Unavailable("memory store poisoned by a panic".into()))
 }

@@ -1,5 +1,6 @@
 //! The in-memory platform hosting a plugin with aggregates: dispatch, OCC
 //! retries, per-entity ordering, async commands and projections.
+#![allow(clippy::unwrap_used)] // tests report failures by panicking
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -326,7 +327,12 @@ async fn async_commands_are_pending_then_run_in_entity_order() {
     assert_eq!(amounts, (1..=20).collect::<Vec<_>>(), "one entity's commands run in send order");
     // The read model follows every log of its event type.
     assert_eq!(balance(&runtime, "q").await.unwrap().balance, (1..=20).sum::<u64>());
-    let stray = runtime.stores().commands.receive("Bank_Commands", 10, std::time::Duration::ZERO, std::time::Duration::from_secs(1));
+    let stray = runtime.stores().commands.receive(
+        "Bank_Commands",
+        10,
+        std::time::Duration::ZERO,
+        std::time::Duration::from_secs(1),
+    );
     runtime.shutdown().await;
     assert!(stray.await.unwrap().is_empty(), "every queued command was handled");
 }

@@ -93,16 +93,9 @@ fn expand(input: &DeriveInput, marker: &str) -> syn::Result<TokenStream2> {
         }
     }
     let is_enum = matches!(input.data, Data::Enum(_));
-    let tag_body = if tag_arms.is_empty() {
-        quote!()
-    } else {
-        quote!(#[allow(unused_variables)] match self { #(#tag_arms)* })
-    };
-    let name_body = if name_arms.is_empty() {
-        quote!(match *self {})
-    } else {
-        quote!(match self { #(#name_arms)* })
-    };
+    let tag_body =
+        if tag_arms.is_empty() { quote!() } else { quote!(#[allow(unused_variables)] match self { #(#tag_arms)* }) };
+    let name_body = if name_arms.is_empty() { quote!(match *self {}) } else { quote!(match self { #(#name_arms)* }) };
 
     Ok(quote! {
         impl #impl_generics #spec::Message for #ty #ty_generics #where_clause {
@@ -176,10 +169,10 @@ fn tag_key(attrs: &[Attribute], field: Option<&Ident>) -> syn::Result<Option<Str
 fn default_key(field: &str) -> String {
     let field = field.strip_prefix("r#").unwrap_or(field);
     for suffix in ["_ids", "_id"] {
-        if let Some(stem) = field.strip_suffix(suffix) {
-            if !stem.is_empty() {
-                return stem.to_string();
-            }
+        if let Some(stem) = field.strip_suffix(suffix)
+            && !stem.is_empty()
+        {
+            return stem.to_string();
         }
     }
     field.to_string()
@@ -228,7 +221,9 @@ fn reject_unsupported_serde(attrs: &[Attribute]) -> syn::Result<()> {
         if let Some(key) = bad {
             return Err(syn::Error::new_spanned(
                 attr,
-                format!("#[serde({key})] on a message changes its wire shape; rename single variants with #[serde(rename = \"..\")] instead"),
+                format!(
+                    "#[serde({key})] on a message changes its wire shape; rename single variants with #[serde(rename = \"..\")] instead"
+                ),
             ));
         }
     }

@@ -85,12 +85,24 @@ pub trait ReadModel: Send + Sync + 'static {
 /// What a projection does with one event.
 pub enum Action<R> {
     /// Write the row, replacing any existing one.
-    Set { id: String, row: R },
+    Set {
+        id: String,
+        row: R,
+    },
     /// Change an existing row; nothing happens when it does not exist.
-    Update { id: String, update: Update<R> },
+    Update {
+        id: String,
+        update: Update<R>,
+    },
     /// Change the row, starting from `default` when it does not exist.
-    UpdateWithDefault { id: String, default: R, update: Update<R> },
-    Delete { id: String },
+    UpdateWithDefault {
+        id: String,
+        default: R,
+        update: Update<R>,
+    },
+    Delete {
+        id: String,
+    },
     Ignore,
 }
 
@@ -103,7 +115,11 @@ impl<R> Action<R> {
         Self::Update { id: id.into(), update: Update::new(update) }
     }
 
-    pub fn update_with_default(id: impl Into<String>, default: R, update: impl FnOnce(&mut R) + Send + 'static) -> Self {
+    pub fn update_with_default(
+        id: impl Into<String>,
+        default: R,
+        update: impl FnOnce(&mut R) + Send + 'static,
+    ) -> Self {
         Self::UpdateWithDefault { id: id.into(), default, update: Update::new(update) }
     }
 

@@ -16,9 +16,9 @@ mod message;
 mod query;
 mod tag;
 
-pub use component::{Action, Aggregate, ReadModel, StateChangeSlice, Update, default_decision_query};
 /// A read model over DCB events is a state-view slice; the trait is the same.
 pub use component::ReadModel as StateViewSlice;
+pub use component::{Action, Aggregate, ReadModel, StateChangeSlice, Update, default_decision_query};
 pub use envelope::{EventEnvelope, EventMeta, NewEvent, StreamPosition, Timestamp};
 pub use message::{Command, DomainError, Event, Message, WireError, from_wire, to_wire};
 pub use query::{AppendCondition, Query, QueryItem};

@@ -69,10 +69,10 @@ pub fn from_wire<M: Message>(kind: &'static str, name: &str, data: Value) -> Res
         return serde_json::from_value(data).map_err(invalid);
     }
     // A unit variant is the bare name; serde does not accept `{name: null}` for it.
-    if data.is_null() {
-        if let Ok(message) = serde_json::from_value(Value::String(name.to_string())) {
-            return Ok(message);
-        }
+    if data.is_null()
+        && let Ok(message) = serde_json::from_value(Value::String(name.to_string()))
+    {
+        return Ok(message);
     }
     let mut wrapped = Map::new();
     wrapped.insert(name.to_string(), data);

@@ -124,9 +124,7 @@ mod tests {
 
     #[test]
     fn items_are_ored_and_empty_parts_are_wildcards() {
-        let query = Query::none()
-            .item(QueryItem::new().types(["A"]))
-            .item(QueryItem::new().tags([tag("x:1")]));
+        let query = Query::none().item(QueryItem::new().types(["A"])).item(QueryItem::new().tags([tag("x:1")]));
         assert!(query.matches("A", &[]));
         assert!(query.matches("Z", &[tag("x:1")]));
         assert!(!query.matches("Z", &[tag("x:2")]));

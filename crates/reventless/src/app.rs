@@ -14,6 +14,14 @@ pub enum AppError {
     Output(#[from] std::io::Error),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Runtime(#[from] reventless_core::RuntimeError),
+    #[error(transparent)]
+    Store(#[from] reventless_core::StoreError),
+    #[error("{path}:{line}: {message}")]
+    Script { path: String, line: usize, message: String },
+    #[error("{failed} of {total} commands failed (see above)")]
+    CommandsFailed { failed: usize, total: usize },
 }
 
 #[derive(Parser, Debug)]
@@ -25,6 +33,18 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum AppCommand {
+    /// Run commands from a JSON-lines file on the local platform and show the
+    /// outcomes and the resulting read-model rows.
+    ///
+    /// Each line: {"plugin": "Catalog", "command": "AddCategory", "entityId": null, "input": {...}};
+    /// blank lines and lines starting with # are skipped.
+    Script {
+        /// The JSON-lines file of commands.
+        file: std::path::PathBuf,
+        /// Print one JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the manifest of every plugin (components, event types, storage) as JSON.
     Manifest {
         /// Only this plugin.
@@ -73,6 +93,10 @@ impl App {
     pub fn run(self) -> Result<(), AppError> {
         let cli = Cli::parse();
         match cli.command {
+            AppCommand::Script { file, json } => {
+                let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+                runtime.block_on(crate::script::run_script(self.plugins, &file, json))?;
+            }
             AppCommand::Manifest { plugin } => {
                 let manifests = self.manifests(plugin.as_deref())?;
                 let mut out = std::io::stdout().lock();

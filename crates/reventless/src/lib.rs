@@ -15,6 +15,7 @@ pub use reventless_core::{
 };
 
 mod app;
+mod script;
 pub use app::{App, AppError};
 
 /// Everything a plugin author writes against.

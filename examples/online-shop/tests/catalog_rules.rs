@@ -1,4 +1,5 @@
 //! The Catalog's business rules, as Given / When / Then.
+#![allow(clippy::unwrap_used)] // tests report failures by panicking
 use online_shop::catalog::*;
 use reventless::prelude::*;
 use reventless::testing::{ProjectionTest, SliceTest};
@@ -131,9 +132,13 @@ mod products {
 
     #[test]
     fn a_product_id_is_used_once_even_across_categories() {
-        SliceTest::<AddProduct>::given([category_added("books"), category_added("games"), product_added("p1", "games")])
-            .when(add_product("p1", "books"))
-            .then_rejected("ProductAlreadyExists");
+        SliceTest::<AddProduct>::given([
+            category_added("books"),
+            category_added("games"),
+            product_added("p1", "games"),
+        ])
+        .when(add_product("p1", "books"))
+        .then_rejected("ProductAlreadyExists");
     }
 
     #[test]
@@ -153,14 +158,18 @@ mod products {
         // The decision saw the category at position 1 (the unrelated product
         // at 2 is outside its boundary): a later append touching either the
         // category or the product id must fail.
-        SliceTest::<AddProduct>::given([category_added("books"), category_added("games"), product_added("p9", "games")])
-            .when(add_product("p1", "books"))
-            .then_condition(AppendCondition::new(
-                Query::none()
-                    .item(QueryItem::new().types(["CategoryAdded", "CategoryArchived"]).tags([tag("category:books")]))
-                    .item(QueryItem::new().types(["ProductAdded"]).tags([tag("product:p1")])),
-                Some(1),
-            ));
+        SliceTest::<AddProduct>::given([
+            category_added("books"),
+            category_added("games"),
+            product_added("p9", "games"),
+        ])
+        .when(add_product("p1", "books"))
+        .then_condition(AppendCondition::new(
+            Query::none()
+                .item(QueryItem::new().types(["CategoryAdded", "CategoryArchived"]).tags([tag("category:books")]))
+                .item(QueryItem::new().types(["ProductAdded"]).tags([tag("product:p1")])),
+            Some(1),
+        ));
     }
 
     #[test]

@@ -51,11 +51,11 @@ pub async fn project_batch<R: ReadModel>(
     for envelope in events.iter().filter(|e| R::CONSUMES.contains(&e.event_type.as_str())) {
         let event = decode_event::<R::Event>(envelope)?;
         for action in R::project(&event, envelope) {
-            if let Some(id) = action_id(&action) {
-                if !rows.contains_key(id) {
-                    let current = load_row::<R>(store, table, id).await?;
-                    rows.insert(id.to_string(), current);
-                }
+            if let Some(id) = action_id(&action)
+                && !rows.contains_key(id)
+            {
+                let current = load_row::<R>(store, table, id).await?;
+                rows.insert(id.to_string(), current);
             }
             apply_action(&mut rows, action);
         }
@@ -71,7 +71,11 @@ pub async fn project_batch<R: ReadModel>(
 }
 
 /// Reads a row of a read model's table into its Rust type.
-pub async fn load_row<R: ReadModel>(store: &dyn QueryStore, table: &str, id: &str) -> Result<Option<R::Row>, EngineError> {
+pub async fn load_row<R: ReadModel>(
+    store: &dyn QueryStore,
+    table: &str,
+    id: &str,
+) -> Result<Option<R::Row>, EngineError> {
     let Some(value) = store.get(table, id).await? else {
         return Ok(None);
     };

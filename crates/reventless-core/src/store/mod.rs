@@ -51,8 +51,12 @@ pub trait AggregateEventLog: Send + Sync {
     ) -> Result<Appended, StoreError>;
 
     /// The stream's events with version > `after_version`, in order.
-    async fn read_stream(&self, log: &str, stream_id: &str, after_version: u64)
-    -> Result<Vec<EventEnvelope>, StoreError>;
+    async fn read_stream(
+        &self,
+        log: &str,
+        stream_id: &str,
+        after_version: u64,
+    ) -> Result<Vec<EventEnvelope>, StoreError>;
 
     /// Up to `limit` events of the whole log with position > `after`, in position order.
     async fn read_all(&self, log: &str, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError>;

@@ -288,12 +288,27 @@ pub async fn dcb_concurrent_disjoint_conditions_all_win(stores: Stores) {
 pub async fn positions_are_gapless(stores: Stores) {
     for round in 0..5 {
         stores.dcb.append("contract_gapless", vec![event("A", &[], json!({})); round + 1], None).await.unwrap();
-        stores.aggregates.append("contract_gapless", "s", round as u64, vec![event("A", &[], json!({}))]).await.unwrap();
+        stores
+            .aggregates
+            .append("contract_gapless", "s", round as u64, vec![event("A", &[], json!({}))])
+            .await
+            .unwrap();
     }
-    let _ = stores.dcb.append("contract_gapless", vec![event("B", &[], json!({}))], Some(&AppendCondition::new(Query::all(), None))).await;
-    let dcb: Vec<u64> = stores.dcb.read("contract_gapless", &Query::all(), None, None).await.unwrap().iter().map(|e| e.position).collect();
+    let _ = stores
+        .dcb
+        .append("contract_gapless", vec![event("B", &[], json!({}))], Some(&AppendCondition::new(Query::all(), None)))
+        .await;
+    let dcb: Vec<u64> = stores
+        .dcb
+        .read("contract_gapless", &Query::all(), None, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.position)
+        .collect();
     assert_eq!(dcb, (1..=15).collect::<Vec<u64>>(), "a refused append must not leave a gap");
-    let aggregate: Vec<u64> = stores.aggregates.read_all("contract_gapless", 0, 100).await.unwrap().iter().map(|e| e.position).collect();
+    let aggregate: Vec<u64> =
+        stores.aggregates.read_all("contract_gapless", 0, 100).await.unwrap().iter().map(|e| e.position).collect();
     assert_eq!(aggregate, (1..=5).collect::<Vec<u64>>());
 }
 
@@ -340,7 +355,10 @@ pub async fn query_store_list_filter_order_paginate(stores: Stores) {
     assert_eq!(seen, expected, "pages by id cover every row once, in order");
 
     let cheap_even = ListRequest {
-        filters: vec![Filter::eq("category", "even"), Filter { field: "price".into(), op: FilterOp::Lt, value: json!(10) }],
+        filters: vec![
+            Filter::eq("category", "even"),
+            Filter { field: "price".into(), op: FilterOp::Lt, value: json!(10) },
+        ],
         order_by: Some(OrderBy { field: "price".into(), descending: true }),
         first: 3,
         after: None,
@@ -360,7 +378,8 @@ pub async fn query_store_list_filter_order_paginate(stores: Stores) {
         ..ListRequest::default()
     };
     assert_eq!(store.list(table, &named).await.unwrap().total_count, 11);
-    let bad_cursor = store.list(table, &ListRequest { after: Some("%%not-a-cursor".into()), ..ListRequest::default() }).await;
+    let bad_cursor =
+        store.list(table, &ListRequest { after: Some("%%not-a-cursor".into()), ..ListRequest::default() }).await;
     assert!(matches!(bad_cursor, Err(StoreError::Invalid(_))), "{bad_cursor:?}");
     let empty = store.list("contract_list_empty", &ListRequest::default()).await.unwrap();
     assert_eq!((empty.rows.len(), empty.total_count, empty.has_next_page), (0, 0, false));
@@ -371,7 +390,8 @@ pub async fn query_store_commit_is_atomic_with_checkpoint(stores: Stores) {
     let table = "contract_commit";
     let name = "contract_commit_projection";
     assert_eq!(store.checkpoint(name).await.unwrap(), 0);
-    let ops = vec![RowOp::Put { id: "a".into(), row: json!({"v": 1}) }, RowOp::Put { id: "b".into(), row: json!({"v": 1}) }];
+    let ops =
+        vec![RowOp::Put { id: "a".into(), row: json!({"v": 1}) }, RowOp::Put { id: "b".into(), row: json!({"v": 1}) }];
     store.commit(table, ops, Some(Checkpoint { name: name.into(), position: 4 })).await.unwrap();
     assert_eq!(store.checkpoint(name).await.unwrap(), 4);
     // A checkpoint at or behind the stored one is refused, with none of its rows.

@@ -31,19 +31,15 @@ pub struct Products;
 impl ReadModel for Products {
     const NAME: &'static str = "Product";
     const PLURAL: &'static str = "Products";
-    const CONSUMES: &'static [&'static str] = &[
-        "ProductAdded",
-        "ProductPriceChanged",
-        "ProductArchived",
-        "ProductUnarchived",
-        "ProductDiscontinued",
-    ];
+    const CONSUMES: &'static [&'static str] =
+        &["ProductAdded", "ProductPriceChanged", "ProductArchived", "ProductUnarchived", "ProductDiscontinued"];
     const INDEXES: &'static [&'static str] = &["categoryId", "shelfStatus"];
     type Event = CatalogEvent;
     type Row = ProductRow;
 
     fn project(event: &CatalogEvent, _: &EventEnvelope) -> Vec<Action<ProductRow>> {
-        let shelve = |id: &String, status| Action::update(id.clone(), move |row: &mut ProductRow| row.shelf_status = status);
+        let shelve =
+            |id: &String, status| Action::update(id.clone(), move |row: &mut ProductRow| row.shelf_status = status);
         let action = match event {
             CatalogEvent::ProductAdded { product_id, name, description, price_cents, currency, category_id } => {
                 Action::set(
