@@ -7,6 +7,7 @@ pub mod command_topic;
 pub mod dcb_log;
 pub mod event_bus;
 pub mod query_store;
+pub mod sqlite;
 
 use std::sync::Arc;
 
@@ -21,6 +22,51 @@ pub fn memory_stores() -> Stores {
         commands: Arc::new(command_topic::memory::MemoryCommandTopic::default()),
         bus: Arc::new(event_bus::InProcessBus::default()),
     }
+}
+
+/// Stores in one SQLite database file (the local platform's default): event
+/// logs, query rows and checkpoints in the file; commands and commit notices
+/// in process.
+pub fn sqlite_stores(db: &sqlite::SqliteDatabase) -> Stores {
+    Stores {
+        aggregates: Arc::new(aggregate_log::sqlite::SqliteAggregateLog::new(db.clone())),
+        dcb: Arc::new(dcb_log::sqlite::SqliteDcbLog::new(db.clone())),
+        queries: Arc::new(query_store::sqlite::SqliteQueryStore::new(db.clone())),
+        commands: Arc::new(command_topic::memory::MemoryCommandTopic::default()),
+        bus: Arc::new(event_bus::InProcessBus::default()),
+    }
+}
+
+/// Opens (or creates) the database at `path` and starts `plugins` on it,
+/// with expression indexes for every read model's declared index fields.
+pub async fn start_sqlite(
+    path: impl AsRef<std::path::Path>,
+    options: sqlite::SqliteOptions,
+    plugins: Vec<Plugin>,
+) -> Result<(Runtime, sqlite::SqliteDatabase), StartError> {
+    let mut index_fields = std::collections::BTreeSet::new();
+    for plugin in &plugins {
+        for table in plugin.manifest()?.storage.tables {
+            index_fields.extend(table.indexes);
+        }
+    }
+    let db = sqlite::SqliteDatabase::open(path, options)?;
+    query_store::sqlite::SqliteQueryStore::new(db.clone()).create_indexes(index_fields.into_iter().collect()).await?;
+    let runtime = Runtime::start(sqlite_stores(&db), plugins)?;
+    Ok((runtime, db))
+}
+
+/// Why the local platform could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Open(#[from] sqlite::OpenError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Plugin(#[from] reventless_core::PluginError),
+    #[error(transparent)]
+    Store(#[from] reventless_core::StoreError),
 }
 
 /// Starts `plugins` on fresh in-memory stores.

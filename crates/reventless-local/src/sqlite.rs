@@ -1,0 +1,432 @@
+//! The SQLite database behind the local platform's stores: one file per
+//! application, WAL, a single writer thread that group-commits, and a pool of
+//! read connections.
+//!
+//! Every write is a job run on the writer thread inside a savepoint of the
+//! current batch transaction: jobs queued while the previous batch was being
+//! committed are committed together (one fsync for many appends), yet each
+//! keeps its own condition check and its own result, delivered only after
+//! its batch is durable.
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use reventless_core::StoreError;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use tokio::sync::oneshot;
+
+/// Most jobs committed in one transaction.
+const MAX_BATCH: usize = 4096;
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+
+/// The schema this build writes. Opening a file written by a newer build is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migrations: entry `i` upgrades a database from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE aggregate_event (
+    log TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    stream_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    data TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    PRIMARY KEY (log, position)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX aggregate_event_stream ON aggregate_event (log, stream_id, version);
+
+CREATE TABLE dcb_event (
+    log TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    data TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    PRIMARY KEY (log, position)
+) WITHOUT ROWID;
+CREATE INDEX dcb_event_type ON dcb_event (log, type, position);
+-- One row per (event, tag): what DCB queries and conditions search by.
+CREATE TABLE dcb_tag (
+    log TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    PRIMARY KEY (log, tag, position)
+) WITHOUT ROWID;
+
+CREATE TABLE query_row (
+    tbl TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (tbl, id)
+) WITHOUT ROWID;
+CREATE TABLE checkpoint (
+    name TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+) WITHOUT ROWID;
+"#];
+
+/// How hard a commit waits for the disk (SQLite `PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// Durable against process crashes; in WAL mode a power loss may drop
+    /// the last commits (SQLite's recommended setting for WAL).
+    #[default]
+    Normal,
+    /// fsync on every commit: durable against power loss.
+    Full,
+    /// No fsync at all (tests and benchmarks only).
+    Off,
+}
+
+impl Synchronous {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Normal => "NORMAL",
+            Self::Full => "FULL",
+            Self::Off => "OFF",
+        }
+    }
+}
+
+impl std::str::FromStr for Synchronous {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.to_ascii_uppercase().as_str() {
+            "NORMAL" => Ok(Self::Normal),
+            "FULL" => Ok(Self::Full),
+            "OFF" => Ok(Self::Off),
+            _ => Err(format!("unknown synchronous level {text:?} (NORMAL, FULL or OFF)")),
+        }
+    }
+}
+
+/// Settings of a database file.
+#[derive(Debug, Clone, Default)]
+pub struct SqliteOptions {
+    pub synchronous: Synchronous,
+}
+
+/// Why a database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot open {path}: {source}")]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("{path} was written by a newer reventless (schema version {found}; this build supports up to {supported})")]
+    NewerSchema { path: PathBuf, found: i64, supported: i64 },
+    #[error("cannot create {path}: {source}")]
+    Directory { path: PathBuf, source: std::io::Error },
+    #[error("the writer thread could not start: {0}")]
+    Thread(std::io::Error),
+}
+
+pub(crate) fn sql_error(error: rusqlite::Error) -> StoreError {
+    match &error {
+        rusqlite::Error::SqliteFailure(code, _)
+            if matches!(code.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+        {
+            StoreError::Unavailable(error.to_string())
+        }
+        _ => StoreError::Unavailable(format!("sqlite: {error}")),
+    }
+}
+
+type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// What a job left behind: whether its writes stay, and how to report once
+/// the batch's commit is known.
+struct JobDone {
+    keep: bool,
+    complete: Completion,
+}
+
+/// A write job; called with `None` when its batch could not run, so that it
+/// can still answer its caller.
+type WriteJob = Box<dyn FnOnce(Option<&Connection>) -> JobDone + Send>;
+
+struct Shared {
+    path: PathBuf,
+    options: SqliteOptions,
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// A handle on one database file. Cheap to clone; the writer thread stops
+/// when the last handle is dropped.
+#[derive(Clone)]
+pub struct SqliteDatabase {
+    shared: Arc<Shared>,
+    writer: mpsc::Sender<WriteJob>,
+    _thread: Arc<WriterThread>,
+}
+
+impl std::fmt::Debug for SqliteDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteDatabase").field("path", &self.shared.path).finish_non_exhaustive()
+    }
+}
+
+struct WriterThread(Mutex<Option<JoinHandle<()>>>);
+
+impl Drop for WriterThread {
+    fn drop(&mut self) {
+        // The channel is closed by now (all senders dropped with the handles).
+        if let Ok(mut handle) = self.0.lock() {
+            if let Some(handle) = handle.take() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+fn open_connection(path: &Path, options: &SqliteOptions, flags: OpenFlags) -> Result<Connection, rusqlite::Error> {
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(std::time::Duration::from_secs(10))?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", options.synchronous.as_str())?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    connection.set_prepared_statement_cache_capacity(128);
+    Ok(connection)
+}
+
+impl SqliteDatabase {
+    /// Opens (creating and migrating as needed) the database at `path`.
+    pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|source| OpenError::Directory { path: parent.to_path_buf(), source })?;
+        }
+        let sqlite = |source| OpenError::Sqlite { path: path.clone(), source };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut writer = open_connection(&path, &options, flags).map_err(sqlite)?;
+        migrate(&mut writer, &path)?;
+
+        let (sender, receiver) = mpsc::channel::<WriteJob>();
+        let thread = std::thread::Builder::new()
+            .name("reventless-sqlite-writer".into())
+            .spawn(move || run_writer(writer, receiver))
+            .map_err(OpenError::Thread)?;
+        Ok(Self {
+            shared: Arc::new(Shared { path, options, readers: Mutex::new(Vec::new()) }),
+            writer: sender,
+            _thread: Arc::new(WriterThread(Mutex::new(Some(thread)))),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    pub fn options(&self) -> &SqliteOptions {
+        &self.shared.options
+    }
+
+    /// Runs `job` on the writer thread inside the next batch. An `Err` rolls
+    /// back the job's own writes only; `Ok` is returned once durable.
+    pub(crate) async fn write<R, F>(&self, job: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: WriteJob = Box::new(move |connection| match connection {
+            Some(connection) => {
+                let result = job(connection);
+                JobDone {
+                    keep: result.is_ok(),
+                    complete: Box::new(move |commit| {
+                        let _ = reply.send(commit.and(result));
+                    }),
+                }
+            }
+            None => JobDone {
+                keep: false,
+                complete: Box::new(move |commit| {
+                    let error = commit.err().unwrap_or_else(|| StoreError::Unavailable("sqlite batch failed".into()));
+                    let _ = reply.send(Err(error));
+                }),
+            },
+        });
+        self.writer.send(job).map_err(|_| StoreError::Unavailable("the sqlite writer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Unavailable("the sqlite writer dropped a write".into()))?
+    }
+
+    /// Runs `job` on a read connection (a consistent snapshot for its duration).
+    pub(crate) async fn read<R, F>(&self, job: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = shared.readers.lock().ok().and_then(|mut idle| idle.pop());
+            let connection = match pooled {
+                Some(connection) => connection,
+                None => {
+                    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                    open_connection(&shared.path, &shared.options, flags).map_err(sql_error)?
+                }
+            };
+            let result = read_snapshot(&connection, job);
+            if let Ok(mut idle) = shared.readers.lock() {
+                if idle.len() < MAX_IDLE_READERS {
+                    idle.push(connection);
+                }
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("sqlite reader panicked: {e}")))?
+    }
+}
+
+/// Runs a read job in one transaction so that all its statements see the same snapshot.
+fn read_snapshot<R>(
+    connection: &Connection,
+    job: impl FnOnce(&Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    connection.execute_batch("BEGIN").map_err(sql_error)?;
+    let result = job(connection);
+    let _ = connection.execute_batch("COMMIT");
+    result
+}
+
+fn migrate(connection: &mut Connection, path: &Path) -> Result<(), OpenError> {
+    let sqlite = |source| OpenError::Sqlite { path: path.to_path_buf(), source };
+    let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sqlite)?;
+    transaction
+        .execute_batch("CREATE TABLE IF NOT EXISTS reventless_schema (version INTEGER NOT NULL)")
+        .map_err(sqlite)?;
+    let found: i64 = transaction
+        .query_row("SELECT version FROM reventless_schema", [], |row| row.get(0))
+        .optional()
+        .map_err(sqlite)?
+        .unwrap_or(0);
+    if found > SCHEMA_VERSION {
+        return Err(OpenError::NewerSchema { path: path.to_path_buf(), found, supported: SCHEMA_VERSION });
+    }
+    for migration in &MIGRATIONS[usize::try_from(found).unwrap_or(0)..] {
+        transaction.execute_batch(migration).map_err(sqlite)?;
+    }
+    if found < SCHEMA_VERSION {
+        transaction.execute("DELETE FROM reventless_schema", []).map_err(sqlite)?;
+        transaction.execute("INSERT INTO reventless_schema (version) VALUES (?1)", [SCHEMA_VERSION]).map_err(sqlite)?;
+    }
+    transaction.commit().map_err(sqlite)
+}
+
+/// The writer loop: take every queued job, run each in its own savepoint,
+/// commit once, then answer every job.
+fn run_writer(connection: Connection, jobs: mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+            let error = sql_error(error);
+            for job in batch {
+                (job(None).complete)(Err(error.clone()));
+            }
+            continue;
+        }
+        let mut done = Vec::with_capacity(batch.len());
+        for job in batch {
+            if connection.execute_batch("SAVEPOINT job").is_err() {
+                done.push(job(None));
+                continue;
+            }
+            let outcome = job(Some(&connection));
+            let end = if outcome.keep { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+            if let Err(error) = connection.execute_batch(end) {
+                tracing::error!(%error, "sqlite savepoint could not be closed");
+            }
+            done.push(outcome);
+        }
+        let committed = connection.execute_batch("COMMIT").map_err(sql_error);
+        if committed.is_err() {
+            let _ = connection.execute_batch("ROLLBACK");
+        }
+        for outcome in done {
+            (outcome.complete)(committed.clone());
+        }
+    }
+}
+
+/// An event row as stored, before its JSON columns are parsed.
+pub(crate) struct RawEvent {
+    pub position: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub tags: String,
+    pub data: String,
+    pub meta: String,
+    pub recorded_at: i64,
+    pub stream: Option<(String, i64)>,
+}
+
+/// The columns [`RawEvent::from_row`] reads, in order (stream columns last).
+pub(crate) const EVENT_COLUMNS: &str = "position, event_id, type, tags, data, meta, recorded_at";
+
+impl RawEvent {
+    pub(crate) fn from_row(row: &rusqlite::Row<'_>, with_stream: bool) -> rusqlite::Result<Self> {
+        Ok(Self {
+            position: row.get(0)?,
+            event_id: row.get(1)?,
+            event_type: row.get(2)?,
+            tags: row.get(3)?,
+            data: row.get(4)?,
+            meta: row.get(5)?,
+            recorded_at: row.get(6)?,
+            stream: if with_stream { Some((row.get(7)?, row.get(8)?)) } else { None },
+        })
+    }
+
+    /// Parses the stored JSON; a row that does not parse is reported as corrupt.
+    pub(crate) fn into_envelope(self, table: &str, log: &str) -> Result<reventless_spec::EventEnvelope, StoreError> {
+        let location = || format!("{table} {log}#{}", self.position);
+        let corrupt = |what: &str, error: String| StoreError::Corrupt {
+            location: location(),
+            message: format!("{what}: {error}"),
+        };
+        Ok(reventless_spec::EventEnvelope {
+            event_id: uuid::Uuid::parse_str(&self.event_id).map_err(|e| corrupt("event_id", e.to_string()))?,
+            event_type: self.event_type,
+            tags: serde_json::from_str(&self.tags).map_err(|e| corrupt("tags", e.to_string()))?,
+            data: serde_json::from_str(&self.data).map_err(|e| corrupt("data", e.to_string()))?,
+            position: to_position(self.position).map_err(|e| corrupt("position", e))?,
+            stream: match self.stream {
+                Some((id, version)) => Some(reventless_spec::StreamPosition {
+                    id,
+                    version: to_position(version).map_err(|e| corrupt("version", e))?,
+                }),
+                None => None,
+            },
+            recorded_at: reventless_spec::Timestamp(u64::try_from(self.recorded_at).unwrap_or(0)),
+            meta: serde_json::from_str(&self.meta).map_err(|e| corrupt("meta", e.to_string()))?,
+        })
+    }
+}
+
+pub(crate) fn to_position(value: i64) -> Result<u64, String> {
+    u64::try_from(value).map_err(|_| format!("negative value {value}"))
+}
+
+pub(crate) fn to_sql_position(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::Invalid(format!("position {value} is out of range")))
+}
+
+/// The JSON text of a stored column.
+pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Invalid(format!("value does not serialize: {e}")))
+}
