@@ -97,6 +97,7 @@ impl Synchronous {
 }
 
 impl std::str::FromStr for Synchronous {
+    // (clap parses `--synchronous` through this)
     type Err = String;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.to_ascii_uppercase().as_str() {

@@ -18,6 +18,8 @@ pub enum AppError {
     Runtime(#[from] reventless_core::RuntimeError),
     #[error(transparent)]
     Store(#[from] reventless_core::StoreError),
+    #[error(transparent)]
+    Start(#[from] reventless_local::StartError),
     #[error("{path}:{line}: {message}")]
     Script { path: String, line: usize, message: String },
     #[error("{failed} of {total} commands failed (see above)")]
@@ -41,6 +43,8 @@ enum AppCommand {
     Script {
         /// The JSON-lines file of commands.
         file: std::path::PathBuf,
+        #[command(flatten)]
+        storage: StorageArgs,
         /// Print one JSON object per line instead of text.
         #[arg(long)]
         json: bool,
@@ -51,6 +55,40 @@ enum AppCommand {
         #[arg(long)]
         plugin: Option<String>,
     },
+}
+
+/// Where the local platform keeps its data.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StorageArgs {
+    /// Directory of the SQLite database (`local.db` inside it).
+    #[arg(long, default_value = ".reventless", conflicts_with = "memory")]
+    pub data: std::path::PathBuf,
+    /// Keep everything in memory (gone when the process ends).
+    #[arg(long)]
+    pub memory: bool,
+    /// SQLite `synchronous` level: NORMAL (default) or FULL.
+    #[arg(long, default_value = "NORMAL")]
+    pub synchronous: reventless_local::sqlite::Synchronous,
+}
+
+impl StorageArgs {
+    /// Starts the plugins on the chosen storage.
+    pub async fn start(&self, plugins: Vec<Plugin>) -> Result<reventless_core::Runtime, AppError> {
+        if self.memory {
+            return Ok(reventless_local::start_in_memory(plugins)?);
+        }
+        let options = reventless_local::sqlite::SqliteOptions { synchronous: self.synchronous };
+        let (runtime, _db) = reventless_local::start_sqlite(self.data.join("local.db"), options, plugins).await?;
+        Ok(runtime)
+    }
+
+    pub fn describe(&self) -> String {
+        if self.memory {
+            "memory".into()
+        } else {
+            format!("sqlite {} (synchronous {})", self.data.join("local.db").display(), self.synchronous.as_str())
+        }
+    }
 }
 
 /// A composition root: the plugins of one application and its command line.
@@ -93,9 +131,9 @@ impl App {
     pub fn run(self) -> Result<(), AppError> {
         let cli = Cli::parse();
         match cli.command {
-            AppCommand::Script { file, json } => {
+            AppCommand::Script { file, storage, json } => {
                 let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-                runtime.block_on(crate::script::run_script(self.plugins, &file, json))?;
+                runtime.block_on(crate::script::run_script(self.plugins, &storage, &file, json))?;
             }
             AppCommand::Manifest { plugin } => {
                 let manifests = self.manifests(plugin.as_deref())?;

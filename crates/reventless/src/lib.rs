@@ -16,7 +16,7 @@ pub use reventless_core::{
 
 mod app;
 mod script;
-pub use app::{App, AppError};
+pub use app::{App, AppError, StorageArgs};
 
 /// Everything a plugin author writes against.
 pub mod prelude {

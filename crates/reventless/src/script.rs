@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppError;
+use crate::app::StorageArgs;
 
 /// One line of a script.
 #[derive(Deserialize)]
@@ -59,9 +60,17 @@ fn describe(outcome: &CommandOutcome) -> String {
     }
 }
 
-pub(crate) async fn run_script(plugins: Vec<Plugin>, path: &Path, as_json: bool) -> Result<(), AppError> {
+pub(crate) async fn run_script(
+    plugins: Vec<Plugin>,
+    storage: &StorageArgs,
+    path: &Path,
+    as_json: bool,
+) -> Result<(), AppError> {
     let requests = parse(path)?;
-    let runtime = reventless_local::start_in_memory(plugins)?;
+    let runtime = storage.start(plugins).await?;
+    if !as_json {
+        eprintln!("storage: {}", storage.describe());
+    }
     let mut out = std::io::stdout().lock();
     let mut failed = 0;
     for (line, request) in &requests {

@@ -21,12 +21,18 @@ fn manifest_prints_every_plugin_as_json() {
     assert_eq!(manifests[0]["components"].as_array().unwrap().len(), 8);
 }
 
+fn json_lines(output: &std::process::Output) -> Vec<Value> {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap().keep()
+}
+
 #[test]
 fn the_sample_script_runs_with_outcomes_and_rows() {
-    let output = shop(&["script", &sample(), "--json"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let lines: Vec<Value> =
-        String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines = json_lines(&shop(&["script", &sample(), "--memory", "--json"]));
     let outcomes: Vec<&Value> = lines.iter().filter_map(|l| l.get("outcome")).collect();
     assert_eq!(outcomes.len(), 14);
     let rejected: Vec<&str> = outcomes.iter().filter_map(|o| o["errorCode"].as_str()).collect();
@@ -41,20 +47,39 @@ fn the_sample_script_runs_with_outcomes_and_rows() {
 }
 
 #[test]
+fn sqlite_data_persists_between_runs() {
+    let data = temp_dir();
+    let data = data.to_str().unwrap();
+    let first = json_lines(&shop(&["script", &sample(), "--data", data, "--json"]));
+    assert_eq!(first[0]["outcome"]["status"], "ACCEPTED");
+    assert!(std::path::Path::new(data).join("local.db").exists());
+    let second = json_lines(&shop(&["script", &sample(), "--data", data, "--synchronous", "FULL", "--json"]));
+    assert_eq!(second[0]["outcome"]["errorCode"], "CategoryAlreadyExists", "the first run's events are still there");
+    let dune = second.iter().find(|l| l["table"] == "Catalog_Products" && l["id"] == "dune").unwrap();
+    assert_eq!(dune["row"]["priceCents"], 1099);
+}
+
+#[test]
+fn bad_storage_settings_are_refused() {
+    let output = shop(&["script", &sample(), "--synchronous", "SOMETIMES"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown synchronous level"));
+}
+
+#[test]
 fn a_broken_script_names_its_line() {
-    let dir = std::env::temp_dir().join(format!("reventless-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir();
     let path = dir.join("broken.jsonl");
     std::fs::write(&path, "# comment\n{\"plugin\": \"Catalog\", \"command\": \"AddCategory\", \"input\": {}\n")
         .unwrap();
-    let output = shop(&["script", path.to_str().unwrap()]);
+    let output = shop(&["script", path.to_str().unwrap(), "--memory"]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("broken.jsonl:2"), "{stderr}");
 
     std::fs::write(&path, "{\"plugin\": \"Catalog\", \"command\": \"AddCategory\", \"input\": {\"name\": 1}}\n")
         .unwrap();
-    let output = shop(&["script", path.to_str().unwrap()]);
+    let output = shop(&["script", path.to_str().unwrap(), "--memory"]);
     assert!(!output.status.success(), "a command with bad input fails the run");
     assert!(String::from_utf8_lossy(&output.stdout).contains("ERROR bad input for `AddCategory`"));
 }
