@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use reventless_spec::{Aggregate, EventEnvelope, Message, ReadModel, StateChangeSlice, from_wire};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{ExecutionContext, execute_aggregate, execute_slice, project_batch};
+use crate::engine::{
+    ExecutionContext, STATE_CACHE_CAPACITY, StateCache, execute_aggregate, execute_slice, project_batch,
+};
 use crate::outcome::{CommandOutcome, CommandRequest, EngineError};
 use crate::store::{QueryStore, RowOp};
 
@@ -186,7 +188,8 @@ impl Plugin {
 
     pub fn aggregate<A: Aggregate>(mut self) -> Self {
         let log = format!("{}_{}", self.name, A::NAME);
-        self.commands.push(Arc::new(AggregateHandler::<A> { log, marker: PhantomData }));
+        let cache = Arc::new(StateCache::new(STATE_CACHE_CAPACITY));
+        self.commands.push(Arc::new(AggregateHandler::<A> { log, cache, marker: PhantomData }));
         self
     }
 
@@ -325,8 +328,9 @@ fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
-struct AggregateHandler<A> {
+struct AggregateHandler<A: Aggregate> {
     log: String,
+    cache: Arc<StateCache<A::State>>,
     marker: PhantomData<fn() -> A>,
 }
 
@@ -358,12 +362,13 @@ impl<A: Aggregate> CommandHandler for AggregateHandler<A> {
             Some(id) if !id.is_empty() => id.to_string(),
             _ => return Err(EngineError::MissingEntityId(request.command.clone())),
         };
-        let log = self.log.clone();
-        let id = entity_id.clone();
+        let (log, cache, id) = (self.log.clone(), self.cache.clone(), entity_id.clone());
         Ok(PreparedCommand {
             entity_id,
             is_async: A::ASYNC,
-            run: Box::new(move |ctx| Box::pin(async move { execute_aggregate::<A>(&ctx, &log, &id, &command).await })),
+            run: Box::new(move |ctx| {
+                Box::pin(async move { execute_aggregate::<A>(&ctx, &cache, &log, &id, &command).await })
+            }),
         })
     }
 

@@ -53,7 +53,12 @@ pub trait StateChangeSlice: Send + Sync + 'static {
 }
 
 /// The default DCB decision query of a command (see [`StateChangeSlice`]).
+/// A slice consuming no event types decides on nothing: its query matches no
+/// event (an item without types would match every type).
 pub fn default_decision_query<C: Command>(command: &C, consumes: &[&str]) -> Query {
+    if consumes.is_empty() {
+        return Query::none();
+    }
     let tags = command.tag_set();
     let item = || QueryItem::new().types(consumes.iter().copied());
     let mut query = Query::none();

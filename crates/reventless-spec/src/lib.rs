@@ -140,5 +140,6 @@ mod derive_tests {
         assert_eq!(query.items[0].tags, vec![tag("customer:c")]);
         assert_eq!(query.items[2].tags, vec![tag("product:p2")]);
         assert!(query.items.iter().all(|item| item.types == vec!["A".to_string()]));
+        assert_eq!(crate::default_decision_query(&command, &[]), crate::Query::none());
     }
 }

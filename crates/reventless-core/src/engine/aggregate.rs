@@ -1,35 +1,87 @@
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use reventless_spec::Aggregate;
 
 use super::{CONFLICT_RETRIES, ExecutionContext, decode_event, encode_events, rejected};
 use crate::outcome::{CommandOutcome, EngineError};
 use crate::store::{Published, StoreError};
 
-/// Replay → decide → append with the expected version; on a conflict, again
-/// from a fresh replay, up to [`CONFLICT_RETRIES`] times.
+/// Entities whose decided state a warm instance keeps (the original system kept 100).
+pub const STATE_CACHE_CAPACITY: usize = 1024;
+
+/// Recently decided aggregate states by entity id, with the stream version
+/// they reflect: the next command on a cached entity reads only the events
+/// after that version (usually none) instead of the whole stream.
+pub struct StateCache<S> {
+    entries: Mutex<HashMap<String, CachedState<S>>>,
+    capacity: usize,
+    clock: AtomicU64,
+}
+
+struct CachedState<S> {
+    version: u64,
+    state: S,
+    last_used: u64,
+}
+
+impl<S: Clone> StateCache<S> {
+    pub fn new(capacity: usize) -> Self {
+        Self { entries: Mutex::new(HashMap::new()), capacity, clock: AtomicU64::new(0) }
+    }
+
+    fn get(&self, id: &str) -> Option<(u64, S)> {
+        let entries = self.entries.lock().ok()?;
+        entries.get(id).map(|entry| (entry.version, entry.state.clone()))
+    }
+
+    fn put(&self, id: &str, version: u64, state: S) {
+        let last_used = self.clock.fetch_add(1, Ordering::Relaxed);
+        let Ok(mut entries) = self.entries.lock() else { return };
+        if entries.len() >= self.capacity && !entries.contains_key(id) {
+            let oldest = entries.iter().min_by_key(|(_, e)| e.last_used).map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                entries.remove(&oldest);
+            }
+        }
+        entries.insert(id.to_string(), CachedState { version, state, last_used });
+    }
+}
+
+/// Replay (from the cached state, if any) → decide → append with the
+/// expected version; on a conflict, again after reading the newer events,
+/// up to [`CONFLICT_RETRIES`] times.
 pub async fn execute_aggregate<A: Aggregate>(
     ctx: &ExecutionContext,
+    cache: &StateCache<A::State>,
     log: &str,
     entity_id: &str,
     command: &A::Command,
 ) -> Result<CommandOutcome, EngineError> {
     let log_store = &ctx.stores.aggregates;
     for _ in 0..=CONFLICT_RETRIES {
-        let history = log_store.read_stream(log, entity_id, 0).await?;
-        let version = history.last().and_then(|e| e.stream.as_ref()).map_or(0, |s| s.version);
-        let mut state = A::State::default();
-        for envelope in &history {
-            state = A::evolve(state, &decode_event::<A::Event>(envelope)?);
+        let (mut version, mut state) = cache.get(entity_id).unwrap_or_default();
+        for envelope in log_store.read_stream(log, entity_id, version).await? {
+            state = A::evolve(state, &decode_event::<A::Event>(&envelope)?);
+            version = envelope.stream.as_ref().map_or(version + 1, |s| s.version);
         }
         let events = match A::decide(&state, command) {
             Ok(events) => events,
-            Err(error) => return Ok(rejected(Some(entity_id.to_string()), &error)),
+            Err(error) => {
+                cache.put(entity_id, version, state);
+                return Ok(rejected(Some(entity_id.to_string()), &error));
+            }
         };
         if events.is_empty() {
+            cache.put(entity_id, version, state);
             return Ok(CommandOutcome::Accepted { entity_id: entity_id.to_string(), event_count: 0, position: None });
         }
         let new_events = encode_events(&events, &ctx.meta)?;
         match log_store.append(log, entity_id, version, new_events).await {
             Ok(appended) => {
+                let decided = events.iter().fold(state, |state, event| A::evolve(state, event));
+                cache.put(entity_id, version + events.len() as u64, decided);
                 ctx.stores.bus.publish(Published { log: log.to_string(), position: appended.last_position });
                 return Ok(CommandOutcome::Accepted {
                     entity_id: entity_id.to_string(),
@@ -39,9 +91,28 @@ pub async fn execute_aggregate<A: Aggregate>(
             }
             Err(StoreError::Conflict(reason)) => {
                 tracing::debug!(log, entity_id, reason, "aggregate append conflicted; replaying");
+                // Still right as of `version`: the retry reads only what came after.
+                cache.put(entity_id, version, state);
             }
             Err(other) => return Err(other.into()),
         }
     }
     Err(EngineError::Conflict { attempts: CONFLICT_RETRIES + 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StateCache;
+
+    #[test]
+    fn the_least_recently_used_entity_is_evicted() {
+        let cache = StateCache::new(2);
+        cache.put("a", 1, "A1");
+        cache.put("b", 1, "B1");
+        cache.put("a", 2, "A2");
+        cache.put("c", 1, "C1");
+        assert_eq!(cache.get("a"), Some((2, "A2")));
+        assert_eq!(cache.get("b"), None, "b was used least recently");
+        assert_eq!(cache.get("c"), Some((1, "C1")));
+    }
 }
