@@ -26,6 +26,9 @@ struct Args {
     /// Where the database files go (a temporary directory by default).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Run only the command scenarios whose `name/backend/sync/clients` contains this text (no references, lag or replay).
+    #[arg(long)]
+    only: Option<String>,
 }
 
 /// Latencies in microseconds.
@@ -218,7 +221,8 @@ async fn run(args: Args) -> Result<(), String> {
 
     // References first, in the same run and on the same disk.
     let mut references = References { single_normal: 0.0, single_full: 0.0 };
-    for synchronous in ["NORMAL", "FULL"] {
+    let synchronous_levels: &[&str] = if args.only.is_some() { &[] } else { &["NORMAL", "FULL"] };
+    for &synchronous in synchronous_levels {
         let (rate, mut latencies) = reference::single_insert(&dir, synchronous, phase).map_err(|e| e.to_string())?;
         let batched = reference::batched_insert(&dir, synchronous, if args.quick { 100_000 } else { 500_000 }, 1000)
             .map_err(|e| e.to_string())?;
@@ -257,6 +261,10 @@ async fn run(args: Args) -> Result<(), String> {
     for backend in &backends {
         for workload in workloads {
             for &clients in &client_counts {
+                let key = format!("{}/{}/{}/{clients}", workload.name(), backend.name(), backend.synchronous());
+                if args.only.as_ref().is_some_and(|only| !key.contains(only.as_str())) {
+                    continue;
+                }
                 let label = format!("{}-{clients}", workload.name().replace('/', "-"));
                 let (stores, _db) = backend.stores(&dir, &label)?;
                 let runtime = Runtime::start(stores, vec![workload::plugin()]).map_err(|e| e.to_string())?;
@@ -281,6 +289,9 @@ async fn run(args: Args) -> Result<(), String> {
         }
     }
 
+    if args.only.is_some() {
+        return Ok(());
+    }
     projection_lag(&dir, &report, &references, phase, event_bytes).await?;
     replay(&dir, &report, if args.quick { 100_000 } else { 1_000_000 }, event_bytes).await?;
     Ok(())

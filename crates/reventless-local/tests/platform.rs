@@ -386,3 +386,21 @@ fn inconsistent_plugins_are_refused() {
     let duplicate = Runtime::start(reventless_local::memory_stores(), vec![bank(), bank()]);
     assert!(matches!(duplicate, Err(reventless_core::RuntimeError::Plugin(_))));
 }
+
+#[tokio::test]
+async fn a_stale_cached_state_never_decides_alone() {
+    // `first` caches the account at balance 0; `second` then deposits. A
+    // refusal on the cached state would be wrong: it must be re-checked.
+    let stores = reventless_local::memory_stores();
+    let first = Runtime::start(stores.clone(), vec![bank()]).unwrap();
+    let second = Runtime::start(stores.clone(), vec![bank()]).unwrap();
+    first.execute(request("Account_Open", "s", json!({"owner": "ann"}))).await.unwrap();
+    second.execute(request("Account_Deposit", "s", json!({"amount": 50}))).await.unwrap();
+    let withdrawn = first.execute(request("Account_Withdraw", "s", json!({"amount": 30}))).await.unwrap();
+    assert!(withdrawn.is_accepted(), "{withdrawn:?}");
+    // And an accepted decision on a stale cache conflicts and is redone on fresh state.
+    second.execute(request("Account_Withdraw", "s", json!({"amount": 15}))).await.unwrap();
+    let overdraw = first.execute(request("Account_Withdraw", "s", json!({"amount": 10}))).await.unwrap();
+    assert_eq!(overdraw.error_code(), Some("InsufficientFunds"), "balance is 5, not the cached 20");
+    assert_eq!(balance(&first, "s").await.unwrap().balance, 5);
+}

@@ -49,9 +49,28 @@ impl<S: Clone> StateCache<S> {
     }
 }
 
-/// Replay (from the cached state, if any) → decide → append with the
-/// expected version; on a conflict, again after reading the newer events,
-/// up to [`CONFLICT_RETRIES`] times.
+/// Folds the entity's events after `version` into `state`.
+async fn catch_up<A: Aggregate>(
+    ctx: &ExecutionContext,
+    log: &str,
+    entity_id: &str,
+    mut state: A::State,
+    mut version: u64,
+) -> Result<(A::State, u64), EngineError> {
+    for envelope in ctx.stores.aggregates.read_stream(log, entity_id, version).await? {
+        state = A::evolve(state, &decode_event::<A::Event>(&envelope)?);
+        version = envelope.stream.as_ref().map_or(version + 1, |s| s.version);
+    }
+    Ok((state, version))
+}
+
+/// Replay → decide → append with the expected version; on a conflict, again
+/// after reading the newer events, up to [`CONFLICT_RETRIES`] times.
+///
+/// A cached entity is first decided on its cached state without reading:
+/// if the cache is stale, the append conflicts and the retry reads. A
+/// refusal or a no-op cannot be checked that way, so it is confirmed by a
+/// read before it is answered.
 pub async fn execute_aggregate<A: Aggregate>(
     ctx: &ExecutionContext,
     cache: &StateCache<A::State>,
@@ -59,14 +78,25 @@ pub async fn execute_aggregate<A: Aggregate>(
     entity_id: &str,
     command: &A::Command,
 ) -> Result<CommandOutcome, EngineError> {
-    let log_store = &ctx.stores.aggregates;
+    let mut trust_cache = true;
     for _ in 0..=CONFLICT_RETRIES {
-        let (mut version, mut state) = cache.get(entity_id).unwrap_or_default();
-        for envelope in log_store.read_stream(log, entity_id, version).await? {
-            state = A::evolve(state, &decode_event::<A::Event>(&envelope)?);
-            version = envelope.stream.as_ref().map_or(version + 1, |s| s.version);
+        let cached = cache.get(entity_id);
+        let unread = trust_cache && cached.is_some();
+        trust_cache = false;
+        let (mut state, mut version) = match cached {
+            Some((version, state)) if unread => (state, version),
+            Some((version, state)) => catch_up::<A>(ctx, log, entity_id, state, version).await?,
+            None => catch_up::<A>(ctx, log, entity_id, A::State::default(), 0).await?,
+        };
+        let mut decision = A::decide(&state, command);
+        if unread && !matches!(&decision, Ok(events) if !events.is_empty()) {
+            let (current, current_version) = catch_up::<A>(ctx, log, entity_id, state.clone(), version).await?;
+            if current_version != version {
+                (state, version) = (current, current_version);
+                decision = A::decide(&state, command);
+            }
         }
-        let events = match A::decide(&state, command) {
+        let events = match decision {
             Ok(events) => events,
             Err(error) => {
                 cache.put(entity_id, version, state);
@@ -78,7 +108,7 @@ pub async fn execute_aggregate<A: Aggregate>(
             return Ok(CommandOutcome::Accepted { entity_id: entity_id.to_string(), event_count: 0, position: None });
         }
         let new_events = encode_events(&events, &ctx.meta)?;
-        match log_store.append(log, entity_id, version, new_events).await {
+        match ctx.stores.aggregates.append(log, entity_id, version, new_events).await {
             Ok(appended) => {
                 let decided = events.iter().fold(state, |state, event| A::evolve(state, event));
                 cache.put(entity_id, version + events.len() as u64, decided);

@@ -18,45 +18,87 @@ impl SqliteDcbLog {
     }
 }
 
-/// SQL selecting the positions (> `after`) of one log's events matching
-/// `query`, one index-driven sub-select per item; `None` for a query without
-/// items (it matches nothing).
-fn matching_positions(log: &str, query: &Query, after: i64, args: &mut Vec<SqlValue>) -> Option<String> {
-    let selects: Vec<String> = query.items.iter().map(|item| item_positions(log, item, after, args)).collect();
-    (!selects.is_empty()).then(|| selects.join(" UNION "))
+/// Collects positional SQL arguments.
+struct Args(Vec<SqlValue>);
+
+impl Args {
+    fn push(&mut self, value: SqlValue) -> String {
+        self.0.push(value);
+        format!("?{}", self.0.len())
+    }
+
+    fn text(&mut self, text: &str) -> String {
+        self.push(SqlValue::Text(text.to_string()))
+    }
 }
 
-fn item_positions(log: &str, item: &QueryItem, after: i64, args: &mut Vec<SqlValue>) -> String {
-    let mut push = |value: SqlValue| {
-        args.push(value);
-        format!("?{}", args.len())
-    };
-    let types = |push: &mut dyn FnMut(SqlValue) -> String, column: &str| {
+/// The `FROM … WHERE …` of one query item's events (aliased `e`, position
+/// column `position`) after `after`: driven by the tag index when the item
+/// has tags, else by the type index (or the log itself).
+fn item_source(log: &str, item: &QueryItem, after: i64, args: &mut Args) -> (String, &'static str) {
+    let log_arg = args.text(log);
+    let after_arg = args.push(SqlValue::Integer(after));
+    let type_filter = |args: &mut Args, column: &str| {
         if item.types.is_empty() {
-            String::new()
-        } else {
-            let list: Vec<String> = item.types.iter().map(|t| push(SqlValue::Text(t.clone()))).collect();
-            format!(" AND {column} IN ({})", list.join(", "))
+            return String::new();
         }
+        let list: Vec<String> = item.types.iter().map(|t| args.text(t)).collect();
+        format!(" AND {column} IN ({})", list.join(", "))
     };
-    let log_arg = push(SqlValue::Text(log.to_string()));
-    let after_arg = push(SqlValue::Integer(after));
-    let Some((first, rest)) = item.tags.split_first() else {
-        let types = types(&mut push, "type");
-        return format!("SELECT position FROM dcb_event WHERE log = {log_arg} AND position > {after_arg}{types}");
-    };
-    let first_arg = push(SqlValue::Text(first.to_string()));
-    let types = types(&mut push, "t0.type");
-    let mut sql = format!(
-        "SELECT t0.position FROM dcb_tag t0 WHERE t0.log = {log_arg} AND t0.tag = {first_arg} AND t0.position > {after_arg}{types}"
-    );
-    for tag in rest {
-        let tag_arg = push(SqlValue::Text(tag.to_string()));
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM dcb_tag tn WHERE tn.log = t0.log AND tn.tag = {tag_arg} AND tn.position = t0.position)"
-        ));
+    match item.tags.split_first() {
+        None => {
+            let types = type_filter(args, "e.type");
+            (format!("FROM dcb_event e WHERE e.log = {log_arg} AND e.position > {after_arg}{types}"), "e.position")
+        }
+        Some((first, rest)) => {
+            let first_arg = args.text(&first.to_string());
+            let types = type_filter(args, "t0.type");
+            let mut sql = format!(
+                "FROM dcb_tag t0 JOIN dcb_event e ON e.log = t0.log AND e.position = t0.position \
+                 WHERE t0.log = {log_arg} AND t0.tag = {first_arg} AND t0.position > {after_arg}{types}"
+            );
+            for tag in rest {
+                let tag_arg = args.text(&tag.to_string());
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM dcb_tag tn WHERE tn.log = t0.log AND tn.tag = {tag_arg} AND tn.position = t0.position)"
+                ));
+            }
+            (sql, "t0.position")
+        }
     }
-    sql
+}
+
+/// The events of `log` matching `query` after `after`: one index-driven
+/// select per item, each in position order and cut at `limit` (negative:
+/// none); the caller merges them (an event may match several items).
+/// `None` for a query without items.
+fn read_sql(log: &str, query: &Query, after: i64, limit: i64, args: &mut Args) -> Option<String> {
+    let columns: Vec<String> = EVENT_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect();
+    let columns = columns.join(", ");
+    let selects: Vec<String> = query
+        .items
+        .iter()
+        .map(|item| {
+            let (source, position) = item_source(log, item, after, args);
+            format!("SELECT * FROM (SELECT {columns} {source} ORDER BY {position} LIMIT {limit})")
+        })
+        .collect();
+    (!selects.is_empty()).then(|| selects.join(" UNION ALL "))
+}
+
+/// SQL finding one event that violates `condition` (empty result: none).
+fn violation_sql(log: &str, condition: &AppendCondition, args: &mut Args) -> Result<Option<String>, StoreError> {
+    let after = to_sql_position(condition.after.unwrap_or(0))?;
+    let selects: Vec<String> = condition
+        .fail_if_events_match
+        .items
+        .iter()
+        .map(|item| {
+            let (source, position) = item_source(log, item, after, args);
+            format!("SELECT * FROM (SELECT {position} {source} LIMIT 1)")
+        })
+        .collect();
+    Ok((!selects.is_empty()).then(|| format!("SELECT * FROM ({}) LIMIT 1", selects.join(" UNION ALL "))))
 }
 
 #[async_trait]
@@ -68,19 +110,14 @@ impl DcbEventLog for SqliteDcbLog {
         after: Option<u64>,
         limit: Option<usize>,
     ) -> Result<Vec<EventEnvelope>, StoreError> {
-        let mut args = Vec::new();
+        let mut args = Args(Vec::new());
         let after = to_sql_position(after.unwrap_or(0))?;
-        let Some(positions) = matching_positions(log, query, after, &mut args) else {
+        let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let Some(sql) = read_sql(log, query, after, limit, &mut args) else {
             return Ok(Vec::new());
         };
-        args.push(SqlValue::Text(log.to_string()));
-        let log_arg = args.len();
-        args.push(SqlValue::Integer(limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX))));
-        let limit_arg = args.len();
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM dcb_event WHERE log = ?{log_arg} AND position IN ({positions}) \
-             ORDER BY position LIMIT ?{limit_arg}"
-        );
+        let args = args.0;
+        let merge = query.items.len() > 1;
         let log = log.to_string();
         self.db
             .read(move |connection| {
@@ -91,6 +128,11 @@ impl DcbEventLog for SqliteDcbLog {
                 let mut events = Vec::new();
                 for row in rows {
                     events.push(row.map_err(sql_error)?.into_envelope("dcb_event", &log)?);
+                }
+                if merge {
+                    events.sort_by_key(|e| e.position);
+                    events.dedup_by_key(|e| e.position);
+                    events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
                 }
                 Ok(events)
             })
@@ -108,10 +150,8 @@ impl DcbEventLog for SqliteDcbLog {
         }
         let check = match condition {
             Some(condition) => {
-                let mut args = Vec::new();
-                let after = to_sql_position(condition.after.unwrap_or(0))?;
-                matching_positions(log, &condition.fail_if_events_match, after, &mut args)
-                    .map(|positions| (format!("SELECT position FROM ({positions}) LIMIT 1"), args))
+                let mut args = Args(Vec::new());
+                violation_sql(log, condition, &mut args)?.map(|sql| (sql, args.0))
             }
             None => None,
         };
