@@ -18,6 +18,8 @@ use crate::store::{Checkpoint, CommandMessage, Delivery, StoreError, Stores};
 
 /// Events read per projection batch (one commit each).
 const PROJECTION_BATCH: usize = 512;
+/// How long a woken projection waits for more commits before applying them.
+const PROJECTION_COALESCE: Duration = Duration::from_millis(1);
 /// Async command messages received per poll.
 const COMMAND_BATCH: usize = 10;
 
@@ -90,7 +92,12 @@ impl Runtime {
                     let (progress_tx, progress) = watch::channel(Progress::default());
                     let name = projection.checkpoint_name(source);
                     projections.push(HostedProjection { name: name.clone(), source: source.clone(), progress });
-                    sources.push(WorkerSource { log: source.clone(), checkpoint: name, progress: progress_tx });
+                    sources.push(WorkerSource {
+                        log: source.clone(),
+                        checkpoint: name,
+                        known_position: None,
+                        progress: progress_tx,
+                    });
                 }
                 let worker = ProjectionWorker {
                     stores: stores.clone(),
@@ -321,6 +328,8 @@ async fn read_log(stores: &Stores, log: &LogRef, after: u64) -> Result<Vec<Event
 struct WorkerSource {
     log: LogRef,
     checkpoint: String,
+    /// The stored checkpoint as this worker last wrote or read it.
+    known_position: Option<u64>,
     progress: watch::Sender<Progress>,
 }
 
@@ -366,30 +375,42 @@ impl ProjectionWorker {
                 continue;
             }
             backoff = Duration::from_millis(50);
-            if !applied && !self.wait_for_notice(&mut notices).await {
-                return;
+            if !applied {
+                if !self.wait_for_notice(&mut notices).await {
+                    return;
+                }
+                // Let commits that arrive together be applied as one batch.
+                tokio::time::sleep(PROJECTION_COALESCE).await;
             }
         }
     }
 
     /// Applies one batch from one source; `false` when it had nothing new.
-    async fn step(&self, index: usize) -> Result<bool, EngineError> {
-        let source = &self.sources[index];
-        let queries = &self.stores.queries;
-        let checkpoint = queries.checkpoint(&source.checkpoint).await?;
+    async fn step(&mut self, index: usize) -> Result<bool, EngineError> {
+        let queries = self.stores.queries.clone();
+        let checkpoint = match self.sources[index].known_position {
+            Some(position) => position,
+            None => queries.checkpoint(&self.sources[index].checkpoint).await?,
+        };
+        let source = &mut self.sources[index];
         let events = read_log(&self.stores, &source.log, checkpoint).await?;
         let Some(last) = events.last().map(|e| e.position) else {
+            source.known_position = Some(checkpoint);
             source.progress.send_replace(Progress { position: checkpoint, error: None });
             return Ok(false);
         };
         let ops = self.handler.project(queries.as_ref(), &events).await?;
         let advance = Checkpoint { name: source.checkpoint.clone(), position: last };
         match queries.commit(self.handler.table(), ops, Some(advance)).await {
-            // Another worker (another process) applied this batch first: read again.
-            Ok(()) | Err(StoreError::Conflict(_)) => {}
-            Err(other) => return Err(other.into()),
+            Ok(()) => source.known_position = Some(last),
+            // Another worker (another process) applied this batch first: read the checkpoint again.
+            Err(StoreError::Conflict(_)) => source.known_position = None,
+            Err(other) => {
+                source.known_position = None;
+                return Err(other.into());
+            }
         }
-        let position = queries.checkpoint(&source.checkpoint).await?;
+        let position = source.known_position.unwrap_or(checkpoint);
         source.progress.send_replace(Progress { position, error: None });
         Ok(true)
     }

@@ -120,6 +120,8 @@ pub enum OpenError {
     NewerSchema { path: PathBuf, found: i64, supported: i64 },
     #[error("cannot create {path}: {source}")]
     Directory { path: PathBuf, source: std::io::Error },
+    #[error("the checkpoint thread could not start: {0}")]
+    Thread(std::io::Error),
 }
 
 pub(crate) fn sql_error(error: rusqlite::Error) -> StoreError {
@@ -210,15 +212,22 @@ impl SqliteDatabase {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut writer = open_connection(&path, &options, flags).map_err(sqlite)?;
         migrate(&mut writer, &path)?;
-        Ok(Self {
-            shared: Arc::new(Shared {
-                id: NEXT_DATABASE_ID.fetch_add(1, Ordering::Relaxed),
-                path,
-                options,
-                queue: Mutex::new(Vec::new()),
-                writer: Mutex::new(writer),
-            }),
-        })
+        // Checkpoints run on their own thread, not inside a commit.
+        writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(sqlite)?;
+        let checkpointer = open_connection(&path, &options, flags).map_err(sqlite)?;
+        let shared = Arc::new(Shared {
+            id: NEXT_DATABASE_ID.fetch_add(1, Ordering::Relaxed),
+            path,
+            options,
+            queue: Mutex::new(Vec::new()),
+            writer: Mutex::new(writer),
+        });
+        let watched = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("reventless-sqlite-checkpoint".into())
+            .spawn(move || run_checkpoints(checkpointer, watched))
+            .map_err(OpenError::Thread)?;
+        Ok(Self { shared })
     }
 
     pub fn path(&self) -> &Path {
@@ -318,6 +327,21 @@ impl SqliteDatabase {
     }
 }
 
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Copies committed WAL frames into the database file (PASSIVE: never blocks
+/// writers or readers) until the database is closed, then truncates the WAL.
+fn run_checkpoints(connection: Connection, database: Weak<Shared>) {
+    while database.strong_count() > 0 {
+        std::thread::sleep(CHECKPOINT_INTERVAL);
+        if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(%error, "sqlite checkpoint failed");
+        }
+    }
+    let _ = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
 fn poisoned() -> StoreError {
     StoreError::Unavailable("the sqlite write queue was poisoned by a panic".into())
 }
@@ -345,6 +369,22 @@ fn commit_batch(connection: &Connection, batch: Vec<WriteJob>) {
         let error = sql_error(error);
         for job in batch {
             (job(None).complete)(Err(error.clone()));
+        }
+        return;
+    }
+    if batch.len() == 1 {
+        // Alone in its batch: the transaction itself is the job's savepoint.
+        for job in batch {
+            let outcome = job(Some(connection));
+            let finished = if outcome.keep {
+                run(connection, "COMMIT").map_err(sql_error)
+            } else {
+                run(connection, "ROLLBACK").map_err(sql_error)
+            };
+            if finished.is_err() {
+                let _ = run(connection, "ROLLBACK");
+            }
+            (outcome.complete)(finished);
         }
         return;
     }
