@@ -289,6 +289,9 @@ async fn run(args: Args) -> Result<(), String> {
         }
     }
 
+    if args.only.as_deref() == Some("replay") {
+        return replay(&dir, &report, if args.quick { 100_000 } else { 1_000_000 }, event_bytes).await;
+    }
     if args.only.is_some() {
         return Ok(());
     }

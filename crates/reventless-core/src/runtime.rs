@@ -415,19 +415,38 @@ impl ProjectionWorker {
         Ok(true)
     }
 
-    /// Waits for a commit to one of the projection's logs; `false` on shutdown.
+    /// Waits for a commit that one of the projection's sources has not
+    /// applied yet; `false` on shutdown. Notices already queued are drained
+    /// together, so a burst of commits wakes the worker once.
     async fn wait_for_notice(&mut self, notices: &mut broadcast::Receiver<Arc<crate::store::Published>>) -> bool {
         loop {
-            tokio::select! {
-                notice = notices.recv() => match notice {
-                    Ok(notice) if self.sources.iter().any(|s| s.log.name == notice.log) => return true,
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => return true,
-                    Err(broadcast::error::RecvError::Closed) => return false,
-                },
+            let first = tokio::select! {
+                notice = notices.recv() => notice,
                 _ = self.shutdown.changed() => return false,
+            };
+            let mut news = match first {
+                Ok(notice) => self.is_news(&notice),
+                Err(broadcast::error::RecvError::Lagged(_)) => true,
+                Err(broadcast::error::RecvError::Closed) => return false,
+            };
+            loop {
+                match notices.try_recv() {
+                    Ok(notice) => news |= self.is_news(&notice),
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => news = true,
+                    Err(_) => break,
+                }
+            }
+            if news {
+                return true;
             }
         }
+    }
+
+    /// True when `notice` reports events a source of this projection has not applied.
+    fn is_news(&self, notice: &crate::store::Published) -> bool {
+        self.sources
+            .iter()
+            .any(|s| s.log.name == notice.log && s.known_position.is_none_or(|known| notice.position > known))
     }
 }
 
