@@ -30,7 +30,10 @@ mod reventless_bench_workload {
     }
 
     pub fn event() -> CounterEvent {
-        CounterEvent::Added { amount: 1, note: "benchmark payload padding to about one hundred bytes of json......".into() }
+        CounterEvent::Added {
+            amount: 1,
+            note: "benchmark payload padding to about one hundred bytes of json......".into(),
+        }
     }
 }
 

@@ -158,7 +158,9 @@ impl Workload {
 
     fn request(self, client: usize, n: u64) -> CommandRequest {
         match self {
-            Self::AggregateDistinct => CommandRequest::new("Bench", "Counter_Add", json!({"amount": 1})).entity(format!("c{client}")),
+            Self::AggregateDistinct => {
+                CommandRequest::new("Bench", "Counter_Add", json!({"amount": 1})).entity(format!("c{client}"))
+            }
             Self::AggregateShared => CommandRequest::new("Bench", "Counter_Add", json!({"amount": 1})).entity("hot"),
             Self::DcbRegister => CommandRequest::new("Bench", "Register", json!({"id": format!("r{client}-{n}")})),
         }
@@ -216,7 +218,8 @@ async fn run(args: Args) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let report = Report { json: args.json };
     let phase = if args.quick { Duration::from_millis(700) } else { Duration::from_secs(2) };
-    let event_bytes = serde_json::to_string(&json!({"amount": 1, "note": workload::NOTE})).map(|s| s.len()).unwrap_or(0);
+    let event_bytes =
+        serde_json::to_string(&json!({"amount": 1, "note": workload::NOTE})).map(|s| s.len()).unwrap_or(0);
     report.header();
 
     // References first, in the same run and on the same disk.
@@ -302,7 +305,13 @@ async fn run(args: Args) -> Result<(), String> {
 
 /// Commands paced at 1 000/s on SQLite NORMAL; for each, the time from its
 /// acknowledgement until every projection has applied it.
-async fn projection_lag(dir: &Path, report: &Report, references: &References, phase: Duration, event_bytes: usize) -> Result<(), String> {
+async fn projection_lag(
+    dir: &Path,
+    report: &Report,
+    references: &References,
+    phase: Duration,
+    event_bytes: usize,
+) -> Result<(), String> {
     let backend = Backend::Sqlite(Synchronous::Normal);
     let (stores, _db) = backend.stores(dir, "lag")?;
     let runtime = Runtime::start(stores, vec![workload::plugin()]).map_err(|e| e.to_string())?;
@@ -369,7 +378,11 @@ async fn replay(dir: &Path, report: &Report, events: u64, event_bytes: usize) ->
         let batch: Vec<NewEvent> = (0..1000.min(events - written))
             .map(|i| {
                 let id = format!("r{}", written + i);
-                NewEvent::new("Registered", vec![format!("id:{id}").parse().expect("tag")], json!({"id": id, "note": workload::NOTE}))
+                NewEvent::new(
+                    "Registered",
+                    vec![format!("id:{id}").parse().expect("tag")],
+                    json!({"id": id, "note": workload::NOTE}),
+                )
             })
             .collect();
         written += batch.len() as u64;
@@ -379,7 +392,8 @@ async fn replay(dir: &Path, report: &Report, events: u64, event_bytes: usize) ->
     let scan_rate = reference::scan(&path, "Bench").map_err(|e| e.to_string())?;
 
     let started = Instant::now();
-    let runtime = Runtime::start(reventless::local::sqlite_stores(&db), vec![workload::replay_plugin()]).map_err(|e| e.to_string())?;
+    let runtime = Runtime::start(reventless::local::sqlite_stores(&db), vec![workload::replay_plugin()])
+        .map_err(|e| e.to_string())?;
     runtime.wait_for_projections_within(Duration::from_secs(600)).await.map_err(|e| e.to_string())?;
     let elapsed = started.elapsed();
     runtime.shutdown().await;

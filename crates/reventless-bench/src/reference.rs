@@ -21,9 +21,9 @@ fn open(path: &Path, synchronous: &str) -> rusqlite::Result<Connection> {
 const DATA: &str = r#"{"amount":1,"note":"benchmark payload padding to about one hundred bytes of json......"}"#;
 
 fn insert(connection: &Connection, position: i64) -> rusqlite::Result<usize> {
-    connection.prepare_cached("INSERT INTO raw_event VALUES ('raw', ?1, ?2, 'Added', '[]', ?3, '{}', 0)")?.execute(
-        params![position, format!("0190c0de-0000-7000-8000-{position:012}"), DATA],
-    )
+    connection
+        .prepare_cached("INSERT INTO raw_event VALUES ('raw', ?1, ?2, 'Added', '[]', ?3, '{}', 0)")?
+        .execute(params![position, format!("0190c0de-0000-7000-8000-{position:012}"), DATA])
 }
 
 /// One INSERT per transaction, one thread, for `duration`: inserts/s and commit latencies.

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reventless_core::{CommandOutcome, CommandRequest, Plugin};
 use reventless_local::sqlite::{SqliteOptions, Synchronous};
-use reventless_spec::{Action, Aggregate, Command as CommandMessage, Event, EventEnvelope, Query, ReadModel, StateChangeSlice};
+use reventless_spec::{
+    Action, Aggregate, Command as CommandMessage, Event, EventEnvelope, Query, ReadModel, StateChangeSlice,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -136,7 +138,11 @@ impl ReadModel for TickCounts {
 }
 
 fn plugin() -> Plugin {
-    Plugin::new("Crash").aggregate::<Counter>().state_change_slice::<Tick>().read_model::<Totals>().read_model::<TickCounts>()
+    Plugin::new("Crash")
+        .aggregate::<Counter>()
+        .state_change_slice::<Tick>()
+        .read_model::<Totals>()
+        .read_model::<TickCounts>()
 }
 
 /// The child: writes until killed (or 60 s pass), one line per acknowledged command.
@@ -155,7 +161,8 @@ async fn crash_child_writer() {
             while Instant::now() < deadline {
                 n += 1;
                 let request = if n % 2 == 0 {
-                    CommandRequest::new("Crash", "Counter_Add", json!({"amount": n})).entity(format!("c{}", (client + n) % 8))
+                    CommandRequest::new("Crash", "Counter_Add", json!({"amount": n}))
+                        .entity(format!("c{}", (client + n) % 8))
                 } else {
                     CommandRequest::new("Crash", "Tick", json!({"key": format!("k{}", (client * 7 + n) % 8)}))
                 };

@@ -47,18 +47,27 @@ pub async fn project_batch<R: ReadModel>(
     table: &str,
     events: &[EventEnvelope],
 ) -> Result<Vec<RowOp>, EngineError> {
-    let mut rows: ProjectionRows<R::Row> = BTreeMap::new();
+    // Actions first (they do not depend on rows), then every row they touch
+    // in one read, then the actions in order.
+    let mut actions = Vec::new();
     for envelope in events.iter().filter(|e| R::CONSUMES.contains(&e.event_type.as_str())) {
         let event = decode_event::<R::Event>(envelope)?;
-        for action in R::project(&event, envelope) {
-            if let Some(id) = action_id(&action)
-                && !rows.contains_key(id)
-            {
-                let current = load_row::<R>(store, table, id).await?;
-                rows.insert(id.to_string(), current);
-            }
-            apply_action(&mut rows, action);
+        actions.extend(R::project(&event, envelope));
+    }
+    let mut wanted: Vec<String> = actions.iter().filter_map(action_id).map(str::to_string).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut rows: ProjectionRows<R::Row> = wanted.iter().map(|id| (id.clone(), None)).collect();
+    if !wanted.is_empty() {
+        for (id, value) in store.get_many(table, &wanted).await? {
+            let row = serde_json::from_value(value).map_err(|e| {
+                EngineError::Store(StoreError::Corrupt { location: format!("{table}/{id}"), message: e.to_string() })
+            })?;
+            rows.insert(id, Some(row));
         }
+    }
+    for action in actions {
+        apply_action(&mut rows, action);
     }
     rows.into_iter()
         .map(|(id, row)| match row {
@@ -68,18 +77,4 @@ pub async fn project_batch<R: ReadModel>(
             None => Ok(RowOp::Delete { id }),
         })
         .collect()
-}
-
-/// Reads a row of a read model's table into its Rust type.
-pub async fn load_row<R: ReadModel>(
-    store: &dyn QueryStore,
-    table: &str,
-    id: &str,
-) -> Result<Option<R::Row>, EngineError> {
-    let Some(value) = store.get(table, id).await? else {
-        return Ok(None);
-    };
-    serde_json::from_value(value).map(Some).map_err(|e| {
-        EngineError::Store(StoreError::Corrupt { location: format!("{table}/{id}"), message: e.to_string() })
-    })
 }

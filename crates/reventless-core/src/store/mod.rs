@@ -110,6 +110,17 @@ pub struct Checkpoint {
 pub trait QueryStore: Send + Sync {
     async fn get(&self, table: &str, id: &str) -> Result<Option<Value>, StoreError>;
 
+    /// The rows that exist among `ids` (one round trip where the store can).
+    async fn get_many(&self, table: &str, ids: &[String]) -> Result<Vec<(String, Value)>, StoreError> {
+        let mut found = Vec::new();
+        for id in ids {
+            if let Some(row) = self.get(table, id).await? {
+                found.push((id.clone(), row));
+            }
+        }
+        Ok(found)
+    }
+
     /// Filtered, ordered, cursor-paginated rows.
     async fn list(&self, table: &str, request: &ListRequest) -> Result<Page, StoreError>;
 

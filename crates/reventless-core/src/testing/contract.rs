@@ -321,6 +321,17 @@ pub async fn query_store_put_get_delete(stores: Stores) {
     store.put(table, "r1", json!({"name": "one", "tags": ["a"], "nested": {"x": 1}})).await.unwrap();
     store.put("contract_rows_other", "r1", json!({"name": "elsewhere"})).await.unwrap();
     assert_eq!(store.get(table, "r1").await.unwrap(), Some(json!({"name": "one", "tags": ["a"], "nested": {"x": 1}})));
+    store.put(table, "r2", json!({"name": "two"})).await.unwrap();
+    let many = store.get_many(table, &["r2".into(), "missing".into(), "r1".into()]).await.unwrap();
+    let mut many: Vec<(String, Value)> = many;
+    many.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        many,
+        vec![
+            ("r1".into(), json!({"name": "one", "tags": ["a"], "nested": {"x": 1}})),
+            ("r2".into(), json!({"name": "two"}))
+        ]
+    );
     store.put(table, "r1", json!({"name": "uno"})).await.unwrap();
     assert_eq!(store.get(table, "r1").await.unwrap(), Some(json!({"name": "uno"})));
     store.delete(table, "r1").await.unwrap();

@@ -28,7 +28,12 @@ impl Log {
         for item in &query.items {
             for list in self.candidates(item) {
                 let from = list.partition_point(|&i| i < start);
-                found.extend(list[from..].iter().copied().filter(|i| item.matches(&self.events[*i].event_type, &self.events[*i].tags)));
+                found.extend(
+                    list[from..]
+                        .iter()
+                        .copied()
+                        .filter(|i| item.matches(&self.events[*i].event_type, &self.events[*i].tags)),
+                );
             }
         }
         found.sort_unstable();

@@ -25,6 +25,12 @@ impl QueryStore for MemoryQueryStore {
         Ok(memory_lock(&self.tables)?.rows.get(table).and_then(|rows| rows.get(id)).cloned())
     }
 
+    async fn get_many(&self, table: &str, ids: &[String]) -> Result<Vec<(String, Value)>, StoreError> {
+        let tables = memory_lock(&self.tables)?;
+        let Some(rows) = tables.rows.get(table) else { return Ok(Vec::new()) };
+        Ok(ids.iter().filter_map(|id| rows.get(id).map(|row| (id.clone(), row.clone()))).collect())
+    }
+
     async fn list(&self, table: &str, request: &ListRequest) -> Result<Page, StoreError> {
         let tables = memory_lock(&self.tables)?;
         let rows = tables.rows.get(table).into_iter().flatten().map(|(id, row)| (id.as_str(), row));

@@ -164,6 +164,27 @@ impl QueryStore for SqliteQueryStore {
             .await
     }
 
+    async fn get_many(&self, table: &str, ids: &[String]) -> Result<Vec<(String, Value)>, StoreError> {
+        let (table, ids) = (table.to_string(), ids.to_vec());
+        self.db
+            .read(move |connection| {
+                let mut statement = connection
+                    .prepare_cached("SELECT data FROM query_row WHERE tbl = ?1 AND id = ?2")
+                    .map_err(sql_error)?;
+                let mut found = Vec::new();
+                for id in ids {
+                    let data: Option<String> =
+                        statement.query_row(params![table, id], |row| row.get(0)).optional().map_err(sql_error)?;
+                    if let Some(data) = data {
+                        let row = parse_row(&table, &id, &data)?;
+                        found.push((id, row));
+                    }
+                }
+                Ok(found)
+            })
+            .await
+    }
+
     async fn list(&self, table: &str, request: &ListRequest) -> Result<Page, StoreError> {
         let mut sql = Sql { clauses: Vec::new(), args: Vec::new() };
         let table_arg = sql.arg(SqlValue::Text(table.to_string()));
