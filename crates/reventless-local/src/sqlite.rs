@@ -136,10 +136,12 @@ pub(crate) fn sql_error(error: rusqlite::Error) -> StoreError {
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
-/// What a job left behind: whether its writes stay, and how to report once
-/// the batch's commit is known.
+/// What a job left behind and how to report once the batch's fate is known.
 struct JobDone {
-    keep: bool,
+    /// Set when the job failed after it may have written: the whole batch
+    /// is rolled back (a job refuses — `Conflict`, `Invalid` — only before
+    /// its first write, so refusals need no savepoint).
+    failure: Option<StoreError>,
     complete: Completion,
 }
 
@@ -252,15 +254,22 @@ impl SqliteDatabase {
         let job: WriteJob = Box::new(move |connection| match connection {
             Some(connection) => {
                 let result = job(connection);
+                let failure = match &result {
+                    Err(StoreError::Conflict(_) | StoreError::Invalid(_)) | Ok(_) => None,
+                    Err(other) => Some(other.clone()),
+                };
                 JobDone {
-                    keep: result.is_ok(),
+                    failure,
                     complete: Box::new(move |commit| {
-                        let _ = reply.send(commit.and(result));
+                        let _ = reply.send(match result {
+                            Ok(value) => commit.map(|()| value),
+                            Err(refusal) => Err(refusal),
+                        });
                     }),
                 }
             }
             None => JobDone {
-                keep: false,
+                failure: None,
                 complete: Box::new(move |commit| {
                     let error = commit.err().unwrap_or_else(|| StoreError::Unavailable("sqlite batch failed".into()));
                     let _ = reply.send(Err(error));
@@ -366,8 +375,8 @@ fn run(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
     connection.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-/// One group commit: every job in its own savepoint, one COMMIT, then every
-/// job is answered with its own result (or the commit's failure).
+/// One group commit: every job in turn, one COMMIT, then every job is
+/// answered with its own result (or the batch's failure).
 fn commit_batch(connection: &Connection, batch: Vec<WriteJob>) {
     if let Err(error) = run(connection, "BEGIN IMMEDIATE") {
         let error = sql_error(error);
@@ -376,45 +385,31 @@ fn commit_batch(connection: &Connection, batch: Vec<WriteJob>) {
         }
         return;
     }
-    if batch.len() == 1 {
-        // Alone in its batch: the transaction itself is the job's savepoint.
-        for job in batch {
-            let outcome = job(Some(connection));
-            let finished = if outcome.keep {
-                run(connection, "COMMIT").map_err(sql_error)
-            } else {
-                run(connection, "ROLLBACK").map_err(sql_error)
-            };
-            if finished.is_err() {
-                let _ = run(connection, "ROLLBACK");
-            }
-            (outcome.complete)(finished);
-        }
-        return;
-    }
     let mut done = Vec::with_capacity(batch.len());
+    let mut failure = None;
     for job in batch {
-        if run(connection, "SAVEPOINT job").is_err() {
-            done.push(job(None));
-            continue;
-        }
-        let outcome = job(Some(connection));
-        let end = if outcome.keep {
-            run(connection, "RELEASE job")
-        } else {
-            run(connection, "ROLLBACK TO job").and_then(|()| run(connection, "RELEASE job"))
-        };
-        if let Err(error) = end {
-            tracing::error!(%error, "sqlite savepoint could not be closed");
+        // After a failure the batch is lost: the rest only learn why.
+        let outcome = if failure.is_some() { job(None) } else { job(Some(connection)) };
+        if failure.is_none() {
+            failure.clone_from(&outcome.failure);
         }
         done.push(outcome);
     }
-    let committed = run(connection, "COMMIT").map_err(sql_error);
-    if committed.is_err() {
-        let _ = run(connection, "ROLLBACK");
-    }
+    let finished = match failure {
+        Some(error) => {
+            let _ = run(connection, "ROLLBACK");
+            Err(error)
+        }
+        None => {
+            let committed = run(connection, "COMMIT").map_err(sql_error);
+            if committed.is_err() {
+                let _ = run(connection, "ROLLBACK");
+            }
+            committed
+        }
+    };
     for outcome in done {
-        (outcome.complete)(committed.clone());
+        (outcome.complete)(finished.clone());
     }
 }
 

@@ -75,6 +75,11 @@ impl AggregateEventLog for SqliteAggregateLog {
                     .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM aggregate_event WHERE log = ?1")
                     .and_then(|mut s| s.query_row(params![log], |row| row.get(0)))
                     .map_err(sql_error)?;
+                let count = rows.len() as i64;
+                let appended = Appended {
+                    first_position: to_position(head + 1).map_err(StoreError::Invalid)?,
+                    last_position: to_position(head + count).map_err(StoreError::Invalid)?,
+                };
                 let recorded_at = i64::try_from(Timestamp::now().0).unwrap_or(i64::MAX);
                 let mut insert = connection
                     .prepare_cached(
@@ -82,17 +87,13 @@ impl AggregateEventLog for SqliteAggregateLog {
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                     )
                     .map_err(sql_error)?;
-                let count = rows.len() as i64;
                 for (offset, (event_id, event_type, tags, data, meta)) in rows.into_iter().enumerate() {
                     let offset = offset as i64 + 1;
                     insert
                         .execute(params![log, head + offset, stream_id, version + offset, event_id, event_type, tags, data, meta, recorded_at])
                         .map_err(sql_error)?;
                 }
-                Ok(Appended {
-                    first_position: to_position(head + 1).map_err(StoreError::Invalid)?,
-                    last_position: to_position(head + count).map_err(StoreError::Invalid)?,
-                })
+                Ok(appended)
             })
             .await
     }

@@ -188,6 +188,11 @@ impl DcbEventLog for SqliteDcbLog {
                     .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM dcb_event WHERE log = ?1")
                     .and_then(|mut s| s.query_row(params![log], |row| row.get(0)))
                     .map_err(sql_error)?;
+                let count = rows.len() as i64;
+                let appended = Appended {
+                    first_position: to_position(head + 1).map_err(StoreError::Invalid)?,
+                    last_position: to_position(head + count).map_err(StoreError::Invalid)?,
+                };
                 let recorded_at = i64::try_from(Timestamp::now().0).unwrap_or(i64::MAX);
                 let mut insert_event = connection
                     .prepare_cached(
@@ -198,7 +203,6 @@ impl DcbEventLog for SqliteDcbLog {
                 let mut insert_tag = connection
                     .prepare_cached("INSERT INTO dcb_tag (log, tag, position, type) VALUES (?1, ?2, ?3, ?4)")
                     .map_err(sql_error)?;
-                let count = rows.len() as i64;
                 for (offset, (event_id, event_type, tags_json, tags, data, meta)) in rows.into_iter().enumerate() {
                     let position = head + offset as i64 + 1;
                     insert_event
@@ -208,10 +212,7 @@ impl DcbEventLog for SqliteDcbLog {
                         insert_tag.execute(params![log, tag, position, event_type]).map_err(sql_error)?;
                     }
                 }
-                Ok(Appended {
-                    first_position: to_position(head + 1).map_err(StoreError::Invalid)?,
-                    last_position: to_position(head + count).map_err(StoreError::Invalid)?,
-                })
+                Ok(appended)
             })
             .await
     }
