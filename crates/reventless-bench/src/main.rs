@@ -139,6 +139,8 @@ impl Backend {
 
 #[derive(Clone, Copy)]
 enum Workload {
+    /// As `AggregateDistinct`, with no read model following the log.
+    AggregateDistinctNoViews,
     /// Each client adds to its own counter (an aggregate stream per client).
     AggregateDistinct,
     /// Every client adds to one counter.
@@ -151,6 +153,7 @@ impl Workload {
     fn name(self) -> &'static str {
         match self {
             Self::AggregateDistinct => "commands/aggregate/distinct",
+            Self::AggregateDistinctNoViews => "commands/aggregate/distinct/no-views",
             Self::AggregateShared => "commands/aggregate/shared",
             Self::DcbRegister => "commands/dcb/distinct",
         }
@@ -158,7 +161,7 @@ impl Workload {
 
     fn request(self, client: usize, n: u64) -> CommandRequest {
         match self {
-            Self::AggregateDistinct => {
+            Self::AggregateDistinct | Self::AggregateDistinctNoViews => {
                 CommandRequest::new("Bench", "Counter_Add", json!({"amount": 1})).entity(format!("c{client}"))
             }
             Self::AggregateShared => CommandRequest::new("Bench", "Counter_Add", json!({"amount": 1})).entity("hot"),
@@ -260,7 +263,8 @@ async fn run(args: Args) -> Result<(), String> {
         vec![Backend::Memory, Backend::Sqlite(Synchronous::Normal), Backend::Sqlite(Synchronous::Full)]
     };
     let client_counts: Vec<usize> = if args.quick { vec![1, 64] } else { vec![1, 8, 64, 256] };
-    let workloads = [Workload::AggregateDistinct, Workload::AggregateShared, Workload::DcbRegister];
+    let workloads =
+        [Workload::AggregateDistinct, Workload::AggregateDistinctNoViews, Workload::AggregateShared, Workload::DcbRegister];
     for backend in &backends {
         for workload in workloads {
             for &clients in &client_counts {
@@ -270,7 +274,11 @@ async fn run(args: Args) -> Result<(), String> {
                 }
                 let label = format!("{}-{clients}", workload.name().replace('/', "-"));
                 let (stores, _db) = backend.stores(&dir, &label)?;
-                let runtime = Runtime::start(stores, vec![workload::plugin()]).map_err(|e| e.to_string())?;
+                let plugin = match workload {
+                    Workload::AggregateDistinctNoViews => workload::plugin_without_views(),
+                    _ => workload::plugin(),
+                };
+                let runtime = Runtime::start(stores, vec![plugin]).map_err(|e| e.to_string())?;
                 let (ops, mut latencies) = drive(&runtime, workload, clients, phase).await;
                 runtime.wait_for_projections_within(Duration::from_secs(120)).await.map_err(|e| e.to_string())?;
                 runtime.shutdown().await;

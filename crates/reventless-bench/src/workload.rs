@@ -134,6 +134,11 @@ pub fn plugin() -> Plugin {
         .read_model::<Registrations>()
 }
 
+/// The same components without read models.
+pub fn plugin_without_views() -> Plugin {
+    Plugin::new("Bench").aggregate::<Counter>().state_change_slice::<Register>()
+}
+
 /// Only the registrations view (replays the DCB log from zero).
 pub fn replay_plugin() -> Plugin {
     Plugin::new("Bench").state_change_slice::<Register>().read_model::<Registrations>()
