@@ -77,8 +77,8 @@ impl Report {
     fn header(&self) {
         if !self.json {
             println!(
-                "{:<34} {:<8} {:<6} {:>7} {:>12} {:>9} {:>9} {:>14}  {}",
-                "name", "backend", "sync", "clients", "ops/s", "p50 µs", "p99 µs", "reference/s", "ratio"
+                "{:<34} {:<8} {:<6} {:>7} {:>12} {:>9} {:>9} {:>14}  ratio",
+                "name", "backend", "sync", "clients", "ops/s", "p50 µs", "p99 µs", "reference/s"
             );
         }
     }
@@ -263,8 +263,12 @@ async fn run(args: Args) -> Result<(), String> {
         vec![Backend::Memory, Backend::Sqlite(Synchronous::Normal), Backend::Sqlite(Synchronous::Full)]
     };
     let client_counts: Vec<usize> = if args.quick { vec![1, 64] } else { vec![1, 8, 64, 256] };
-    let workloads =
-        [Workload::AggregateDistinct, Workload::AggregateDistinctNoViews, Workload::AggregateShared, Workload::DcbRegister];
+    let workloads = [
+        Workload::AggregateDistinct,
+        Workload::AggregateDistinctNoViews,
+        Workload::AggregateShared,
+        Workload::DcbRegister,
+    ];
     for backend in &backends {
         for workload in workloads {
             for &clients in &client_counts {

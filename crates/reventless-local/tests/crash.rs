@@ -160,7 +160,7 @@ async fn crash_child_writer() {
             let mut n = 0u64;
             while Instant::now() < deadline {
                 n += 1;
-                let request = if n % 2 == 0 {
+                let request = if n.is_multiple_of(2) {
                     CommandRequest::new("Crash", "Counter_Add", json!({"amount": n}))
                         .entity(format!("c{}", (client + n) % 8))
                 } else {

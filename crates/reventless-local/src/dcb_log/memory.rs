@@ -95,14 +95,14 @@ impl DcbEventLog for MemoryDcbLog {
         }
         let mut logs = memory_lock(&self.logs)?;
         let log = logs.entry(log.to_string()).or_default();
-        if let Some(condition) = condition {
-            if let Some(&index) = log.matching(&condition.fail_if_events_match, condition.after, 1).first() {
-                let event = &log.events[index];
-                return Err(StoreError::Conflict(format!(
-                    "event {} at position {} matches the append condition",
-                    event.event_type, event.position
-                )));
-            }
+        if let Some(condition) = condition
+            && let Some(&index) = log.matching(&condition.fail_if_events_match, condition.after, 1).first()
+        {
+            let event = &log.events[index];
+            return Err(StoreError::Conflict(format!(
+                "event {} at position {} matches the append condition",
+                event.event_type, event.position
+            )));
         }
         let first_position = log.events.len() as u64 + 1;
         let recorded_at = Timestamp::now();
