@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// Padding that brings each event's JSON data to about 100 bytes.
 pub const NOTE: &str = "benchmark payload padding to about one hundred bytes of json......";
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Command)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Command)]
 #[serde(rename_all_fields = "camelCase")]
 pub enum CounterCommand {
     Add { amount: u64 },
@@ -37,7 +37,7 @@ impl Aggregate for Counter {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Command)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Command)]
 #[serde(rename_all = "camelCase")]
 pub struct Register {
     #[tag]
@@ -79,7 +79,7 @@ impl StateChangeSlice for Register {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CounterRow {
     pub total: u64,
     pub events: u64,
@@ -105,7 +105,7 @@ impl ReadModel for Counters {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RegistrationRow {
     pub id: String,
     pub position: u64,

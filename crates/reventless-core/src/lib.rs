@@ -15,7 +15,7 @@ pub mod store;
 #[allow(clippy::unwrap_used)]
 pub mod testing;
 
-pub use outcome::{Caller, CommandOutcome, CommandRequest, EngineError, RejectionCause};
+pub use outcome::{Caller, CommandOutcome, CommandRequest, EngineError, RejectionCause, authorize};
 pub use plugin::{Manifest, Plugin, PluginError};
-pub use runtime::{Runtime, RuntimeError};
+pub use runtime::{RowChange, Runtime, RuntimeError};
 pub use store::{StoreError, Stores};

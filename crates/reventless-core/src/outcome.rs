@@ -51,11 +51,50 @@ impl CommandOutcome {
     }
 }
 
+/// Refuses a caller who lacks the component's roles; stamps the owner field
+/// of the command input with the caller's id (unless the caller may act for
+/// others and set it). A refusal is the `AccessRefused` outcome.
+pub fn authorize(
+    caller: &Caller,
+    roles: &[&str],
+    owner: Option<reventless_spec::Owner>,
+    input: &mut Value,
+) -> Result<(), CommandOutcome> {
+    let refuse = |reason: &str| CommandOutcome::Rejected {
+        entity_id: None,
+        error_code: "AccessRefused".into(),
+        error_detail: serde_json::json!({ "reason": reason }),
+        cause: RejectionCause::AccessRefusal,
+    };
+    if !roles.is_empty() && !caller.has_any_role(roles) {
+        return Err(refuse(&format!("requires one of the roles {}", roles.join(", "))));
+    }
+    let Some(owner) = owner else { return Ok(()) };
+    let Value::Object(fields) = input else { return Ok(()) };
+    let set_by_caller = fields.get(owner.field).is_some_and(|v| !v.is_null());
+    if set_by_caller && caller.has_any_role(owner.override_roles) {
+        return Ok(());
+    }
+    match &caller.user_id {
+        Some(user) => {
+            fields.insert(owner.field.to_string(), Value::String(user.clone()));
+            Ok(())
+        }
+        None => Err(refuse("an anonymous caller cannot own this command")),
+    }
+}
+
 /// The caller of a command, as the platform authenticated it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Caller {
     pub user_id: Option<String>,
     pub roles: Vec<String>,
+}
+
+impl Caller {
+    pub fn has_any_role(&self, roles: &[&str]) -> bool {
+        self.roles.iter().any(|held| roles.contains(&held.as_str()))
+    }
 }
 
 /// A command addressed to a plugin, in wire form (what an API or a queue delivers).

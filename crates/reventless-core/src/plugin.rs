@@ -49,6 +49,14 @@ pub trait CommandHandler: Send + Sync {
     fn prepare(&self, request: &CommandRequest) -> Result<PreparedCommand, EngineError>;
     /// The log it appends to and the Rust type of that log's events.
     fn event_source(&self) -> EventSource;
+    /// Roles allowed to send its commands (anyone when empty).
+    fn roles(&self) -> &'static [&'static str];
+    /// The command field stamped with the caller's id.
+    fn owner(&self) -> Option<reventless_spec::Owner>;
+    /// JSON Schema of its command type (every variant).
+    fn command_schema(&self) -> schemars::Schema;
+    /// The wire name of the variant a route carries (the route without an aggregate prefix).
+    fn variant_of<'a>(&self, route: &'a str) -> &'a str;
 }
 
 /// A registered projection (type-erased).
@@ -59,6 +67,14 @@ pub trait ProjectionHandler: Send + Sync {
     fn table(&self) -> &str;
     fn event_type(&self) -> TypeId;
     async fn project(&self, store: &dyn QueryStore, events: &[EventEnvelope]) -> Result<Vec<RowOp>, EngineError>;
+    /// Singular and plural names (`Product`, `Products`).
+    fn names(&self) -> (&'static str, &'static str);
+    /// Roles allowed to query it (anyone when empty).
+    fn roles(&self) -> &'static [&'static str];
+    /// JSON Schema of its row type.
+    fn row_schema(&self) -> schemars::Schema;
+    /// Fields declared as indexes.
+    fn indexes(&self) -> &'static [&'static str];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -355,8 +371,7 @@ impl<A: Aggregate> CommandHandler for AggregateHandler<A> {
     }
 
     fn prepare(&self, request: &CommandRequest) -> Result<PreparedCommand, EngineError> {
-        let variant = request.command.strip_prefix(A::NAME).and_then(|rest| rest.strip_prefix('_')).unwrap_or("");
-        let command: A::Command = from_wire("command", variant, request.input.clone())
+        let command: A::Command = from_wire("command", self.variant_of(&request.command), request.input.clone())
             .map_err(|e| EngineError::bad_input(&request.command, e))?;
         let entity_id = match request.entity_id.as_deref() {
             Some(id) if !id.is_empty() => id.to_string(),
@@ -370,6 +385,22 @@ impl<A: Aggregate> CommandHandler for AggregateHandler<A> {
                 Box::pin(async move { execute_aggregate::<A>(&ctx, &cache, &log, &id, &command).await })
             }),
         })
+    }
+
+    fn roles(&self) -> &'static [&'static str] {
+        A::ROLES
+    }
+
+    fn owner(&self) -> Option<reventless_spec::Owner> {
+        A::OWNER
+    }
+
+    fn command_schema(&self) -> schemars::Schema {
+        schemars::schema_for!(A::Command)
+    }
+
+    fn variant_of<'a>(&self, route: &'a str) -> &'a str {
+        route.strip_prefix(A::NAME).and_then(|rest| rest.strip_prefix('_')).unwrap_or("")
     }
 
     fn event_source(&self) -> EventSource {
@@ -417,6 +448,22 @@ impl<S: StateChangeSlice> CommandHandler for SliceHandler<S> {
         })
     }
 
+    fn roles(&self) -> &'static [&'static str] {
+        S::ROLES
+    }
+
+    fn owner(&self) -> Option<reventless_spec::Owner> {
+        S::OWNER
+    }
+
+    fn command_schema(&self) -> schemars::Schema {
+        schemars::schema_for!(S::Command)
+    }
+
+    fn variant_of<'a>(&self, route: &'a str) -> &'a str {
+        route
+    }
+
     fn event_source(&self) -> EventSource {
         EventSource {
             log: LogRef { kind: LogKind::Dcb, name: self.log.clone() },
@@ -458,5 +505,21 @@ impl<R: ReadModel> ProjectionHandler for ReadModelHandler<R> {
 
     async fn project(&self, store: &dyn QueryStore, events: &[EventEnvelope]) -> Result<Vec<RowOp>, EngineError> {
         project_batch::<R>(store, &self.table, events).await
+    }
+
+    fn names(&self) -> (&'static str, &'static str) {
+        (R::NAME, R::PLURAL)
+    }
+
+    fn roles(&self) -> &'static [&'static str] {
+        R::ROLES
+    }
+
+    fn row_schema(&self) -> schemars::Schema {
+        schemars::schema_for!(R::Row)
+    }
+
+    fn indexes(&self) -> &'static [&'static str] {
+        R::INDEXES
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::{OwnedMutexGuard, broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::engine::ExecutionContext;
-use crate::outcome::{CommandOutcome, CommandRequest, EngineError};
+use crate::outcome::{CommandOutcome, CommandRequest, EngineError, authorize};
 use crate::plugin::{CommandHandler, LogKind, LogRef, Manifest, Plugin, PluginError, ResolvedPlugin, command_topic};
 use reventless_spec::EventEnvelope;
 
@@ -48,8 +48,19 @@ struct HostedProjection {
     progress: watch::Receiver<Progress>,
 }
 
+/// A read-model row that a projection just wrote or deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowChange {
+    pub table: String,
+    pub id: String,
+}
+
+/// Row changes a slow subscriber may fall behind by before it is told it lagged.
+const ROW_CHANGE_CAPACITY: usize = 4096;
+
 struct Inner {
     stores: Stores,
+    row_changes: broadcast::Sender<RowChange>,
     plugins: BTreeMap<String, ResolvedPlugin>,
     manifests: Vec<Manifest>,
     locks: EntityLocks,
@@ -83,6 +94,7 @@ impl Runtime {
             }
         }
         let (shutdown, _) = watch::channel(false);
+        let row_changes = broadcast::channel(ROW_CHANGE_CAPACITY).0;
         let mut tasks = Vec::new();
         let mut projections = Vec::new();
         for plugin in resolved.values() {
@@ -100,6 +112,7 @@ impl Runtime {
                     });
                 }
                 let worker = ProjectionWorker {
+                    row_changes: row_changes.clone(),
                     stores: stores.clone(),
                     handler: projection.handler.clone(),
                     sources,
@@ -111,6 +124,7 @@ impl Runtime {
         let runtime = Self {
             inner: Arc::new(Inner {
                 stores,
+                row_changes,
                 plugins: resolved,
                 manifests,
                 locks: EntityLocks::default(),
@@ -138,10 +152,23 @@ impl Runtime {
         &self.inner.manifests
     }
 
+    /// Rows written or deleted by projections from now on (for subscriptions).
+    pub fn row_changes(&self) -> broadcast::Receiver<RowChange> {
+        self.inner.row_changes.subscribe()
+    }
+
+    /// The hosted plugins, checked and resolved (for API generation).
+    pub fn plugins(&self) -> impl Iterator<Item = &ResolvedPlugin> {
+        self.inner.plugins.values()
+    }
+
     /// Runs a command: decoded and validated first (bad input appends
     /// nothing), then executed inline, or queued when its component is async.
-    pub async fn execute(&self, request: CommandRequest) -> Result<CommandOutcome, EngineError> {
+    pub async fn execute(&self, mut request: CommandRequest) -> Result<CommandOutcome, EngineError> {
         let handler = self.route(&request)?;
+        if let Err(refusal) = authorize(&request.caller, handler.roles(), handler.owner(), &mut request.input) {
+            return Ok(refusal);
+        }
         let prepared = handler.prepare(&request)?;
         if prepared.is_async {
             let message = CommandMessage {
@@ -336,6 +363,7 @@ struct WorkerSource {
 /// One task per projection, following all its source logs in turn (one
 /// writer per table, so read-modify-write of rows needs no locking).
 struct ProjectionWorker {
+    row_changes: broadcast::Sender<RowChange>,
     stores: Stores,
     handler: Arc<dyn crate::plugin::ProjectionHandler>,
     sources: Vec<WorkerSource>,
@@ -400,9 +428,22 @@ impl ProjectionWorker {
             return Ok(false);
         };
         let ops = self.handler.project(queries.as_ref(), &events).await?;
+        let changed: Vec<String> = ops
+            .iter()
+            .map(|op| match op {
+                crate::store::RowOp::Put { id, .. } | crate::store::RowOp::Delete { id } => id.clone(),
+            })
+            .collect();
         let advance = Checkpoint { name: source.checkpoint.clone(), position: last };
         match queries.commit(self.handler.table(), ops, Some(advance)).await {
-            Ok(()) => source.known_position = Some(last),
+            Ok(()) => {
+                source.known_position = Some(last);
+                if self.row_changes.receiver_count() > 0 {
+                    for id in changed {
+                        let _ = self.row_changes.send(RowChange { table: self.handler.table().to_string(), id });
+                    }
+                }
+            }
             // Another worker (another process) applied this batch first: read the checkpoint again.
             Err(StoreError::Conflict(_)) => source.known_position = None,
             Err(other) => {

@@ -7,6 +7,7 @@ pub mod command_topic;
 pub mod dcb_log;
 pub mod event_bus;
 pub mod query_store;
+pub mod server;
 pub mod sqlite;
 
 use std::sync::Arc;

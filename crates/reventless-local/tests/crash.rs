@@ -20,7 +20,7 @@ use serde_json::json;
 
 const DB_ENV: &str = "REVENTLESS_CRASH_DB";
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, CommandMessage)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, CommandMessage)]
 enum CounterCommand {
     Add { amount: u64 },
 }
@@ -54,7 +54,7 @@ impl Aggregate for Counter {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, CommandMessage)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, CommandMessage)]
 struct Tick {
     #[tag]
     key: String,
@@ -94,7 +94,7 @@ impl StateChangeSlice for Tick {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 struct Total {
     total: u64,
     events: u64,

@@ -11,7 +11,7 @@ use reventless_spec::{Action, Aggregate, Command, Event, EventEnvelope, NewEvent
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Command)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Command)]
 #[serde(rename_all_fields = "camelCase")]
 enum AccountCommand {
     Open { owner: String },
@@ -91,7 +91,7 @@ impl Aggregate for AsyncAccount {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 struct BalanceRow {
     owner: String,
     balance: u64,

@@ -15,6 +15,10 @@ pub trait Aggregate: Send + Sync + 'static {
     const NAME: &'static str;
     /// Async aggregates answer `Pending` and are executed from a command queue.
     const ASYNC: bool = false;
+    /// Roles allowed to send its commands (any caller when empty).
+    const ROLES: &'static [&'static str] = &[];
+    /// A command field stamped with the caller's id (see [`Owner`]).
+    const OWNER: Option<Owner> = None;
     type Command: Command;
     type Event: Event;
     type State: Default + Clone + Send + Sync + 'static;
@@ -35,6 +39,10 @@ pub trait StateChangeSlice: Send + Sync + 'static {
     /// The slice's name, e.g. `AddProduct`.
     const NAME: &'static str;
     const ASYNC: bool = false;
+    /// Roles allowed to send its commands (any caller when empty).
+    const ROLES: &'static [&'static str] = &[];
+    /// A command field stamped with the caller's id (see [`Owner`]).
+    const OWNER: Option<Owner> = None;
     /// Event types folded into the decision state.
     const CONSUMES: &'static [&'static str];
     /// Event types `decide` may return (checked at run time).
@@ -71,6 +79,16 @@ pub fn default_decision_query<C: Command>(command: &C, consumes: &[&str]) -> Que
     query
 }
 
+/// Ownership of commands: the platform writes the caller's id into `field`
+/// (its serde name) before the command is decided, so a caller cannot act in
+/// another's name. Callers with one of `override_roles` may set it
+/// themselves (an operator acting for a customer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub field: &'static str,
+    pub override_roles: &'static [&'static str],
+}
+
 /// A read model (or DCB state-view slice): rows kept current from events.
 pub trait ReadModel: Send + Sync + 'static {
     /// Singular name, e.g. `Product` (GraphQL `<Plugin>_<Name>(id)`).
@@ -81,8 +99,10 @@ pub trait ReadModel: Send + Sync + 'static {
     const CONSUMES: &'static [&'static str];
     /// Row fields that can be filtered on efficiently.
     const INDEXES: &'static [&'static str] = &[];
+    /// Roles allowed to query it (any caller when empty).
+    const ROLES: &'static [&'static str] = &[];
     type Event: Event;
-    type Row: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync + 'static;
+    type Row: Serialize + DeserializeOwned + schemars::JsonSchema + Clone + Debug + PartialEq + Send + Sync + 'static;
 
     fn project(event: &Self::Event, envelope: &EventEnvelope) -> Vec<Action<Self::Row>>;
 }

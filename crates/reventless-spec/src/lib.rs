@@ -18,11 +18,12 @@ mod tag;
 
 /// A read model over DCB events is a state-view slice; the trait is the same.
 pub use component::ReadModel as StateViewSlice;
-pub use component::{Action, Aggregate, ReadModel, StateChangeSlice, Update, default_decision_query};
+pub use component::{Action, Aggregate, Owner, ReadModel, StateChangeSlice, Update, default_decision_query};
 pub use envelope::{EventEnvelope, EventMeta, NewEvent, StreamPosition, Timestamp};
 pub use message::{Command, DomainError, Event, Message, WireError, from_wire, to_wire};
 pub use query::{AppendCondition, Query, QueryItem};
 pub use reventless_macros::{Command, Event};
+pub use schemars;
 pub use tag::{Tag, TagParseError, TagSet, TagValue};
 
 #[cfg(test)]
@@ -52,7 +53,7 @@ mod derive_tests {
         Renamed(#[tag("product")] String, String),
     }
 
-    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, spec::Command)]
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, spec::Command)]
     #[serde(rename_all = "camelCase")]
     struct AddCategory {
         #[tag]
@@ -127,7 +128,7 @@ mod derive_tests {
 
     #[test]
     fn default_query_ands_scalar_tags_and_ors_collection_tags() {
-        #[derive(Clone, Debug, Serialize, Deserialize, spec::Command)]
+        #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema, spec::Command)]
         struct Place {
             #[tag]
             customer_id: String,

@@ -31,8 +31,10 @@ pub trait Message: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 
 /// Marker for event types (derive with `#[derive(Event)]`).
 pub trait Event: Message {}
 
-/// Marker for command types (derive with `#[derive(Command)]`).
-pub trait Command: Message {}
+/// Marker for command types (derive with `#[derive(Command)]`). Commands
+/// also describe themselves as JSON Schema (`#[derive(JsonSchema)]`), from
+/// which the API's input types and validation are generated.
+pub trait Command: Message + schemars::JsonSchema {}
 
 /// Why a message could not be turned into, or read from, its wire form.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

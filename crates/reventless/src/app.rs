@@ -20,6 +20,10 @@ pub enum AppError {
     Store(#[from] reventless_core::StoreError),
     #[error(transparent)]
     Start(#[from] reventless_local::StartError),
+    #[error(transparent)]
+    Api(#[from] reventless_graphql::BuildError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: std::net::SocketAddr, source: std::io::Error },
     #[error("{path}:{line}: {message}")]
     Script { path: String, line: usize, message: String },
     #[error("{failed} of {total} commands failed (see above)")]
@@ -35,6 +39,14 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum AppCommand {
+    /// Run the local platform with its GraphQL API (GraphiQL at `/`), until Ctrl-C.
+    Dev {
+        /// Address to listen on (loopback unless you say otherwise).
+        #[arg(long, default_value = reventless_local::server::DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// Run commands from a JSON-lines file on the local platform and show the
     /// outcomes and the resulting read-model rows.
     ///
@@ -131,6 +143,10 @@ impl App {
     pub fn run(self) -> Result<(), AppError> {
         let cli = Cli::parse();
         match cli.command {
+            AppCommand::Dev { listen, storage } => {
+                let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+                runtime.block_on(crate::dev::run_dev(self.plugins, &storage, listen))?;
+            }
             AppCommand::Script { file, storage, json } => {
                 let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
                 runtime.block_on(crate::script::run_script(self.plugins, &storage, &file, json))?;

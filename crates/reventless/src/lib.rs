@@ -6,6 +6,7 @@
 //!
 //! Most code needs only the prelude: `use reventless::prelude::*;`
 pub use reventless_core as core;
+pub use reventless_graphql as graphql;
 pub use reventless_local as local;
 pub use reventless_spec as spec;
 
@@ -15,6 +16,7 @@ pub use reventless_core::{
 };
 
 mod app;
+mod dev;
 mod script;
 pub use app::{App, AppError, StorageArgs};
 

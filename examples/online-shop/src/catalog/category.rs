@@ -24,7 +24,7 @@ fn evolve_category(mut state: CategoryState, event: &CatalogEvent) -> CategorySt
 }
 
 /// `Catalog_AddCategory(categoryId, name)`: a category id is used once.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Command)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Command)]
 #[serde(rename_all = "camelCase")]
 pub struct AddCategory {
     #[tag]
@@ -54,7 +54,7 @@ impl StateChangeSlice for AddCategory {
 }
 
 /// `Catalog_RenameCategory(categoryId, name)`: the same name changes nothing.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Command)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Command)]
 #[serde(rename_all = "camelCase")]
 pub struct RenameCategory {
     #[tag]
@@ -88,7 +88,7 @@ impl StateChangeSlice for RenameCategory {
 }
 
 /// `Catalog_ArchiveCategory(categoryId)`: archiving twice changes nothing.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Command)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Command)]
 #[serde(rename_all = "camelCase")]
 pub struct ArchiveCategory {
     #[tag]

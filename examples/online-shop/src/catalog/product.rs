@@ -45,7 +45,7 @@ fn evolve_product(mut state: ProductState, event: &CatalogEvent) -> ProductState
 }
 
 /// `Catalog_AddProduct(productId, name, description, priceCents, currency, categoryId)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Command)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Command)]
 #[serde(rename_all = "camelCase")]
 pub struct AddProduct {
     #[tag]
@@ -101,7 +101,7 @@ impl StateChangeSlice for AddProduct {
 
 /// `Catalog_ChangeProductPrice(productId, priceCents, currency)`: the same
 /// price changes nothing; a discontinued product's price is frozen.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Command)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Command)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeProductPrice {
     #[tag]
@@ -143,7 +143,7 @@ impl StateChangeSlice for ChangeProductPrice {
 
 /// The shelf life of a product: `Catalog_ArchiveProduct`,
 /// `Catalog_UnarchiveProduct`, `Catalog_DiscontinueProduct(productId)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Command)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Command)]
 #[serde(rename_all_fields = "camelCase")]
 pub enum ProductCommand {
     ArchiveProduct {

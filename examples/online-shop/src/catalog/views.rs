@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::events::CatalogEvent;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ShelfStatus {
     Listed,
@@ -13,7 +13,7 @@ pub enum ShelfStatus {
 }
 
 /// A row of `Catalog_Products`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductRow {
     pub id: String,
@@ -72,7 +72,7 @@ impl ReadModel for Products {
 }
 
 /// A row of `Catalog_Categories`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CategoryRow {
     pub id: String,

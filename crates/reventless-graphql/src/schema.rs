@@ -1,0 +1,550 @@
+//! Builds the dynamic GraphQL schema from a runtime's plugins.
+use std::sync::Arc;
+
+use async_graphql::dynamic::{
+    Enum, EnumItem, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext,
+    Scalar as GqlScalar, Schema, SchemaError, Subscription, SubscriptionField, SubscriptionFieldFuture, TypeRef,
+};
+use async_graphql::{ErrorExtensions, Request, Response, Value as GqlValue};
+use futures::StreamExt;
+use reventless_core::plugin::{ComponentKind, ProjectionHandler};
+use reventless_core::store::{Cursor, Filter, FilterOp, ListRequest, OrderBy};
+use reventless_core::{Caller, CommandOutcome, CommandRequest, EngineError, Runtime};
+use serde_json::{Value, json};
+
+use crate::convert::{input_to_json, output_value};
+use crate::shape::{FieldShape, Scalar, Shape, ShapeError, Types, Walker, command_variants};
+
+/// Rows per page when `first` is not given, and the most a page may hold.
+const DEFAULT_PAGE: i64 = 20;
+const MAX_PAGE: i64 = 1000;
+
+/// Why a schema could not be built from the plugins.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
+    #[error("invalid GraphQL schema: {0}")]
+    Schema(#[from] SchemaError),
+    #[error("cannot describe a type: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The executable API of a runtime.
+#[derive(Clone)]
+pub struct ApiSchema {
+    schema: Schema,
+}
+
+impl std::fmt::Debug for ApiSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiSchema").finish_non_exhaustive()
+    }
+}
+
+impl ApiSchema {
+    /// The schema in SDL.
+    pub fn sdl(&self) -> String {
+        self.schema.sdl()
+    }
+
+    pub fn dynamic(&self) -> &Schema {
+        &self.schema
+    }
+}
+
+fn error(code: &str, message: impl Into<String>) -> async_graphql::Error {
+    let code = code.to_string();
+    async_graphql::Error::new(message).extend_with(move |_, extensions| extensions.set("code", code.clone()))
+}
+
+fn engine_error(failure: EngineError) -> async_graphql::Error {
+    match &failure {
+        EngineError::BadInput { .. } | EngineError::MissingEntityId(_) => error("BAD_USER_INPUT", failure.to_string()),
+        EngineError::Conflict { .. } => error("CONFLICT", failure.to_string()),
+        _ => error("INTERNAL_SERVER_ERROR", failure.to_string()),
+    }
+}
+
+fn type_ref(shape: &Shape, required: bool) -> TypeRef {
+    let base = match shape {
+        Shape::List(inner, inner_required) => TypeRef::List(Box::new(type_ref(inner, *inner_required))),
+        other => TypeRef::named(other.named()),
+    };
+    if required { TypeRef::NonNull(Box::new(base)) } else { base }
+}
+
+fn scalar_field(name: &str, key: &str, scalar: Scalar, required: bool) -> FieldShape {
+    FieldShape { name: name.into(), key: key.into(), shape: Shape::Scalar(scalar), required, description: None }
+}
+
+fn field(name: &str, shape: Shape, required: bool) -> FieldShape {
+    FieldShape { name: name.into(), key: name.into(), shape, required, description: None }
+}
+
+/// The types every API has: outcomes, paging.
+fn register_common(outputs: &mut Types) {
+    outputs.enums.insert("CommandStatus".into(), vec!["ACCEPTED".into(), "REJECTED".into(), "PENDING".into()]);
+    outputs.objects.insert(
+        "CommandOutcome".into(),
+        vec![
+            field("status", Shape::Enum("CommandStatus".into()), true),
+            scalar_field("entityId", "entityId", Scalar::Id, false),
+            scalar_field("eventCount", "eventCount", Scalar::Int, false),
+            scalar_field("position", "position", Scalar::Int, false),
+            scalar_field("errorCode", "errorCode", Scalar::String, false),
+            scalar_field("errorDetail", "errorDetail", Scalar::Json, false),
+            scalar_field("commandId", "commandId", Scalar::Id, false),
+        ],
+    );
+    outputs.objects.insert(
+        "PageInfo".into(),
+        vec![
+            scalar_field("hasNextPage", "hasNextPage", Scalar::Boolean, true),
+            scalar_field("endCursor", "endCursor", Scalar::String, false),
+        ],
+    );
+    outputs.enums.insert("SortDirection".into(), vec!["ASC".into(), "DESC".into()]);
+}
+
+/// A mutation before it gets its resolver.
+struct MutationSpec {
+    field: String,
+    plugin: String,
+    route: String,
+    aggregate: bool,
+    args: Vec<FieldShape>,
+}
+
+/// A read model before it gets its resolvers.
+struct ReadModelSpec {
+    plugin: String,
+    singular: String,
+    plural: String,
+    table: String,
+    row_type: String,
+    roles: &'static [&'static str],
+    /// Filterable top-level fields: GraphQL argument name → (serde key, operator).
+    filters: Vec<(String, String, FilterOp, Shape)>,
+    /// Sortable fields: enum value → serde key.
+    order_fields: Vec<(String, String)>,
+}
+
+/// Builds the API of every plugin the runtime hosts.
+pub fn build_schema(runtime: &Runtime) -> Result<ApiSchema, BuildError> {
+    let mut inputs = Types::default();
+    let mut outputs = Types::default();
+    register_common(&mut outputs);
+    let mut mutations = Vec::new();
+    let mut read_models = Vec::new();
+
+    for plugin in runtime.plugins() {
+        for (route, handler) in &plugin.routes {
+            let schema = serde_json::to_value(handler.command_schema())?;
+            let variant = handler.variant_of(route).to_string();
+            let variants = command_variants(&schema, &[variant.as_str()]);
+            let fields_schema = variants.iter().find(|(name, _)| *name == variant).and_then(|(_, fields)| *fields);
+            let mut walker =
+                Walker::new(&schema, &plugin.name, "Input", &mut inputs, format!("{}_{route}", plugin.name));
+            let args = match fields_schema {
+                Some(fields) => walker.fields(fields)?,
+                None => Vec::new(),
+            };
+            mutations.push(MutationSpec {
+                field: format!("{}_{route}", plugin.name),
+                plugin: plugin.name.clone(),
+                route: route.clone(),
+                aggregate: handler.manifest().kind == ComponentKind::Aggregate,
+                args,
+            });
+        }
+        for projection in &plugin.projections {
+            read_models.push(read_model_spec(&plugin.name, projection.handler.as_ref(), &mut outputs, &mut inputs)?);
+        }
+    }
+
+    let inputs = Arc::new(inputs);
+    let mut query = Object::new("Query");
+    let mut mutation = Object::new("Mutation");
+    let mut subscription = Subscription::new("Subscription");
+    let mut builder_types: Vec<async_graphql::dynamic::Type> = Vec::new();
+
+    for spec in mutations {
+        mutation = mutation.field(mutation_field(spec, runtime.clone(), inputs.clone()));
+    }
+    for spec in &read_models {
+        register_read_model_types(spec, &mut outputs, &mut builder_types);
+        query = query.field(single_row_field(spec, runtime.clone()));
+        query = query.field(list_field(spec, runtime.clone()));
+        subscription = subscription.field(changes_field(spec, runtime.clone()));
+    }
+    query = query.field(Field::new("_health", TypeRef::named_nn(TypeRef::STRING), |_| {
+        FieldFuture::new(async { Ok(Some(FieldValue::value("ok"))) })
+    }));
+
+    let mut schema = Schema::build(query.type_name(), Some(mutation.type_name()), Some(subscription.type_name()))
+        .register(GqlScalar::new("JSON").description("Free-form JSON"));
+    let mut enums = outputs.enums.clone();
+    enums.extend(inputs.enums.clone());
+    for (name, values) in enums {
+        let mut graphql_enum = Enum::new(name);
+        for value in values {
+            graphql_enum = graphql_enum.item(EnumItem::new(value));
+        }
+        schema = schema.register(graphql_enum);
+    }
+    for (name, fields) in &outputs.objects {
+        schema = schema.register(output_object(name, fields));
+    }
+    for (name, fields) in inputs.objects.iter() {
+        let mut object = InputObject::new(name);
+        for field in fields {
+            object = object.field(InputValue::new(&field.name, type_ref(&field.shape, field.required)));
+        }
+        schema = schema.register(object);
+    }
+    for extra in builder_types {
+        schema = schema.register(extra);
+    }
+    if mutation_is_empty(&read_models, runtime) {
+        mutation = mutation.field(Field::new("_noop", TypeRef::named(TypeRef::BOOLEAN), |_| {
+            FieldFuture::new(async { Ok(Some(FieldValue::value(true))) })
+        }));
+    }
+    if read_models.is_empty() {
+        subscription = subscription.field(SubscriptionField::new("_noop", TypeRef::named(TypeRef::BOOLEAN), |_| {
+            SubscriptionFieldFuture::new(async { Ok(futures::stream::empty::<async_graphql::Result<FieldValue>>()) })
+        }));
+    }
+    let schema = schema.register(query).register(mutation).register(subscription).finish()?;
+    Ok(ApiSchema { schema })
+}
+
+fn mutation_is_empty(_: &[ReadModelSpec], runtime: &Runtime) -> bool {
+    runtime.plugins().all(|plugin| plugin.routes.is_empty())
+}
+
+/// An object type whose fields read the parent's serde JSON.
+fn output_object(name: &str, fields: &[FieldShape]) -> Object {
+    let mut object = Object::new(name);
+    for field in fields {
+        let (shape, key) = (field.shape.clone(), field.key.clone());
+        let mut graphql_field = Field::new(&field.name, type_ref(&field.shape, field.required), move |ctx| {
+            let (shape, key) = (shape.clone(), key.clone());
+            FieldFuture::new(async move {
+                let parent = ctx.parent_value.try_downcast_ref::<Value>()?;
+                Ok(parent.get(&key).and_then(|value| output_value(&shape, value)))
+            })
+        });
+        if let Some(description) = &field.description {
+            graphql_field = graphql_field.description(description);
+        }
+        object = object.field(graphql_field);
+    }
+    object
+}
+
+fn caller(ctx: &ResolverContext<'_>) -> Caller {
+    ctx.data::<Caller>().cloned().unwrap_or_default()
+}
+
+fn mutation_field(spec: MutationSpec, runtime: Runtime, inputs: Arc<Types>) -> Field {
+    let mut field_def = Field::new(spec.field.clone(), TypeRef::named_nn("CommandOutcome"), {
+        let args = spec.args.clone();
+        let (plugin, route, aggregate) = (spec.plugin.clone(), spec.route.clone(), spec.aggregate);
+        move |ctx| {
+            let (runtime, inputs, args) = (runtime.clone(), inputs.clone(), args.clone());
+            let (plugin, route) = (plugin.clone(), route.clone());
+            FieldFuture::new(async move {
+                let mut input = serde_json::Map::new();
+                for arg in &args {
+                    if let Some(value) = ctx.args.get(&arg.name) {
+                        input.insert(arg.key.clone(), input_to_json(&arg.shape, value.as_value(), &inputs));
+                    }
+                }
+                let mut request = CommandRequest::new(plugin, route, Value::Object(input)).caller(caller(&ctx));
+                if aggregate {
+                    request.entity_id = Some(ctx.args.try_get("id")?.string()?.to_string());
+                }
+                let outcome = runtime.execute(request).await.map_err(engine_error)?;
+                Ok(Some(FieldValue::owned_any(outcome_json(&outcome))))
+            })
+        }
+    });
+    if spec.aggregate {
+        field_def = field_def.argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)));
+    }
+    for arg in &spec.args {
+        field_def = field_def.argument(InputValue::new(&arg.name, type_ref(&arg.shape, arg.required)));
+    }
+    field_def
+}
+
+/// The outcome as the `CommandOutcome` type reads it.
+fn outcome_json(outcome: &CommandOutcome) -> Value {
+    let mut json = serde_json::to_value(outcome).unwrap_or(Value::Null);
+    if let Value::Object(fields) = &mut json {
+        fields.remove("cause");
+    }
+    json
+}
+
+fn read_model_spec(
+    plugin: &str,
+    handler: &dyn ProjectionHandler,
+    outputs: &mut Types,
+    inputs: &mut Types,
+) -> Result<ReadModelSpec, BuildError> {
+    let (singular, plural) = handler.names();
+    let schema = serde_json::to_value(handler.row_schema())?;
+    let context = format!("{plugin}_{plural}");
+    let mut walker = Walker::new(&schema, plugin, "", outputs, context.clone());
+    let row_type = walker.object_shape(&schema, singular)?.named().to_string();
+    let fields = outputs.objects.get(&row_type).cloned().unwrap_or_default();
+    // Enums of the row used in filters must exist as input types too (same name).
+    let mut filters = Vec::new();
+    let mut order_fields = Vec::new();
+    for field in &fields {
+        match &field.shape {
+            Shape::Scalar(Scalar::Json) | Shape::Object(_) | Shape::List(..) => continue,
+            Shape::Enum(name) => {
+                if let Some(values) = outputs.enums.get(name) {
+                    inputs.enums.insert(name.clone(), values.clone());
+                }
+            }
+            Shape::Scalar(_) => {}
+        }
+        filters.push((field.name.clone(), field.key.clone(), FilterOp::Eq, field.shape.clone()));
+        if field.name != "id" {
+            filters.push((format!("{}Ne", field.name), field.key.clone(), FilterOp::Ne, field.shape.clone()));
+        }
+        match &field.shape {
+            Shape::Scalar(Scalar::Int | Scalar::Float) | Shape::Scalar(Scalar::String) => {
+                for (suffix, op) in
+                    [("Gt", FilterOp::Gt), ("Gte", FilterOp::Gte), ("Lt", FilterOp::Lt), ("Lte", FilterOp::Lte)]
+                {
+                    filters.push((format!("{}{suffix}", field.name), field.key.clone(), op, field.shape.clone()));
+                }
+            }
+            _ => {}
+        }
+        if field.shape == Shape::Scalar(Scalar::String) {
+            filters.push((
+                format!("{}Contains", field.name),
+                field.key.clone(),
+                FilterOp::Contains,
+                field.shape.clone(),
+            ));
+        }
+        order_fields.push((field.name.clone(), field.key.clone()));
+    }
+    let _ = context;
+    Ok(ReadModelSpec {
+        plugin: plugin.to_string(),
+        singular: singular.to_string(),
+        plural: plural.to_string(),
+        table: handler.table().to_string(),
+        row_type,
+        roles: handler.roles(),
+        filters,
+        order_fields,
+    })
+}
+
+fn register_read_model_types(spec: &ReadModelSpec, outputs: &mut Types, extra: &mut Vec<async_graphql::dynamic::Type>) {
+    let base = &spec.row_type;
+    outputs.objects.insert(
+        format!("{base}Edge"),
+        vec![scalar_field("cursor", "cursor", Scalar::String, true), field("node", Shape::Object(base.clone()), true)],
+    );
+    outputs.objects.insert(
+        format!("{base}Connection"),
+        vec![
+            field("edges", Shape::List(Box::new(Shape::Object(format!("{base}Edge"))), true), true),
+            field("pageInfo", Shape::Object("PageInfo".into()), true),
+            scalar_field("totalCount", "totalCount", Scalar::Int, true),
+        ],
+    );
+    let mut filter = InputObject::new(format!("{base}Filter"));
+    for (name, _, _, shape) in &spec.filters {
+        filter = filter.field(InputValue::new(name, type_ref(shape, false)));
+    }
+    extra.push(filter.into());
+    if !spec.order_fields.is_empty() {
+        let mut order_field = Enum::new(format!("{base}OrderField"));
+        for (name, _) in &spec.order_fields {
+            order_field = order_field.item(EnumItem::new(name));
+        }
+        extra.push(order_field.into());
+        let order = InputObject::new(format!("{base}OrderBy"))
+            .field(InputValue::new("field", TypeRef::named_nn(format!("{base}OrderField"))))
+            .field(
+                InputValue::new("direction", TypeRef::named_nn("SortDirection"))
+                    .default_value(GqlValue::Enum(async_graphql::Name::new("ASC"))),
+            );
+        extra.push(order.into());
+    }
+}
+
+fn check_roles(ctx: &ResolverContext<'_>, roles: &[&str]) -> async_graphql::Result<()> {
+    if roles.is_empty() || caller(ctx).has_any_role(roles) {
+        return Ok(());
+    }
+    Err(error("FORBIDDEN", format!("AccessRefused: requires one of the roles {}", roles.join(", "))))
+}
+
+fn single_row_field(spec: &ReadModelSpec, runtime: Runtime) -> Field {
+    let (table, roles) = (spec.table.clone(), spec.roles);
+    Field::new(format!("{}_{}", spec.plugin, spec.singular), TypeRef::named(&spec.row_type), move |ctx| {
+        let (runtime, table) = (runtime.clone(), table.clone());
+        FieldFuture::new(async move {
+            check_roles(&ctx, roles)?;
+            let id = ctx.args.try_get("id")?.string()?.to_string();
+            let row = runtime.stores().queries.get(&table, &id).await.map_err(|e| engine_error(e.into()))?;
+            Ok(row.map(FieldValue::owned_any))
+        })
+    })
+    .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+}
+
+fn list_field(spec: &ReadModelSpec, runtime: Runtime) -> Field {
+    let base = spec.row_type.clone();
+    let (table, roles) = (spec.table.clone(), spec.roles);
+    let filters = Arc::new(spec.filters.clone());
+    let order_fields = Arc::new(spec.order_fields.clone());
+    let mut list = Field::new(
+        format!("{}_{}", spec.plugin, spec.plural),
+        TypeRef::named_nn(format!("{base}Connection")),
+        move |ctx| {
+            let (runtime, table, filters, order_fields) =
+                (runtime.clone(), table.clone(), filters.clone(), order_fields.clone());
+            FieldFuture::new(async move {
+                check_roles(&ctx, roles)?;
+                let request = list_request(&ctx, &filters, &order_fields)?;
+                let page = runtime.stores().queries.list(&table, &request).await.map_err(|e| match e {
+                    reventless_core::StoreError::Invalid(message) => error("BAD_USER_INPUT", message),
+                    other => engine_error(other.into()),
+                })?;
+                let edges: Vec<Value> = page
+                    .rows
+                    .iter()
+                    .map(|(id, row)| {
+                        json!({"cursor": Cursor::of(id, row, request.order_by.as_ref()).encode(), "node": row})
+                    })
+                    .collect();
+                Ok(Some(FieldValue::owned_any(json!({
+                    "edges": edges,
+                    "pageInfo": {"hasNextPage": page.has_next_page, "endCursor": page.end_cursor},
+                    "totalCount": page.total_count,
+                }))))
+            })
+        },
+    )
+    .argument(InputValue::new("filter", TypeRef::named(format!("{base}Filter"))))
+    .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)).default_value(GqlValue::from(DEFAULT_PAGE)))
+    .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)));
+    if !spec.order_fields.is_empty() {
+        list = list.argument(InputValue::new("orderBy", TypeRef::named(format!("{base}OrderBy"))));
+    }
+    list
+}
+
+fn list_request(
+    ctx: &ResolverContext<'_>,
+    filters: &[(String, String, FilterOp, Shape)],
+    order_fields: &[(String, String)],
+) -> async_graphql::Result<ListRequest> {
+    let mut request = ListRequest::default();
+    if let Some(filter) = ctx.args.get("filter") {
+        let filter = filter.object()?;
+        for (name, key, op, _) in filters {
+            if let Some(value) = filter.get(name) {
+                let value = match value.as_value() {
+                    GqlValue::Enum(name) => Value::String(name.to_string()),
+                    other => other.clone().into_json().unwrap_or(Value::Null),
+                };
+                request.filters.push(Filter { field: key.clone(), op: *op, value });
+            }
+        }
+    }
+    if let Some(order) = ctx.args.get("orderBy") {
+        let order = order.object()?;
+        let field = order.try_get("field")?.enum_name()?.to_string();
+        let key = order_fields
+            .iter()
+            .find(|(name, _)| *name == field)
+            .map(|(_, key)| key.clone())
+            .ok_or_else(|| error("BAD_USER_INPUT", format!("cannot order by {field}")))?;
+        let descending =
+            order.get("direction").map(|d| d.enum_name().map(|n| n == "DESC")).transpose()?.unwrap_or(false);
+        request.order_by = Some(OrderBy { field: key, descending });
+    }
+    let first = ctx.args.get("first").map(|f| f.i64()).transpose()?.unwrap_or(DEFAULT_PAGE);
+    if !(0..=MAX_PAGE).contains(&first) {
+        return Err(error("BAD_USER_INPUT", format!("first must be between 0 and {MAX_PAGE}, not {first}")));
+    }
+    request.first = usize::try_from(first).unwrap_or(0);
+    request.after = ctx.args.get("after").map(|a| a.string().map(str::to_string)).transpose()?;
+    Ok(request)
+}
+
+fn changes_field(spec: &ReadModelSpec, runtime: Runtime) -> SubscriptionField {
+    let (table, roles) = (spec.table.clone(), spec.roles);
+    SubscriptionField::new(
+        format!("{}_on{}Changed", spec.plugin, spec.singular),
+        TypeRef::named(&spec.row_type),
+        move |ctx| {
+            let (runtime, table) = (runtime.clone(), table.clone());
+            SubscriptionFieldFuture::new(async move {
+                check_roles(&ctx, roles)?;
+                let id = ctx.args.try_get("id")?.string()?.to_string();
+                let changes = runtime.row_changes();
+                let stream = futures::stream::unfold(changes, move |mut changes| {
+                    let (runtime, table, id) = (runtime.clone(), table.clone(), id.clone());
+                    async move {
+                        loop {
+                            match changes.recv().await {
+                                Ok(change) if change.table == table && change.id == id => {
+                                    let row = runtime.stores().queries.get(&table, &id).await;
+                                    let item = row
+                                        .map(|row| row.map(FieldValue::owned_any).unwrap_or(FieldValue::NULL))
+                                        .map_err(|e| engine_error(e.into()));
+                                    return Some((item, changes));
+                                }
+                                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                            }
+                        }
+                    }
+                });
+                Ok(stream.boxed())
+            })
+        },
+    )
+    .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+}
+
+/// Executes a request as `caller`. Errors found before execution (unknown
+/// fields, wrong argument types) carry `extensions.code`:
+/// `BAD_USER_INPUT` when about an argument or variable, else
+/// `GRAPHQL_VALIDATION_FAILED`.
+pub async fn execute(schema: &ApiSchema, request: Request, caller: Caller) -> Response {
+    let mut response = schema.schema.execute(request.data(caller)).await;
+    for error in &mut response.errors {
+        let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        let message = error.message.to_ascii_lowercase();
+        let code = if message.contains("argument") || message.contains("variable") || message.contains("invalid value")
+        {
+            "BAD_USER_INPUT"
+        } else if message.contains("parse") || message.contains("expected") {
+            "GRAPHQL_PARSE_FAILED"
+        } else {
+            "GRAPHQL_VALIDATION_FAILED"
+        };
+        error.extensions.get_or_insert_with(Default::default).set("code", code);
+    }
+    response
+}
