@@ -449,16 +449,21 @@ fn list_field(spec: &ReadModelSpec, runtime: Runtime) -> Field {
     list
 }
 
+/// An argument that was given and is not null.
+fn given<'a>(ctx: &'a ResolverContext<'_>, name: &str) -> Option<async_graphql::dynamic::ValueAccessor<'a>> {
+    ctx.args.get(name).filter(|value| !value.is_null())
+}
+
 fn list_request(
     ctx: &ResolverContext<'_>,
     filters: &[(String, String, FilterOp, Shape)],
     order_fields: &[(String, String)],
 ) -> async_graphql::Result<ListRequest> {
     let mut request = ListRequest::default();
-    if let Some(filter) = ctx.args.get("filter") {
+    if let Some(filter) = given(ctx, "filter") {
         let filter = filter.object()?;
         for (name, key, op, _) in filters {
-            if let Some(value) = filter.get(name) {
+            if let Some(value) = filter.get(name).filter(|value| !value.is_null()) {
                 let value = match value.as_value() {
                     GqlValue::Enum(name) => Value::String(name.to_string()),
                     other => other.clone().into_json().unwrap_or(Value::Null),
@@ -467,7 +472,7 @@ fn list_request(
             }
         }
     }
-    if let Some(order) = ctx.args.get("orderBy") {
+    if let Some(order) = given(ctx, "orderBy") {
         let order = order.object()?;
         let field = order.try_get("field")?.enum_name()?.to_string();
         let key = order_fields
@@ -479,12 +484,12 @@ fn list_request(
             order.get("direction").map(|d| d.enum_name().map(|n| n == "DESC")).transpose()?.unwrap_or(false);
         request.order_by = Some(OrderBy { field: key, descending });
     }
-    let first = ctx.args.get("first").map(|f| f.i64()).transpose()?.unwrap_or(DEFAULT_PAGE);
+    let first = given(ctx, "first").map(|f| f.i64()).transpose()?.unwrap_or(DEFAULT_PAGE);
     if !(0..=MAX_PAGE).contains(&first) {
         return Err(error("BAD_USER_INPUT", format!("first must be between 0 and {MAX_PAGE}, not {first}")));
     }
     request.first = usize::try_from(first).unwrap_or(0);
-    request.after = ctx.args.get("after").map(|a| a.string().map(str::to_string)).transpose()?;
+    request.after = given(ctx, "after").map(|a| a.string().map(str::to_string)).transpose()?;
     Ok(request)
 }
 

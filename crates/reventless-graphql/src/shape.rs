@@ -285,10 +285,10 @@ pub fn command_variants<'a>(root: &'a Value, names: &[&str]) -> Vec<(String, Opt
             variants.push((constant.to_string(), None));
         } else if let Some(list) = option.get("enum").and_then(Value::as_array) {
             variants.extend(list.iter().filter_map(Value::as_str).map(|v| (v.to_string(), None)));
-        } else if let Some(properties) = option.get("properties").and_then(Value::as_object) {
-            if let Some((name, fields)) = properties.iter().next() {
-                variants.push((name.clone(), Some(fields)));
-            }
+        } else if let Some(properties) = option.get("properties").and_then(Value::as_object)
+            && let Some((name, fields)) = properties.iter().next()
+        {
+            variants.push((name.clone(), Some(fields)));
         }
     }
     variants

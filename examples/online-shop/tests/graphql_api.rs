@@ -1,0 +1,427 @@
+//! The GraphQL API as a client meets it: a real server on a loopback port.
+#![allow(clippy::unwrap_used)] // tests report failures by panicking
+use futures::{SinkExt, StreamExt};
+use online_shop::catalog;
+use reventless::core::Runtime;
+use reventless::prelude::*;
+use reventless::spec::Owner;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+// A small second plugin with an aggregate, roles and an owner field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Command)]
+#[serde(rename_all_fields = "camelCase")]
+enum TicketCommand {
+    Open { title: String, owner_id: Option<String> },
+    Close,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
+enum TicketEvent {
+    Opened { title: String, owner_id: String },
+    Closed,
+}
+
+#[derive(Debug, Serialize)]
+enum TicketError {
+    AlreadyOpen,
+    NotOpen,
+}
+
+struct Ticket;
+
+impl Aggregate for Ticket {
+    const NAME: &'static str = "Ticket";
+    const OWNER: Option<Owner> = Some(Owner { field: "ownerId", override_roles: &["agent"] });
+    type Command = TicketCommand;
+    type Event = TicketEvent;
+    type State = Option<bool>;
+    type Error = TicketError;
+
+    fn decide(state: &Option<bool>, command: &TicketCommand) -> Result<Vec<TicketEvent>, TicketError> {
+        match (command, state) {
+            (TicketCommand::Open { .. }, Some(_)) => Err(TicketError::AlreadyOpen),
+            (TicketCommand::Open { title, owner_id }, None) => {
+                Ok(vec![TicketEvent::Opened { title: title.clone(), owner_id: owner_id.clone().unwrap_or_default() }])
+            }
+            (TicketCommand::Close, Some(true)) => Ok(vec![TicketEvent::Closed]),
+            (TicketCommand::Close, _) => Err(TicketError::NotOpen),
+        }
+    }
+
+    fn evolve(_: Option<bool>, event: &TicketEvent) -> Option<bool> {
+        Some(matches!(event, TicketEvent::Opened { .. }))
+    }
+}
+
+/// Only agents may close: a second aggregate over the same stream type would
+/// be odd, so closing is guarded by roles on a dedicated one.
+struct Escalation;
+
+impl Aggregate for Escalation {
+    const NAME: &'static str = "Escalation";
+    const ROLES: &'static [&'static str] = &["agent"];
+    type Command = TicketCommand;
+    type Event = TicketEvent;
+    type State = Option<bool>;
+    type Error = TicketError;
+
+    fn decide(state: &Option<bool>, command: &TicketCommand) -> Result<Vec<TicketEvent>, TicketError> {
+        Ticket::decide(state, command)
+    }
+
+    fn evolve(state: Option<bool>, event: &TicketEvent) -> Option<bool> {
+        Ticket::evolve(state, event)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct TicketRow {
+    title: String,
+    owner_id: String,
+    open: bool,
+}
+
+struct AuditedTickets;
+
+impl ReadModel for AuditedTickets {
+    const NAME: &'static str = "AuditedTicket";
+    const PLURAL: &'static str = "AuditedTickets";
+    const CONSUMES: &'static [&'static str] = &["Opened", "Closed"];
+    const ROLES: &'static [&'static str] = &["auditor"];
+    type Event = TicketEvent;
+    type Row = TicketRow;
+
+    fn project(event: &TicketEvent, envelope: &EventEnvelope) -> Vec<Action<TicketRow>> {
+        let id = envelope.stream.as_ref().map(|s| s.id.clone()).unwrap_or_default();
+        vec![match event {
+            TicketEvent::Opened { title, owner_id } => {
+                Action::set(id, TicketRow { title: title.clone(), owner_id: owner_id.clone(), open: true })
+            }
+            TicketEvent::Closed => Action::update(id, |row: &mut TicketRow| row.open = false),
+        }]
+    }
+}
+
+fn support() -> Plugin {
+    Plugin::new("Support").aggregate::<Ticket>().aggregate::<Escalation>().read_model::<AuditedTickets>()
+}
+
+struct Server {
+    base: String,
+    runtime: Runtime,
+    client: reqwest::Client,
+}
+
+async fn start() -> Server {
+    let runtime = reventless::local::start_in_memory(vec![catalog::plugin(), support()]).unwrap();
+    let schema = reventless::graphql::build_schema(&runtime).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = runtime.clone();
+    tokio::spawn(async move {
+        reventless::local::server::serve(served, schema, listener, std::future::pending()).await.unwrap();
+    });
+    Server { base, runtime, client: reqwest::Client::new() }
+}
+
+impl Server {
+    async fn gql_as(&self, query: &str, variables: Value, headers: &[(&str, &str)]) -> Value {
+        let mut request =
+            self.client.post(format!("{}/graphql", self.base)).json(&json!({"query": query, "variables": variables}));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    async fn gql(&self, query: &str) -> Value {
+        self.gql_as(query, json!({}), &[]).await
+    }
+
+    async fn settle(&self) {
+        self.runtime.wait_for_projections().await.unwrap();
+    }
+}
+
+fn add_product(id: &str, category: &str, price: i64) -> String {
+    format!(
+        r#"mutation {{ Catalog_AddProduct(productId: "{id}", name: "Product {id}", description: "", priceCents: {price}, currency: "EUR", categoryId: "{category}") {{ status entityId eventCount position errorCode errorDetail }} }}"#
+    )
+}
+
+#[tokio::test]
+async fn names_follow_the_conventions() {
+    let server = start().await;
+    let schema = server
+        .gql("{ __schema { mutationType { fields { name args { name type { kind name ofType { name } } } } } queryType { fields { name args { name } } } subscriptionType { fields { name } } } }")
+        .await;
+    let mutations: Vec<&str> = schema["data"]["__schema"]["mutationType"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "Catalog_AddCategory",
+        "Catalog_AddProduct",
+        "Catalog_ArchiveProduct",
+        "Catalog_DiscontinueProduct",
+        "Support_Ticket_Open",
+        "Support_Ticket_Close",
+    ] {
+        assert!(mutations.contains(&name), "{name} missing from {mutations:?}");
+    }
+    let fields = schema["data"]["__schema"]["mutationType"]["fields"].as_array().unwrap();
+    let open = fields.iter().find(|f| f["name"] == "Support_Ticket_Open").unwrap();
+    assert_eq!(
+        open["args"][0],
+        json!({"name": "id", "type": {"kind": "NON_NULL", "name": null, "ofType": {"name": "ID"}}})
+    );
+    let add = fields.iter().find(|f| f["name"] == "Catalog_AddProduct").unwrap();
+    let args: Vec<&str> = add["args"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(args, vec!["productId", "name", "description", "priceCents", "currency", "categoryId"]);
+
+    let queries = schema["data"]["__schema"]["queryType"]["fields"].as_array().unwrap();
+    let names: Vec<&str> = queries.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    for name in
+        ["Catalog_Product", "Catalog_Products", "Catalog_Category", "Catalog_Categories", "Support_AuditedTicket"]
+    {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let products = queries.iter().find(|f| f["name"] == "Catalog_Products").unwrap();
+    let args: Vec<&str> = products["args"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(args, vec!["filter", "first", "after", "orderBy"]);
+    let subscriptions = schema["data"]["__schema"]["subscriptionType"]["fields"].to_string();
+    assert!(subscriptions.contains("Catalog_onProductChanged"), "{subscriptions}");
+
+    let types = server.gql(r#"{ row: __type(name: "CatalogProduct") { fields { name } } shelf: __type(name: "CatalogShelfStatus") { kind enumValues { name } } outcome: __type(name: "CommandOutcome") { fields { name } } }"#).await;
+    let row: Vec<&str> =
+        types["data"]["row"]["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(row, vec!["id", "name", "description", "priceCents", "currency", "categoryId", "shelfStatus"]);
+    assert_eq!(types["data"]["shelf"]["kind"], "ENUM");
+    assert_eq!(
+        types["data"]["shelf"]["enumValues"],
+        json!([{"name": "LISTED"}, {"name": "ARCHIVED"}, {"name": "DISCONTINUED"}])
+    );
+    let outcome = types["data"]["outcome"]["fields"].to_string();
+    for field in ["status", "entityId", "eventCount", "position", "errorCode", "errorDetail"] {
+        assert!(outcome.contains(field), "{field} missing from {outcome}");
+    }
+}
+
+#[tokio::test]
+async fn a_mutation_is_queryable_after_projection() {
+    let server = start().await;
+    let added = server.gql(r#"mutation { Catalog_AddCategory(categoryId: "books", name: "Books") { status entityId eventCount position } }"#).await;
+    assert_eq!(
+        added["data"]["Catalog_AddCategory"],
+        json!({"status": "ACCEPTED", "entityId": "books", "eventCount": 1, "position": 1})
+    );
+    let product = server.gql(&add_product("dune", "books", 1299)).await;
+    assert_eq!(product["data"]["Catalog_AddProduct"]["status"], "ACCEPTED");
+    server.settle().await;
+    let row = server.gql(r#"{ Catalog_Product(id: "dune") { id name priceCents currency categoryId shelfStatus } Catalog_Category(id: "books") { name archived } missing: Catalog_Product(id: "nope") { id } }"#).await;
+    assert_eq!(
+        row["data"],
+        json!({
+            "Catalog_Product": {"id": "dune", "name": "Product dune", "priceCents": 1299, "currency": "EUR", "categoryId": "books", "shelfStatus": "LISTED"},
+            "Catalog_Category": {"name": "Books", "archived": false},
+            "missing": null
+        })
+    );
+}
+
+#[tokio::test]
+async fn rejections_are_data_with_codes() {
+    let server = start().await;
+    let refused = server.gql(&add_product("p1", "nowhere", 100)).await;
+    assert_eq!(refused["data"]["Catalog_AddProduct"]["status"], "REJECTED");
+    assert_eq!(refused["data"]["Catalog_AddProduct"]["errorCode"], "CategoryNotFound");
+    server.gql(r#"mutation { Catalog_AddCategory(categoryId: "c", name: "C") { status } }"#).await;
+    let negative = server.gql(&add_product("p1", "c", -5)).await;
+    assert_eq!(negative["data"]["Catalog_AddProduct"]["errorCode"], "InvalidPrice");
+    assert_eq!(negative["data"]["Catalog_AddProduct"]["errorDetail"], json!({"price_cents": -5}));
+    assert_eq!(server.runtime.stores().dcb.head("Catalog").await.unwrap(), 1, "only the category was appended");
+}
+
+#[tokio::test]
+async fn malformed_input_is_bad_user_input_and_appends_nothing() {
+    let server = start().await;
+    let wrong_type = server.gql(r#"mutation { Catalog_AddCategory(categoryId: 5, name: "x") { status } }"#).await;
+    assert_eq!(wrong_type["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{wrong_type}");
+    assert!(wrong_type["errors"][0]["message"].as_str().unwrap().contains("categoryId"), "{wrong_type}");
+    let missing = server.gql(r#"mutation { Catalog_AddCategory(name: "x") { status } }"#).await;
+    assert_eq!(missing["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{missing}");
+    assert!(missing["errors"][0]["message"].as_str().unwrap().contains("categoryId"), "{missing}");
+    let variables = server
+        .gql_as(
+            "mutation($id: String!) { Catalog_AddCategory(categoryId: $id, name: \"x\") { status } }",
+            json!({"id": 12}),
+            &[],
+        )
+        .await;
+    assert_eq!(variables["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{variables}");
+    let unknown = server.gql(r#"mutation { Catalog_DeleteEverything { status } }"#).await;
+    assert!(unknown["errors"][0]["extensions"]["code"].is_string(), "{unknown}");
+    let syntax = server.gql("mutation { Catalog_AddCategory(").await;
+    assert!(syntax["errors"][0]["message"].is_string(), "{syntax}");
+    assert_eq!(server.runtime.stores().dcb.head("Catalog").await.unwrap(), 0);
+    let response = server
+        .client
+        .post(format!("{}/graphql", server.base))
+        .body("{not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error());
+}
+
+#[tokio::test]
+async fn lists_page_filter_and_order() {
+    let server = start().await;
+    for category in ["books", "games"] {
+        server
+            .gql(&format!(
+                r#"mutation {{ Catalog_AddCategory(categoryId: "{category}", name: "{category}") {{ status }} }}"#
+            ))
+            .await;
+    }
+    for i in 0..25 {
+        let category = if i % 5 == 0 { "games" } else { "books" };
+        let added = server.gql(&add_product(&format!("p{i:02}"), category, 100 + i)).await;
+        assert_eq!(added["data"]["Catalog_AddProduct"]["status"], "ACCEPTED");
+    }
+    server.gql(r#"mutation { Catalog_ArchiveProduct(productId: "p01") { status } }"#).await;
+    server.settle().await;
+
+    let mut after = Value::Null;
+    let mut seen = Vec::new();
+    loop {
+        let page = server
+            .gql_as("query($after: String) { Catalog_Products(first: 10, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id } } } }", json!({"after": after}), &[])
+            .await;
+        let connection = &page["data"]["Catalog_Products"];
+        assert_eq!(connection["totalCount"], 25, "{page}");
+        seen.extend(
+            connection["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_string()),
+        );
+        if connection["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = connection["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(seen, (0..25).map(|i| format!("p{i:02}")).collect::<Vec<_>>());
+
+    let filtered = server
+        .gql(r#"{ Catalog_Products(filter: {categoryId: "books", priceCentsGte: 110, shelfStatus: LISTED}, orderBy: {field: priceCents, direction: DESC}, first: 3) { totalCount edges { node { id priceCents } } } }"#)
+        .await;
+    let connection = &filtered["data"]["Catalog_Products"];
+    assert_eq!(connection["totalCount"], 12, "{filtered}");
+    assert_eq!(connection["edges"][0]["node"], json!({"id": "p24", "priceCents": 124}));
+    assert_eq!(connection["edges"][2]["node"], json!({"id": "p22", "priceCents": 122}));
+    let archived =
+        server.gql(r#"{ Catalog_Products(filter: {shelfStatus: ARCHIVED}) { edges { node { id } } } }"#).await;
+    assert_eq!(archived["data"]["Catalog_Products"]["edges"], json!([{"node": {"id": "p01"}}]));
+    let bad_cursor = server.gql(r#"{ Catalog_Products(after: "garbage") { totalCount } }"#).await;
+    assert_eq!(bad_cursor["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{bad_cursor}");
+    let too_many = server.gql(r#"{ Catalog_Products(first: 100000) { totalCount } }"#).await;
+    assert_eq!(too_many["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{too_many}");
+}
+
+#[tokio::test]
+async fn roles_refuse_and_owners_are_stamped() {
+    let server = start().await;
+    let anonymous =
+        server.gql(r#"mutation { Support_Ticket_Open(id: "t1", title: "Help") { status errorCode } }"#).await;
+    assert_eq!(anonymous["data"]["Support_Ticket_Open"], json!({"status": "REJECTED", "errorCode": "AccessRefused"}));
+    // A customer cannot open a ticket in someone else's name: the owner is the caller.
+    let spoofed = server
+        .gql_as(
+            r#"mutation { Support_Ticket_Open(id: "t1", title: "Help", ownerId: "mallory") { status } }"#,
+            json!({}),
+            &[("x-user-id", "ann")],
+        )
+        .await;
+    assert_eq!(spoofed["data"]["Support_Ticket_Open"]["status"], "ACCEPTED");
+    // An agent may open one for a customer.
+    server
+        .gql_as(
+            r#"mutation { Support_Ticket_Open(id: "t2", title: "Phone call", ownerId: "bob") { status } }"#,
+            json!({}),
+            &[("x-user-id", "sam"), ("x-user-roles", "agent")],
+        )
+        .await;
+    let refused = server
+        .gql_as(
+            r#"mutation { Support_Escalation_Close(id: "t1") { status errorCode errorDetail } }"#,
+            json!({}),
+            &[("x-user-id", "ann")],
+        )
+        .await;
+    assert_eq!(refused["data"]["Support_Escalation_Close"]["errorCode"], "AccessRefused", "{refused}");
+    server.settle().await;
+    let stream = server.runtime.stores().aggregates.read_all("Support_Ticket", 0, 10).await.unwrap();
+    assert_eq!(stream.len(), 2, "refusals append nothing");
+    assert_eq!(stream[0].data["owner_id"], "ann");
+    assert_eq!(stream[1].data["owner_id"], "bob");
+
+    let forbidden =
+        server.gql_as(r#"{ Support_AuditedTicket(id: "t1") { ownerId } }"#, json!({}), &[("x-user-id", "ann")]).await;
+    assert_eq!(forbidden["errors"][0]["extensions"]["code"], "FORBIDDEN", "{forbidden}");
+    let audited = server
+        .gql_as(r#"{ Support_AuditedTicket(id: "t1") { ownerId open } }"#, json!({}), &[("x-user-roles", "auditor")])
+        .await;
+    assert_eq!(audited["data"]["Support_AuditedTicket"], json!({"ownerId": "ann", "open": true}));
+}
+
+#[tokio::test]
+async fn a_subscription_receives_row_changes() {
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = start().await;
+    server.gql(r#"mutation { Catalog_AddCategory(categoryId: "c", name: "C") { status } }"#).await;
+    server.gql(&add_product("p1", "c", 100)).await;
+    server.settle().await;
+
+    let mut request = format!("{}/graphql/ws", server.base.replace("http", "ws")).into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket.send(Message::text(json!({"type": "connection_init"}).to_string())).await.unwrap();
+    let ack: Value = serde_json::from_str(socket.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(ack["type"], "connection_ack");
+    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": r#"subscription { Catalog_onProductChanged(id: "p1") { id priceCents } }"#}});
+    socket.send(Message::text(subscribe.to_string())).await.unwrap();
+    // The subscription is registered once the server has read the message; retry the change until it is seen.
+    let received = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut price = 200;
+        loop {
+            server.gql(&format!(r#"mutation {{ Catalog_ChangeProductPrice(productId: "p1", priceCents: {price}, currency: "EUR") {{ status }} }}"#)).await;
+            if let Ok(Some(Ok(message))) = tokio::time::timeout(std::time::Duration::from_millis(300), socket.next()).await {
+                let message: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+                if message["type"] == "next" {
+                    return message;
+                }
+            }
+            price += 1;
+        }
+    })
+    .await
+    .unwrap();
+    let row = &received["payload"]["data"]["Catalog_onProductChanged"];
+    assert_eq!(row["id"], "p1");
+    assert!(row["priceCents"].as_i64().unwrap() >= 200, "{received}");
+}
+
+#[tokio::test]
+async fn health_and_graphiql_are_served() {
+    let server = start().await;
+    let health: Value =
+        server.client.get(format!("{}/health", server.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["plugins"][0]["name"], "Catalog");
+    let page = server.client.get(&server.base).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("graphiql"), "GraphiQL page expected");
+}
