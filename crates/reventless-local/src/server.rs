@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
-use axum::extract::{State, WebSocketUpgrade};
-use axum::http::HeaderMap;
+use axum::extract::{Path, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -28,7 +28,46 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 struct AppState {
     runtime: Runtime,
     schema: ApiSchema,
+    graphiql_assets: Option<std::path::PathBuf>,
 }
+
+/// How the server is set up beyond its platform.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// A directory with GraphiQL's files (`scripts/fetch-graphiql DIR`),
+    /// served under `/graphiql/`; without it the page loads them from a CDN.
+    pub graphiql_assets: Option<std::path::PathBuf>,
+}
+
+/// The files served from the GraphiQL assets directory, with their types.
+const GRAPHIQL_FILES: &[(&str, &str)] = &[
+    ("graphiql.min.js", "text/javascript"),
+    ("graphiql.min.css", "text/css"),
+    ("react.production.min.js", "text/javascript"),
+    ("react-dom.production.min.js", "text/javascript"),
+];
+
+/// GraphiQL on local files: nothing fetched from outside.
+const LOCAL_GRAPHIQL_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>reventless GraphiQL</title>
+<link rel="stylesheet" href="/graphiql/graphiql.min.css">
+</head>
+<body style="margin: 0">
+<div id="graphiql" style="height: 100vh"></div>
+<script src="/graphiql/react.production.min.js"></script>
+<script src="/graphiql/react-dom.production.min.js"></script>
+<script src="/graphiql/graphiql.min.js"></script>
+<script>
+  const fetcher = GraphiQL.createFetcher({ url: '/graphql' });
+  ReactDOM.createRoot(document.getElementById('graphiql'))
+    .render(React.createElement(GraphiQL, { fetcher, defaultEditorToolsVisibility: true }));
+</script>
+</body>
+</html>
+"#;
 
 /// The caller a request claims through the local identity headers.
 pub fn caller_from_headers(headers: &HeaderMap) -> Caller {
@@ -42,17 +81,32 @@ pub fn caller_from_headers(headers: &HeaderMap) -> Caller {
 }
 
 /// The server's routes over a running platform.
-pub fn router(runtime: Runtime, schema: ApiSchema) -> Router {
+pub fn router(runtime: Runtime, schema: ApiSchema, options: ServerOptions) -> Router {
     Router::new()
         .route("/", get(graphiql))
+        .route("/graphiql/{file}", get(graphiql_file))
         .route("/health", get(health))
         .route("/graphql", post(graphql))
         .route("/graphql/ws", get(subscriptions))
-        .with_state(AppState { runtime, schema })
+        .with_state(AppState { runtime, schema, graphiql_assets: options.graphiql_assets })
 }
 
-async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish())
+async fn graphiql(State(state): State<AppState>) -> Html<String> {
+    match state.graphiql_assets {
+        Some(_) => Html(LOCAL_GRAPHIQL_PAGE.to_string()),
+        None => Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish()),
+    }
+}
+
+async fn graphiql_file(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+    let known = GRAPHIQL_FILES.iter().find(|(name, _)| *name == file);
+    let (Some(dir), Some((name, content_type))) = (state.graphiql_assets, known) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match tokio::fs::read(dir.join(name)).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, *content_type)], bytes).into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -88,10 +142,11 @@ async fn subscriptions(
 pub async fn serve(
     runtime: Runtime,
     schema: ApiSchema,
+    options: ServerOptions,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(runtime, schema)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(runtime, schema, options)).with_graceful_shutdown(shutdown).await
 }
 
 /// Binds `address`; only loopback unless the caller asked for another interface.

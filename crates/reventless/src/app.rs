@@ -46,6 +46,9 @@ enum AppCommand {
         listen: std::net::SocketAddr,
         #[command(flatten)]
         storage: StorageArgs,
+        /// Serve GraphiQL from this directory (made by `scripts/fetch-graphiql DIR`) instead of a CDN.
+        #[arg(long, env = "REVENTLESS_GRAPHIQL_ASSETS")]
+        graphiql_assets: Option<std::path::PathBuf>,
     },
     /// Run commands from a JSON-lines file on the local platform and show the
     /// outcomes and the resulting read-model rows.
@@ -143,9 +146,10 @@ impl App {
     pub fn run(self) -> Result<(), AppError> {
         let cli = Cli::parse();
         match cli.command {
-            AppCommand::Dev { listen, storage } => {
+            AppCommand::Dev { listen, storage, graphiql_assets } => {
                 let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-                runtime.block_on(crate::dev::run_dev(self.plugins, &storage, listen))?;
+                let options = reventless_local::server::ServerOptions { graphiql_assets };
+                runtime.block_on(crate::dev::run_dev(self.plugins, &storage, listen, options))?;
             }
             AppCommand::Script { file, storage, json } => {
                 let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -29,7 +29,12 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-pub(crate) async fn run_dev(plugins: Vec<Plugin>, storage: &StorageArgs, listen: SocketAddr) -> Result<(), AppError> {
+pub(crate) async fn run_dev(
+    plugins: Vec<Plugin>,
+    storage: &StorageArgs,
+    listen: SocketAddr,
+    options: reventless_local::server::ServerOptions,
+) -> Result<(), AppError> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,reventless=info".into()),
@@ -42,7 +47,7 @@ pub(crate) async fn run_dev(plugins: Vec<Plugin>, storage: &StorageArgs, listen:
         reventless_local::server::bind(listen).await.map_err(|source| AppError::Listen { address: listen, source })?;
     let address = listener.local_addr().map_err(|source| AppError::Listen { address: listen, source })?;
     tracing::info!(storage = storage.describe(), "GraphQL at http://{address}/graphql, GraphiQL at http://{address}/");
-    reventless_local::server::serve(runtime.clone(), schema, listener, shutdown_signal())
+    reventless_local::server::serve(runtime.clone(), schema, options, listener, shutdown_signal())
         .await
         .map_err(|source| AppError::Listen { address, source })?;
     runtime.shutdown().await;

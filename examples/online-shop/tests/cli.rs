@@ -83,3 +83,41 @@ fn a_broken_script_names_its_line() {
     assert!(!output.status.success(), "a command with bad input fails the run");
     assert!(String::from_utf8_lossy(&output.stdout).contains("ERROR bad input for `AddCategory`"));
 }
+
+#[tokio::test]
+async fn dev_serves_graphql_and_stops_cleanly_on_sigterm() {
+    let data = temp_dir();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_online-shop"))
+        .args(["dev", "--data", data.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    while client.get(format!("{base}/health")).send().await.is_err() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "dev server did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mutation = r#"mutation { Catalog_AddCategory(categoryId: "books", name: "Books") { status } }"#;
+    let answer: Value = client
+        .post(format!("{base}/graphql"))
+        .json(&serde_json::json!({"query": mutation}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["data"]["Catalog_AddCategory"]["status"], "ACCEPTED");
+
+    let terminated = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(terminated.success());
+    let status = server.wait().unwrap();
+    assert!(status.success(), "dev exits cleanly on SIGTERM: {status:?}");
+
+    // What it acknowledged is in the database.
+    let lines = json_lines(&shop(&["script", &sample(), "--data", data.to_str().unwrap(), "--json"]));
+    assert_eq!(lines[0]["outcome"]["errorCode"], "CategoryAlreadyExists");
+}

@@ -121,7 +121,9 @@ async fn start() -> Server {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let served = runtime.clone();
     tokio::spawn(async move {
-        reventless::local::server::serve(served, schema, listener, std::future::pending()).await.unwrap();
+        reventless::local::server::serve(served, schema, Default::default(), listener, std::future::pending())
+            .await
+            .unwrap();
     });
     Server { base, runtime, client: reqwest::Client::new() }
 }
