@@ -492,6 +492,31 @@ impl RawEvent {
     }
 }
 
+/// The event tables with a log-wide position.
+#[derive(Clone, Copy)]
+pub(crate) enum EventTable {
+    Aggregate,
+    Dcb,
+}
+
+/// The last position of `log` in `table` (0 when empty).
+pub(crate) fn log_head(connection: &Connection, table: EventTable, log: &str) -> Result<i64, StoreError> {
+    let sql = match table {
+        EventTable::Aggregate => "SELECT COALESCE(MAX(position), 0) FROM aggregate_event WHERE log = ?1",
+        EventTable::Dcb => "SELECT COALESCE(MAX(position), 0) FROM dcb_event WHERE log = ?1",
+    };
+    connection.prepare_cached(sql).and_then(|mut s| s.query_row([log], |row| row.get(0))).map_err(sql_error)
+}
+
+/// Where `count` events appended after `head` land.
+pub(crate) fn appended_after(head: i64, count: usize) -> Result<reventless_core::store::Appended, StoreError> {
+    let count = i64::try_from(count).map_err(|_| StoreError::Invalid("too many events in one append".into()))?;
+    Ok(reventless_core::store::Appended {
+        first_position: to_position(head + 1).map_err(StoreError::Invalid)?,
+        last_position: to_position(head + count).map_err(StoreError::Invalid)?,
+    })
+}
+
 pub(crate) fn to_position(value: i64) -> Result<u64, String> {
     u64::try_from(value).map_err(|_| format!("negative value {value}"))
 }

@@ -27,6 +27,14 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// Refuses an append without events (every event log does).
+pub fn require_events(events: &[NewEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Err(StoreError::Invalid("an append needs at least one event".into()));
+    }
+    Ok(())
+}
+
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Appended {

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use reventless_core::store::{AggregateEventLog, Appended, StoreError};
+use reventless_core::store::{AggregateEventLog, Appended, StoreError, require_events};
 use reventless_spec::{EventEnvelope, NewEvent, StreamPosition, Timestamp};
 
 use crate::memory_lock;
@@ -30,9 +30,7 @@ impl AggregateEventLog for MemoryAggregateLog {
         expected_version: u64,
         events: Vec<NewEvent>,
     ) -> Result<Appended, StoreError> {
-        if events.is_empty() {
-            return Err(StoreError::Invalid("an append needs at least one event".into()));
-        }
+        require_events(&events)?;
         let mut logs = memory_lock(&self.logs)?;
         let log = logs.entry(log.to_string()).or_default();
         let version = log.streams.get(stream_id).map_or(0, |s| s.len() as u64);

@@ -1,9 +1,12 @@
 use async_trait::async_trait;
-use reventless_core::store::{AggregateEventLog, Appended, StoreError};
+use reventless_core::store::{AggregateEventLog, Appended, StoreError, require_events};
 use reventless_spec::{EventEnvelope, NewEvent, Timestamp};
 use rusqlite::params;
 
-use crate::sqlite::{EVENT_COLUMNS, RawEvent, SqliteDatabase, json_text, sql_error, to_position, to_sql_position};
+use crate::sqlite::{
+    EVENT_COLUMNS, EventTable, RawEvent, SqliteDatabase, appended_after, json_text, log_head, sql_error, to_position,
+    to_sql_position,
+};
 
 /// Aggregate streams in the `aggregate_event` table.
 #[derive(Clone, Debug)]
@@ -41,9 +44,7 @@ impl AggregateEventLog for SqliteAggregateLog {
         expected_version: u64,
         events: Vec<NewEvent>,
     ) -> Result<Appended, StoreError> {
-        if events.is_empty() {
-            return Err(StoreError::Invalid("an append needs at least one event".into()));
-        }
+        require_events(&events)?;
         let rows = events
             .into_iter()
             .map(|e| {
@@ -71,15 +72,8 @@ impl AggregateEventLog for SqliteAggregateLog {
                         "stream {stream_id} is at version {version}, expected {expected}"
                     )));
                 }
-                let head: i64 = connection
-                    .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM aggregate_event WHERE log = ?1")
-                    .and_then(|mut s| s.query_row(params![log], |row| row.get(0)))
-                    .map_err(sql_error)?;
-                let count = rows.len() as i64;
-                let appended = Appended {
-                    first_position: to_position(head + 1).map_err(StoreError::Invalid)?,
-                    last_position: to_position(head + count).map_err(StoreError::Invalid)?,
-                };
+                let head = log_head(connection, EventTable::Aggregate, &log)?;
+                let appended = appended_after(head, rows.len())?;
                 let recorded_at = i64::try_from(Timestamp::now().0).unwrap_or(i64::MAX);
                 let mut insert = connection
                     .prepare_cached(
@@ -136,11 +130,7 @@ impl AggregateEventLog for SqliteAggregateLog {
         let log = log.to_string();
         self.db
             .read(move |connection| {
-                let head: i64 = connection
-                    .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM aggregate_event WHERE log = ?1")
-                    .and_then(|mut s| s.query_row(params![log], |row| row.get(0)))
-                    .map_err(sql_error)?;
-                to_position(head).map_err(StoreError::Invalid)
+                to_position(log_head(connection, EventTable::Aggregate, &log)?).map_err(StoreError::Invalid)
             })
             .await
     }

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use reventless_core::store::{Appended, DcbEventLog, StoreError};
+use reventless_core::store::{Appended, DcbEventLog, StoreError, require_events};
 use reventless_spec::{AppendCondition, EventEnvelope, NewEvent, Query, QueryItem, Timestamp};
 
 use crate::memory_lock;
@@ -90,9 +90,7 @@ impl DcbEventLog for MemoryDcbLog {
         new_events: Vec<NewEvent>,
         condition: Option<&AppendCondition>,
     ) -> Result<Appended, StoreError> {
-        if new_events.is_empty() {
-            return Err(StoreError::Invalid("an append needs at least one event".into()));
-        }
+        require_events(&new_events)?;
         let mut logs = memory_lock(&self.logs)?;
         let log = logs.entry(log.to_string()).or_default();
         if let Some(condition) = condition

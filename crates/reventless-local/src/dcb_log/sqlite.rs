@@ -1,10 +1,13 @@
 use async_trait::async_trait;
-use reventless_core::store::{Appended, DcbEventLog, StoreError};
+use reventless_core::store::{Appended, DcbEventLog, StoreError, require_events};
 use reventless_spec::{AppendCondition, EventEnvelope, NewEvent, Query, QueryItem, Timestamp};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter};
 
-use crate::sqlite::{EVENT_COLUMNS, RawEvent, SqliteDatabase, json_text, sql_error, to_position, to_sql_position};
+use crate::sqlite::{
+    EVENT_COLUMNS, EventTable, RawEvent, SqliteDatabase, appended_after, json_text, log_head, sql_error, to_position,
+    to_sql_position,
+};
 
 /// A DCB log in the `dcb_event` / `dcb_tag` tables, positions gapless per log.
 #[derive(Clone, Debug)]
@@ -145,9 +148,7 @@ impl DcbEventLog for SqliteDcbLog {
         events: Vec<NewEvent>,
         condition: Option<&AppendCondition>,
     ) -> Result<Appended, StoreError> {
-        if events.is_empty() {
-            return Err(StoreError::Invalid("an append needs at least one event".into()));
-        }
+        require_events(&events)?;
         let check = match condition {
             Some(condition) => {
                 let mut args = Args(Vec::new());
@@ -184,15 +185,8 @@ impl DcbEventLog for SqliteDcbLog {
                         )));
                     }
                 }
-                let head: i64 = connection
-                    .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM dcb_event WHERE log = ?1")
-                    .and_then(|mut s| s.query_row(params![log], |row| row.get(0)))
-                    .map_err(sql_error)?;
-                let count = rows.len() as i64;
-                let appended = Appended {
-                    first_position: to_position(head + 1).map_err(StoreError::Invalid)?,
-                    last_position: to_position(head + count).map_err(StoreError::Invalid)?,
-                };
+                let head = log_head(connection, EventTable::Dcb, &log)?;
+                let appended = appended_after(head, rows.len())?;
                 let recorded_at = i64::try_from(Timestamp::now().0).unwrap_or(i64::MAX);
                 let mut insert_event = connection
                     .prepare_cached(
@@ -221,11 +215,7 @@ impl DcbEventLog for SqliteDcbLog {
         let log = log.to_string();
         self.db
             .read(move |connection| {
-                let head: i64 = connection
-                    .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM dcb_event WHERE log = ?1")
-                    .and_then(|mut s| s.query_row(params![log], |row| row.get(0)))
-                    .map_err(sql_error)?;
-                to_position(head).map_err(StoreError::Invalid)
+                to_position(log_head(connection, EventTable::Dcb, &log)?).map_err(StoreError::Invalid)
             })
             .await
     }
