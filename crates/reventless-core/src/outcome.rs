@@ -112,6 +112,10 @@ pub struct CommandRequest {
     pub correlation_id: Option<String>,
     /// Unique per request; the causation id of the events it appends.
     pub command_id: String,
+    /// Sent by the plugin's own components (extensions, automations): trusted,
+    /// not subject to the roles of the API.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub internal: bool,
 }
 
 impl CommandRequest {
@@ -124,6 +128,7 @@ impl CommandRequest {
             caller: Caller::default(),
             correlation_id: None,
             command_id: uuid::Uuid::now_v7().to_string(),
+            internal: false,
         }
     }
 

@@ -9,7 +9,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use reventless_spec::{Aggregate, EventEnvelope, Message, ReadModel, StateChangeSlice, from_wire};
+use reventless_spec::{
+    Aggregate, EventEnvelope, Extension, ExtensionPoint, Message, ReadModel, StateChangeSlice, from_wire, to_wire,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{
@@ -57,6 +59,8 @@ pub trait CommandHandler: Send + Sync {
     fn command_schema(&self) -> schemars::Schema;
     /// The wire name of the variant a route carries (the route without an aggregate prefix).
     fn variant_of<'a>(&self, route: &'a str) -> &'a str;
+    /// False when only the plugin's own components send these commands.
+    fn in_api(&self) -> bool;
 }
 
 /// A registered projection (type-erased).
@@ -81,6 +85,26 @@ pub trait ProjectionHandler: Send + Sync {
 pub enum LogKind {
     Aggregate,
     Dcb,
+    /// Another plugin's published events (`<Plugin>.<Point>`).
+    ExtensionPoint,
+}
+
+/// A registered extension point (type-erased): publishes internal events as public ones.
+pub trait PublisherHandler: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn event_type(&self) -> TypeId;
+    fn published_names(&self) -> &'static [&'static str];
+    /// The published events of one stored event, in wire form (name, data).
+    fn publish(&self, envelope: &EventEnvelope) -> Result<Vec<(&'static str, serde_json::Value)>, EngineError>;
+}
+
+/// A registered extension (type-erased): published events to this plugin's commands.
+pub trait ExtensionHandler: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn source_plugin(&self) -> &'static str;
+    fn point_name(&self) -> &'static str;
+    fn consumes(&self) -> &'static [&'static str];
+    fn handle(&self, name: &str, data: serde_json::Value) -> Result<Vec<reventless_spec::Dispatch>, EngineError>;
 }
 
 /// A log of a plugin.
@@ -104,6 +128,8 @@ pub enum ComponentKind {
     StateChangeSlice,
     ReadModel,
     StateViewSlice,
+    ExtensionPoint,
+    Extension,
 }
 
 /// One component in a manifest.
@@ -164,6 +190,10 @@ pub enum PluginError {
     MixedDcbEventTypes { plugin: String, first: &'static str, second: &'static str },
     #[error("plugin `{plugin}`: projection `{projection}` reads events that no component of the plugin appends")]
     UnknownEventSource { plugin: String, projection: String },
+    #[error("plugin `{plugin}`: extension point `{point}` publishes events that no component of the plugin appends")]
+    UnknownPublisherSource { plugin: String, point: String },
+    #[error("plugin `{plugin}`: extension `{extension}` needs extension point `{point}`, which is not hosted")]
+    MissingExtensionPoint { plugin: String, extension: String, point: String },
     #[error("two plugins are named `{0}`")]
     DuplicatePlugin(String),
     #[error("plugin name `{0}` must be non-empty ASCII letters and digits starting with a letter")]
@@ -180,6 +210,8 @@ pub struct Plugin {
     version: String,
     commands: Vec<Arc<dyn CommandHandler>>,
     projections: Vec<Arc<dyn ProjectionHandler>>,
+    publishers: Vec<Arc<dyn PublisherHandler>>,
+    extensions: Vec<Arc<dyn ExtensionHandler>>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -190,7 +222,14 @@ impl std::fmt::Debug for Plugin {
 
 impl Plugin {
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), version: "0.0.0".into(), commands: Vec::new(), projections: Vec::new() }
+        Self {
+            name: name.into(),
+            version: "0.0.0".into(),
+            commands: Vec::new(),
+            projections: Vec::new(),
+            publishers: Vec::new(),
+            extensions: Vec::new(),
+        }
     }
 
     pub fn version(mut self, version: impl Into<String>) -> Self {
@@ -219,6 +258,18 @@ impl Plugin {
     pub fn read_model<R: ReadModel>(mut self) -> Self {
         let table = format!("{}_{}", self.name, R::PLURAL);
         self.projections.push(Arc::new(ReadModelHandler::<R> { table, marker: PhantomData }));
+        self
+    }
+
+    /// A public contract other plugins can extend.
+    pub fn extension_point<P: ExtensionPoint>(mut self) -> Self {
+        self.publishers.push(Arc::new(PublisherOf::<P>(PhantomData)));
+        self
+    }
+
+    /// A subscription to another plugin's extension point.
+    pub fn extension<X: Extension>(mut self) -> Self {
+        self.extensions.push(Arc::new(ExtensionOf::<X>(PhantomData)));
         self
     }
 
@@ -278,7 +329,30 @@ impl Plugin {
                 .ok_or_else(|| PluginError::UnknownEventSource { plugin: plugin(), projection: manifest.name })?;
             projections.push(ResolvedProjection { handler: handler.clone(), sources: sources.clone() });
         }
-        Ok(ResolvedPlugin { name: self.name.clone(), version: self.version.clone(), routes, projections })
+        let mut publishers = Vec::new();
+        for publisher in &self.publishers {
+            if !names.insert(format!("{}.{}", self.name, publisher.name())) {
+                return Err(PluginError::DuplicateComponent { plugin: plugin(), name: publisher.name().to_string() });
+            }
+            let sources = sources.get(&publisher.event_type()).ok_or_else(|| PluginError::UnknownPublisherSource {
+                plugin: plugin(),
+                point: publisher.name().to_string(),
+            })?;
+            publishers.push(ResolvedPublisher { handler: publisher.clone(), sources: sources.clone() });
+        }
+        for extension in &self.extensions {
+            if !names.insert(extension.name().to_string()) {
+                return Err(PluginError::DuplicateComponent { plugin: plugin(), name: extension.name().to_string() });
+            }
+        }
+        Ok(ResolvedPlugin {
+            name: self.name.clone(),
+            version: self.version.clone(),
+            routes,
+            projections,
+            publishers,
+            extensions: self.extensions.clone(),
+        })
     }
 
     /// The plugin's manifest (fails when the registration is inconsistent).
@@ -298,11 +372,43 @@ impl Plugin {
             });
             components.push(manifest);
         }
+        for publisher in &resolved.publishers {
+            components.push(ComponentManifest {
+                kind: ComponentKind::ExtensionPoint,
+                name: format!("{}.{}", self.name, publisher.handler.name()),
+                commands: Vec::new(),
+                consumes: Vec::new(),
+                produces: names(publisher.handler.published_names()),
+                log: None,
+                sources: publisher.sources.clone(),
+                table: None,
+                indexes: Vec::new(),
+                is_async: false,
+            });
+        }
+        for extension in &self.extensions {
+            components.push(ComponentManifest {
+                kind: ComponentKind::Extension,
+                name: extension.name().to_string(),
+                commands: Vec::new(),
+                consumes: names(extension.consumes()),
+                produces: Vec::new(),
+                log: None,
+                sources: vec![LogRef {
+                    kind: LogKind::ExtensionPoint,
+                    name: format!("{}.{}", extension.source_plugin(), extension.point_name()),
+                }],
+                table: None,
+                indexes: Vec::new(),
+                is_async: false,
+            });
+        }
         let logs: BTreeSet<LogRef> = components.iter().filter_map(|c| c.log.clone()).collect();
         for log in logs {
             match log.kind {
                 LogKind::Aggregate => storage.aggregate_logs.push(log.name),
                 LogKind::Dcb => storage.dcb_logs.push(log.name),
+                LogKind::ExtensionPoint => {}
             }
         }
         if components.iter().any(|c| c.is_async) {
@@ -324,6 +430,15 @@ pub struct ResolvedPlugin {
     pub version: String,
     pub routes: BTreeMap<String, Arc<dyn CommandHandler>>,
     pub projections: Vec<ResolvedProjection>,
+    pub publishers: Vec<ResolvedPublisher>,
+    pub extensions: Vec<Arc<dyn ExtensionHandler>>,
+}
+
+#[derive(Clone)]
+pub struct ResolvedPublisher {
+    pub handler: Arc<dyn PublisherHandler>,
+    /// The publisher's logs with its event type.
+    pub sources: Vec<LogRef>,
 }
 
 #[derive(Clone)]
@@ -403,6 +518,10 @@ impl<A: Aggregate> CommandHandler for AggregateHandler<A> {
         route.strip_prefix(A::NAME).and_then(|rest| rest.strip_prefix('_')).unwrap_or("")
     }
 
+    fn in_api(&self) -> bool {
+        A::API
+    }
+
     fn event_source(&self) -> EventSource {
         EventSource {
             log: LogRef { kind: LogKind::Aggregate, name: self.log.clone() },
@@ -464,6 +583,10 @@ impl<S: StateChangeSlice> CommandHandler for SliceHandler<S> {
         route
     }
 
+    fn in_api(&self) -> bool {
+        S::API
+    }
+
     fn event_source(&self) -> EventSource {
         EventSource {
             log: LogRef { kind: LogKind::Dcb, name: self.log.clone() },
@@ -521,5 +644,55 @@ impl<R: ReadModel> ProjectionHandler for ReadModelHandler<R> {
 
     fn indexes(&self) -> &'static [&'static str] {
         R::INDEXES
+    }
+}
+
+struct PublisherOf<P>(PhantomData<fn() -> P>);
+
+impl<P: ExtensionPoint> PublisherHandler for PublisherOf<P> {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+
+    fn event_type(&self) -> TypeId {
+        TypeId::of::<P::Event>()
+    }
+
+    fn published_names(&self) -> &'static [&'static str] {
+        <P::Published as Message>::NAMES
+    }
+
+    fn publish(&self, envelope: &EventEnvelope) -> Result<Vec<(&'static str, serde_json::Value)>, EngineError> {
+        let event = crate::engine::decode_event::<P::Event>(envelope)?;
+        P::publish(&event, envelope)
+            .iter()
+            .map(|published| to_wire(published).map_err(|e| EngineError::Contract(e.to_string())))
+            .collect()
+    }
+}
+
+struct ExtensionOf<X>(PhantomData<fn() -> X>);
+
+impl<X: Extension> ExtensionHandler for ExtensionOf<X> {
+    fn name(&self) -> &'static str {
+        X::NAME
+    }
+
+    fn source_plugin(&self) -> &'static str {
+        X::SOURCE_PLUGIN
+    }
+
+    fn point_name(&self) -> &'static str {
+        <X::Point as ExtensionPoint>::NAME
+    }
+
+    fn consumes(&self) -> &'static [&'static str] {
+        <<X::Point as ExtensionPoint>::Published as Message>::NAMES
+    }
+
+    fn handle(&self, name: &str, data: serde_json::Value) -> Result<Vec<reventless_spec::Dispatch>, EngineError> {
+        let published = from_wire::<<X::Point as ExtensionPoint>::Published>("published event", name, data)
+            .map_err(|e| EngineError::CorruptEvent(e.to_string()))?;
+        Ok(X::handle(&published))
     }
 }

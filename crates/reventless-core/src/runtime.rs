@@ -93,37 +93,59 @@ impl Runtime {
                 return Err(PluginError::DuplicatePlugin(plugin.name().to_string()).into());
             }
         }
+        // Extensions dispatch commands through the runtime: their workers start once it exists.
+        let mut extensions = Vec::new();
+        for plugin in resolved.values() {
+            for extension in &plugin.extensions {
+                let publisher = resolved
+                    .get(extension.source_plugin())
+                    .and_then(|source| source.publishers.iter().find(|p| p.handler.name() == extension.point_name()))
+                    .ok_or_else(|| PluginError::MissingExtensionPoint {
+                        plugin: plugin.name.clone(),
+                        extension: extension.name().to_string(),
+                        point: format!("{}.{}", extension.source_plugin(), extension.point_name()),
+                    })?;
+                extensions.push((plugin.name.clone(), publisher.clone(), extension.clone()));
+            }
+        }
         let (shutdown, _) = watch::channel(false);
         let row_changes = broadcast::channel(ROW_CHANGE_CAPACITY).0;
         let mut tasks = Vec::new();
         let mut projections = Vec::new();
+        let mut follow = |name: &str, logs: &[LogRef]| -> Vec<WorkerSource> {
+            logs.iter()
+                .map(|log| {
+                    let (progress_tx, progress) = watch::channel(Progress::default());
+                    let checkpoint = format!("{name}@{}", log.name);
+                    projections.push(HostedProjection { name: checkpoint.clone(), source: log.clone(), progress });
+                    WorkerSource { log: log.clone(), checkpoint, known_position: None, progress: progress_tx }
+                })
+                .collect()
+        };
         for plugin in resolved.values() {
             for projection in &plugin.projections {
-                let mut sources = Vec::new();
-                for source in &projection.sources {
-                    let (progress_tx, progress) = watch::channel(Progress::default());
-                    let name = projection.checkpoint_name(source);
-                    projections.push(HostedProjection { name: name.clone(), source: source.clone(), progress });
-                    sources.push(WorkerSource {
-                        log: source.clone(),
-                        checkpoint: name,
-                        known_position: None,
-                        progress: progress_tx,
-                    });
-                }
-                let worker = ProjectionWorker {
-                    row_changes: row_changes.clone(),
-                    stores: stores.clone(),
+                let follower = Arc::new(ProjectionFollower {
                     handler: projection.handler.clone(),
-                    sources,
+                    stores: stores.clone(),
+                    row_changes: row_changes.clone(),
+                });
+                let worker = Worker {
+                    stores: stores.clone(),
+                    sources: follow(projection.handler.table(), &projection.sources),
+                    follower,
                     shutdown: shutdown.subscribe(),
                 };
                 tasks.push(tokio::spawn(worker.run()));
             }
         }
+        let mut extension_workers = Vec::new();
+        for (plugin, publisher, extension) in extensions {
+            let sources = follow(&format!("{plugin}.{}", extension.name()), &publisher.sources);
+            extension_workers.push((plugin, publisher.handler, extension, sources));
+        }
         let runtime = Self {
             inner: Arc::new(Inner {
-                stores,
+                stores: stores.clone(),
                 row_changes,
                 plugins: resolved,
                 manifests,
@@ -137,6 +159,12 @@ impl Runtime {
             if plugin.routes.values().any(|h| h.manifest().is_async) {
                 tasks.push(tokio::spawn(runtime.clone().run_command_worker(plugin.name.clone())));
             }
+        }
+        for (plugin, publisher, extension, sources) in extension_workers {
+            let follower = Arc::new(ExtensionFollower { runtime: runtime.clone(), plugin, publisher, extension });
+            let worker =
+                Worker { stores: stores.clone(), sources, follower, shutdown: runtime.inner.shutdown.subscribe() };
+            tasks.push(tokio::spawn(worker.run()));
         }
         if let Ok(mut slot) = runtime.inner.tasks.lock() {
             *slot = tasks;
@@ -166,7 +194,9 @@ impl Runtime {
     /// nothing), then executed inline, or queued when its component is async.
     pub async fn execute(&self, mut request: CommandRequest) -> Result<CommandOutcome, EngineError> {
         let handler = self.route(&request)?;
-        if let Err(refusal) = authorize(&request.caller, handler.roles(), handler.owner(), &mut request.input) {
+        if !request.internal
+            && let Err(refusal) = authorize(&request.caller, handler.roles(), handler.owner(), &mut request.input)
+        {
             return Ok(refusal);
         }
         let prepared = handler.prepare(&request)?;
@@ -340,6 +370,7 @@ async fn log_head(stores: &Stores, log: &LogRef) -> Result<u64, StoreError> {
     match log.kind {
         LogKind::Aggregate => stores.aggregates.head(&log.name).await,
         LogKind::Dcb => stores.dcb.head(&log.name).await,
+        LogKind::ExtensionPoint => Ok(0),
     }
 }
 
@@ -349,6 +380,8 @@ async fn read_log(stores: &Stores, log: &LogRef, after: u64) -> Result<Vec<Event
         LogKind::Dcb => {
             stores.dcb.read(&log.name, &reventless_spec::Query::all(), Some(after), Some(PROJECTION_BATCH)).await
         }
+        // Workers follow the publisher's own logs, never the point itself.
+        LogKind::ExtensionPoint => Ok(Vec::new()),
     }
 }
 
@@ -360,20 +393,98 @@ struct WorkerSource {
     progress: watch::Sender<Progress>,
 }
 
-/// One task per projection, following all its source logs in turn (one
-/// writer per table, so read-modify-write of rows needs no locking).
-struct ProjectionWorker {
-    row_changes: broadcast::Sender<RowChange>,
-    stores: Stores,
+/// What a worker does with a batch of events of one of its logs.
+#[async_trait::async_trait]
+trait Follower: Send + Sync {
+    /// Applies `events` and commits `advance` with whatever it writes. A
+    /// `Conflict` from the commit means another worker got there first.
+    async fn apply(&self, events: &[EventEnvelope], advance: Checkpoint) -> Result<(), EngineError>;
+}
+
+/// Keeps a read model's table current.
+struct ProjectionFollower {
     handler: Arc<dyn crate::plugin::ProjectionHandler>,
+    stores: Stores,
+    row_changes: broadcast::Sender<RowChange>,
+}
+
+#[async_trait::async_trait]
+impl Follower for ProjectionFollower {
+    async fn apply(&self, events: &[EventEnvelope], advance: Checkpoint) -> Result<(), EngineError> {
+        let queries = &self.stores.queries;
+        let ops = self.handler.project(queries.as_ref(), events).await?;
+        let changed: Vec<String> = ops
+            .iter()
+            .map(|op| match op {
+                crate::store::RowOp::Put { id, .. } | crate::store::RowOp::Delete { id } => id.clone(),
+            })
+            .collect();
+        queries.commit(self.handler.table(), ops, Some(advance)).await?;
+        if self.row_changes.receiver_count() > 0 {
+            for id in changed {
+                let _ = self.row_changes.send(RowChange { table: self.handler.table().to_string(), id });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Table name of commits that only move a checkpoint.
+const CHECKPOINT_ONLY: &str = "_checkpoints";
+
+/// Delivers another plugin's published events to an extension, at least
+/// once: the checkpoint moves only after every command of the batch ran.
+struct ExtensionFollower {
+    runtime: Runtime,
+    plugin: String,
+    publisher: Arc<dyn crate::plugin::PublisherHandler>,
+    extension: Arc<dyn crate::plugin::ExtensionHandler>,
+}
+
+#[async_trait::async_trait]
+impl Follower for ExtensionFollower {
+    async fn apply(&self, events: &[EventEnvelope], advance: Checkpoint) -> Result<(), EngineError> {
+        for envelope in events {
+            for (name, data) in self.publisher.publish(envelope)? {
+                for dispatch in self.extension.handle(name, data)? {
+                    let mut request = CommandRequest::new(self.plugin.clone(), dispatch.command, dispatch.input);
+                    request.entity_id = dispatch.entity_id;
+                    request.internal = true;
+                    request.correlation_id = envelope.meta.correlation_id.clone();
+                    match self.runtime.execute(request).await {
+                        Ok(_) => {}
+                        // A command that can never run would block the extension forever.
+                        Err(
+                            error @ (EngineError::BadInput { .. }
+                            | EngineError::UnknownCommand { .. }
+                            | EngineError::MissingEntityId(_)
+                            | EngineError::Contract(_)),
+                        ) => {
+                            tracing::error!(extension = self.extension.name(), %error, "dropping a command that cannot run");
+                        }
+                        Err(other) => return Err(other),
+                    }
+                }
+            }
+        }
+        self.runtime.inner.stores.queries.commit(CHECKPOINT_ONLY, Vec::new(), Some(advance)).await?;
+        Ok(())
+    }
+}
+
+/// One task per follower, following all its source logs in turn (one writer
+/// per table, so read-modify-write of rows needs no locking).
+struct Worker {
+    stores: Stores,
+    follower: Arc<dyn Follower>,
     sources: Vec<WorkerSource>,
     shutdown: watch::Receiver<bool>,
 }
 
-impl ProjectionWorker {
+impl Worker {
     /// Catch up from the checkpoints, then follow commit notices. Each batch's
-    /// rows and checkpoint are committed together, so a crash never applies
-    /// an event twice or skips one.
+    /// effects and checkpoint are committed together, so a crash never
+    /// applies an event twice or skips one.
     async fn run(mut self) {
         let mut notices = self.stores.bus.subscribe();
         let mut backoff = Duration::from_millis(50);
@@ -388,7 +499,7 @@ impl ProjectionWorker {
                     Ok(batch) => applied |= batch,
                     Err(error) => {
                         let source = &self.sources[index];
-                        tracing::error!(projection = source.checkpoint, %error, "projection batch failed; retrying");
+                        tracing::error!(follower = source.checkpoint, %error, "batch failed; retrying");
                         source.progress.send_modify(|p| p.error = Some(error.to_string()));
                         failed = true;
                     }
@@ -427,28 +538,14 @@ impl ProjectionWorker {
             source.progress.send_replace(Progress { position: checkpoint, error: None });
             return Ok(false);
         };
-        let ops = self.handler.project(queries.as_ref(), &events).await?;
-        let changed: Vec<String> = ops
-            .iter()
-            .map(|op| match op {
-                crate::store::RowOp::Put { id, .. } | crate::store::RowOp::Delete { id } => id.clone(),
-            })
-            .collect();
         let advance = Checkpoint { name: source.checkpoint.clone(), position: last };
-        match queries.commit(self.handler.table(), ops, Some(advance)).await {
-            Ok(()) => {
-                source.known_position = Some(last);
-                if self.row_changes.receiver_count() > 0 {
-                    for id in changed {
-                        let _ = self.row_changes.send(RowChange { table: self.handler.table().to_string(), id });
-                    }
-                }
-            }
+        match self.follower.apply(&events, advance).await {
+            Ok(()) => source.known_position = Some(last),
             // Another worker (another process) applied this batch first: read the checkpoint again.
-            Err(StoreError::Conflict(_)) => source.known_position = None,
+            Err(EngineError::Store(StoreError::Conflict(_))) => source.known_position = None,
             Err(other) => {
                 source.known_position = None;
-                return Err(other.into());
+                return Err(other);
             }
         }
         let position = source.known_position.unwrap_or(checkpoint);

@@ -139,7 +139,7 @@ pub fn build_schema(runtime: &Runtime) -> Result<ApiSchema, BuildError> {
     let mut read_models = Vec::new();
 
     for plugin in runtime.plugins() {
-        for (route, handler) in &plugin.routes {
+        for (route, handler) in plugin.routes.iter().filter(|(_, handler)| handler.in_api()) {
             let schema = serde_json::to_value(handler.command_schema())?;
             let variant = handler.variant_of(route).to_string();
             let variants = command_variants(&schema, &[variant.as_str()]);
@@ -221,7 +221,7 @@ pub fn build_schema(runtime: &Runtime) -> Result<ApiSchema, BuildError> {
 }
 
 fn mutation_is_empty(_: &[ReadModelSpec], runtime: &Runtime) -> bool {
-    runtime.plugins().all(|plugin| plugin.routes.is_empty())
+    runtime.plugins().all(|plugin| plugin.routes.values().all(|handler| !handler.in_api()))
 }
 
 /// An object type whose fields read the parent's serde JSON.

@@ -404,3 +404,124 @@ async fn a_stale_cached_state_never_decides_alone() {
     assert_eq!(overdraw.error_code(), Some("InsufficientFunds"), "balance is 5, not the cached 20");
     assert_eq!(balance(&first, "s").await.unwrap().balance, 5);
 }
+
+// ---------------------------------------------------------------- extensions
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, reventless_spec::Event)]
+enum AccountNews {
+    AccountOpened { account_id: String, owner: String },
+}
+
+struct Accounts;
+
+impl reventless_spec::ExtensionPoint for Accounts {
+    const NAME: &'static str = "Accounts";
+    type Event = AccountEvent;
+    type Published = AccountNews;
+
+    fn publish(event: &AccountEvent, envelope: &EventEnvelope) -> Vec<AccountNews> {
+        match (event, &envelope.stream) {
+            (AccountEvent::Opened { owner }, Some(stream)) => {
+                vec![AccountNews::AccountOpened { account_id: stream.id.clone(), owner: owner.clone() }]
+            }
+            _ => vec![],
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Command)]
+struct Welcome {
+    #[tag]
+    account_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
+enum MailEvent {
+    Welcomed {
+        #[tag]
+        account_id: String,
+    },
+}
+
+/// Idempotent: a second welcome for the same account changes nothing.
+impl reventless_spec::StateChangeSlice for Welcome {
+    const NAME: &'static str = "Welcome";
+    const API: bool = false;
+    const CONSUMES: &'static [&'static str] = &["Welcomed"];
+    const PRODUCES: &'static [&'static str] = &["Welcomed"];
+    type Command = Self;
+    type Event = MailEvent;
+    type State = bool;
+    type Error = String;
+
+    fn evolve(_: bool, _: &MailEvent) -> bool {
+        true
+    }
+
+    fn decide(welcomed: &bool, command: &Self) -> Result<Vec<MailEvent>, String> {
+        Ok(if *welcomed { vec![] } else { vec![MailEvent::Welcomed { account_id: command.account_id.clone() }] })
+    }
+}
+
+struct WelcomeNewAccounts;
+
+impl reventless_spec::Extension for WelcomeNewAccounts {
+    const NAME: &'static str = "WelcomeNewAccounts";
+    const SOURCE_PLUGIN: &'static str = "Bank";
+    type Point = Accounts;
+
+    fn handle(event: &AccountNews) -> Vec<reventless_spec::Dispatch> {
+        let AccountNews::AccountOpened { account_id, .. } = event;
+        reventless_spec::Dispatch::slice(&Welcome { account_id: account_id.clone() }).into_iter().collect()
+    }
+}
+
+fn mail() -> Plugin {
+    Plugin::new("Mail").state_change_slice::<Welcome>().extension::<WelcomeNewAccounts>()
+}
+
+async fn welcomed(stores: &Stores) -> Vec<String> {
+    let events = stores.dcb.read("Mail", &reventless_spec::Query::all(), None, None).await.unwrap();
+    events.iter().map(|e| e.data["account_id"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn an_extension_turns_published_events_into_commands_at_least_once() {
+    let stores = reventless_local::memory_stores();
+    let bank_with_point = || bank().extension_point::<Accounts>();
+    let runtime = Runtime::start(stores.clone(), vec![bank_with_point(), mail()]).unwrap();
+    for id in ["a1", "a2"] {
+        runtime.execute(request("Account_Open", id, json!({"owner": "ann"}))).await.unwrap();
+    }
+    runtime.execute(request("Account_Deposit", "a1", json!({"amount": 5}))).await.unwrap();
+    runtime.wait_for_projections().await.unwrap();
+    assert_eq!(welcomed(&stores).await, vec!["a1", "a2"]);
+    runtime.shutdown().await;
+
+    // A crash before the checkpoint moved: the published events come again;
+    // the idempotent command appends nothing new.
+    let checkpoint = "Mail.WelcomeNewAccounts@Bank_Account";
+    assert_eq!(stores.queries.checkpoint(checkpoint).await.unwrap(), 3);
+    let replay = reventless_local::memory_stores();
+    let restarted =
+        Runtime::start(Stores { queries: replay.queries, ..stores.clone() }, vec![bank_with_point(), mail()]).unwrap();
+    restarted.wait_for_projections().await.unwrap();
+    assert_eq!(welcomed(&stores).await, vec!["a1", "a2"], "redelivery appended nothing twice");
+
+    let manifest = serde_json::to_value(bank_with_point().manifest().unwrap()).unwrap();
+    let point = manifest["components"].as_array().unwrap().iter().find(|c| c["kind"] == "ExtensionPoint").unwrap();
+    assert_eq!(point["name"], "Bank.Accounts");
+    assert_eq!(point["produces"], json!(["AccountOpened"]));
+    let extension = &serde_json::to_value(mail().manifest().unwrap()).unwrap()["components"][1];
+    assert_eq!(extension["kind"], "Extension");
+    assert_eq!(extension["sources"], json!([{"kind": "ExtensionPoint", "name": "Bank.Accounts"}]));
+}
+
+#[test]
+fn an_extension_without_its_extension_point_is_refused() {
+    let refused = Runtime::start(reventless_local::memory_stores(), vec![bank(), mail()]);
+    assert!(matches!(
+        refused,
+        Err(reventless_core::RuntimeError::Plugin(reventless_core::PluginError::MissingExtensionPoint { .. }))
+    ));
+}

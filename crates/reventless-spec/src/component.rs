@@ -19,6 +19,8 @@ pub trait Aggregate: Send + Sync + 'static {
     const ROLES: &'static [&'static str] = &[];
     /// A command field stamped with the caller's id (see [`Owner`]).
     const OWNER: Option<Owner> = None;
+    /// False for commands only the plugin's own components send (not in the API).
+    const API: bool = true;
     type Command: Command;
     type Event: Event;
     type State: Default + Clone + Send + Sync + 'static;
@@ -43,6 +45,8 @@ pub trait StateChangeSlice: Send + Sync + 'static {
     const ROLES: &'static [&'static str] = &[];
     /// A command field stamped with the caller's id (see [`Owner`]).
     const OWNER: Option<Owner> = None;
+    /// False for commands only the plugin's own components send (not in the API).
+    const API: bool = true;
     /// Event types folded into the decision state.
     const CONSUMES: &'static [&'static str];
     /// Event types `decide` may return (checked at run time).
@@ -177,5 +181,56 @@ impl<R> Update<R> {
 
     pub fn apply(self, row: &mut R) {
         (self.0)(row)
+    }
+}
+
+/// A plugin's public contract: the events it publishes for other plugins,
+/// mapped from its internal events. Its full name is `<Plugin>.<NAME>`.
+/// Consumers depend on this type (and its `Published` events), never on the
+/// publisher's internal events.
+pub trait ExtensionPoint: Send + Sync + 'static {
+    /// E.g. `Products` (full name `Catalog.Products`).
+    const NAME: &'static str;
+    /// The publisher's internal event type (the log it reads).
+    type Event: Event;
+    /// The published events.
+    type Published: Event;
+
+    fn publish(event: &Self::Event, envelope: &EventEnvelope) -> Vec<Self::Published>;
+}
+
+/// In a consuming plugin: another plugin's published events turned into this
+/// plugin's commands. Delivery is at least once, so the commands it sends
+/// must be idempotent.
+pub trait Extension: Send + Sync + 'static {
+    /// E.g. `CatalogProducts`.
+    const NAME: &'static str;
+    /// The plugin that publishes the extension point.
+    const SOURCE_PLUGIN: &'static str;
+    type Point: ExtensionPoint;
+
+    fn handle(event: &<Self::Point as ExtensionPoint>::Published) -> Vec<Dispatch>;
+}
+
+/// A command a component sends to its own plugin (extensions, automations).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Dispatch {
+    /// `<Variant>` for a DCB command, `<Aggregate>_<Variant>` for an aggregate's.
+    pub command: String,
+    pub entity_id: Option<String>,
+    pub input: serde_json::Value,
+}
+
+impl Dispatch {
+    /// A command for a DCB slice.
+    pub fn slice<C: Command>(command: &C) -> Result<Self, crate::WireError> {
+        let (name, input) = crate::to_wire(command)?;
+        Ok(Self { command: name.to_string(), entity_id: None, input })
+    }
+
+    /// A command for the entity `id` of aggregate `A`.
+    pub fn aggregate<A: Aggregate>(id: impl Into<String>, command: &A::Command) -> Result<Self, crate::WireError> {
+        let (name, input) = crate::to_wire(command)?;
+        Ok(Self { command: format!("{}_{name}", A::NAME), entity_id: Some(id.into()), input })
     }
 }

@@ -18,7 +18,10 @@ mod tag;
 
 /// A read model over DCB events is a state-view slice; the trait is the same.
 pub use component::ReadModel as StateViewSlice;
-pub use component::{Action, Aggregate, Owner, ReadModel, StateChangeSlice, Update, default_decision_query};
+pub use component::{
+    Action, Aggregate, Dispatch, Extension, ExtensionPoint, Owner, ReadModel, StateChangeSlice, Update,
+    default_decision_query,
+};
 pub use envelope::{EventEnvelope, EventMeta, NewEvent, StreamPosition, Timestamp};
 pub use message::{Command, DomainError, Event, Message, WireError, from_wire, to_wire};
 pub use query::{AppendCondition, Query, QueryItem};
@@ -97,6 +100,16 @@ mod derive_tests {
         }
         let (name, data) = to_wire(&ShopEvent::OrderPlaced { id: "o".into(), product_ids: vec![] }).unwrap();
         assert_eq!((name, data), ("OrderPlacedV1", json!({"id": "o", "product_ids": []})));
+        // A struct with one field is not mistaken for an enum variant.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, spec::Command)]
+        struct Archive {
+            #[tag]
+            id: String,
+        }
+        let archive = Archive { id: "a".into() };
+        let (name, data) = to_wire(&archive).unwrap();
+        assert_eq!((name, &data), ("Archive", &json!({"id": "a"})));
+        assert_eq!(from_wire::<Archive>("command", name, data).unwrap(), archive);
         let command = AddCategory { category_id: "c1".into(), display_name: "Books".into() };
         let (name, data) = to_wire(&command).unwrap();
         assert_eq!(data, json!({"categoryId": "c1", "displayName": "Books"}));

@@ -52,6 +52,9 @@ pub fn to_wire<M: Message>(message: &M) -> Result<(&'static str, Value), WireErr
     let name = message.name();
     let value = serde_json::to_value(message)
         .map_err(|e| WireError::InvalidData { name: name.to_string(), message: e.to_string() })?;
+    if !M::IS_ENUM {
+        return Ok((name, value));
+    }
     let (serialized, data) = split_externally_tagged(value);
     match serialized {
         Some(serialized) if serialized != name => {
