@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use reventless_spec::{
-    Aggregate, EventEnvelope, Extension, ExtensionPoint, Message, ReadModel, StateChangeSlice, from_wire, to_wire,
+    Action, Aggregate, AutomationSlice, EventEnvelope, Extension, ExtensionPoint, Message, ReadModel, StateChangeSlice,
+    TodoRow, TodoStatus, from_wire, to_wire,
 };
 use serde::{Deserialize, Serialize};
 
@@ -107,6 +108,15 @@ pub trait ExtensionHandler: Send + Sync {
     fn handle(&self, name: &str, data: serde_json::Value) -> Result<Vec<reventless_spec::Dispatch>, EngineError>;
 }
 
+/// A registered automation (type-erased): what to send for an open todo item.
+pub trait AutomationHandler: Send + Sync {
+    /// Its todo table (also registered as a projection).
+    fn table(&self) -> &str;
+    fn max_retries(&self) -> u32;
+    fn process(&self, id: &str, item: &serde_json::Value) -> Result<Vec<reventless_spec::Dispatch>, EngineError>;
+    fn on_exhausted(&self, id: &str, item: &serde_json::Value) -> Result<Vec<reventless_spec::Dispatch>, EngineError>;
+}
+
 /// A log of a plugin.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LogRef {
@@ -130,6 +140,7 @@ pub enum ComponentKind {
     StateViewSlice,
     ExtensionPoint,
     Extension,
+    AutomationSlice,
 }
 
 /// One component in a manifest.
@@ -212,6 +223,7 @@ pub struct Plugin {
     projections: Vec<Arc<dyn ProjectionHandler>>,
     publishers: Vec<Arc<dyn PublisherHandler>>,
     extensions: Vec<Arc<dyn ExtensionHandler>>,
+    automations: Vec<Arc<dyn AutomationHandler>>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -229,6 +241,7 @@ impl Plugin {
             projections: Vec::new(),
             publishers: Vec::new(),
             extensions: Vec::new(),
+            automations: Vec::new(),
         }
     }
 
@@ -258,6 +271,15 @@ impl Plugin {
     pub fn read_model<R: ReadModel>(mut self) -> Self {
         let table = format!("{}_{}", self.name, R::PLURAL);
         self.projections.push(Arc::new(ReadModelHandler::<R> { table, marker: PhantomData }));
+        self
+    }
+
+    /// An automation: its todo list is a projection (`<Plugin>_<Name>Todos`),
+    /// its open items are processed into commands.
+    pub fn automation<A: AutomationSlice>(mut self) -> Self {
+        let automation = Arc::new(AutomationOf::<A>::new(&self.name));
+        self.projections.push(automation.clone());
+        self.automations.push(automation);
         self
     }
 
@@ -352,6 +374,7 @@ impl Plugin {
             projections,
             publishers,
             extensions: self.extensions.clone(),
+            automations: self.automations.clone(),
         })
     }
 
@@ -362,7 +385,9 @@ impl Plugin {
         let mut storage = StorageManifest::default();
         for projection in &resolved.projections {
             let mut manifest = projection.handler.manifest();
-            if projection.sources.iter().all(|log| log.kind == LogKind::Dcb) {
+            if manifest.kind == ComponentKind::ReadModel
+                && projection.sources.iter().all(|log| log.kind == LogKind::Dcb)
+            {
                 manifest.kind = ComponentKind::StateViewSlice;
             }
             manifest.sources = projection.sources.clone();
@@ -432,6 +457,7 @@ pub struct ResolvedPlugin {
     pub projections: Vec<ResolvedProjection>,
     pub publishers: Vec<ResolvedPublisher>,
     pub extensions: Vec<Arc<dyn ExtensionHandler>>,
+    pub automations: Vec<Arc<dyn AutomationHandler>>,
 }
 
 #[derive(Clone)]
@@ -694,5 +720,128 @@ impl<X: Extension> ExtensionHandler for ExtensionOf<X> {
         let published = from_wire::<<X::Point as ExtensionPoint>::Published>("published event", name, data)
             .map_err(|e| EngineError::CorruptEvent(e.to_string()))?;
         Ok(X::handle(&published))
+    }
+}
+
+/// An automation: a projection of events into its todo list, and the
+/// processing of the list's open items.
+struct AutomationOf<A> {
+    table: String,
+    /// `<Name>Todo` / `<Name>Todos`, made once per registration.
+    names: (&'static str, &'static str),
+    marker: PhantomData<fn() -> A>,
+}
+
+impl<A: AutomationSlice> AutomationOf<A> {
+    fn new(plugin: &str) -> Self {
+        let singular: &'static str = Box::leak(format!("{}Todo", A::NAME).into_boxed_str());
+        let plural: &'static str = Box::leak(format!("{}Todos", A::NAME).into_boxed_str());
+        Self { table: format!("{plugin}_{plural}"), names: (singular, plural), marker: PhantomData }
+    }
+
+    fn project(event: &A::Event, envelope: &EventEnvelope) -> Vec<Action<TodoRow<A::Item>>> {
+        let mut actions = Vec::new();
+        if let Some((id, item)) = A::collect(event, envelope) {
+            let row = TodoRow {
+                id: id.clone(),
+                item,
+                status: TodoStatus::Pending,
+                retry_count: 0,
+                created_at: envelope.recorded_at.0,
+                processed_at: None,
+                completed_at: None,
+                last_error: None,
+            };
+            // The first item collected for an id wins.
+            actions.push(Action::update_with_default(id, row, |_| {}));
+        }
+        if let Some(id) = A::resolve(event, envelope) {
+            let completed_at = envelope.recorded_at.0;
+            actions.push(Action::update(id, move |row: &mut TodoRow<A::Item>| {
+                row.status = TodoStatus::Completed;
+                row.completed_at = Some(completed_at);
+            }));
+        }
+        actions
+    }
+
+    fn item(id: &str, item: &serde_json::Value) -> Result<A::Item, EngineError> {
+        serde_json::from_value(item.clone()).map_err(|e| {
+            EngineError::Store(crate::store::StoreError::Corrupt {
+                location: format!("todo {id}"),
+                message: e.to_string(),
+            })
+        })
+    }
+}
+
+#[async_trait]
+impl<A: AutomationSlice> ProjectionHandler for AutomationOf<A> {
+    fn manifest(&self) -> ComponentManifest {
+        ComponentManifest {
+            kind: ComponentKind::AutomationSlice,
+            name: A::NAME.to_string(),
+            commands: Vec::new(),
+            consumes: names(A::CONSUMES),
+            produces: Vec::new(),
+            log: None,
+            sources: Vec::new(),
+            table: Some(self.table.clone()),
+            indexes: vec!["status".into()],
+            is_async: false,
+        }
+    }
+
+    fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn event_type(&self) -> TypeId {
+        TypeId::of::<A::Event>()
+    }
+
+    async fn project(&self, store: &dyn QueryStore, events: &[EventEnvelope]) -> Result<Vec<RowOp>, EngineError> {
+        crate::engine::project_events::<A::Event, TodoRow<A::Item>>(
+            store,
+            &self.table,
+            events,
+            A::CONSUMES,
+            Self::project,
+        )
+        .await
+    }
+
+    fn names(&self) -> (&'static str, &'static str) {
+        self.names
+    }
+
+    fn roles(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn row_schema(&self) -> schemars::Schema {
+        schemars::schema_for!(TodoRow<A::Item>)
+    }
+
+    fn indexes(&self) -> &'static [&'static str] {
+        &["status"]
+    }
+}
+
+impl<A: AutomationSlice> AutomationHandler for AutomationOf<A> {
+    fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn max_retries(&self) -> u32 {
+        A::MAX_RETRIES
+    }
+
+    fn process(&self, id: &str, item: &serde_json::Value) -> Result<Vec<reventless_spec::Dispatch>, EngineError> {
+        Ok(A::process(id, &Self::item(id, item)?))
+    }
+
+    fn on_exhausted(&self, id: &str, item: &serde_json::Value) -> Result<Vec<reventless_spec::Dispatch>, EngineError> {
+        Ok(A::on_exhausted(id, &Self::item(id, item)?))
     }
 }

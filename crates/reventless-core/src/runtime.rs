@@ -122,19 +122,23 @@ impl Runtime {
                 })
                 .collect()
         };
+        let mut automation_workers = Vec::new();
         for plugin in resolved.values() {
             for projection in &plugin.projections {
-                let follower = Arc::new(ProjectionFollower {
+                let projection_follower = ProjectionFollower {
                     handler: projection.handler.clone(),
                     stores: stores.clone(),
                     row_changes: row_changes.clone(),
-                });
-                let worker = Worker {
-                    stores: stores.clone(),
-                    sources: follow(projection.handler.table(), &projection.sources),
-                    follower,
-                    shutdown: shutdown.subscribe(),
                 };
+                let sources = follow(projection.handler.table(), &projection.sources);
+                let automation = plugin.automations.iter().find(|a| a.table() == projection.handler.table());
+                if let Some(automation) = automation {
+                    // Automations send commands through the runtime: started once it exists.
+                    automation_workers.push((plugin.name.clone(), projection_follower, automation.clone(), sources));
+                    continue;
+                }
+                let follower = Arc::new(projection_follower);
+                let worker = Worker { stores: stores.clone(), sources, follower, shutdown: shutdown.subscribe() };
                 tasks.push(tokio::spawn(worker.run()));
             }
         }
@@ -159,6 +163,12 @@ impl Runtime {
             if plugin.routes.values().any(|h| h.manifest().is_async) {
                 tasks.push(tokio::spawn(runtime.clone().run_command_worker(plugin.name.clone())));
             }
+        }
+        for (plugin, projection, automation, sources) in automation_workers {
+            let follower = Arc::new(AutomationFollower { projection, automation, runtime: runtime.clone(), plugin });
+            let worker =
+                Worker { stores: stores.clone(), sources, follower, shutdown: runtime.inner.shutdown.subscribe() };
+            tasks.push(tokio::spawn(worker.run()));
         }
         for (plugin, publisher, extension, sources) in extension_workers {
             let follower = Arc::new(ExtensionFollower { runtime: runtime.clone(), plugin, publisher, extension });
@@ -399,6 +409,121 @@ trait Follower: Send + Sync {
     /// Applies `events` and commits `advance` with whatever it writes. A
     /// `Conflict` from the commit means another worker got there first.
     async fn apply(&self, events: &[EventEnvelope], advance: Checkpoint) -> Result<(), EngineError>;
+
+    /// Work to do when the logs have nothing new (e.g. retries).
+    async fn idle(&self) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    /// How often `idle` runs even without new events.
+    fn idle_interval(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// How often an automation retries its failed items without new events.
+const AUTOMATION_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Keeps an automation's todo list and sends the commands of its open items.
+/// Items are processed at least once: after a crash between sending and
+/// marking, an item is sent again (its commands are idempotent).
+struct AutomationFollower {
+    projection: ProjectionFollower,
+    automation: Arc<dyn crate::plugin::AutomationHandler>,
+    runtime: Runtime,
+    plugin: String,
+}
+
+impl AutomationFollower {
+    async fn process_open(&self) -> Result<(), EngineError> {
+        let queries = &self.runtime.inner.stores.queries;
+        let table = self.automation.table();
+        for status in ["PENDING", "FAILED"] {
+            let open = crate::store::ListRequest {
+                filters: vec![crate::store::Filter::eq("status", status)],
+                first: 100,
+                ..Default::default()
+            };
+            let now_ms = reventless_spec::Timestamp::now().0;
+            let retry_after = u64::try_from(AUTOMATION_RETRY_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+            for (id, mut row) in queries.list(table, &open).await?.rows {
+                let item = row.get("item").cloned().unwrap_or(serde_json::Value::Null);
+                let retries = row.get("retryCount").and_then(serde_json::Value::as_u64).unwrap_or(0);
+                let last_attempt = row.get("processedAt").and_then(serde_json::Value::as_u64).unwrap_or(0);
+                if status == "FAILED" && now_ms.saturating_sub(last_attempt) < retry_after {
+                    continue;
+                }
+                let failure = match self.automation.process(&id, &item) {
+                    Ok(dispatches) => self.send(dispatches).await.err(),
+                    Err(error) => Some(error.to_string()),
+                };
+                let now = serde_json::json!(reventless_spec::Timestamp::now().0);
+                match failure {
+                    None => {
+                        row["status"] = "PROCESSING".into();
+                        row["processedAt"] = now;
+                        row["lastError"] = serde_json::Value::Null;
+                    }
+                    Some(error) if retries + 1 > u64::from(self.automation.max_retries()) => {
+                        tracing::warn!(automation = table, id, error, "retries exhausted");
+                        row["status"] = "EXHAUSTED".into();
+                        row["retryCount"] = (retries + 1).into();
+                        row["lastError"] = error.into();
+                        match self.automation.on_exhausted(&id, &item) {
+                            Ok(dispatches) => {
+                                if let Err(error) = self.send(dispatches).await {
+                                    tracing::error!(automation = table, id, error, "on_exhausted commands failed");
+                                }
+                            }
+                            Err(error) => tracing::error!(automation = table, id, %error, "on_exhausted failed"),
+                        }
+                    }
+                    Some(error) => {
+                        row["status"] = "FAILED".into();
+                        row["retryCount"] = (retries + 1).into();
+                        row["processedAt"] = now;
+                        row["lastError"] = error.into();
+                    }
+                }
+                queries.put(table, &id, row).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the commands of one item; an infrastructure failure is returned
+    /// as text (the item is retried), a domain rejection counts as sent.
+    async fn send(&self, dispatches: Vec<reventless_spec::Dispatch>) -> Result<(), String> {
+        for dispatch in dispatches {
+            let mut request = CommandRequest::new(self.plugin.clone(), dispatch.command, dispatch.input);
+            request.entity_id = dispatch.entity_id;
+            request.internal = true;
+            match self.runtime.execute(request).await {
+                Ok(CommandOutcome::Rejected { error_code, .. }) => {
+                    tracing::info!(automation = self.automation.table(), error_code, "automation command rejected");
+                }
+                Ok(_) => {}
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Follower for AutomationFollower {
+    async fn apply(&self, events: &[EventEnvelope], advance: Checkpoint) -> Result<(), EngineError> {
+        self.projection.apply(events, advance).await?;
+        self.process_open().await
+    }
+
+    async fn idle(&self) -> Result<(), EngineError> {
+        self.process_open().await
+    }
+
+    fn idle_interval(&self) -> Option<Duration> {
+        Some(AUTOMATION_RETRY_INTERVAL)
+    }
 }
 
 /// Keeps a read model's table current.
@@ -515,7 +640,16 @@ impl Worker {
             }
             backoff = Duration::from_millis(50);
             if !applied {
-                if !self.wait_for_notice(&mut notices).await {
+                if let Err(error) = self.follower.idle().await {
+                    tracing::error!(%error, "idle work failed; retrying later");
+                }
+                let woken = match self.follower.idle_interval() {
+                    Some(interval) => {
+                        tokio::time::timeout(interval, self.wait_for_notice(&mut notices)).await.unwrap_or(true)
+                    }
+                    None => self.wait_for_notice(&mut notices).await,
+                };
+                if !woken {
                     return;
                 }
                 // Let commits that arrive together be applied as one batch.

@@ -525,3 +525,121 @@ fn an_extension_without_its_extension_point_is_refused() {
         Err(reventless_core::RuntimeError::Plugin(reventless_core::PluginError::MissingExtensionPoint { .. }))
     ));
 }
+
+// ---------------------------------------------------------------- automations
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+struct Bonus {
+    owner: String,
+}
+
+/// Every new account gets a welcome bonus of 10; the deposit resolves the item.
+struct WelcomeBonus;
+
+impl reventless_spec::AutomationSlice for WelcomeBonus {
+    const NAME: &'static str = "WelcomeBonus";
+    const CONSUMES: &'static [&'static str] = &["Opened", "Deposited"];
+    type Event = AccountEvent;
+    type Item = Bonus;
+
+    fn collect(event: &AccountEvent, envelope: &EventEnvelope) -> Option<(String, Bonus)> {
+        match (event, &envelope.stream) {
+            (AccountEvent::Opened { owner }, Some(stream)) => Some((stream.id.clone(), Bonus { owner: owner.clone() })),
+            _ => None,
+        }
+    }
+
+    fn resolve(event: &AccountEvent, envelope: &EventEnvelope) -> Option<String> {
+        matches!(event, AccountEvent::Deposited { .. })
+            .then(|| envelope.stream.as_ref().map(|s| s.id.clone()))
+            .flatten()
+    }
+
+    fn process(id: &str, _: &Bonus) -> Vec<reventless_spec::Dispatch> {
+        reventless_spec::Dispatch::aggregate::<Account>(id, &AccountCommand::Deposit { amount: 10 })
+            .into_iter()
+            .collect()
+    }
+}
+
+/// Sends a command nobody answers: every attempt fails until exhausted.
+struct Doomed;
+
+impl reventless_spec::AutomationSlice for Doomed {
+    const NAME: &'static str = "Doomed";
+    const CONSUMES: &'static [&'static str] = &["Opened"];
+    const MAX_RETRIES: u32 = 2;
+    type Event = AccountEvent;
+    type Item = Bonus;
+
+    fn collect(event: &AccountEvent, envelope: &EventEnvelope) -> Option<(String, Bonus)> {
+        WelcomeBonus::collect(event, envelope)
+    }
+
+    fn resolve(_: &AccountEvent, _: &EventEnvelope) -> Option<String> {
+        None
+    }
+
+    fn process(_: &str, _: &Bonus) -> Vec<reventless_spec::Dispatch> {
+        vec![reventless_spec::Dispatch {
+            command: "Account_Vanish".into(),
+            entity_id: Some("x".into()),
+            input: json!({}),
+        }]
+    }
+
+    fn on_exhausted(id: &str, _: &Bonus) -> Vec<reventless_spec::Dispatch> {
+        reventless_spec::Dispatch::aggregate::<Account>(id, &AccountCommand::Deposit { amount: 1 })
+            .into_iter()
+            .collect()
+    }
+}
+
+async fn todo(runtime: &Runtime, table: &str, id: &str) -> Option<serde_json::Value> {
+    runtime.stores().queries.get(table, id).await.unwrap()
+}
+
+/// Polls until `check` holds (bounded), instead of sleeping a fixed time.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_automation_processes_its_todo_list_until_resolved() {
+    let runtime = reventless_local::start_in_memory(vec![bank().automation::<WelcomeBonus>()]).unwrap();
+    runtime.execute(request("Account_Open", "a1", json!({"owner": "ann"}))).await.unwrap();
+    eventually("the todo item to complete", || async {
+        todo(&runtime, "Bank_WelcomeBonusTodos", "a1").await.is_some_and(|row| row["status"] == "COMPLETED")
+    })
+    .await;
+    let row = todo(&runtime, "Bank_WelcomeBonusTodos", "a1").await.unwrap();
+    assert_eq!(row["item"], json!({"owner": "ann"}));
+    assert!(row["processedAt"].is_u64() && row["completedAt"].is_u64(), "{row}");
+    assert_eq!(balance(&runtime, "a1").await.unwrap().balance, 10, "the bonus was deposited once");
+    let manifest = serde_json::to_value(bank().automation::<WelcomeBonus>().manifest().unwrap()).unwrap();
+    let automation =
+        manifest["components"].as_array().unwrap().iter().find(|c| c["kind"] == "AutomationSlice").unwrap();
+    assert_eq!(automation["table"], "Bank_WelcomeBonusTodos");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_items_are_retried_then_exhausted() {
+    let runtime = reventless_local::start_in_memory(vec![bank().automation::<Doomed>()]).unwrap();
+    runtime.execute(request("Account_Open", "d1", json!({"owner": "ann"}))).await.unwrap();
+    eventually("the item to be exhausted", || async {
+        todo(&runtime, "Bank_DoomedTodos", "d1").await.is_some_and(|row| row["status"] == "EXHAUSTED")
+    })
+    .await;
+    let row = todo(&runtime, "Bank_DoomedTodos", "d1").await.unwrap();
+    assert_eq!(row["retryCount"], 3, "one attempt and two retries: {row}");
+    assert!(row["lastError"].as_str().unwrap().contains("Account_Vanish"), "{row}");
+    assert_eq!(balance(&runtime, "d1").await.unwrap().balance, 1, "on_exhausted ran once");
+}

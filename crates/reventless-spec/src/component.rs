@@ -234,3 +234,58 @@ impl Dispatch {
         Ok(Self { command: format!("{}_{name}", A::NAME), entity_id: Some(id.into()), input })
     }
 }
+
+/// The todo-list pattern: events put work items on a list (`collect`), a
+/// later event marks them done (`resolve`), and the platform turns each open
+/// item into commands (`process`), retrying failures up to `MAX_RETRIES`
+/// times before `on_exhausted`. The list is a read model
+/// (`<Plugin>_<Name>Todos`) anyone allowed can query.
+pub trait AutomationSlice: Send + Sync + 'static {
+    /// E.g. `AutoShipOrder` (rows in `<Plugin>_AutoShipOrderTodos`).
+    const NAME: &'static str;
+    const CONSUMES: &'static [&'static str];
+    const MAX_RETRIES: u32 = 3;
+    type Event: Event;
+    type Item: Serialize + DeserializeOwned + schemars::JsonSchema + Clone + Debug + PartialEq + Send + Sync + 'static;
+
+    /// A new work item, keyed by id; the first item collected for an id wins.
+    fn collect(event: &Self::Event, envelope: &EventEnvelope) -> Option<(String, Self::Item)>;
+    /// The id of an item this event completes.
+    fn resolve(event: &Self::Event, envelope: &EventEnvelope) -> Option<String>;
+    /// The commands that do the work.
+    fn process(id: &str, item: &Self::Item) -> Vec<Dispatch>;
+    /// The commands to send when every retry failed.
+    fn on_exhausted(_id: &str, _item: &Self::Item) -> Vec<Dispatch> {
+        Vec::new()
+    }
+}
+
+/// Where a work item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TodoStatus {
+    /// Collected, not yet processed.
+    Pending,
+    /// Its commands were sent; waiting for the event that resolves it.
+    Processing,
+    Completed,
+    /// Its commands could not be sent; retried while retries remain.
+    Failed,
+    /// Every retry failed; `on_exhausted` ran.
+    Exhausted,
+}
+
+/// A row of an automation's todo list.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TodoRow<I> {
+    pub id: String,
+    pub item: I,
+    pub status: TodoStatus,
+    pub retry_count: u32,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: u64,
+    pub processed_at: Option<u64>,
+    pub completed_at: Option<u64>,
+    pub last_error: Option<String>,
+}

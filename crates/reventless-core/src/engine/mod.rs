@@ -6,7 +6,7 @@ mod projection;
 mod slice;
 
 pub use aggregate::{STATE_CACHE_CAPACITY, StateCache, execute_aggregate};
-pub use projection::{ProjectionRows, apply_action, project_batch};
+pub use projection::{ProjectionRows, apply_action, project_batch, project_events};
 pub use slice::{decision_condition, execute_slice, fold_slice, slice_entity_id};
 
 use reventless_spec::{Event, EventEnvelope, EventMeta, Message, NewEvent, from_wire, to_wire};

@@ -47,17 +47,32 @@ pub async fn project_batch<R: ReadModel>(
     table: &str,
     events: &[EventEnvelope],
 ) -> Result<Vec<RowOp>, EngineError> {
+    project_events::<R::Event, R::Row>(store, table, events, R::CONSUMES, R::project).await
+}
+
+/// Projects the consumed events of a batch with `project` into row changes.
+pub async fn project_events<E, Row>(
+    store: &dyn QueryStore,
+    table: &str,
+    events: &[EventEnvelope],
+    consumes: &[&str],
+    project: impl Fn(&E, &EventEnvelope) -> Vec<reventless_spec::Action<Row>>,
+) -> Result<Vec<RowOp>, EngineError>
+where
+    E: reventless_spec::Event,
+    Row: serde::Serialize + serde::de::DeserializeOwned,
+{
     // Actions first (they do not depend on rows), then every row they touch
     // in one read, then the actions in order.
     let mut actions = Vec::new();
-    for envelope in events.iter().filter(|e| R::CONSUMES.contains(&e.event_type.as_str())) {
-        let event = decode_event::<R::Event>(envelope)?;
-        actions.extend(R::project(&event, envelope));
+    for envelope in events.iter().filter(|e| consumes.contains(&e.event_type.as_str())) {
+        let event = decode_event::<E>(envelope)?;
+        actions.extend(project(&event, envelope));
     }
     let mut wanted: Vec<String> = actions.iter().filter_map(action_id).map(str::to_string).collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let mut rows: ProjectionRows<R::Row> = wanted.iter().map(|id| (id.clone(), None)).collect();
+    let mut rows: ProjectionRows<Row> = wanted.iter().map(|id| (id.clone(), None)).collect();
     if !wanted.is_empty() {
         for (id, value) in store.get_many(table, &wanted).await? {
             let row = serde_json::from_value(value).map_err(|e| {
@@ -73,7 +88,7 @@ pub async fn project_batch<R: ReadModel>(
         .map(|(id, row)| match row {
             Some(row) => serde_json::to_value(&row)
                 .map(|row| RowOp::Put { id, row })
-                .map_err(|e| EngineError::Contract(format!("{} row does not serialize: {e}", R::NAME))),
+                .map_err(|e| EngineError::Contract(format!("{table} row does not serialize: {e}"))),
             None => Ok(RowOp::Delete { id }),
         })
         .collect()
