@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use reventless_spec::{
-    Action, Aggregate, AutomationSlice, EventEnvelope, Extension, ExtensionPoint, Message, ReadModel, StateChangeSlice,
-    TodoRow, TodoStatus, from_wire, to_wire,
+    Action, Aggregate, AutomationSlice, EventEnvelope, Extension, ExtensionPoint, Message, OutboundTranslationSlice,
+    ReadModel, StateChangeSlice, TodoRow, TodoStatus, from_wire, to_wire,
 };
 use serde::{Deserialize, Serialize};
 
@@ -113,7 +113,16 @@ pub trait AutomationHandler: Send + Sync {
     /// Its todo table (also registered as a projection).
     fn table(&self) -> &str;
     fn max_retries(&self) -> u32;
-    fn process(&self, id: &str, item: &serde_json::Value) -> Result<Vec<reventless_spec::Dispatch>, EngineError>;
+    /// True when a successful attempt completes the item (outbound
+    /// translations); else it waits for the event that resolves it.
+    fn completes_on_success(&self) -> bool;
+    /// The commands of an open item (an outbound translation calls out first).
+    fn process(
+        &self,
+        id: &str,
+        item: &serde_json::Value,
+        capabilities: &reventless_spec::Capabilities,
+    ) -> BoxFuture<Result<Vec<reventless_spec::Dispatch>, String>>;
     fn on_exhausted(&self, id: &str, item: &serde_json::Value) -> Result<Vec<reventless_spec::Dispatch>, EngineError>;
 }
 
@@ -141,6 +150,7 @@ pub enum ComponentKind {
     ExtensionPoint,
     Extension,
     AutomationSlice,
+    OutboundTranslationSlice,
 }
 
 /// One component in a manifest.
@@ -276,8 +286,18 @@ impl Plugin {
 
     /// An automation: its todo list is a projection (`<Plugin>_<Name>Todos`),
     /// its open items are processed into commands.
-    pub fn automation<A: AutomationSlice>(mut self) -> Self {
-        let automation = Arc::new(AutomationOf::<A>::new(&self.name));
+    pub fn automation<A: AutomationSlice>(self) -> Self {
+        self.todo_work::<AsAutomation<A>>()
+    }
+
+    /// An outbound translation: like an automation, its items call out
+    /// through a capability (`<Plugin>_<Name>Todos`).
+    pub fn outbound_translation<O: OutboundTranslationSlice>(self) -> Self {
+        self.todo_work::<AsOutbound<O>>()
+    }
+
+    fn todo_work<W: TodoWork>(mut self) -> Self {
+        let automation = Arc::new(AutomationOf::<W>::new(&self.name));
         self.projections.push(automation.clone());
         self.automations.push(automation);
         self
@@ -723,16 +743,101 @@ impl<X: Extension> ExtensionHandler for ExtensionOf<X> {
     }
 }
 
+/// What automations and outbound translations share: a todo list fed by
+/// events, and work per open item.
+trait TodoWork: Send + Sync + 'static {
+    const NAME: &'static str;
+    const CONSUMES: &'static [&'static str];
+    const MAX_RETRIES: u32;
+    const KIND: ComponentKind;
+    const COMPLETES_ON_SUCCESS: bool;
+    type Event: reventless_spec::Event;
+    type Item: serde::Serialize + serde::de::DeserializeOwned + schemars::JsonSchema + Clone + Send + Sync + 'static;
+
+    fn collect(event: &Self::Event, envelope: &EventEnvelope) -> Option<(String, Self::Item)>;
+    fn resolve(event: &Self::Event, envelope: &EventEnvelope) -> Option<String>;
+    fn work(
+        id: String,
+        item: Self::Item,
+        capabilities: reventless_spec::Capabilities,
+    ) -> BoxFuture<Result<Vec<reventless_spec::Dispatch>, String>>;
+    fn on_exhausted(id: &str, item: &Self::Item) -> Vec<reventless_spec::Dispatch>;
+}
+
+struct AsAutomation<A>(PhantomData<fn() -> A>);
+
+impl<A: AutomationSlice> TodoWork for AsAutomation<A> {
+    const NAME: &'static str = A::NAME;
+    const CONSUMES: &'static [&'static str] = A::CONSUMES;
+    const MAX_RETRIES: u32 = A::MAX_RETRIES;
+    const KIND: ComponentKind = ComponentKind::AutomationSlice;
+    const COMPLETES_ON_SUCCESS: bool = false;
+    type Event = A::Event;
+    type Item = A::Item;
+
+    fn collect(event: &A::Event, envelope: &EventEnvelope) -> Option<(String, A::Item)> {
+        A::collect(event, envelope)
+    }
+
+    fn resolve(event: &A::Event, envelope: &EventEnvelope) -> Option<String> {
+        A::resolve(event, envelope)
+    }
+
+    fn work(
+        id: String,
+        item: A::Item,
+        _: reventless_spec::Capabilities,
+    ) -> BoxFuture<Result<Vec<reventless_spec::Dispatch>, String>> {
+        Box::pin(std::future::ready(Ok(A::process(&id, &item))))
+    }
+
+    fn on_exhausted(id: &str, item: &A::Item) -> Vec<reventless_spec::Dispatch> {
+        A::on_exhausted(id, item)
+    }
+}
+
+struct AsOutbound<O>(PhantomData<fn() -> O>);
+
+impl<O: OutboundTranslationSlice> TodoWork for AsOutbound<O> {
+    const NAME: &'static str = O::NAME;
+    const CONSUMES: &'static [&'static str] = O::CONSUMES;
+    const MAX_RETRIES: u32 = O::MAX_RETRIES;
+    const KIND: ComponentKind = ComponentKind::OutboundTranslationSlice;
+    const COMPLETES_ON_SUCCESS: bool = true;
+    type Event = O::Event;
+    type Item = O::Item;
+
+    fn collect(event: &O::Event, envelope: &EventEnvelope) -> Option<(String, O::Item)> {
+        O::collect(event, envelope)
+    }
+
+    fn resolve(event: &O::Event, envelope: &EventEnvelope) -> Option<String> {
+        O::resolve(event, envelope)
+    }
+
+    fn work(
+        id: String,
+        item: O::Item,
+        capabilities: reventless_spec::Capabilities,
+    ) -> BoxFuture<Result<Vec<reventless_spec::Dispatch>, String>> {
+        Box::pin(async move { O::translate(&id, &item, &capabilities).await })
+    }
+
+    fn on_exhausted(id: &str, item: &O::Item) -> Vec<reventless_spec::Dispatch> {
+        O::on_exhausted(id, item)
+    }
+}
+
 /// An automation: a projection of events into its todo list, and the
 /// processing of the list's open items.
-struct AutomationOf<A> {
+struct AutomationOf<A: TodoWork> {
     table: String,
     /// `<Name>Todo` / `<Name>Todos`, made once per registration.
     names: (&'static str, &'static str),
     marker: PhantomData<fn() -> A>,
 }
 
-impl<A: AutomationSlice> AutomationOf<A> {
+impl<A: TodoWork> AutomationOf<A> {
     fn new(plugin: &str) -> Self {
         let singular: &'static str = Box::leak(format!("{}Todo", A::NAME).into_boxed_str());
         let plural: &'static str = Box::leak(format!("{}Todos", A::NAME).into_boxed_str());
@@ -776,10 +881,10 @@ impl<A: AutomationSlice> AutomationOf<A> {
 }
 
 #[async_trait]
-impl<A: AutomationSlice> ProjectionHandler for AutomationOf<A> {
+impl<A: TodoWork> ProjectionHandler for AutomationOf<A> {
     fn manifest(&self) -> ComponentManifest {
         ComponentManifest {
-            kind: ComponentKind::AutomationSlice,
+            kind: A::KIND,
             name: A::NAME.to_string(),
             commands: Vec::new(),
             consumes: names(A::CONSUMES),
@@ -828,7 +933,7 @@ impl<A: AutomationSlice> ProjectionHandler for AutomationOf<A> {
     }
 }
 
-impl<A: AutomationSlice> AutomationHandler for AutomationOf<A> {
+impl<A: TodoWork> AutomationHandler for AutomationOf<A> {
     fn table(&self) -> &str {
         &self.table
     }
@@ -837,8 +942,20 @@ impl<A: AutomationSlice> AutomationHandler for AutomationOf<A> {
         A::MAX_RETRIES
     }
 
-    fn process(&self, id: &str, item: &serde_json::Value) -> Result<Vec<reventless_spec::Dispatch>, EngineError> {
-        Ok(A::process(id, &Self::item(id, item)?))
+    fn completes_on_success(&self) -> bool {
+        A::COMPLETES_ON_SUCCESS
+    }
+
+    fn process(
+        &self,
+        id: &str,
+        item: &serde_json::Value,
+        capabilities: &reventless_spec::Capabilities,
+    ) -> BoxFuture<Result<Vec<reventless_spec::Dispatch>, String>> {
+        match Self::item(id, item) {
+            Ok(item) => A::work(id.to_string(), item, capabilities.clone()),
+            Err(error) => Box::pin(std::future::ready(Err(error.to_string()))),
+        }
     }
 
     fn on_exhausted(&self, id: &str, item: &serde_json::Value) -> Result<Vec<reventless_spec::Dispatch>, EngineError> {

@@ -60,6 +60,7 @@ const ROW_CHANGE_CAPACITY: usize = 4096;
 
 struct Inner {
     stores: Stores,
+    capabilities: reventless_spec::Capabilities,
     row_changes: broadcast::Sender<RowChange>,
     plugins: BTreeMap<String, ResolvedPlugin>,
     manifests: Vec<Manifest>,
@@ -84,6 +85,15 @@ impl std::fmt::Debug for Runtime {
 impl Runtime {
     /// Checks the plugins and starts their projection and command workers.
     pub fn start(stores: Stores, plugins: Vec<Plugin>) -> Result<Self, RuntimeError> {
+        Self::start_with(stores, plugins, reventless_spec::Capabilities::new())
+    }
+
+    /// As [`Runtime::start`], with the external services the plugins' outbound translations use.
+    pub fn start_with(
+        stores: Stores,
+        plugins: Vec<Plugin>,
+        capabilities: reventless_spec::Capabilities,
+    ) -> Result<Self, RuntimeError> {
         let mut resolved = BTreeMap::new();
         let mut manifests = Vec::new();
         for plugin in &plugins {
@@ -150,6 +160,7 @@ impl Runtime {
         let runtime = Self {
             inner: Arc::new(Inner {
                 stores: stores.clone(),
+                capabilities,
                 row_changes,
                 plugins: resolved,
                 manifests,
@@ -453,15 +464,19 @@ impl AutomationFollower {
                 if status == "FAILED" && now_ms.saturating_sub(last_attempt) < retry_after {
                     continue;
                 }
-                let failure = match self.automation.process(&id, &item) {
+                let failure = match self.automation.process(&id, &item, &self.runtime.inner.capabilities).await {
                     Ok(dispatches) => self.send(dispatches).await.err(),
-                    Err(error) => Some(error.to_string()),
+                    Err(error) => Some(error),
                 };
                 let now = serde_json::json!(reventless_spec::Timestamp::now().0);
                 match failure {
                     None => {
-                        row["status"] = "PROCESSING".into();
-                        row["processedAt"] = now;
+                        let done = self.automation.completes_on_success();
+                        row["status"] = if done { "COMPLETED" } else { "PROCESSING" }.into();
+                        row["processedAt"] = now.clone();
+                        if done {
+                            row["completedAt"] = now;
+                        }
                         row["lastError"] = serde_json::Value::Null;
                     }
                     Some(error) if retries + 1 > u64::from(self.automation.max_retries()) => {

@@ -13,6 +13,7 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use reventless_core::{Plugin, Runtime, RuntimeError, Stores};
+use reventless_spec::Capabilities;
 
 /// Stores that live in this process only: for tests and `--memory` runs.
 pub fn memory_stores() -> Stores {
@@ -45,6 +46,16 @@ pub async fn start_sqlite(
     options: sqlite::SqliteOptions,
     plugins: Vec<Plugin>,
 ) -> Result<(Runtime, sqlite::SqliteDatabase), StartError> {
+    start_sqlite_with(path, options, plugins, Capabilities::new()).await
+}
+
+/// As [`start_sqlite`], with the external services of the plugins.
+pub async fn start_sqlite_with(
+    path: impl AsRef<std::path::Path>,
+    options: sqlite::SqliteOptions,
+    plugins: Vec<Plugin>,
+    capabilities: Capabilities,
+) -> Result<(Runtime, sqlite::SqliteDatabase), StartError> {
     let mut index_fields = std::collections::BTreeSet::new();
     for plugin in &plugins {
         for table in plugin.manifest()?.storage.tables {
@@ -53,7 +64,7 @@ pub async fn start_sqlite(
     }
     let db = sqlite::SqliteDatabase::open(path, options)?;
     query_store::sqlite::SqliteQueryStore::new(db.clone()).create_indexes(index_fields.into_iter().collect()).await?;
-    let runtime = Runtime::start(sqlite_stores(&db), plugins)?;
+    let runtime = Runtime::start_with(sqlite_stores(&db), plugins, capabilities)?;
     Ok((runtime, db))
 }
 
@@ -73,6 +84,11 @@ pub enum StartError {
 /// Starts `plugins` on fresh in-memory stores.
 pub fn start_in_memory(plugins: Vec<Plugin>) -> Result<Runtime, RuntimeError> {
     Runtime::start(memory_stores(), plugins)
+}
+
+/// As [`start_in_memory`], with the external services of the plugins.
+pub fn start_in_memory_with(plugins: Vec<Plugin>, capabilities: Capabilities) -> Result<Runtime, RuntimeError> {
+    Runtime::start_with(memory_stores(), plugins, capabilities)
 }
 
 /// Locks a memory store's state. A poisoned lock means a panic mid-write:

@@ -573,7 +573,7 @@ impl reventless_spec::AutomationSlice for Doomed {
     type Item = Bonus;
 
     fn collect(event: &AccountEvent, envelope: &EventEnvelope) -> Option<(String, Bonus)> {
-        WelcomeBonus::collect(event, envelope)
+        <WelcomeBonus as reventless_spec::AutomationSlice>::collect(event, envelope)
     }
 
     fn resolve(_: &AccountEvent, _: &EventEnvelope) -> Option<String> {
@@ -642,4 +642,81 @@ async fn failing_items_are_retried_then_exhausted() {
     assert_eq!(row["retryCount"], 3, "one attempt and two retries: {row}");
     assert!(row["lastError"].as_str().unwrap().contains("Account_Vanish"), "{row}");
     assert_eq!(balance(&runtime, "d1").await.unwrap().balance, 1, "on_exhausted ran once");
+}
+
+// ---------------------------------------------------------------- outbound translations
+
+/// A capability the composition root provides.
+trait Mailer: Send + Sync {
+    fn send(&self, to: &str, subject: &str) -> Result<(), String>;
+}
+
+/// The recording fake: keeps what was sent; can be told to fail a few times.
+#[derive(Default)]
+struct RecordingMailer {
+    sent: std::sync::Mutex<Vec<(String, String)>>,
+    failures_left: AtomicU32,
+}
+
+impl Mailer for RecordingMailer {
+    fn send(&self, to: &str, subject: &str) -> Result<(), String> {
+        if self.failures_left.load(Ordering::SeqCst) > 0 {
+            self.failures_left.fetch_sub(1, Ordering::SeqCst);
+            return Err("mail server unavailable".into());
+        }
+        self.sent.lock().unwrap().push((to.to_string(), subject.to_string()));
+        Ok(())
+    }
+}
+
+struct SendWelcomeMail;
+
+impl reventless_spec::OutboundTranslationSlice for SendWelcomeMail {
+    const NAME: &'static str = "SendWelcomeMail";
+    const CONSUMES: &'static [&'static str] = &["Opened"];
+    type Event = AccountEvent;
+    type Item = Bonus;
+
+    fn collect(event: &AccountEvent, envelope: &EventEnvelope) -> Option<(String, Bonus)> {
+        <WelcomeBonus as reventless_spec::AutomationSlice>::collect(event, envelope)
+    }
+
+    async fn translate(
+        id: &str,
+        item: &Bonus,
+        capabilities: &reventless_spec::Capabilities,
+    ) -> Result<Vec<reventless_spec::Dispatch>, String> {
+        let mailer = capabilities.get::<dyn Mailer>().ok_or("no Mailer capability")?;
+        mailer.send(&item.owner, &format!("Welcome, account {id} is open"))?;
+        Ok(vec![])
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbound_translation_calls_its_capability_and_retries_failures() {
+    let mailer = Arc::new(RecordingMailer { failures_left: AtomicU32::new(1), ..Default::default() });
+    let capabilities = reventless_spec::Capabilities::new().with::<dyn Mailer>(mailer.clone());
+    let plugin = bank().outbound_translation::<SendWelcomeMail>();
+    let runtime = reventless_local::start_in_memory_with(vec![plugin], capabilities).unwrap();
+    runtime.execute(request("Account_Open", "m1", json!({"owner": "ann@example.org"}))).await.unwrap();
+    eventually("the mail to be sent after one failure", || async {
+        todo(&runtime, "Bank_SendWelcomeMailTodos", "m1").await.is_some_and(|row| row["status"] == "COMPLETED")
+    })
+    .await;
+    let row = todo(&runtime, "Bank_SendWelcomeMailTodos", "m1").await.unwrap();
+    assert_eq!(row["retryCount"], 1, "{row}");
+    assert_eq!(
+        *mailer.sent.lock().unwrap(),
+        vec![("ann@example.org".to_string(), "Welcome, account m1 is open".to_string())]
+    );
+
+    // Without the capability, items fail until exhausted instead of crashing.
+    let runtime = reventless_local::start_in_memory(vec![bank().outbound_translation::<SendWelcomeMail>()]).unwrap();
+    runtime.execute(request("Account_Open", "m2", json!({"owner": "bob"}))).await.unwrap();
+    eventually("the missing capability to be reported", || async {
+        todo(&runtime, "Bank_SendWelcomeMailTodos", "m2")
+            .await
+            .is_some_and(|row| row["lastError"].as_str().is_some_and(|e| e.contains("no Mailer capability")))
+    })
+    .await;
 }

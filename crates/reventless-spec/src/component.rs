@@ -289,3 +289,58 @@ pub struct TodoRow<I> {
     pub completed_at: Option<u64>,
     pub last_error: Option<String>,
 }
+
+/// The external services a plugin needs (an `EmailService`, a payment
+/// gateway), provided by the composition root: locally recording fakes, on
+/// AWS the real clients. Looked up by type.
+#[derive(Clone, Default)]
+pub struct Capabilities {
+    services: std::collections::HashMap<std::any::TypeId, std::sync::Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+impl Capabilities {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Provides `service` as `T` (usually a trait object: `Arc<dyn EmailService>`).
+    pub fn with<T: ?Sized + Send + Sync + 'static>(mut self, service: std::sync::Arc<T>) -> Self {
+        self.services.insert(std::any::TypeId::of::<T>(), std::sync::Arc::new(service));
+        self
+    }
+
+    pub fn get<T: ?Sized + Send + Sync + 'static>(&self) -> Option<std::sync::Arc<T>> {
+        self.services.get(&std::any::TypeId::of::<T>())?.downcast_ref::<std::sync::Arc<T>>().cloned()
+    }
+}
+
+impl Debug for Capabilities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capabilities").field("services", &self.services.len()).finish()
+    }
+}
+
+/// Like an automation, but its work calls the outside world through a
+/// capability; it may answer with commands. A failure (`Err`) is retried up
+/// to `MAX_RETRIES` times, then `on_exhausted` runs.
+pub trait OutboundTranslationSlice: Send + Sync + 'static {
+    const NAME: &'static str;
+    const CONSUMES: &'static [&'static str];
+    const MAX_RETRIES: u32 = 3;
+    type Event: Event;
+    type Item: Serialize + DeserializeOwned + schemars::JsonSchema + Clone + Debug + PartialEq + Send + Sync + 'static;
+
+    fn collect(event: &Self::Event, envelope: &EventEnvelope) -> Option<(String, Self::Item)>;
+    /// Completes an item; by default an item is complete once translated.
+    fn resolve(_event: &Self::Event, _envelope: &EventEnvelope) -> Option<String> {
+        None
+    }
+    fn translate(
+        id: &str,
+        item: &Self::Item,
+        capabilities: &Capabilities,
+    ) -> impl std::future::Future<Output = Result<Vec<Dispatch>, String>> + Send;
+    fn on_exhausted(_id: &str, _item: &Self::Item) -> Vec<Dispatch> {
+        Vec::new()
+    }
+}

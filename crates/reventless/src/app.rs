@@ -88,12 +88,17 @@ pub struct StorageArgs {
 
 impl StorageArgs {
     /// Starts the plugins on the chosen storage.
-    pub async fn start(&self, plugins: Vec<Plugin>) -> Result<reventless_core::Runtime, AppError> {
+    pub async fn start(
+        &self,
+        plugins: Vec<Plugin>,
+        capabilities: reventless_spec::Capabilities,
+    ) -> Result<reventless_core::Runtime, AppError> {
         if self.memory {
-            return Ok(reventless_local::start_in_memory(plugins)?);
+            return Ok(reventless_local::start_in_memory_with(plugins, capabilities)?);
         }
         let options = reventless_local::sqlite::SqliteOptions { synchronous: self.synchronous };
-        let (runtime, _db) = reventless_local::start_sqlite(self.data.join("local.db"), options, plugins).await?;
+        let path = self.data.join("local.db");
+        let (runtime, _db) = reventless_local::start_sqlite_with(path, options, plugins, capabilities).await?;
         Ok(runtime)
     }
 
@@ -109,6 +114,7 @@ impl StorageArgs {
 /// A composition root: the plugins of one application and its command line.
 pub struct App {
     plugins: Vec<Plugin>,
+    capabilities: reventless_spec::Capabilities,
 }
 
 impl std::fmt::Debug for App {
@@ -119,11 +125,17 @@ impl std::fmt::Debug for App {
 
 impl App {
     pub fn new() -> Self {
-        Self { plugins: Vec::new() }
+        Self { plugins: Vec::new(), capabilities: reventless_spec::Capabilities::new() }
     }
 
     pub fn plugin(mut self, plugin: Plugin) -> Self {
         self.plugins.push(plugin);
+        self
+    }
+
+    /// The external services the plugins' outbound translations use.
+    pub fn capabilities(mut self, capabilities: reventless_spec::Capabilities) -> Self {
+        self.capabilities = capabilities;
         self
     }
 
@@ -149,11 +161,11 @@ impl App {
             AppCommand::Dev { listen, storage, graphiql_assets } => {
                 let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
                 let options = reventless_local::server::ServerOptions { graphiql_assets };
-                runtime.block_on(crate::dev::run_dev(self.plugins, &storage, listen, options))?;
+                runtime.block_on(crate::dev::run_dev(self.plugins, self.capabilities, &storage, listen, options))?;
             }
             AppCommand::Script { file, storage, json } => {
                 let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-                runtime.block_on(crate::script::run_script(self.plugins, &storage, &file, json))?;
+                runtime.block_on(crate::script::run_script(self.plugins, self.capabilities, &storage, &file, json))?;
             }
             AppCommand::Manifest { plugin } => {
                 let manifests = self.manifests(plugin.as_deref())?;

@@ -31,6 +31,7 @@ async fn shutdown_signal() {
 
 pub(crate) async fn run_dev(
     plugins: Vec<Plugin>,
+    capabilities: reventless_spec::Capabilities,
     storage: &StorageArgs,
     listen: SocketAddr,
     options: reventless_local::server::ServerOptions,
@@ -41,7 +42,7 @@ pub(crate) async fn run_dev(
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let runtime = storage.start(plugins).await?;
+    let runtime = storage.start(plugins, capabilities).await?;
     let schema = reventless_graphql::build_schema(&runtime)?;
     let listener =
         reventless_local::server::bind(listen).await.map_err(|source| AppError::Listen { address: listen, source })?;

@@ -23,7 +23,8 @@ pub use app::{App, AppError, StorageArgs};
 /// Everything a plugin author writes against.
 pub mod prelude {
     pub use reventless_spec::{
-        Action, Aggregate, AppendCondition, Command, Event, EventEnvelope, Message, Query, QueryItem, ReadModel,
+        Action, Aggregate, AppendCondition, AutomationSlice, Capabilities, Command, Dispatch, Event, EventEnvelope,
+        Extension, ExtensionPoint, Message, OutboundTranslationSlice, Owner, Query, QueryItem, ReadModel,
         StateChangeSlice, StateViewSlice, Tag, TagValue,
     };
 

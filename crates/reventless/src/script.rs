@@ -62,12 +62,13 @@ fn describe(outcome: &CommandOutcome) -> String {
 
 pub(crate) async fn run_script(
     plugins: Vec<Plugin>,
+    capabilities: reventless_spec::Capabilities,
     storage: &StorageArgs,
     path: &Path,
     as_json: bool,
 ) -> Result<(), AppError> {
     let requests = parse(path)?;
-    let runtime = storage.start(plugins).await?;
+    let runtime = storage.start(plugins, capabilities).await?;
     if !as_json {
         eprintln!("storage: {}", storage.describe());
     }
