@@ -284,6 +284,11 @@ impl Plugin {
         self
     }
 
+    /// A counter: counts events per key into `<Plugin>_<PLURAL>`.
+    pub fn counter<C: reventless_spec::Counter>(self) -> Self {
+        self.read_model::<reventless_spec::CounterView<C>>()
+    }
+
     /// An automation: its todo list is a projection (`<Plugin>_<Name>Todos`),
     /// its open items are processed into commands.
     pub fn automation<A: AutomationSlice>(self) -> Self {

@@ -344,3 +344,43 @@ pub trait OutboundTranslationSlice: Send + Sync + 'static {
         Vec::new()
     }
 }
+
+/// Counts events per key into a read model (`<Plugin>_<PLURAL>`, rows
+/// `{id, count}`): `count` says which keys an event moves and by how much.
+pub trait Counter: Send + Sync + 'static {
+    /// Singular name, e.g. `CategoryProductCount`.
+    const NAME: &'static str;
+    /// Plural name, e.g. `CategoryProductCounts`.
+    const PLURAL: &'static str;
+    const CONSUMES: &'static [&'static str];
+    type Event: Event;
+
+    fn count(event: &Self::Event, envelope: &EventEnvelope) -> Vec<(String, i64)>;
+}
+
+/// A row of a counter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct CountRow {
+    pub id: String,
+    pub count: i64,
+}
+
+/// A counter as the read model it is.
+pub struct CounterView<C>(std::marker::PhantomData<fn() -> C>);
+
+impl<C: Counter> ReadModel for CounterView<C> {
+    const NAME: &'static str = C::NAME;
+    const PLURAL: &'static str = C::PLURAL;
+    const CONSUMES: &'static [&'static str] = C::CONSUMES;
+    type Event = C::Event;
+    type Row = CountRow;
+
+    fn project(event: &C::Event, envelope: &EventEnvelope) -> Vec<Action<CountRow>> {
+        C::count(event, envelope)
+            .into_iter()
+            .map(|(id, delta)| {
+                Action::update_with_default(id.clone(), CountRow { id, count: 0 }, move |row| row.count += delta)
+            })
+            .collect()
+    }
+}

@@ -23,9 +23,9 @@ pub use app::{App, AppError, StorageArgs};
 /// Everything a plugin author writes against.
 pub mod prelude {
     pub use reventless_spec::{
-        Action, Aggregate, AppendCondition, AutomationSlice, Capabilities, Command, Dispatch, Event, EventEnvelope,
-        Extension, ExtensionPoint, Message, OutboundTranslationSlice, Owner, Query, QueryItem, ReadModel,
-        StateChangeSlice, StateViewSlice, Tag, TagValue,
+        Action, Aggregate, AppendCondition, AutomationSlice, Capabilities, Command, Counter, Dispatch, Event,
+        EventEnvelope, Extension, ExtensionPoint, Message, OutboundTranslationSlice, Owner, Query, QueryItem,
+        ReadModel, StateChangeSlice, StateViewSlice, Tag, TagValue,
     };
 
     pub use crate::{CommandOutcome, CommandRequest, Plugin};

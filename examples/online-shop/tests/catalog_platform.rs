@@ -177,7 +177,8 @@ fn the_manifest_names_every_component_with_its_event_types() {
             "ChangeProductPrice",
             "ProductLifecycle",
             "Products",
-            "Categories"
+            "Categories",
+            "CategoryProductCounts"
         ]
     );
     assert_eq!(component("AddProduct").consumes, vec!["CategoryAdded", "CategoryArchived", "ProductAdded"]);
@@ -192,5 +193,5 @@ fn the_manifest_names_every_component_with_its_event_types() {
     assert_eq!(products["indexes"], json!(["categoryId", "shelfStatus"]));
     assert_eq!(manifest.storage.dcb_logs, vec!["Catalog"]);
     assert!(manifest.storage.aggregate_logs.is_empty());
-    assert_eq!(manifest.storage.tables.len(), 2);
+    assert_eq!(manifest.storage.tables.len(), 3);
 }

@@ -345,4 +345,19 @@ mod views {
             ("games", CategoryRow { id: "games".into(), name: "Category games".into(), archived: true }),
         ]);
     }
+
+    #[test]
+    fn products_are_counted_per_category() {
+        use reventless::spec::{CountRow, CounterView};
+        ProjectionTest::<CounterView<CategoryProductCounts>>::given([
+            category_added("books"),
+            product_added("p1", "books"),
+            product_added("p2", "books"),
+            product_added("p3", "games"),
+        ])
+        .then_rows([
+            ("books", CountRow { id: "books".into(), count: 2 }),
+            ("games", CountRow { id: "games".into(), count: 1 }),
+        ]);
+    }
 }

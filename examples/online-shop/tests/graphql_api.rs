@@ -224,13 +224,14 @@ async fn a_mutation_is_queryable_after_projection() {
     let product = server.gql(&add_product("dune", "books", 1299)).await;
     assert_eq!(product["data"]["Catalog_AddProduct"]["status"], "ACCEPTED");
     server.settle().await;
-    let row = server.gql(r#"{ Catalog_Product(id: "dune") { id name priceCents currency categoryId shelfStatus } Catalog_Category(id: "books") { name archived } missing: Catalog_Product(id: "nope") { id } }"#).await;
+    let row = server.gql(r#"{ Catalog_Product(id: "dune") { id name priceCents currency categoryId shelfStatus } Catalog_Category(id: "books") { name archived } missing: Catalog_Product(id: "nope") { id } Catalog_CategoryProductCount(id: "books") { count } }"#).await;
     assert_eq!(
         row["data"],
         json!({
             "Catalog_Product": {"id": "dune", "name": "Product dune", "priceCents": 1299, "currency": "EUR", "categoryId": "books", "shelfStatus": "LISTED"},
             "Catalog_Category": {"name": "Books", "archived": false},
-            "missing": null
+            "missing": null,
+            "Catalog_CategoryProductCount": {"count": 1}
         })
     );
 }

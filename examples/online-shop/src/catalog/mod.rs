@@ -8,7 +8,7 @@ mod views;
 pub use category::{AddCategory, ArchiveCategory, CategoryState, RenameCategory};
 pub use events::{CatalogError, CatalogEvent};
 pub use product::{AddProduct, ChangeProductPrice, ProductCommand, ProductLifecycle, ProductState, ProductStatus};
-pub use views::{Categories, CategoryRow, ProductRow, Products, ShelfStatus};
+pub use views::{Categories, CategoryProductCounts, CategoryRow, ProductRow, Products, ShelfStatus};
 
 use reventless::Plugin;
 
@@ -26,4 +26,5 @@ pub fn plugin() -> Plugin {
         .state_change_slice::<ProductLifecycle>()
         .read_model::<Products>()
         .read_model::<Categories>()
+        .counter::<CategoryProductCounts>()
 }

@@ -109,3 +109,20 @@ impl ReadModel for Categories {
         vec![action]
     }
 }
+
+/// `Catalog_CategoryProductCount(id)`: products added per category.
+pub struct CategoryProductCounts;
+
+impl Counter for CategoryProductCounts {
+    const NAME: &'static str = "CategoryProductCount";
+    const PLURAL: &'static str = "CategoryProductCounts";
+    const CONSUMES: &'static [&'static str] = &["ProductAdded"];
+    type Event = CatalogEvent;
+
+    fn count(event: &CatalogEvent, _: &EventEnvelope) -> Vec<(String, i64)> {
+        match event {
+            CatalogEvent::ProductAdded { category_id, .. } => vec![(category_id.clone(), 1)],
+            _ => vec![],
+        }
+    }
+}
