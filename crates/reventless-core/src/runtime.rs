@@ -55,6 +55,11 @@ pub struct RowChange {
     pub id: String,
 }
 
+/// The table of hosted plugins (`Platform_Plugins`): one row per plugin.
+pub const PLATFORM_PLUGINS: &str = "Platform_Plugins";
+/// How often a hosted plugin reports that it is alive.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Row changes a slow subscriber may fall behind by before it is told it lagged.
 const ROW_CHANGE_CAPACITY: usize = 4096;
 
@@ -175,6 +180,7 @@ impl Runtime {
                 tasks.push(tokio::spawn(runtime.clone().run_command_worker(plugin.name.clone())));
             }
         }
+        tasks.push(tokio::spawn(runtime.clone().run_lifecycle()));
         for (plugin, projection, automation, sources) in automation_workers {
             let follower = Arc::new(AutomationFollower { projection, automation, runtime: runtime.clone(), plugin });
             let worker =
@@ -299,6 +305,47 @@ impl Runtime {
         for task in tasks {
             let _ = task.await;
         }
+    }
+
+    /// Connects every hosted plugin (a `Platform_Plugins` row), beats its
+    /// heart every [`HEARTBEAT_INTERVAL`], and disconnects it on shutdown.
+    async fn run_lifecycle(self) {
+        let mut shutdown = self.inner.shutdown.subscribe();
+        let connected_at = reventless_spec::Timestamp::now().0;
+        let row = |manifest: &Manifest, status: &str, now: u64| {
+            serde_json::json!({
+                "name": manifest.plugin,
+                "version": manifest.version,
+                "status": status,
+                "connectedAt": connected_at,
+                "lastHeartbeat": now,
+                "disconnectedAt": if status == "DISCONNECTED" { Some(now) } else { None },
+                "components": manifest.components.len(),
+            })
+        };
+        let write = |status: &'static str| {
+            let now = reventless_spec::Timestamp::now().0;
+            let ops: Vec<crate::store::RowOp> = self
+                .inner
+                .manifests
+                .iter()
+                .map(|m| crate::store::RowOp::Put { id: m.plugin.clone(), row: row(m, status, now) })
+                .collect();
+            let queries = self.inner.stores.queries.clone();
+            async move {
+                if let Err(error) = queries.commit(PLATFORM_PLUGINS, ops, None).await {
+                    tracing::warn!(%error, status, "plugin lifecycle row not written");
+                }
+            }
+        };
+        write("CONNECTED").await;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(HEARTBEAT_INTERVAL) => write("CONNECTED").await,
+                _ = shutdown.changed() => break,
+            }
+        }
+        write("DISCONNECTED").await;
     }
 
     /// Executes queued commands of one plugin: groups in parallel, each

@@ -105,6 +105,46 @@ fn register_common(outputs: &mut Types) {
         ],
     );
     outputs.enums.insert("SortDirection".into(), vec!["ASC".into(), "DESC".into()]);
+    outputs.enums.insert("PluginStatus".into(), vec!["CONNECTED".into(), "STALE".into(), "DISCONNECTED".into()]);
+    outputs.objects.insert(
+        "PlatformPlugin".into(),
+        vec![
+            scalar_field("name", "name", Scalar::String, true),
+            scalar_field("version", "version", Scalar::String, true),
+            field("status", Shape::Enum("PluginStatus".into()), true),
+            scalar_field("connectedAt", "connectedAt", Scalar::Float, false),
+            scalar_field("lastHeartbeat", "lastHeartbeat", Scalar::Float, false),
+            scalar_field("disconnectedAt", "disconnectedAt", Scalar::Float, false),
+            scalar_field("components", "components", Scalar::Int, false),
+        ],
+    );
+}
+
+/// `Platform_Plugins`: the hosted plugins with their lifecycle status (a
+/// connected plugin whose heartbeat is three intervals old shows `STALE`).
+fn platform_plugins_field(runtime: Runtime) -> Field {
+    Field::new("Platform_Plugins", TypeRef::named_nn_list_nn("PlatformPlugin"), move |_| {
+        let runtime = runtime.clone();
+        FieldFuture::new(async move {
+            let request = ListRequest { first: 1000, ..ListRequest::default() };
+            let page = runtime
+                .stores()
+                .queries
+                .list(reventless_core::PLATFORM_PLUGINS, &request)
+                .await
+                .map_err(|e| engine_error(e.into()))?;
+            let stale_after = u64::try_from(reventless_core::HEARTBEAT_INTERVAL.as_millis() * 3).unwrap_or(u64::MAX);
+            let now = reventless_spec::Timestamp::now().0;
+            let rows = page.rows.into_iter().map(|(_, mut row)| {
+                let beat = row.get("lastHeartbeat").and_then(Value::as_u64).unwrap_or(0);
+                if row["status"] == "CONNECTED" && now.saturating_sub(beat) > stale_after {
+                    row["status"] = "STALE".into();
+                }
+                FieldValue::owned_any(row)
+            });
+            Ok(Some(FieldValue::list(rows)))
+        })
+    })
 }
 
 /// A mutation before it gets its resolver.
@@ -178,9 +218,7 @@ pub fn build_schema(runtime: &Runtime) -> Result<ApiSchema, BuildError> {
         query = query.field(list_field(spec, runtime.clone()));
         subscription = subscription.field(changes_field(spec, runtime.clone()));
     }
-    query = query.field(Field::new("_health", TypeRef::named_nn(TypeRef::STRING), |_| {
-        FieldFuture::new(async { Ok(Some(FieldValue::value("ok"))) })
-    }));
+    query = query.field(platform_plugins_field(runtime.clone()));
 
     let mut schema = Schema::build(query.type_name(), Some(mutation.type_name()), Some(subscription.type_name()))
         .register(GqlScalar::new("JSON").description("Free-form JSON"));

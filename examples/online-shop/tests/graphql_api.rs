@@ -428,3 +428,27 @@ async fn health_and_graphiql_are_served() {
     let page = server.client.get(&server.base).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("graphiql"), "GraphiQL page expected");
 }
+
+#[tokio::test]
+async fn hosted_plugins_are_listed_with_their_status() {
+    let server = start().await;
+    let mut plugins = Value::Null;
+    for _ in 0..100 {
+        plugins = server.gql("{ Platform_Plugins { name version status components } }").await;
+        if plugins["data"]["Platform_Plugins"].as_array().is_some_and(|list| list.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        plugins["data"]["Platform_Plugins"],
+        json!([
+            {"name": "Catalog", "version": env!("CARGO_PKG_VERSION"), "status": "CONNECTED", "components": 9},
+            {"name": "Support", "version": "0.0.0", "status": "CONNECTED", "components": 3}
+        ])
+    );
+    server.runtime.shutdown().await;
+    let row = server.runtime.stores().queries.get("Platform_Plugins", "Catalog").await.unwrap().unwrap();
+    assert_eq!(row["status"], "DISCONNECTED", "a stopped platform disconnects its plugins");
+    assert!(row["disconnectedAt"].is_u64());
+}
