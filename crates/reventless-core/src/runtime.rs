@@ -340,9 +340,10 @@ impl Runtime {
         };
         write("CONNECTED").await;
         loop {
+            // `wait_for` also sees a shutdown that happened before this task subscribed.
             tokio::select! {
                 _ = tokio::time::sleep(HEARTBEAT_INTERVAL) => write("CONNECTED").await,
-                _ = shutdown.changed() => break,
+                _ = shutdown.wait_for(|stopped| *stopped) => break,
             }
         }
         write("DISCONNECTED").await;
