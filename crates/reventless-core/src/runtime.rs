@@ -343,7 +343,7 @@ impl Runtime {
             // `wait_for` also sees a shutdown that happened before this task subscribed.
             tokio::select! {
                 _ = tokio::time::sleep(HEARTBEAT_INTERVAL) => write("CONNECTED").await,
-                _ = shutdown.wait_for(|stopped| *stopped) => break,
+                _ = async { shutdown.wait_for(|stopped| *stopped).await.map(|_| ()) } => break,
             }
         }
         write("DISCONNECTED").await;
