@@ -17,5 +17,5 @@ pub mod testing;
 
 pub use outcome::{Caller, CommandOutcome, CommandRequest, EngineError, RejectionCause, authorize};
 pub use plugin::{Manifest, Plugin, PluginError};
-pub use runtime::{HEARTBEAT_INTERVAL, PLATFORM_PLUGINS, RowChange, Runtime, RuntimeError};
+pub use runtime::{HEARTBEAT_INTERVAL, InboundOutcome, PLATFORM_PLUGINS, RowChange, Runtime, RuntimeError};
 pub use store::{StoreError, Stores};

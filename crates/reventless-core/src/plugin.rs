@@ -126,6 +126,19 @@ pub trait AutomationHandler: Send + Sync {
     fn on_exhausted(&self, id: &str, item: &serde_json::Value) -> Result<Vec<reventless_spec::Dispatch>, EngineError>;
 }
 
+/// A registered inbound translation (type-erased).
+pub trait InboundHandler: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn roles(&self) -> &'static [&'static str];
+    fn input_schema(&self) -> schemars::Schema;
+    /// The commands for `input`, or a domain rejection (code, detail);
+    /// malformed input is `EngineError::BadInput`.
+    fn translate(
+        &self,
+        input: serde_json::Value,
+    ) -> Result<Result<Vec<reventless_spec::Dispatch>, (String, serde_json::Value)>, EngineError>;
+}
+
 /// A log of a plugin.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LogRef {
@@ -151,6 +164,7 @@ pub enum ComponentKind {
     Extension,
     AutomationSlice,
     OutboundTranslationSlice,
+    InboundTranslationSlice,
 }
 
 /// One component in a manifest.
@@ -234,6 +248,7 @@ pub struct Plugin {
     publishers: Vec<Arc<dyn PublisherHandler>>,
     extensions: Vec<Arc<dyn ExtensionHandler>>,
     automations: Vec<Arc<dyn AutomationHandler>>,
+    inbound: Vec<Arc<dyn InboundHandler>>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -252,6 +267,7 @@ impl Plugin {
             publishers: Vec::new(),
             extensions: Vec::new(),
             automations: Vec::new(),
+            inbound: Vec::new(),
         }
     }
 
@@ -305,6 +321,13 @@ impl Plugin {
         let automation = Arc::new(AutomationOf::<W>::new(&self.name));
         self.projections.push(automation.clone());
         self.automations.push(automation);
+        self
+    }
+
+    /// An inbound translation: a mutation `<Plugin>_<NAME>` turning outside
+    /// input into commands, audited in `<Plugin>_<NAME>Audit`.
+    pub fn inbound_translation<T: reventless_spec::InboundTranslationSlice>(mut self) -> Self {
+        self.inbound.push(Arc::new(InboundOf::<T>(PhantomData)));
         self
     }
 
@@ -400,6 +423,7 @@ impl Plugin {
             publishers,
             extensions: self.extensions.clone(),
             automations: self.automations.clone(),
+            inbound: self.inbound.clone(),
         })
     }
 
@@ -435,6 +459,23 @@ impl Plugin {
                 indexes: Vec::new(),
                 is_async: false,
             });
+        }
+        for inbound in &self.inbound {
+            components.push(ComponentManifest {
+                kind: ComponentKind::InboundTranslationSlice,
+                name: inbound.name().to_string(),
+                commands: vec![inbound.name().to_string()],
+                consumes: Vec::new(),
+                produces: Vec::new(),
+                log: None,
+                sources: Vec::new(),
+                table: Some(inbound_audit_table(&self.name, inbound.name())),
+                indexes: Vec::new(),
+                is_async: false,
+            });
+            storage
+                .tables
+                .push(TableManifest { name: inbound_audit_table(&self.name, inbound.name()), indexes: Vec::new() });
         }
         for extension in &self.extensions {
             components.push(ComponentManifest {
@@ -483,6 +524,7 @@ pub struct ResolvedPlugin {
     pub publishers: Vec<ResolvedPublisher>,
     pub extensions: Vec<Arc<dyn ExtensionHandler>>,
     pub automations: Vec<Arc<dyn AutomationHandler>>,
+    pub inbound: Vec<Arc<dyn InboundHandler>>,
 }
 
 #[derive(Clone)]
@@ -965,5 +1007,38 @@ impl<A: TodoWork> AutomationHandler for AutomationOf<A> {
 
     fn on_exhausted(&self, id: &str, item: &serde_json::Value) -> Result<Vec<reventless_spec::Dispatch>, EngineError> {
         Ok(A::on_exhausted(id, &Self::item(id, item)?))
+    }
+}
+
+/// The audit table of an inbound translation.
+pub fn inbound_audit_table(plugin: &str, name: &str) -> String {
+    format!("{plugin}_{name}Audit")
+}
+
+struct InboundOf<T>(PhantomData<fn() -> T>);
+
+impl<T: reventless_spec::InboundTranslationSlice> InboundHandler for InboundOf<T> {
+    fn name(&self) -> &'static str {
+        T::NAME
+    }
+
+    fn roles(&self) -> &'static [&'static str] {
+        T::ROLES
+    }
+
+    fn input_schema(&self) -> schemars::Schema {
+        schemars::schema_for!(T::Input)
+    }
+
+    fn translate(
+        &self,
+        input: serde_json::Value,
+    ) -> Result<Result<Vec<reventless_spec::Dispatch>, (String, serde_json::Value)>, EngineError> {
+        let input: T::Input = serde_json::from_value(input)
+            .map_err(|e| EngineError::BadInput { command: T::NAME.to_string(), message: e.to_string() })?;
+        Ok(T::translate(&input).map_err(|error| {
+            use reventless_spec::DomainError;
+            (error.code(), error.detail())
+        }))
     }
 }

@@ -48,6 +48,14 @@ struct HostedProjection {
     progress: watch::Receiver<Progress>,
 }
 
+/// What an inbound translation did: its audit row and each command's outcome.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundOutcome {
+    pub audit_id: String,
+    pub outcomes: Vec<CommandOutcome>,
+}
+
 /// A read-model row that a projection just wrote or deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowChange {
@@ -263,6 +271,65 @@ impl Runtime {
                 user: request.caller.user_id.clone(),
             },
         }
+    }
+
+    /// Runs an inbound translation: the input becomes this plugin's commands
+    /// (run as the plugin's own), and the input with every outcome is kept in
+    /// the audit table. A refusal of the translation appends nothing.
+    pub async fn translate_inbound(
+        &self,
+        plugin: &str,
+        name: &str,
+        input: serde_json::Value,
+        caller: crate::outcome::Caller,
+    ) -> Result<InboundOutcome, EngineError> {
+        let hosted = self.inner.plugins.get(plugin).ok_or_else(|| EngineError::UnknownPlugin(plugin.to_string()))?;
+        let handler = hosted.inbound.iter().find(|h| h.name() == name).ok_or_else(|| EngineError::UnknownCommand {
+            plugin: plugin.to_string(),
+            command: name.to_string(),
+            known: hosted.inbound.iter().map(|h| h.name()).collect::<Vec<_>>().join(", "),
+        })?;
+        let audit_id = uuid::Uuid::now_v7().to_string();
+        let mut outcomes = Vec::new();
+        let mut refusal = None;
+        let mut ignored = serde_json::Value::Null;
+        if let Err(refused) = authorize(&caller, handler.roles(), None, &mut ignored) {
+            refusal = Some(refused);
+        } else {
+            match handler.translate(input.clone())? {
+                Err((error_code, error_detail)) => {
+                    refusal = Some(CommandOutcome::Rejected {
+                        entity_id: None,
+                        error_code,
+                        error_detail,
+                        cause: crate::outcome::RejectionCause::DomainRejection,
+                    })
+                }
+                Ok(dispatches) => {
+                    for dispatch in dispatches {
+                        let mut request = CommandRequest::new(plugin, dispatch.command, dispatch.input);
+                        request.entity_id = dispatch.entity_id;
+                        request.internal = true;
+                        request.correlation_id = Some(audit_id.clone());
+                        request.caller = caller.clone();
+                        outcomes.push(self.execute(request).await?);
+                    }
+                }
+            }
+        }
+        if let Some(refused) = refusal {
+            outcomes.push(refused);
+        }
+        let audit = serde_json::json!({
+            "id": audit_id,
+            "input": input,
+            "caller": caller.user_id,
+            "receivedAt": reventless_spec::Timestamp::now().0,
+            "outcomes": outcomes,
+        });
+        let table = crate::plugin::inbound_audit_table(plugin, name);
+        self.inner.stores.queries.put(&table, &audit_id, audit).await?;
+        Ok(InboundOutcome { audit_id, outcomes })
     }
 
     /// Waits until every projection has applied every event committed to its

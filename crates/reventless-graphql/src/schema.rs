@@ -105,6 +105,13 @@ fn register_common(outputs: &mut Types) {
         ],
     );
     outputs.enums.insert("SortDirection".into(), vec!["ASC".into(), "DESC".into()]);
+    outputs.objects.insert(
+        "InboundOutcome".into(),
+        vec![
+            scalar_field("auditId", "auditId", Scalar::Id, true),
+            field("outcomes", Shape::List(Box::new(Shape::Object("CommandOutcome".into())), true), true),
+        ],
+    );
     outputs.enums.insert("PluginStatus".into(), vec!["CONNECTED".into(), "STALE".into(), "DISCONNECTED".into()]);
     outputs.objects.insert(
         "PlatformPlugin".into(),
@@ -176,6 +183,7 @@ pub fn build_schema(runtime: &Runtime) -> Result<ApiSchema, BuildError> {
     let mut outputs = Types::default();
     register_common(&mut outputs);
     let mut mutations = Vec::new();
+    let mut inbounds = Vec::new();
     let mut read_models = Vec::new();
 
     for plugin in runtime.plugins() {
@@ -201,6 +209,18 @@ pub fn build_schema(runtime: &Runtime) -> Result<ApiSchema, BuildError> {
         for projection in &plugin.projections {
             read_models.push(read_model_spec(&plugin.name, projection.handler.as_ref(), &mut outputs, &mut inputs)?);
         }
+        for inbound in &plugin.inbound {
+            let schema = serde_json::to_value(inbound.input_schema())?;
+            let context = format!("{}_{}", plugin.name, inbound.name());
+            let args = Walker::new(&schema, &plugin.name, "Input", &mut inputs, context).fields(&schema)?;
+            inbounds.push(MutationSpec {
+                field: format!("{}_{}", plugin.name, inbound.name()),
+                plugin: plugin.name.clone(),
+                route: inbound.name().to_string(),
+                aggregate: false,
+                args,
+            });
+        }
     }
 
     let inputs = Arc::new(inputs);
@@ -211,6 +231,9 @@ pub fn build_schema(runtime: &Runtime) -> Result<ApiSchema, BuildError> {
 
     for spec in mutations {
         mutation = mutation.field(mutation_field(spec, runtime.clone(), inputs.clone()));
+    }
+    for spec in inbounds {
+        mutation = mutation.field(inbound_field(spec, runtime.clone(), inputs.clone()));
     }
     for spec in &read_models {
         register_read_model_types(spec, &mut outputs, &mut builder_types);
@@ -312,6 +335,36 @@ fn mutation_field(spec: MutationSpec, runtime: Runtime, inputs: Arc<Types>) -> F
     if spec.aggregate {
         field_def = field_def.argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)));
     }
+    for arg in &spec.args {
+        field_def = field_def.argument(InputValue::new(&arg.name, type_ref(&arg.shape, arg.required)));
+    }
+    field_def
+}
+
+/// An inbound translation's mutation: outside input in, outcomes out.
+fn inbound_field(spec: MutationSpec, runtime: Runtime, inputs: Arc<Types>) -> Field {
+    let mut field_def = Field::new(spec.field.clone(), TypeRef::named_nn("InboundOutcome"), {
+        let args = spec.args.clone();
+        let (plugin, name) = (spec.plugin.clone(), spec.route.clone());
+        move |ctx| {
+            let (runtime, inputs, args) = (runtime.clone(), inputs.clone(), args.clone());
+            let (plugin, name) = (plugin.clone(), name.clone());
+            FieldFuture::new(async move {
+                let mut input = serde_json::Map::new();
+                for arg in &args {
+                    if let Some(value) = ctx.args.get(&arg.name) {
+                        input.insert(arg.key.clone(), input_to_json(&arg.shape, value.as_value(), &inputs));
+                    }
+                }
+                let outcome = runtime
+                    .translate_inbound(&plugin, &name, Value::Object(input), caller(&ctx))
+                    .await
+                    .map_err(engine_error)?;
+                let outcomes: Vec<Value> = outcome.outcomes.iter().map(outcome_json).collect();
+                Ok(Some(FieldValue::owned_any(json!({"auditId": outcome.audit_id, "outcomes": outcomes}))))
+            })
+        }
+    });
     for arg in &spec.args {
         field_def = field_def.argument(InputValue::new(&arg.name, type_ref(&arg.shape, arg.required)));
     }

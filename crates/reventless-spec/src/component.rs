@@ -384,3 +384,17 @@ impl<C: Counter> ReadModel for CounterView<C> {
             .collect()
     }
 }
+
+/// An anti-corruption layer for input from outside (another system's
+/// format): the input becomes this plugin's commands, synchronously, and
+/// every input is kept in an audit table (`<Plugin>_<NAME>Audit`).
+pub trait InboundTranslationSlice: Send + Sync + 'static {
+    /// The mutation's name after the plugin, e.g. `ImportProduct`.
+    const NAME: &'static str;
+    /// Roles allowed to send input (any caller when empty).
+    const ROLES: &'static [&'static str] = &[];
+    type Input: Serialize + DeserializeOwned + schemars::JsonSchema + Clone + Debug + Send + Sync + 'static;
+    type Error: DomainError;
+
+    fn translate(input: &Self::Input) -> Result<Vec<Dispatch>, Self::Error>;
+}

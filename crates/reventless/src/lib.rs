@@ -24,8 +24,8 @@ pub use app::{App, AppError, StorageArgs};
 pub mod prelude {
     pub use reventless_spec::{
         Action, Aggregate, AppendCondition, AutomationSlice, Capabilities, Command, Counter, Dispatch, Event,
-        EventEnvelope, Extension, ExtensionPoint, Message, OutboundTranslationSlice, Owner, Query, QueryItem,
-        ReadModel, StateChangeSlice, StateViewSlice, Tag, TagValue,
+        EventEnvelope, Extension, ExtensionPoint, InboundTranslationSlice, Message, OutboundTranslationSlice, Owner,
+        Query, QueryItem, ReadModel, StateChangeSlice, StateViewSlice, Tag, TagValue,
     };
 
     pub use crate::{CommandOutcome, CommandRequest, Plugin};

@@ -178,7 +178,8 @@ fn the_manifest_names_every_component_with_its_event_types() {
             "ProductLifecycle",
             "Products",
             "Categories",
-            "CategoryProductCounts"
+            "CategoryProductCounts",
+            "ImportProduct"
         ]
     );
     assert_eq!(component("AddProduct").consumes, vec!["CategoryAdded", "CategoryArchived", "ProductAdded"]);
@@ -193,5 +194,5 @@ fn the_manifest_names_every_component_with_its_event_types() {
     assert_eq!(products["indexes"], json!(["categoryId", "shelfStatus"]));
     assert_eq!(manifest.storage.dcb_logs, vec!["Catalog"]);
     assert!(manifest.storage.aggregate_logs.is_empty());
-    assert_eq!(manifest.storage.tables.len(), 3);
+    assert_eq!(manifest.storage.tables.len(), 4);
 }

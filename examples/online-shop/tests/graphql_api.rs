@@ -443,7 +443,7 @@ async fn hosted_plugins_are_listed_with_their_status() {
     assert_eq!(
         plugins["data"]["Platform_Plugins"],
         json!([
-            {"name": "Catalog", "version": env!("CARGO_PKG_VERSION"), "status": "CONNECTED", "components": 9},
+            {"name": "Catalog", "version": env!("CARGO_PKG_VERSION"), "status": "CONNECTED", "components": 10},
             {"name": "Support", "version": "0.0.0", "status": "CONNECTED", "components": 3}
         ])
     );
@@ -451,4 +451,37 @@ async fn hosted_plugins_are_listed_with_their_status() {
     let row = server.runtime.stores().queries.get("Platform_Plugins", "Catalog").await.unwrap().unwrap();
     assert_eq!(row["status"], "DISCONNECTED", "a stopped platform disconnects its plugins");
     assert!(row["disconnectedAt"].is_u64());
+}
+
+#[tokio::test]
+async fn supplier_products_are_imported_through_the_inbound_translation() {
+    let server = start().await;
+    server.gql(r#"mutation { Catalog_AddCategory(categoryId: "books", name: "Books") { status } }"#).await;
+    let import = r#"mutation { Catalog_ImportProduct(sku: " dune-1 ", title: "Dune", desc: "Classic", unitPrice: 1299, currency: "EUR", categoryId: "books") { auditId outcomes { status entityId errorCode } } }"#;
+    let imported = server.gql(import).await;
+    let result = &imported["data"]["Catalog_ImportProduct"];
+    assert_eq!(
+        result["outcomes"],
+        json!([{"status": "ACCEPTED", "entityId": "dune-1", "errorCode": null}]),
+        "{imported}"
+    );
+    let again = server.gql(import).await;
+    assert_eq!(again["data"]["Catalog_ImportProduct"]["outcomes"][0]["errorCode"], "ProductAlreadyExists");
+    let no_sku = server
+        .gql(r#"mutation { Catalog_ImportProduct(sku: "  ", title: "x", desc: "", unitPrice: 1, currency: "EUR", categoryId: "books") { outcomes { status errorCode } } }"#)
+        .await;
+    assert_eq!(
+        no_sku["data"]["Catalog_ImportProduct"]["outcomes"],
+        json!([{"status": "REJECTED", "errorCode": "MissingSku"}])
+    );
+    server.settle().await;
+    let product = server.gql(r#"{ Catalog_Product(id: "dune-1") { name priceCents } }"#).await;
+    assert_eq!(product["data"]["Catalog_Product"], json!({"name": "Dune", "priceCents": 1299}));
+    // Every input is audited with what became of it.
+    let audit_id = result["auditId"].as_str().unwrap();
+    let audit = server.runtime.stores().queries.get("Catalog_ImportProductAudit", audit_id).await.unwrap().unwrap();
+    assert_eq!(audit["input"]["sku"], " dune-1 ");
+    assert_eq!(audit["outcomes"][0]["status"], "ACCEPTED");
+    let audits = server.runtime.stores().queries.list("Catalog_ImportProductAudit", &Default::default()).await.unwrap();
+    assert_eq!(audits.total_count, 3);
 }

@@ -2,11 +2,13 @@
 //! (tags `category:<id>`, `product:<id>`).
 mod category;
 mod events;
+mod import;
 mod product;
 mod views;
 
 pub use category::{AddCategory, ArchiveCategory, CategoryState, RenameCategory};
 pub use events::{CatalogError, CatalogEvent};
+pub use import::{ImportError, ImportProduct, SupplierProduct};
 pub use product::{AddProduct, ChangeProductPrice, ProductCommand, ProductLifecycle, ProductState, ProductStatus};
 pub use views::{Categories, CategoryProductCounts, CategoryRow, ProductRow, Products, ShelfStatus};
 
@@ -27,4 +29,5 @@ pub fn plugin() -> Plugin {
         .read_model::<Products>()
         .read_model::<Categories>()
         .counter::<CategoryProductCounts>()
+        .inbound_translation::<ImportProduct>()
 }
