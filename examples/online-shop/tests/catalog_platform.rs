@@ -176,9 +176,12 @@ fn the_manifest_names_every_component_with_its_event_types() {
             "AddProduct",
             "ChangeProductPrice",
             "ProductLifecycle",
+            "ProductDemand",
             "Products",
             "Categories",
             "CategoryProductCounts",
+            "ProductDemands",
+            "Catalog.Products",
             "ImportProduct"
         ]
     );
@@ -194,5 +197,10 @@ fn the_manifest_names_every_component_with_its_event_types() {
     assert_eq!(products["indexes"], json!(["categoryId", "shelfStatus"]));
     assert_eq!(manifest.storage.dcb_logs, vec!["Catalog"]);
     assert!(manifest.storage.aggregate_logs.is_empty());
-    assert_eq!(manifest.storage.tables.len(), 4);
+    assert_eq!(manifest.storage.tables.len(), 5);
+    let point = component("Catalog.Products");
+    assert_eq!(
+        point.produces,
+        vec!["ProductBecameAvailable", "ProductPriceChanged", "ProductWithdrawn", "ProductRelisted"]
+    );
 }

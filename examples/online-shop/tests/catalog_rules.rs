@@ -361,3 +361,79 @@ mod views {
         ]);
     }
 }
+
+mod demand {
+    use super::*;
+
+    fn record(order: &str) -> DemandCommand {
+        DemandCommand::RecordDemand { product_id: "p1".into(), order_id: order.into() }
+    }
+    fn revoke(order: &str) -> DemandCommand {
+        DemandCommand::RevokeDemand { product_id: "p1".into(), order_id: order.into() }
+    }
+    fn recorded(order: &str) -> CatalogEvent {
+        CatalogEvent::DemandRecorded { product_id: "p1".into(), order_id: order.into() }
+    }
+    fn revoked(order: &str) -> CatalogEvent {
+        CatalogEvent::DemandRevoked { product_id: "p1".into(), order_id: order.into() }
+    }
+
+    #[test]
+    fn demand_is_recorded_once_per_order() {
+        SliceTest::<ProductDemand>::given_no_events().when(record("o1")).then_events([recorded("o1")]);
+        SliceTest::<ProductDemand>::given([recorded("o1")]).when(record("o1")).then_no_events();
+        SliceTest::<ProductDemand>::given([recorded("o1")]).when(record("o2")).then_events([recorded("o2")]);
+    }
+
+    #[test]
+    fn demand_is_revoked_once_and_never_below_zero() {
+        SliceTest::<ProductDemand>::given([recorded("o1")]).when(revoke("o1")).then_events([revoked("o1")]);
+        SliceTest::<ProductDemand>::given([recorded("o1"), revoked("o1")]).when(revoke("o1")).then_no_events();
+        SliceTest::<ProductDemand>::given_no_events().when(revoke("o9")).then_no_events();
+    }
+
+    #[test]
+    fn the_demand_view_counts_open_orders() {
+        ProjectionTest::<ProductDemands>::given([recorded("o1"), recorded("o2"), revoked("o1")])
+            .then_rows([("p1", ProductDemandRow { product_id: "p1".into(), order_count: 1 })]);
+    }
+}
+
+mod published {
+    use super::*;
+    use reventless::spec::{EventEnvelope, ExtensionPoint, Timestamp};
+
+    fn publish(event: CatalogEvent) -> Vec<ProductNews> {
+        let envelope = EventEnvelope::recorded(
+            reventless::spec::NewEvent::new("x", vec![], serde_json::Value::Null),
+            1,
+            None,
+            Timestamp(0),
+        );
+        ProductsPoint::publish(&event, &envelope)
+    }
+
+    #[test]
+    fn other_plugins_hear_when_products_come_and_go() {
+        assert_eq!(
+            publish(product_added("p1", "books")),
+            vec![ProductNews::ProductBecameAvailable {
+                product_id: "p1".into(),
+                name: "Product p1".into(),
+                price_cents: 1999,
+                currency: "EUR".into()
+            }]
+        );
+        for gone in [
+            CatalogEvent::ProductArchived { product_id: "p1".into() },
+            CatalogEvent::ProductDiscontinued { product_id: "p1".into() },
+        ] {
+            assert_eq!(publish(gone), vec![ProductNews::ProductWithdrawn { product_id: "p1".into() }]);
+        }
+        assert_eq!(
+            publish(CatalogEvent::ProductUnarchived { product_id: "p1".into() }),
+            vec![ProductNews::ProductRelisted { product_id: "p1".into() }]
+        );
+        assert!(publish(category_added("books")).is_empty(), "categories are not part of the contract");
+    }
+}

@@ -18,7 +18,7 @@ fn manifest_prints_every_plugin_as_json() {
     assert!(output.status.success());
     let manifests: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(manifests[0]["plugin"], "Catalog");
-    assert_eq!(manifests[0]["components"].as_array().unwrap().len(), 10);
+    assert_eq!(manifests[0]["components"].as_array().unwrap().len(), 13);
 }
 
 fn json_lines(output: &std::process::Output) -> Vec<Value> {

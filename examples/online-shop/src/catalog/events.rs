@@ -47,6 +47,16 @@ pub enum CatalogEvent {
         #[tag]
         product_id: String,
     },
+    DemandRecorded {
+        #[tag]
+        product_id: String,
+        order_id: String,
+    },
+    DemandRevoked {
+        #[tag]
+        product_id: String,
+        order_id: String,
+    },
 }
 
 /// Why the catalog refuses a command (the variant name is the error code).

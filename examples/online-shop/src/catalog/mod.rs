@@ -1,15 +1,19 @@
 //! The Catalog plugin: categories and products, decided with DCB slices
 //! (tags `category:<id>`, `product:<id>`).
 mod category;
+mod demand;
 mod events;
 mod import;
 mod product;
+mod published;
 mod views;
 
 pub use category::{AddCategory, ArchiveCategory, CategoryState, RenameCategory};
+pub use demand::{DemandCommand, ProductDemand, ProductDemandRow, ProductDemands};
 pub use events::{CatalogError, CatalogEvent};
 pub use import::{ImportError, ImportProduct, SupplierProduct};
 pub use product::{AddProduct, ChangeProductPrice, ProductCommand, ProductLifecycle, ProductState, ProductStatus};
+pub use published::{ProductNews, Products as ProductsPoint};
 pub use views::{Categories, CategoryProductCounts, CategoryRow, ProductRow, Products, ShelfStatus};
 
 use reventless::Plugin;
@@ -26,8 +30,11 @@ pub fn plugin() -> Plugin {
         .state_change_slice::<AddProduct>()
         .state_change_slice::<ChangeProductPrice>()
         .state_change_slice::<ProductLifecycle>()
+        .state_change_slice::<ProductDemand>()
         .read_model::<Products>()
         .read_model::<Categories>()
         .counter::<CategoryProductCounts>()
+        .read_model::<ProductDemands>()
         .inbound_translation::<ImportProduct>()
+        .extension_point::<ProductsPoint>()
 }

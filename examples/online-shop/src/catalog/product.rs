@@ -39,7 +39,9 @@ fn evolve_product(mut state: ProductState, event: &CatalogEvent) -> ProductState
         CatalogEvent::ProductArchived { .. } => state.status = ProductStatus::Archived,
         CatalogEvent::ProductUnarchived { .. } => state.status = ProductStatus::Listed,
         CatalogEvent::ProductDiscontinued { .. } => state.status = ProductStatus::Discontinued,
-        CatalogEvent::CategoryRenamed { .. } => {}
+        CatalogEvent::CategoryRenamed { .. }
+        | CatalogEvent::DemandRecorded { .. }
+        | CatalogEvent::DemandRevoked { .. } => {}
     }
     state
 }
