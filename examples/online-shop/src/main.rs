@@ -1,12 +1,12 @@
-//! The online shop's composition root: `manifest` prints what the plugins
-//! are made of; `demo` runs a short scenario on the local platform.
+//! The online shop's composition root: the Catalog and Ordering plugins on
+//! the local platform, with a recording fake for the `EmailService`.
 use std::process::ExitCode;
 
-use online_shop::catalog;
 use reventless::App;
 
 fn main() -> ExitCode {
-    let app = App::new().plugin(catalog::plugin());
+    let (capabilities, _mails) = online_shop::ordering::local_capabilities();
+    let app = online_shop::plugins().into_iter().fold(App::new(), App::plugin).capabilities(capabilities);
     match app.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -32,7 +32,7 @@ macro_rules! catalog_platform_tests {
     ($fresh:expr) => {
         #[tokio::test]
         async fn a_product_goes_on_the_shelf_and_into_the_view() {
-            let runtime = Runtime::start($fresh, vec![catalog::plugin()]).unwrap();
+            let runtime = Runtime::start($fresh, vec![catalog::standalone()]).unwrap();
             let added = run(&runtime, command("AddCategory", json!({"categoryId": "books", "name": "Books"}))).await;
             assert_eq!(added, CommandOutcome::Accepted { entity_id: "books".into(), event_count: 1, position: Some(1) });
             let product = run(&runtime, add_product("p1", "books", 1999)).await;
@@ -56,7 +56,7 @@ macro_rules! catalog_platform_tests {
 
         #[tokio::test]
         async fn rejections_and_bad_input_append_nothing() {
-            let runtime = Runtime::start($fresh, vec![catalog::plugin()]).unwrap();
+            let runtime = Runtime::start($fresh, vec![catalog::standalone()]).unwrap();
             let refused = run(&runtime, add_product("p1", "nowhere", 100)).await;
             assert_eq!(refused.error_code(), Some("CategoryNotFound"));
             let bad = runtime.execute(command("AddCategory", json!({"categoryId": 7, "name": "Seven"}))).await;
@@ -72,8 +72,8 @@ macro_rules! catalog_platform_tests {
         async fn racing_writers_on_two_platforms_add_a_category_once() {
             // Two platforms on one log: only the append condition keeps ids unique.
             let stores = $fresh;
-            let first = Runtime::start(stores.clone(), vec![catalog::plugin()]).unwrap();
-            let second = Runtime::start(stores, vec![catalog::plugin()]).unwrap();
+            let first = Runtime::start(stores.clone(), vec![catalog::standalone()]).unwrap();
+            let second = Runtime::start(stores, vec![catalog::standalone()]).unwrap();
             let mut tasks = Vec::new();
             for i in 0..32 {
                 let runtime = if i % 2 == 0 { first.clone() } else { second.clone() };
@@ -97,7 +97,7 @@ macro_rules! catalog_platform_tests {
             // AddProduct and ArchiveCategory race; whichever order wins, a listed
             // product never ends up in an archived category it was refused for.
             for round in 0..20 {
-                let runtime = Runtime::start($fresh, vec![catalog::plugin()]).unwrap();
+                let runtime = Runtime::start($fresh, vec![catalog::standalone()]).unwrap();
                 run(&runtime, command("AddCategory", json!({"categoryId": "c", "name": "C"}))).await;
                 let adder = runtime.clone();
                 let add = tokio::spawn(async move { adder.execute(add_product(&format!("p{round}"), "c", 5)).await });
@@ -117,7 +117,7 @@ macro_rules! catalog_platform_tests {
 
         #[tokio::test]
         async fn the_products_view_filters_orders_and_pages() {
-            let runtime = Runtime::start($fresh, vec![catalog::plugin()]).unwrap();
+            let runtime = Runtime::start($fresh, vec![catalog::standalone()]).unwrap();
             for category in ["books", "games"] {
                 run(&runtime, command("AddCategory", json!({"categoryId": category, "name": category}))).await;
             }
@@ -164,7 +164,7 @@ mod sqlite {
 
 #[test]
 fn the_manifest_names_every_component_with_its_event_types() {
-    let manifest = catalog::plugin().manifest().unwrap();
+    let manifest = catalog::standalone().manifest().unwrap();
     let component = |name: &str| manifest.components.iter().find(|c| c.name == name).unwrap();
     let names: Vec<&str> = manifest.components.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(

@@ -18,7 +18,20 @@ fn manifest_prints_every_plugin_as_json() {
     assert!(output.status.success());
     let manifests: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(manifests[0]["plugin"], "Catalog");
-    assert_eq!(manifests[0]["components"].as_array().unwrap().len(), 13);
+    assert_eq!(manifests[0]["components"].as_array().unwrap().len(), 14);
+    assert_eq!(manifests[1]["plugin"], "Ordering");
+    let kinds: Vec<&str> =
+        manifests[1]["components"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap()).collect();
+    for kind in [
+        "StateChangeSlice",
+        "StateViewSlice",
+        "AutomationSlice",
+        "OutboundTranslationSlice",
+        "ExtensionPoint",
+        "Extension",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
 }
 
 fn json_lines(output: &std::process::Output) -> Vec<Value> {

@@ -115,7 +115,7 @@ struct Server {
 }
 
 async fn start() -> Server {
-    let runtime = reventless::local::start_in_memory(vec![catalog::plugin(), support()]).unwrap();
+    let runtime = reventless::local::start_in_memory(vec![catalog::standalone(), support()]).unwrap();
     let schema = reventless::graphql::build_schema(&runtime).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

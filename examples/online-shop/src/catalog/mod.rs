@@ -4,6 +4,7 @@ mod category;
 mod demand;
 mod events;
 mod import;
+mod orders_extension;
 mod product;
 mod published;
 mod views;
@@ -12,6 +13,7 @@ pub use category::{AddCategory, ArchiveCategory, CategoryState, RenameCategory};
 pub use demand::{DemandCommand, ProductDemand, ProductDemandRow, ProductDemands};
 pub use events::{CatalogError, CatalogEvent};
 pub use import::{ImportError, ImportProduct, SupplierProduct};
+pub use orders_extension::OrderedItems;
 pub use product::{AddProduct, ChangeProductPrice, ProductCommand, ProductLifecycle, ProductState, ProductStatus};
 pub use published::{ProductNews, Products as ProductsPoint};
 pub use views::{Categories, CategoryProductCounts, CategoryRow, ProductRow, Products, ShelfStatus};
@@ -20,8 +22,14 @@ use reventless::Plugin;
 
 pub const PLUGIN: &str = "Catalog";
 
-/// The Catalog plugin with all its components.
+/// The Catalog plugin with its extension on `Ordering.Orders` (host it
+/// together with the Ordering plugin).
 pub fn plugin() -> Plugin {
+    standalone().extension::<OrderedItems>()
+}
+
+/// The Catalog plugin without its extension on `Ordering.Orders`.
+pub fn standalone() -> Plugin {
     Plugin::new(PLUGIN)
         .version(env!("CARGO_PKG_VERSION"))
         .state_change_slice::<AddCategory>()

@@ -1,0 +1,43 @@
+//! The Ordering plugin: customers, a synced copy of the catalog's products,
+//! orders; express shipping by automation, confirmation mails through the
+//! `EmailService` capability; publishes `Ordering.Orders`.
+mod customers;
+mod events;
+mod orders;
+mod published;
+mod synced;
+mod views;
+mod work;
+
+pub use customers::{CustomerState, DeactivateCustomer, RegisterCustomer, UpdateCustomerEmail};
+pub use events::{OrderLine, OrderingError, OrderingEvent, Shipping};
+pub use orders::{LineRequest, OrderCommand, OrderLifecycle, PlaceOrder};
+pub use published::{OrderNews, OrdersPoint};
+pub use synced::{CatalogProducts, SyncCommand, SyncProducts, SyncedProduct};
+pub use views::{AvailableProductRow, AvailableProducts, CustomerRow, Customers, Lifecycle, OrderRow, Orders};
+pub use work::{
+    AutoShipOrder, Confirmation, EmailService, Mail, RecordingEmailService, SendOrderConfirmation, ShipmentItem,
+    local_capabilities,
+};
+
+use reventless::Plugin;
+
+pub const PLUGIN: &str = "Ordering";
+
+pub fn plugin() -> Plugin {
+    Plugin::new(PLUGIN)
+        .version(env!("CARGO_PKG_VERSION"))
+        .state_change_slice::<RegisterCustomer>()
+        .state_change_slice::<UpdateCustomerEmail>()
+        .state_change_slice::<DeactivateCustomer>()
+        .state_change_slice::<SyncProducts>()
+        .state_change_slice::<PlaceOrder>()
+        .state_change_slice::<OrderLifecycle>()
+        .read_model::<Orders>()
+        .read_model::<Customers>()
+        .read_model::<AvailableProducts>()
+        .automation::<AutoShipOrder>()
+        .outbound_translation::<SendOrderConfirmation>()
+        .extension_point::<OrdersPoint>()
+        .extension::<CatalogProducts>()
+}
