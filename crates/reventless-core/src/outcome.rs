@@ -57,6 +57,7 @@ impl CommandOutcome {
 pub fn authorize(
     caller: &Caller,
     roles: &[&str],
+    requires_user: bool,
     owner: Option<reventless_spec::Owner>,
     input: &mut Value,
 ) -> Result<(), CommandOutcome> {
@@ -68,6 +69,9 @@ pub fn authorize(
     };
     if !roles.is_empty() && !caller.has_any_role(roles) {
         return Err(refuse(&format!("requires one of the roles {}", roles.join(", "))));
+    }
+    if requires_user && caller.user_id.is_none() {
+        return Err(refuse("requires an identified caller"));
     }
     let Some(owner) = owner else { return Ok(()) };
     let Value::Object(fields) = input else { return Ok(()) };

@@ -54,6 +54,8 @@ pub trait CommandHandler: Send + Sync {
     fn event_source(&self) -> EventSource;
     /// Roles allowed to send its commands (anyone when empty).
     fn roles(&self) -> &'static [&'static str];
+    /// Whether only identified callers may send its commands.
+    fn requires_user(&self) -> bool;
     /// The command field stamped with the caller's id.
     fn owner(&self) -> Option<reventless_spec::Owner>;
     /// JSON Schema of its command type (every variant).
@@ -599,6 +601,10 @@ impl<A: Aggregate> CommandHandler for AggregateHandler<A> {
         A::ROLES
     }
 
+    fn requires_user(&self) -> bool {
+        A::REQUIRES_USER
+    }
+
     fn owner(&self) -> Option<reventless_spec::Owner> {
         A::OWNER
     }
@@ -662,6 +668,10 @@ impl<S: StateChangeSlice> CommandHandler for SliceHandler<S> {
 
     fn roles(&self) -> &'static [&'static str] {
         S::ROLES
+    }
+
+    fn requires_user(&self) -> bool {
+        S::REQUIRES_USER
     }
 
     fn owner(&self) -> Option<reventless_spec::Owner> {

@@ -230,7 +230,13 @@ impl Runtime {
     pub async fn execute(&self, mut request: CommandRequest) -> Result<CommandOutcome, EngineError> {
         let handler = self.route(&request)?;
         if !request.internal
-            && let Err(refusal) = authorize(&request.caller, handler.roles(), handler.owner(), &mut request.input)
+            && let Err(refusal) = authorize(
+                &request.caller,
+                handler.roles(),
+                handler.requires_user(),
+                handler.owner(),
+                &mut request.input,
+            )
         {
             return Ok(refusal);
         }
@@ -293,7 +299,7 @@ impl Runtime {
         let mut outcomes = Vec::new();
         let mut refusal = None;
         let mut ignored = serde_json::Value::Null;
-        if let Err(refused) = authorize(&caller, handler.roles(), None, &mut ignored) {
+        if let Err(refused) = authorize(&caller, handler.roles(), false, None, &mut ignored) {
             refusal = Some(refused);
         } else {
             match handler.translate(input.clone())? {

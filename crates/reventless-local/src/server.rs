@@ -61,9 +61,11 @@ const LOCAL_GRAPHIQL_PAGE: &str = r#"<!doctype html>
 <script src="/graphiql/react-dom.production.min.js"></script>
 <script src="/graphiql/graphiql.min.js"></script>
 <script>
+  // `/?headers={"x-user-id":"ann","x-user-roles":"Admin"}` prefills the caller headers.
+  const headers = new URLSearchParams(location.search).get('headers') || undefined;
   const fetcher = GraphiQL.createFetcher({ url: '/graphql' });
   ReactDOM.createRoot(document.getElementById('graphiql'))
-    .render(React.createElement(GraphiQL, { fetcher, defaultEditorToolsVisibility: true }));
+    .render(React.createElement(GraphiQL, { fetcher, defaultHeaders: headers, defaultEditorToolsVisibility: true }));
 </script>
 </body>
 </html>

@@ -17,6 +17,8 @@ pub trait Aggregate: Send + Sync + 'static {
     const ASYNC: bool = false;
     /// Roles allowed to send its commands (any caller when empty).
     const ROLES: &'static [&'static str] = &[];
+    /// Only identified callers (with a user id) may send its commands.
+    const REQUIRES_USER: bool = false;
     /// A command field stamped with the caller's id (see [`Owner`]).
     const OWNER: Option<Owner> = None;
     /// False for commands only the plugin's own components send (not in the API).
@@ -43,6 +45,8 @@ pub trait StateChangeSlice: Send + Sync + 'static {
     const ASYNC: bool = false;
     /// Roles allowed to send its commands (any caller when empty).
     const ROLES: &'static [&'static str] = &[];
+    /// Only identified callers (with a user id) may send its commands.
+    const REQUIRES_USER: bool = false;
     /// A command field stamped with the caller's id (see [`Owner`]).
     const OWNER: Option<Owner> = None;
     /// False for commands only the plugin's own components send (not in the API).

@@ -20,6 +20,9 @@ struct ScriptLine {
     entity_id: Option<String>,
     #[serde(default)]
     input: Value,
+    /// Who sends it: `{"user_id": "...", "roles": ["..."]}` (anonymous when absent).
+    #[serde(default)]
+    caller: reventless_core::Caller,
 }
 
 fn parse(path: &Path) -> Result<Vec<(usize, CommandRequest)>, AppError> {
@@ -35,7 +38,7 @@ fn parse(path: &Path) -> Result<Vec<(usize, CommandRequest)>, AppError> {
             line: index + 1,
             message: e.to_string(),
         })?;
-        let mut request = CommandRequest::new(parsed.plugin, parsed.command, parsed.input);
+        let mut request = CommandRequest::new(parsed.plugin, parsed.command, parsed.input).caller(parsed.caller);
         request.entity_id = parsed.entity_id;
         requests.push((index + 1, request));
     }

@@ -139,7 +139,9 @@ async fn graphiql_runs_a_mutation_and_a_query() {
     tokio::spawn(reventless::local::server::serve(runtime.clone(), schema, options, listener, std::future::pending()));
 
     let driver = Driver::start().await;
-    driver.call(reqwest::Method::POST, "/url", json!({"url": server})).await;
+    // The caller (a merchandiser) through GraphiQL's headers.
+    let headers = "%7B%22x-user-id%22%3A%22merch%22%2C%22x-user-roles%22%3A%22Merchandiser%22%7D";
+    driver.call(reqwest::Method::POST, "/url", json!({"url": format!("{server}/?headers={headers}")})).await;
     driver.wait_for("GraphiQL", "return !!document.querySelector('.graphiql-query-editor .CodeMirror');").await;
 
     let mutation = r#"mutation { Catalog_AddCategory(categoryId: "books", name: "Books") { status entityId } }"#;

@@ -8,7 +8,8 @@ use reventless::{EngineError, Runtime};
 use serde_json::{Value, json};
 
 fn command(name: &str, input: Value) -> CommandRequest {
-    CommandRequest::new(catalog::PLUGIN, name, input)
+    let merchandiser = reventless::Caller { user_id: Some("merch".into()), roles: vec!["Merchandiser".into()] };
+    CommandRequest::new(catalog::PLUGIN, name, input).caller(merchandiser)
 }
 
 fn add_product(id: &str, category: &str, price_cents: i64) -> CommandRequest {
@@ -63,7 +64,9 @@ macro_rules! catalog_platform_tests {
             assert!(matches!(&bad, Err(EngineError::BadInput { message, .. }) if message.contains("invalid type")), "{bad:?}");
             let missing = runtime.execute(command("AddCategory", json!({"name": "No id"}))).await;
             assert!(matches!(&missing, Err(EngineError::BadInput { message, .. }) if message.contains("categoryId")));
-            let unknown = runtime.execute(command("DeleteEverything", json!({}))).await;
+            let anonymous = CommandRequest::new(catalog::PLUGIN, "AddCategory", json!({"categoryId": "c", "name": "C"}));
+        assert_eq!(runtime.execute(anonymous).await.unwrap().error_code(), Some("AccessRefused"), "the catalog is for merchandisers");
+        let unknown = runtime.execute(command("DeleteEverything", json!({}))).await;
             assert!(matches!(unknown, Err(EngineError::UnknownCommand { .. })));
             assert_eq!(head(&runtime).await, 0);
         }

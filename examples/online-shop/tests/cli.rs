@@ -90,7 +90,7 @@ fn a_broken_script_names_its_line() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("broken.jsonl:2"), "{stderr}");
 
-    std::fs::write(&path, "{\"plugin\": \"Catalog\", \"command\": \"AddCategory\", \"input\": {\"name\": 1}}\n")
+    std::fs::write(&path, "{\"plugin\": \"Catalog\", \"command\": \"AddCategory\", \"caller\": {\"user_id\": \"m\", \"roles\": [\"Admin\"]}, \"input\": {\"name\": 1}}\n")
         .unwrap();
     let output = shop(&["script", path.to_str().unwrap(), "--memory"]);
     assert!(!output.status.success(), "a command with bad input fails the run");
@@ -116,6 +116,8 @@ async fn dev_serves_graphql_and_stops_cleanly_on_sigterm() {
     let mutation = r#"mutation { Catalog_AddCategory(categoryId: "books", name: "Books") { status } }"#;
     let answer: Value = client
         .post(format!("{base}/graphql"))
+        .header("x-user-id", "merch")
+        .header("x-user-roles", "Merchandiser")
         .json(&serde_json::json!({"query": mutation}))
         .send()
         .await

@@ -138,8 +138,9 @@ impl Server {
         request.send().await.unwrap().json().await.unwrap()
     }
 
+    /// As a merchandiser (who may change the catalog).
     async fn gql(&self, query: &str) -> Value {
-        self.gql_as(query, json!({}), &[]).await
+        self.gql_as(query, json!({}), &[("x-user-id", "merch"), ("x-user-roles", "Merchandiser")]).await
     }
 
     async fn settle(&self) {
@@ -270,6 +271,14 @@ async fn malformed_input_is_bad_user_input_and_appends_nothing() {
     let unknown = server.gql(r#"mutation { Catalog_DeleteEverything { status } }"#).await;
     assert!(unknown["errors"][0]["extensions"]["code"].is_string(), "{unknown}");
     let syntax = server.gql("mutation { Catalog_AddCategory(").await;
+    let no_role = server
+        .gql_as(
+            r#"mutation { Catalog_AddCategory(categoryId: "c", name: "x") { status errorCode } }"#,
+            json!({}),
+            &[("x-user-id", "ann")],
+        )
+        .await;
+    assert_eq!(no_role["data"]["Catalog_AddCategory"]["errorCode"], "AccessRefused");
     assert!(syntax["errors"][0]["message"].is_string(), "{syntax}");
     assert_eq!(server.runtime.stores().dcb.head("Catalog").await.unwrap(), 0);
     let response = server
@@ -338,8 +347,9 @@ async fn lists_page_filter_and_order() {
 #[tokio::test]
 async fn roles_refuse_and_owners_are_stamped() {
     let server = start().await;
-    let anonymous =
-        server.gql(r#"mutation { Support_Ticket_Open(id: "t1", title: "Help") { status errorCode } }"#).await;
+    let anonymous = server
+        .gql_as(r#"mutation { Support_Ticket_Open(id: "t1", title: "Help") { status errorCode } }"#, json!({}), &[])
+        .await;
     assert_eq!(anonymous["data"]["Support_Ticket_Open"], json!({"status": "REJECTED", "errorCode": "AccessRefused"}));
     // A customer cannot open a ticket in someone else's name: the owner is the caller.
     let spoofed = server

@@ -145,8 +145,8 @@ mod orders {
 
     #[test]
     fn shipping_and_cancelling_follow_the_lifecycle() {
-        let ship = || OrderCommand::ShipOrder { order_id: "o1".into() };
-        let cancel = || OrderCommand::CancelOrder { order_id: "o1".into() };
+        let ship = || ShipOrder { order_id: "o1".into() };
+        let cancel = || CancelOrder { order_id: "o1".into() };
         let order = || placed(vec![priced("p1", 1, 1)], 1);
         let shipped = || OrderingEvent::OrderShipped { order_id: "o1".into() };
         let cancelled = || OrderingEvent::OrderCancelled {
@@ -154,14 +154,14 @@ mod orders {
             customer_id: "c1".into(),
             lines: vec![priced("p1", 1, 1)],
         };
-        SliceTest::<OrderLifecycle>::given_no_events().when(ship()).then_rejected("OrderNotFound");
-        SliceTest::<OrderLifecycle>::given_no_events().when(cancel()).then_rejected("OrderNotFound");
-        SliceTest::<OrderLifecycle>::given([order()]).when(ship()).then_events([shipped()]);
-        SliceTest::<OrderLifecycle>::given([order(), shipped()]).when(ship()).then_no_events();
-        SliceTest::<OrderLifecycle>::given([order(), cancelled()]).when(ship()).then_rejected("OrderAlreadyCancelled");
-        SliceTest::<OrderLifecycle>::given([order()]).when(cancel()).then_events([cancelled()]);
-        SliceTest::<OrderLifecycle>::given([order(), cancelled()]).when(cancel()).then_no_events();
-        SliceTest::<OrderLifecycle>::given([order(), shipped()]).when(cancel()).then_rejected("OrderAlreadyShipped");
+        SliceTest::<ShipOrder>::given_no_events().when(ship()).then_rejected("OrderNotFound");
+        SliceTest::<CancelOrder>::given_no_events().when(cancel()).then_rejected("OrderNotFound");
+        SliceTest::<ShipOrder>::given([order()]).when(ship()).then_events([shipped()]);
+        SliceTest::<ShipOrder>::given([order(), shipped()]).when(ship()).then_no_events();
+        SliceTest::<ShipOrder>::given([order(), cancelled()]).when(ship()).then_rejected("OrderAlreadyCancelled");
+        SliceTest::<CancelOrder>::given([order()]).when(cancel()).then_events([cancelled()]);
+        SliceTest::<CancelOrder>::given([order(), cancelled()]).when(cancel()).then_no_events();
+        SliceTest::<CancelOrder>::given([order(), shipped()]).when(cancel()).then_rejected("OrderAlreadyShipped");
     }
 
     #[test]

@@ -36,7 +36,9 @@ async fn start() -> Shop {
 
 impl Shop {
     async fn gql_as(&self, user: &str, query: &str) -> Value {
-        let request = self.client.post(format!("{}/graphql", self.base)).header("x-user-id", user);
+        let roles = if user == "admin" { "Admin" } else { "" };
+        let request =
+            self.client.post(format!("{}/graphql", self.base)).header("x-user-id", user).header("x-user-roles", roles);
         let answer: Value = request.json(&json!({"query": query})).send().await.unwrap().json().await.unwrap();
         assert!(answer["errors"].is_null(), "{query}: {answer}");
         answer["data"].clone()
@@ -130,7 +132,9 @@ async fn a_synced_product_is_ordered_and_its_demand_follows_the_order() {
         .await;
     assert_eq!(customer["Ordering_Customer"]["orderCount"], 1);
 
-    let cancelled = shop.gql(r#"mutation { Ordering_CancelOrder(orderId: "o1") { status } }"#).await;
+    let not_fulfilment = shop.gql_as("c1", r#"mutation { Ordering_ShipOrder(orderId: "o1") { errorCode } }"#).await;
+    assert_eq!(not_fulfilment["Ordering_ShipOrder"]["errorCode"], "AccessRefused", "customers do not ship");
+    let cancelled = shop.gql_as("c1", r#"mutation { Ordering_CancelOrder(orderId: "o1") { status } }"#).await;
     assert_eq!(cancelled["Ordering_CancelOrder"]["status"], "ACCEPTED");
     shop.demand("p1", 0).await;
     shop.demand("p2", 0).await;

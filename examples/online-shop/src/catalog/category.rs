@@ -34,6 +34,7 @@ pub struct AddCategory {
 
 impl StateChangeSlice for AddCategory {
     const NAME: &'static str = "AddCategory";
+    const ROLES: &'static [&'static str] = super::MANAGERS;
     const CONSUMES: &'static [&'static str] = &["CategoryAdded"];
     const PRODUCES: &'static [&'static str] = &["CategoryAdded"];
     type Command = Self;
@@ -64,6 +65,7 @@ pub struct RenameCategory {
 
 impl StateChangeSlice for RenameCategory {
     const NAME: &'static str = "RenameCategory";
+    const ROLES: &'static [&'static str] = super::MANAGERS;
     const CONSUMES: &'static [&'static str] = &["CategoryAdded", "CategoryRenamed"];
     const PRODUCES: &'static [&'static str] = &["CategoryRenamed"];
     type Command = Self;
@@ -97,6 +99,7 @@ pub struct ArchiveCategory {
 
 impl StateChangeSlice for ArchiveCategory {
     const NAME: &'static str = "ArchiveCategory";
+    const ROLES: &'static [&'static str] = super::MANAGERS;
     const CONSUMES: &'static [&'static str] = &["CategoryAdded", "CategoryArchived"];
     const PRODUCES: &'static [&'static str] = &["CategoryArchived"];
     type Command = Self;

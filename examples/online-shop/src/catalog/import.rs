@@ -27,6 +27,7 @@ pub struct ImportProduct;
 
 impl InboundTranslationSlice for ImportProduct {
     const NAME: &'static str = "ImportProduct";
+    const ROLES: &'static [&'static str] = super::MANAGERS;
     type Input = SupplierProduct;
     type Error = ImportError;
 

@@ -22,6 +22,9 @@ use reventless::Plugin;
 
 pub const PLUGIN: &str = "Catalog";
 
+/// Who may change the catalog.
+pub const MANAGERS: &[&str] = &["Admin", "Merchandiser"];
+
 /// The Catalog plugin with its extension on `Ordering.Orders` (host it
 /// together with the Ordering plugin).
 pub fn plugin() -> Plugin {

@@ -62,6 +62,7 @@ pub struct AddProduct {
 
 impl StateChangeSlice for AddProduct {
     const NAME: &'static str = "AddProduct";
+    const ROLES: &'static [&'static str] = super::MANAGERS;
     const CONSUMES: &'static [&'static str] = &["CategoryAdded", "CategoryArchived", "ProductAdded"];
     const PRODUCES: &'static [&'static str] = &["ProductAdded"];
     type Command = Self;
@@ -114,6 +115,7 @@ pub struct ChangeProductPrice {
 
 impl StateChangeSlice for ChangeProductPrice {
     const NAME: &'static str = "ChangeProductPrice";
+    const ROLES: &'static [&'static str] = super::MANAGERS;
     const CONSUMES: &'static [&'static str] = &["ProductAdded", "ProductPriceChanged", "ProductDiscontinued"];
     const PRODUCES: &'static [&'static str] = &["ProductPriceChanged"];
     type Command = Self;
@@ -167,6 +169,7 @@ pub struct ProductLifecycle;
 
 impl StateChangeSlice for ProductLifecycle {
     const NAME: &'static str = "ProductLifecycle";
+    const ROLES: &'static [&'static str] = super::MANAGERS;
     const CONSUMES: &'static [&'static str] =
         &["ProductAdded", "ProductArchived", "ProductUnarchived", "ProductDiscontinued"];
     const PRODUCES: &'static [&'static str] = &["ProductArchived", "ProductUnarchived", "ProductDiscontinued"];

@@ -38,6 +38,7 @@ pub struct RegisterCustomer {
 
 impl StateChangeSlice for RegisterCustomer {
     const NAME: &'static str = "RegisterCustomer";
+    const REQUIRES_USER: bool = true;
     const CONSUMES: &'static [&'static str] = CUSTOMER_EVENTS;
     const PRODUCES: &'static [&'static str] = &["CustomerRegistered"];
     type Command = Self;
@@ -71,6 +72,7 @@ pub struct UpdateCustomerEmail {
 
 impl StateChangeSlice for UpdateCustomerEmail {
     const NAME: &'static str = "UpdateCustomerEmail";
+    const REQUIRES_USER: bool = true;
     const CONSUMES: &'static [&'static str] = CUSTOMER_EVENTS;
     const PRODUCES: &'static [&'static str] = &["CustomerEmailUpdated"];
     type Command = Self;
@@ -102,6 +104,7 @@ pub struct DeactivateCustomer {
 
 impl StateChangeSlice for DeactivateCustomer {
     const NAME: &'static str = "DeactivateCustomer";
+    const REQUIRES_USER: bool = true;
     const CONSUMES: &'static [&'static str] = CUSTOMER_EVENTS;
     const PRODUCES: &'static [&'static str] = &["CustomerDeactivated"];
     type Command = Self;

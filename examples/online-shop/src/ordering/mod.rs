@@ -11,7 +11,7 @@ mod work;
 
 pub use customers::{CustomerState, DeactivateCustomer, RegisterCustomer, UpdateCustomerEmail};
 pub use events::{OrderLine, OrderingError, OrderingEvent, Shipping};
-pub use orders::{LineRequest, OrderCommand, OrderLifecycle, PlaceOrder};
+pub use orders::{CancelOrder, LineRequest, OrderState, PlaceOrder, ShipOrder};
 pub use published::{OrderNews, OrdersPoint};
 pub use synced::{CatalogProducts, SyncCommand, SyncProducts, SyncedProduct};
 pub use views::{AvailableProductRow, AvailableProducts, CustomerRow, Customers, Lifecycle, OrderRow, Orders};
@@ -32,7 +32,8 @@ pub fn plugin() -> Plugin {
         .state_change_slice::<DeactivateCustomer>()
         .state_change_slice::<SyncProducts>()
         .state_change_slice::<PlaceOrder>()
-        .state_change_slice::<OrderLifecycle>()
+        .state_change_slice::<ShipOrder>()
+        .state_change_slice::<CancelOrder>()
         .read_model::<Orders>()
         .read_model::<Customers>()
         .read_model::<AvailableProducts>()

@@ -136,20 +136,24 @@ impl StateChangeSlice for PlaceOrder {
     }
 }
 
-/// `Ordering_ShipOrder(orderId)` / `Ordering_CancelOrder(orderId)`.
+/// `Ordering_ShipOrder(orderId)`: for `Admin` and `Fulfilment` (and the
+/// express automation).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Command)]
-#[serde(rename_all_fields = "camelCase")]
-pub enum OrderCommand {
-    ShipOrder {
-        #[tag]
-        order_id: String,
-    },
-    CancelOrder {
-        #[tag]
-        order_id: String,
-    },
+#[serde(rename_all = "camelCase")]
+pub struct ShipOrder {
+    #[tag]
+    pub order_id: String,
 }
 
+/// `Ordering_CancelOrder(orderId)`: any identified caller.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Command)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelOrder {
+    #[tag]
+    pub order_id: String,
+}
+
+/// What shipping and cancelling know about one order.
 #[derive(Clone, Debug, Default)]
 pub struct OrderState {
     placed: Option<(String, Vec<OrderLine>)>,
@@ -157,44 +161,74 @@ pub struct OrderState {
     cancelled: bool,
 }
 
-pub struct OrderLifecycle;
+const LIFECYCLE_EVENTS: &[&str] = &["OrderPlaced", "OrderShipped", "OrderCancelled"];
 
-impl StateChangeSlice for OrderLifecycle {
-    const NAME: &'static str = "OrderLifecycle";
-    const CONSUMES: &'static [&'static str] = &["OrderPlaced", "OrderShipped", "OrderCancelled"];
-    const PRODUCES: &'static [&'static str] = &["OrderShipped", "OrderCancelled"];
-    type Command = OrderCommand;
+fn evolve_order(mut state: OrderState, event: &OrderingEvent) -> OrderState {
+    match event {
+        OrderingEvent::OrderPlaced { customer_id, lines, .. } => {
+            state.placed = Some((customer_id.clone(), lines.clone()))
+        }
+        OrderingEvent::OrderShipped { .. } => state.shipped = true,
+        OrderingEvent::OrderCancelled { .. } => state.cancelled = true,
+        _ => {}
+    }
+    state
+}
+
+impl StateChangeSlice for ShipOrder {
+    const NAME: &'static str = "ShipOrder";
+    const ROLES: &'static [&'static str] = &["Admin", "Fulfilment"];
+    const CONSUMES: &'static [&'static str] = LIFECYCLE_EVENTS;
+    const PRODUCES: &'static [&'static str] = &["OrderShipped"];
+    type Command = Self;
     type Event = OrderingEvent;
     type State = OrderState;
     type Error = OrderingError;
 
-    fn evolve(mut state: OrderState, event: &OrderingEvent) -> OrderState {
-        match event {
-            OrderingEvent::OrderPlaced { customer_id, lines, .. } => {
-                state.placed = Some((customer_id.clone(), lines.clone()))
-            }
-            OrderingEvent::OrderShipped { .. } => state.shipped = true,
-            OrderingEvent::OrderCancelled { .. } => state.cancelled = true,
-            _ => {}
-        }
-        state
+    fn evolve(state: OrderState, event: &OrderingEvent) -> OrderState {
+        evolve_order(state, event)
     }
 
-    fn decide(state: &OrderState, command: &OrderCommand) -> Result<Vec<OrderingEvent>, OrderingError> {
-        let Some((customer_id, lines)) = &state.placed else { return Err(OrderingError::OrderNotFound) };
-        match command {
-            OrderCommand::ShipOrder { .. } if state.cancelled => Err(OrderingError::OrderAlreadyCancelled),
-            OrderCommand::ShipOrder { .. } if state.shipped => Ok(vec![]),
-            OrderCommand::ShipOrder { order_id } => {
-                Ok(vec![OrderingEvent::OrderShipped { order_id: order_id.clone() }])
-            }
-            OrderCommand::CancelOrder { .. } if state.shipped => Err(OrderingError::OrderAlreadyShipped),
-            OrderCommand::CancelOrder { .. } if state.cancelled => Ok(vec![]),
-            OrderCommand::CancelOrder { order_id } => Ok(vec![OrderingEvent::OrderCancelled {
-                order_id: order_id.clone(),
-                customer_id: customer_id.clone(),
-                lines: lines.clone(),
-            }]),
+    fn decide(state: &OrderState, c: &Self) -> Result<Vec<OrderingEvent>, OrderingError> {
+        if state.placed.is_none() {
+            return Err(OrderingError::OrderNotFound);
         }
+        if state.cancelled {
+            return Err(OrderingError::OrderAlreadyCancelled);
+        }
+        if state.shipped {
+            return Ok(vec![]);
+        }
+        Ok(vec![OrderingEvent::OrderShipped { order_id: c.order_id.clone() }])
+    }
+}
+
+impl StateChangeSlice for CancelOrder {
+    const NAME: &'static str = "CancelOrder";
+    const REQUIRES_USER: bool = true;
+    const CONSUMES: &'static [&'static str] = LIFECYCLE_EVENTS;
+    const PRODUCES: &'static [&'static str] = &["OrderCancelled"];
+    type Command = Self;
+    type Event = OrderingEvent;
+    type State = OrderState;
+    type Error = OrderingError;
+
+    fn evolve(state: OrderState, event: &OrderingEvent) -> OrderState {
+        evolve_order(state, event)
+    }
+
+    fn decide(state: &OrderState, c: &Self) -> Result<Vec<OrderingEvent>, OrderingError> {
+        let Some((customer_id, lines)) = &state.placed else { return Err(OrderingError::OrderNotFound) };
+        if state.shipped {
+            return Err(OrderingError::OrderAlreadyShipped);
+        }
+        if state.cancelled {
+            return Ok(vec![]);
+        }
+        Ok(vec![OrderingEvent::OrderCancelled {
+            order_id: c.order_id.clone(),
+            customer_id: customer_id.clone(),
+            lines: lines.clone(),
+        }])
     }
 }

@@ -6,7 +6,7 @@ use reventless::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::events::{OrderingEvent, Shipping};
-use super::orders::OrderCommand;
+use super::orders::ShipOrder;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -40,7 +40,7 @@ impl AutomationSlice for AutoShipOrder {
     }
 
     fn process(_: &str, item: &ShipmentItem) -> Vec<Dispatch> {
-        Dispatch::slice(&OrderCommand::ShipOrder { order_id: item.order_id.clone() }).into_iter().collect()
+        Dispatch::slice(&ShipOrder { order_id: item.order_id.clone() }).into_iter().collect()
     }
 }
 
