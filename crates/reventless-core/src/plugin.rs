@@ -543,13 +543,6 @@ pub struct ResolvedProjection {
     pub sources: Vec<LogRef>,
 }
 
-impl ResolvedProjection {
-    /// The checkpoint of this projection on one of its sources.
-    pub fn checkpoint_name(&self, source: &LogRef) -> String {
-        format!("{}@{}", self.handler.table(), source.name)
-    }
-}
-
 fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
