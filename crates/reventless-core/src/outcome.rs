@@ -136,6 +136,14 @@ impl CommandRequest {
         }
     }
 
+    /// A command a plugin's own component sends (trusted: no API roles).
+    pub fn internal(plugin: impl Into<String>, dispatch: reventless_spec::Dispatch) -> Self {
+        let mut request = Self::new(plugin, dispatch.command, dispatch.input);
+        request.entity_id = dispatch.entity_id;
+        request.internal = true;
+        request
+    }
+
     pub fn entity(mut self, id: impl Into<String>) -> Self {
         self.entity_id = Some(id.into());
         self

@@ -313,9 +313,7 @@ impl Runtime {
                 }
                 Ok(dispatches) => {
                     for dispatch in dispatches {
-                        let mut request = CommandRequest::new(plugin, dispatch.command, dispatch.input);
-                        request.entity_id = dispatch.entity_id;
-                        request.internal = true;
+                        let mut request = CommandRequest::internal(plugin, dispatch);
                         request.correlation_id = Some(audit_id.clone());
                         request.caller = caller.clone();
                         outcomes.push(self.execute(request).await?);
@@ -631,9 +629,7 @@ impl AutomationFollower {
     /// as text (the item is retried), a domain rejection counts as sent.
     async fn send(&self, dispatches: Vec<reventless_spec::Dispatch>) -> Result<(), String> {
         for dispatch in dispatches {
-            let mut request = CommandRequest::new(self.plugin.clone(), dispatch.command, dispatch.input);
-            request.entity_id = dispatch.entity_id;
-            request.internal = true;
+            let request = CommandRequest::internal(self.plugin.clone(), dispatch);
             match self.runtime.execute(request).await {
                 Ok(CommandOutcome::Rejected { error_code, .. }) => {
                     tracing::info!(automation = self.automation.table(), error_code, "automation command rejected");
@@ -708,9 +704,7 @@ impl Follower for ExtensionFollower {
         for envelope in events {
             for (name, data) in self.publisher.publish(envelope)? {
                 for dispatch in self.extension.handle(name, data)? {
-                    let mut request = CommandRequest::new(self.plugin.clone(), dispatch.command, dispatch.input);
-                    request.entity_id = dispatch.entity_id;
-                    request.internal = true;
+                    let mut request = CommandRequest::internal(self.plugin.clone(), dispatch);
                     request.correlation_id = envelope.meta.correlation_id.clone();
                     match self.runtime.execute(request).await {
                         Ok(_) => {}

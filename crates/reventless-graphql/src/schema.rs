@@ -267,7 +267,10 @@ pub fn build_schema(runtime: &Runtime) -> Result<ApiSchema, BuildError> {
     for extra in builder_types {
         schema = schema.register(extra);
     }
-    if mutation_is_empty(&read_models, runtime) {
+    if runtime
+        .plugins()
+        .all(|plugin| plugin.routes.values().all(|handler| !handler.in_api()) && plugin.inbound.is_empty())
+    {
         mutation = mutation.field(Field::new("_noop", TypeRef::named(TypeRef::BOOLEAN), |_| {
             FieldFuture::new(async { Ok(Some(FieldValue::value(true))) })
         }));
@@ -279,10 +282,6 @@ pub fn build_schema(runtime: &Runtime) -> Result<ApiSchema, BuildError> {
     }
     let schema = schema.register(query).register(mutation).register(subscription).finish()?;
     Ok(ApiSchema { schema })
-}
-
-fn mutation_is_empty(_: &[ReadModelSpec], runtime: &Runtime) -> bool {
-    runtime.plugins().all(|plugin| plugin.routes.values().all(|handler| !handler.in_api()))
 }
 
 /// An object type whose fields read the parent's serde JSON.
@@ -309,6 +308,17 @@ fn caller(ctx: &ResolverContext<'_>) -> Caller {
     ctx.data::<Caller>().cloned().unwrap_or_default()
 }
 
+/// A mutation's arguments as the serde JSON of its input type.
+fn args_to_json(ctx: &ResolverContext<'_>, args: &[FieldShape], inputs: &Types) -> Value {
+    let mut input = serde_json::Map::new();
+    for arg in args {
+        if let Some(value) = ctx.args.get(&arg.name) {
+            input.insert(arg.key.clone(), input_to_json(&arg.shape, value.as_value(), inputs));
+        }
+    }
+    Value::Object(input)
+}
+
 fn mutation_field(spec: MutationSpec, runtime: Runtime, inputs: Arc<Types>) -> Field {
     let mut field_def = Field::new(spec.field.clone(), TypeRef::named_nn("CommandOutcome"), {
         let args = spec.args.clone();
@@ -317,13 +327,8 @@ fn mutation_field(spec: MutationSpec, runtime: Runtime, inputs: Arc<Types>) -> F
             let (runtime, inputs, args) = (runtime.clone(), inputs.clone(), args.clone());
             let (plugin, route) = (plugin.clone(), route.clone());
             FieldFuture::new(async move {
-                let mut input = serde_json::Map::new();
-                for arg in &args {
-                    if let Some(value) = ctx.args.get(&arg.name) {
-                        input.insert(arg.key.clone(), input_to_json(&arg.shape, value.as_value(), &inputs));
-                    }
-                }
-                let mut request = CommandRequest::new(plugin, route, Value::Object(input)).caller(caller(&ctx));
+                let input = args_to_json(&ctx, &args, &inputs);
+                let mut request = CommandRequest::new(plugin, route, input).caller(caller(&ctx));
                 if aggregate {
                     request.entity_id = Some(ctx.args.try_get("id")?.string()?.to_string());
                 }
@@ -350,16 +355,9 @@ fn inbound_field(spec: MutationSpec, runtime: Runtime, inputs: Arc<Types>) -> Fi
             let (runtime, inputs, args) = (runtime.clone(), inputs.clone(), args.clone());
             let (plugin, name) = (plugin.clone(), name.clone());
             FieldFuture::new(async move {
-                let mut input = serde_json::Map::new();
-                for arg in &args {
-                    if let Some(value) = ctx.args.get(&arg.name) {
-                        input.insert(arg.key.clone(), input_to_json(&arg.shape, value.as_value(), &inputs));
-                    }
-                }
-                let outcome = runtime
-                    .translate_inbound(&plugin, &name, Value::Object(input), caller(&ctx))
-                    .await
-                    .map_err(engine_error)?;
+                let input = args_to_json(&ctx, &args, &inputs);
+                let outcome =
+                    runtime.translate_inbound(&plugin, &name, input, caller(&ctx)).await.map_err(engine_error)?;
                 let outcomes: Vec<Value> = outcome.outcomes.iter().map(outcome_json).collect();
                 Ok(Some(FieldValue::owned_any(json!({"auditId": outcome.audit_id, "outcomes": outcomes}))))
             })
@@ -388,8 +386,7 @@ fn read_model_spec(
 ) -> Result<ReadModelSpec, BuildError> {
     let (singular, plural) = handler.names();
     let schema = serde_json::to_value(handler.row_schema())?;
-    let context = format!("{plugin}_{plural}");
-    let mut walker = Walker::new(&schema, plugin, "", outputs, context.clone());
+    let mut walker = Walker::new(&schema, plugin, "", outputs, format!("{plugin}_{plural}"));
     let row_type = walker.object_shape(&schema, singular)?.named().to_string();
     let fields = outputs.objects.get(&row_type).cloned().unwrap_or_default();
     // Enums of the row used in filters must exist as input types too (same name).
@@ -429,7 +426,6 @@ fn read_model_spec(
         }
         order_fields.push((field.name.clone(), field.key.clone()));
     }
-    let _ = context;
     Ok(ReadModelSpec {
         plugin: plugin.to_string(),
         singular: singular.to_string(),
