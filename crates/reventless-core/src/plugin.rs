@@ -82,6 +82,10 @@ pub trait ProjectionHandler: Send + Sync {
     fn row_schema(&self) -> schemars::Schema;
     /// Fields declared as indexes.
     fn indexes(&self) -> &'static [&'static str];
+    /// Another read model's rows this one's field also appears on.
+    fn shown_on(&self) -> Option<reventless_spec::ShownOn> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -740,6 +744,10 @@ impl<R: ReadModel> ProjectionHandler for ReadModelHandler<R> {
 
     fn indexes(&self) -> &'static [&'static str] {
         R::INDEXES
+    }
+
+    fn shown_on(&self) -> Option<reventless_spec::ShownOn> {
+        R::SHOWN_ON
     }
 }
 

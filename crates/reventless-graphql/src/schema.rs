@@ -28,6 +28,10 @@ pub enum BuildError {
     Schema(#[from] SchemaError),
     #[error("cannot describe a type: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("{plugin}_{source_view} is shown on `{target}`, which is not a read model of {plugin}")]
+    UnknownShownOn { plugin: String, source_view: String, target: String },
+    #[error("{plugin}_{source_view} shows its field `{key}`, which its rows do not have")]
+    UnknownShownKey { plugin: String, source_view: String, key: String },
 }
 
 /// The executable API of a runtime.
@@ -175,6 +179,15 @@ struct ReadModelSpec {
     filters: Vec<(String, String, FilterOp, Shape)>,
     /// Sortable fields: enum value → serde key.
     order_fields: Vec<(String, String)>,
+    shown_on: Option<reventless_spec::ShownOn>,
+}
+
+/// A field of one read model's rows read from another read model's row with the same id.
+struct ShownField {
+    name: String,
+    table: String,
+    key: String,
+    shape: Shape,
 }
 
 /// Builds the API of every plugin the runtime hosts.
@@ -254,8 +267,13 @@ pub fn build_schema(runtime: &Runtime) -> Result<ApiSchema, BuildError> {
         }
         schema = schema.register(graphql_enum);
     }
+    let mut shown_fields = shown_fields(&read_models, &outputs)?;
     for (name, fields) in &outputs.objects {
-        schema = schema.register(output_object(name, fields));
+        let mut object = output_object(name, fields);
+        for shown in shown_fields.remove(name).unwrap_or_default() {
+            object = object.field(shown_field(shown, runtime.clone()));
+        }
+        schema = schema.register(object);
     }
     for (name, fields) in inputs.objects.iter() {
         let mut object = InputObject::new(name);
@@ -302,6 +320,65 @@ fn output_object(name: &str, fields: &[FieldShape]) -> Object {
         object = object.field(graphql_field);
     }
     object
+}
+
+/// The fields read models show on other read models' rows, by target row type.
+fn shown_fields(
+    read_models: &[ReadModelSpec],
+    outputs: &Types,
+) -> Result<std::collections::BTreeMap<String, Vec<ShownField>>, BuildError> {
+    let mut by_target: std::collections::BTreeMap<String, Vec<ShownField>> = Default::default();
+    for source in read_models {
+        let Some(shown) = source.shown_on else { continue };
+        let target = read_models
+            .iter()
+            .find(|target| target.plugin == source.plugin && target.singular == shown.view)
+            .ok_or_else(|| BuildError::UnknownShownOn {
+                plugin: source.plugin.clone(),
+                source_view: source.plural.clone(),
+                target: shown.view.to_string(),
+            })?;
+        let shape = outputs
+            .objects
+            .get(&source.row_type)
+            .and_then(|fields| fields.iter().find(|field| field.key == shown.key))
+            .map(|field| field.shape.clone())
+            .ok_or_else(|| BuildError::UnknownShownKey {
+                plugin: source.plugin.clone(),
+                source_view: source.plural.clone(),
+                key: shown.key.to_string(),
+            })?;
+        by_target.entry(target.row_type.clone()).or_default().push(ShownField {
+            name: shown.field.to_string(),
+            table: source.table.clone(),
+            key: shown.key.to_string(),
+            shape,
+        });
+    }
+    Ok(by_target)
+}
+
+/// Resolves a shown field by reading the source row with the parent's id; a
+/// missing row is 0 for numbers (nothing counted yet) and null otherwise.
+fn shown_field(shown: ShownField, runtime: Runtime) -> Field {
+    let counts = matches!(shown.shape, Shape::Scalar(Scalar::Int | Scalar::Float));
+    let ShownField { name, table, key, shape } = shown;
+    let description = format!("From `{table}` (the row with this id).");
+    Field::new(name, type_ref(&shape, counts), move |ctx| {
+        let (runtime, table, key, shape) = (runtime.clone(), table.clone(), key.clone(), shape.clone());
+        FieldFuture::new(async move {
+            let parent = ctx.parent_value.try_downcast_ref::<Value>()?;
+            let Some(id) = parent.get("id").and_then(Value::as_str) else { return Ok(None) };
+            let row = runtime.stores().queries.get(&table, id).await.map_err(|e| engine_error(e.into()))?;
+            let value = row.as_ref().and_then(|row| row.get(&key)).cloned();
+            Ok(match value {
+                Some(value) => output_value(&shape, &value),
+                None if counts => Some(FieldValue::value(0)),
+                None => None,
+            })
+        })
+    })
+    .description(description)
 }
 
 fn caller(ctx: &ResolverContext<'_>) -> Caller {
@@ -435,6 +512,7 @@ fn read_model_spec(
         roles: handler.roles(),
         filters,
         order_fields,
+        shown_on: handler.shown_on(),
     })
 }
 

@@ -97,6 +97,16 @@ pub struct Owner {
     pub override_roles: &'static [&'static str],
 }
 
+/// Where a read model's field also appears: on the rows of the read model
+/// named `view` (its singular `NAME`, same plugin) as `field`, read from this
+/// model's row with the same id, key `key` (absent row → the key's default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShownOn {
+    pub view: &'static str,
+    pub field: &'static str,
+    pub key: &'static str,
+}
+
 /// A read model (or DCB state-view slice): rows kept current from events.
 pub trait ReadModel: Send + Sync + 'static {
     /// Singular name, e.g. `Product` (GraphQL `<Plugin>_<Name>(id)`).
@@ -109,6 +119,9 @@ pub trait ReadModel: Send + Sync + 'static {
     const INDEXES: &'static [&'static str] = &[];
     /// Roles allowed to query it (any caller when empty).
     const ROLES: &'static [&'static str] = &[];
+    /// Also show one of its row fields on another read model's rows with the
+    /// same id (e.g. a counter's `count` as `Category.productCount`).
+    const SHOWN_ON: Option<ShownOn> = None;
     type Event: Event;
     type Row: Serialize + DeserializeOwned + schemars::JsonSchema + Clone + Debug + PartialEq + Send + Sync + 'static;
 
@@ -357,6 +370,9 @@ pub trait Counter: Send + Sync + 'static {
     /// Plural name, e.g. `CategoryProductCounts`.
     const PLURAL: &'static str;
     const CONSUMES: &'static [&'static str];
+    /// Show the count on another read model's rows with the same id:
+    /// `(view NAME, field)`, e.g. `("Category", "productCount")`.
+    const SHOWN_ON: Option<(&'static str, &'static str)> = None;
     type Event: Event;
 
     fn count(event: &Self::Event, envelope: &EventEnvelope) -> Vec<(String, i64)>;
@@ -376,6 +392,10 @@ impl<C: Counter> ReadModel for CounterView<C> {
     const NAME: &'static str = C::NAME;
     const PLURAL: &'static str = C::PLURAL;
     const CONSUMES: &'static [&'static str] = C::CONSUMES;
+    const SHOWN_ON: Option<ShownOn> = match C::SHOWN_ON {
+        Some((view, field)) => Some(ShownOn { view, field, key: "count" }),
+        None => None,
+    };
     type Event = C::Event;
     type Row = CountRow;
 

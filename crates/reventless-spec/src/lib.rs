@@ -19,6 +19,7 @@ mod tag;
 /// A read model over DCB events is a state-view slice; the trait is the same.
 pub use component::ReadModel as StateViewSlice;
 pub use component::{
+    ShownOn,
     Action, Aggregate, AutomationSlice, Capabilities, CountRow, Counter, CounterView, Dispatch, Extension,
     ExtensionPoint, InboundTranslationSlice, OutboundTranslationSlice, Owner, ReadModel, StateChangeSlice, TodoRow,
     TodoStatus, Update, default_decision_query,

@@ -226,15 +226,33 @@ async fn a_mutation_is_queryable_after_projection() {
     let product = server.gql(&add_product("dune", "books", 1299)).await;
     assert_eq!(product["data"]["Catalog_AddProduct"]["status"], "ACCEPTED");
     server.settle().await;
-    let row = server.gql(r#"{ Catalog_Product(id: "dune") { id name priceCents currency categoryId shelfStatus } Catalog_Category(id: "books") { name archived } missing: Catalog_Product(id: "nope") { id } Catalog_CategoryProductCount(id: "books") { count } }"#).await;
+    let row = server.gql(r#"{ Catalog_Product(id: "dune") { id name priceCents currency categoryId shelfStatus } Catalog_Category(id: "books") { name archived productCount } missing: Catalog_Product(id: "nope") { id } Catalog_CategoryProductCount(id: "books") { count } }"#).await;
     assert_eq!(
         row["data"],
         json!({
             "Catalog_Product": {"id": "dune", "name": "Product dune", "priceCents": 1299, "currency": "EUR", "categoryId": "books", "shelfStatus": "LISTED"},
-            "Catalog_Category": {"name": "Books", "archived": false},
+            "Catalog_Category": {"name": "Books", "archived": false, "productCount": 1},
             "missing": null,
             "Catalog_CategoryProductCount": {"count": 1}
         })
+    );
+}
+
+#[tokio::test]
+async fn categories_show_their_product_count_from_the_counter() {
+    let server = start().await;
+    for category in ["books", "games"] {
+        server.gql(&format!(r#"mutation {{ Catalog_AddCategory(categoryId: "{category}", name: "{category}") {{ status }} }}"#)).await;
+    }
+    for product in ["dune", "emma", "ulysses"] {
+        server.gql(&add_product(product, "books", 999)).await;
+    }
+    server.settle().await;
+    let listed = server.gql(r#"{ Catalog_Categories(orderBy: {field: id}) { edges { node { id productCount } } } }"#).await;
+    assert_eq!(
+        listed["data"]["Catalog_Categories"]["edges"],
+        json!([{"node": {"id": "books", "productCount": 3}}, {"node": {"id": "games", "productCount": 0}}]),
+        "{listed}"
     );
 }
 

@@ -110,13 +110,15 @@ impl ReadModel for Categories {
     }
 }
 
-/// `Catalog_CategoryProductCount(id)`: products added per category.
+/// `Catalog_CategoryProductCount(id)`: products added per category, also
+/// shown as `productCount` on `Catalog_Category` rows.
 pub struct CategoryProductCounts;
 
 impl Counter for CategoryProductCounts {
     const NAME: &'static str = "CategoryProductCount";
     const PLURAL: &'static str = "CategoryProductCounts";
     const CONSUMES: &'static [&'static str] = &["ProductAdded"];
+    const SHOWN_ON: Option<(&'static str, &'static str)> = Some(("Category", "productCount"));
     type Event = CatalogEvent;
 
     fn count(event: &CatalogEvent, _: &EventEnvelope) -> Vec<(String, i64)> {
