@@ -178,3 +178,35 @@ mod orders {
         );
     }
 }
+
+mod confirmations {
+    use super::*;
+
+    fn record() -> RecordConfirmation {
+        RecordConfirmation { order_id: "o1".into(), to: "c1".into(), subject: "Order o1 confirmed".into() }
+    }
+
+    fn sent() -> OrderingEvent {
+        OrderingEvent::OrderConfirmationSent {
+            order_id: "o1".into(),
+            to: "c1".into(),
+            subject: "Order o1 confirmed".into(),
+        }
+    }
+
+    #[test]
+    fn a_confirmation_is_recorded_once_per_placed_order() {
+        let order = || placed(vec![priced("p1", 1, 1)], 1);
+        SliceTest::<RecordConfirmation>::given_no_events().when(record()).then_rejected("OrderNotFound");
+        SliceTest::<RecordConfirmation>::given([order()]).when(record()).then_events([sent()]);
+        SliceTest::<RecordConfirmation>::given([order(), sent()]).when(record()).then_no_events();
+    }
+
+    #[test]
+    fn sent_confirmations_are_listed_per_order() {
+        ProjectionTest::<OrderConfirmations>::given([sent()]).then_row(
+            "o1",
+            ConfirmationRow { id: "o1".into(), to: "c1".into(), subject: "Order o1 confirmed".into(), sent_at: 0 },
+        );
+    }
+}

@@ -189,4 +189,16 @@ async fn express_orders_ship_themselves_and_every_order_is_confirmed_by_mail() {
     let mut subjects: Vec<String> = shop.mails.sent().into_iter().map(|m| format!("{} {}", m.to, m.subject)).collect();
     subjects.sort();
     assert_eq!(subjects, vec!["c1 Order o2 confirmed", "c1 Order o3 confirmed"]);
+    shop.eventually(
+        "the sent mails are listed",
+        r#"{ Ordering_OrderConfirmations(orderBy: {field: id}) { edges { node { id to subject } } } }"#,
+        |d| {
+            d["Ordering_OrderConfirmations"]["edges"]
+                == serde_json::json!([
+                    {"node": {"id": "o2", "to": "c1", "subject": "Order o2 confirmed"}},
+                    {"node": {"id": "o3", "to": "c1", "subject": "Order o3 confirmed"}}
+                ])
+        },
+    )
+    .await;
 }

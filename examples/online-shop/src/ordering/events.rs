@@ -76,6 +76,13 @@ pub enum OrderingEvent {
         customer_id: String,
         lines: Vec<OrderLine>,
     },
+    /// The confirmation mail of an order went out through the `EmailService`.
+    OrderConfirmationSent {
+        #[tag]
+        order_id: String,
+        to: String,
+        subject: String,
+    },
 }
 
 /// Why ordering refuses a command (the variant name is the error code).

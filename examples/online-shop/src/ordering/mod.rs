@@ -16,8 +16,8 @@ pub use published::{OrderNews, OrdersPoint};
 pub use synced::{CatalogProducts, SyncCommand, SyncProducts, SyncedProduct};
 pub use views::{AvailableProductRow, AvailableProducts, CustomerRow, Customers, Lifecycle, OrderRow, Orders};
 pub use work::{
-    AutoShipOrder, Confirmation, EmailService, Mail, RecordingEmailService, SendOrderConfirmation, ShipmentItem,
-    local_capabilities,
+    AutoShipOrder, Confirmation, ConfirmationRow, ConfirmationState, EmailService, Mail, OrderConfirmations,
+    RecordConfirmation, RecordingEmailService, SendOrderConfirmation, ShipmentItem, local_capabilities,
 };
 
 use reventless::Plugin;
@@ -34,9 +34,11 @@ pub fn plugin() -> Plugin {
         .state_change_slice::<PlaceOrder>()
         .state_change_slice::<ShipOrder>()
         .state_change_slice::<CancelOrder>()
+        .state_change_slice::<RecordConfirmation>()
         .read_model::<Orders>()
         .read_model::<Customers>()
         .read_model::<AvailableProducts>()
+        .read_model::<OrderConfirmations>()
         .automation::<AutoShipOrder>()
         .outbound_translation::<SendOrderConfirmation>()
         .extension_point::<OrdersPoint>()

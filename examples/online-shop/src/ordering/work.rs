@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use reventless::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::events::{OrderingEvent, Shipping};
+use super::events::{OrderingError, OrderingEvent, Shipping};
 use super::orders::ShipOrder;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -116,11 +116,106 @@ impl OutboundTranslationSlice for SendOrderConfirmation {
 
     async fn translate(_: &str, item: &Confirmation, capabilities: &Capabilities) -> Result<Vec<Dispatch>, String> {
         let email = capabilities.get::<dyn EmailService>().ok_or("no EmailService capability")?;
-        email.send(Mail {
+        let mail = Mail {
             to: item.customer_id.clone(),
             subject: format!("Order {} confirmed", item.order_id),
             body: format!("Total: {} {} cents", item.total_cents, item.currency),
-        })?;
-        Ok(vec![])
+        };
+        let recorded = RecordConfirmation { order_id: item.order_id.clone(), to: mail.to.clone(), subject: mail.subject.clone() };
+        email.send(mail)?;
+        Ok(Dispatch::slice(&recorded).into_iter().collect())
+    }
+}
+
+/// Records that an order's confirmation went out (answer of
+/// `SendOrderConfirmation`, not in the API); a second record is no event, so
+/// a redelivered translation does not count twice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Command)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordConfirmation {
+    #[tag]
+    pub order_id: String,
+    pub to: String,
+    pub subject: String,
+}
+
+/// Whether the order exists and its confirmation was recorded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConfirmationState {
+    placed: bool,
+    sent: bool,
+}
+
+impl StateChangeSlice for RecordConfirmation {
+    const NAME: &'static str = "RecordConfirmation";
+    const API: bool = false;
+    const CONSUMES: &'static [&'static str] = &["OrderPlaced", "OrderConfirmationSent"];
+    const PRODUCES: &'static [&'static str] = &["OrderConfirmationSent"];
+    type Command = Self;
+    type Event = OrderingEvent;
+    type State = ConfirmationState;
+    type Error = OrderingError;
+
+    fn evolve(mut state: ConfirmationState, event: &OrderingEvent) -> ConfirmationState {
+        match event {
+            OrderingEvent::OrderPlaced { .. } => state.placed = true,
+            OrderingEvent::OrderConfirmationSent { .. } => state.sent = true,
+            _ => {}
+        }
+        state
+    }
+
+    fn decide(state: &ConfirmationState, c: &Self) -> Result<Vec<OrderingEvent>, OrderingError> {
+        if !state.placed {
+            return Err(OrderingError::OrderNotFound);
+        }
+        if state.sent {
+            return Ok(vec![]);
+        }
+        Ok(vec![OrderingEvent::OrderConfirmationSent {
+            order_id: c.order_id.clone(),
+            to: c.to.clone(),
+            subject: c.subject.clone(),
+        }])
+    }
+}
+
+/// A row of `Ordering_OrderConfirmations`: the mail sent for an order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfirmationRow {
+    /// The order id.
+    pub id: String,
+    pub to: String,
+    pub subject: String,
+    /// Milliseconds since the Unix epoch.
+    pub sent_at: u64,
+}
+
+/// `Ordering_OrderConfirmation(id)` / `Ordering_OrderConfirmations`: the
+/// confirmation mails that went out, one per order.
+pub struct OrderConfirmations;
+
+impl ReadModel for OrderConfirmations {
+    const NAME: &'static str = "OrderConfirmation";
+    const PLURAL: &'static str = "OrderConfirmations";
+    const CONSUMES: &'static [&'static str] = &["OrderConfirmationSent"];
+    const INDEXES: &'static [&'static str] = &["to"];
+    type Event = OrderingEvent;
+    type Row = ConfirmationRow;
+
+    fn project(event: &OrderingEvent, envelope: &EventEnvelope) -> Vec<Action<ConfirmationRow>> {
+        match event {
+            OrderingEvent::OrderConfirmationSent { order_id, to, subject } => vec![Action::set(
+                order_id.clone(),
+                ConfirmationRow {
+                    id: order_id.clone(),
+                    to: to.clone(),
+                    subject: subject.clone(),
+                    sent_at: envelope.recorded_at.0,
+                },
+            )],
+            _ => vec![],
+        }
     }
 }
