@@ -81,6 +81,18 @@ struct Inner {
     projections: Vec<HostedProjection>,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// When the plugins connected (milliseconds since the Unix epoch).
+    connected_at: u64,
+    /// Each plugin's part of the API (GraphQL SDL), registered by the API builder.
+    schema_fragments: Mutex<BTreeMap<String, String>>,
+    /// Serializes lifecycle writes, so a later write always carries the latest fragments.
+    lifecycle_writes: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PluginStatus {
+    Connected,
+    Disconnected,
 }
 
 /// A running set of plugins on one set of stores. Cheap to clone.
@@ -181,6 +193,9 @@ impl Runtime {
                 projections,
                 shutdown,
                 tasks: Mutex::new(Vec::new()),
+                connected_at: reventless_spec::Timestamp::now().0,
+                schema_fragments: Mutex::new(BTreeMap::new()),
+                lifecycle_writes: tokio::sync::Mutex::new(()),
             }),
         };
         for plugin in runtime.inner.plugins.values() {
@@ -369,6 +384,29 @@ impl Runtime {
         tokio::time::timeout(limit, wait_all).await.map_err(|_| RuntimeError::Timeout(limit))?
     }
 
+    /// Waits until nothing is left to do in the background: every projection,
+    /// extension and automation has caught up, including with the events
+    /// their own commands appended (cross-plugin chains), within `limit`.
+    pub async fn settle_within(&self, limit: Duration) -> Result<(), RuntimeError> {
+        let started = std::time::Instant::now();
+        loop {
+            let before = self.heads().await?;
+            let left = limit.checked_sub(started.elapsed()).ok_or(RuntimeError::Timeout(limit))?;
+            self.wait_for_projections_within(left).await?;
+            if self.heads().await? == before {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn heads(&self) -> Result<Vec<u64>, RuntimeError> {
+        let mut heads = Vec::with_capacity(self.inner.projections.len());
+        for projection in &self.inner.projections {
+            heads.push(log_head(&self.inner.stores, &projection.source).await?);
+        }
+        Ok(heads)
+    }
+
     /// Stops the workers; commands already running finish first.
     pub async fn shutdown(&self) {
         let _ = self.inner.shutdown.send(true);
@@ -382,42 +420,58 @@ impl Runtime {
     /// heart every [`HEARTBEAT_INTERVAL`], and disconnects it on shutdown.
     async fn run_lifecycle(self) {
         let mut shutdown = self.inner.shutdown.subscribe();
-        let connected_at = reventless_spec::Timestamp::now().0;
-        let row = |manifest: &Manifest, status: &str, now: u64| {
-            serde_json::json!({
-                "name": manifest.plugin,
-                "version": manifest.version,
-                "status": status,
-                "connectedAt": connected_at,
-                "lastHeartbeat": now,
-                "disconnectedAt": if status == "DISCONNECTED" { Some(now) } else { None },
-                "components": manifest.components.len(),
-            })
-        };
-        let write = |status: &'static str| {
-            let now = reventless_spec::Timestamp::now().0;
-            let ops: Vec<crate::store::RowOp> = self
-                .inner
-                .manifests
-                .iter()
-                .map(|m| crate::store::RowOp::Put { id: m.plugin.clone(), row: row(m, status, now) })
-                .collect();
-            let queries = self.inner.stores.queries.clone();
-            async move {
-                if let Err(error) = queries.commit(PLATFORM_PLUGINS, ops, None).await {
-                    tracing::warn!(%error, status, "plugin lifecycle row not written");
-                }
-            }
-        };
-        write("CONNECTED").await;
+        self.write_lifecycle(PluginStatus::Connected).await;
         loop {
             // `wait_for` also sees a shutdown that happened before this task subscribed.
             tokio::select! {
-                _ = tokio::time::sleep(HEARTBEAT_INTERVAL) => write("CONNECTED").await,
+                _ = tokio::time::sleep(HEARTBEAT_INTERVAL) => self.write_lifecycle(PluginStatus::Connected).await,
                 _ = async { shutdown.wait_for(|stopped| *stopped).await.map(|_| ()) } => break,
             }
         }
-        write("DISCONNECTED").await;
+        self.write_lifecycle(PluginStatus::Disconnected).await;
+    }
+
+    /// Registers a plugin's part of the API (GraphQL SDL): shown with the
+    /// plugin in `Platform_Plugins`, where a gateway composing the API finds it.
+    pub async fn register_schema_fragment(&self, plugin: &str, sdl: String) {
+        if let Ok(mut fragments) = self.inner.schema_fragments.lock() {
+            fragments.insert(plugin.to_string(), sdl);
+        }
+        if !*self.inner.shutdown.borrow() {
+            self.write_lifecycle(PluginStatus::Connected).await;
+        }
+    }
+
+    /// Writes every hosted plugin's `Platform_Plugins` row.
+    async fn write_lifecycle(&self, status: PluginStatus) {
+        let _serialized = self.inner.lifecycle_writes.lock().await;
+        let now = reventless_spec::Timestamp::now().0;
+        let fragments = self.inner.schema_fragments.lock().map(|f| f.clone()).unwrap_or_default();
+        let status_name = match status {
+            PluginStatus::Connected => "CONNECTED",
+            PluginStatus::Disconnected => "DISCONNECTED",
+        };
+        let ops: Vec<crate::store::RowOp> = self
+            .inner
+            .manifests
+            .iter()
+            .map(|manifest| {
+                let row = serde_json::json!({
+                    "name": manifest.plugin,
+                    "version": manifest.version,
+                    "status": status_name,
+                    "connectedAt": self.inner.connected_at,
+                    "lastHeartbeat": now,
+                    "disconnectedAt": if status == PluginStatus::Disconnected { Some(now) } else { None },
+                    "components": manifest.components.len(),
+                    "schema": fragments.get(&manifest.plugin),
+                });
+                crate::store::RowOp::Put { id: manifest.plugin.clone(), row }
+            })
+            .collect();
+        if let Err(error) = self.inner.stores.queries.commit(PLATFORM_PLUGINS, ops, None).await {
+            tracing::warn!(%error, status = status_name, "plugin lifecycle row not written");
+        }
     }
 
     /// Executes queued commands of one plugin: groups in parallel, each

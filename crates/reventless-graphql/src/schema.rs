@@ -127,6 +127,7 @@ fn register_common(outputs: &mut Types) {
             scalar_field("lastHeartbeat", "lastHeartbeat", Scalar::Float, false),
             scalar_field("disconnectedAt", "disconnectedAt", Scalar::Float, false),
             scalar_field("components", "components", Scalar::Int, false),
+            scalar_field("schema", "schema", Scalar::String, false),
         ],
     );
 }
@@ -190,8 +191,20 @@ struct ShownField {
     shape: Shape,
 }
 
-/// Builds the API of every plugin the runtime hosts.
-pub fn build_schema(runtime: &Runtime) -> Result<ApiSchema, BuildError> {
+/// Builds the API of every plugin the runtime hosts, and registers each
+/// plugin's own part (its schema fragment) with the runtime.
+pub async fn build_schema(runtime: &Runtime) -> Result<ApiSchema, BuildError> {
+    let api = build_schema_of(runtime, None)?;
+    let names: Vec<String> = runtime.plugins().map(|plugin| plugin.name.clone()).collect();
+    for name in names {
+        let fragment = build_schema_of(runtime, Some(&name))?;
+        runtime.register_schema_fragment(&name, fragment.sdl()).await;
+    }
+    Ok(api)
+}
+
+/// The API of the hosted plugins, or of only one of them.
+pub fn build_schema_of(runtime: &Runtime, only: Option<&str>) -> Result<ApiSchema, BuildError> {
     let mut inputs = Types::default();
     let mut outputs = Types::default();
     register_common(&mut outputs);
@@ -199,7 +212,7 @@ pub fn build_schema(runtime: &Runtime) -> Result<ApiSchema, BuildError> {
     let mut inbounds = Vec::new();
     let mut read_models = Vec::new();
 
-    for plugin in runtime.plugins() {
+    for plugin in runtime.plugins().filter(|plugin| only.is_none_or(|name| plugin.name == name)) {
         for (route, handler) in plugin.routes.iter().filter(|(_, handler)| handler.in_api()) {
             let schema = serde_json::to_value(handler.command_schema())?;
             let variant = handler.variant_of(route).to_string();
@@ -237,6 +250,7 @@ pub fn build_schema(runtime: &Runtime) -> Result<ApiSchema, BuildError> {
     }
 
     let inputs = Arc::new(inputs);
+    let no_mutations = mutations.is_empty() && inbounds.is_empty();
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
     let mut subscription = Subscription::new("Subscription");
@@ -285,10 +299,7 @@ pub fn build_schema(runtime: &Runtime) -> Result<ApiSchema, BuildError> {
     for extra in builder_types {
         schema = schema.register(extra);
     }
-    if runtime
-        .plugins()
-        .all(|plugin| plugin.routes.values().all(|handler| !handler.in_api()) && plugin.inbound.is_empty())
-    {
+    if no_mutations {
         mutation = mutation.field(Field::new("_noop", TypeRef::named(TypeRef::BOOLEAN), |_| {
             FieldFuture::new(async { Ok(Some(FieldValue::value(true))) })
         }));

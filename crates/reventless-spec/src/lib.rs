@@ -19,10 +19,9 @@ mod tag;
 /// A read model over DCB events is a state-view slice; the trait is the same.
 pub use component::ReadModel as StateViewSlice;
 pub use component::{
-    ShownOn,
     Action, Aggregate, AutomationSlice, Capabilities, CountRow, Counter, CounterView, Dispatch, Extension,
-    ExtensionPoint, InboundTranslationSlice, OutboundTranslationSlice, Owner, ReadModel, StateChangeSlice, TodoRow,
-    TodoStatus, Update, default_decision_query,
+    ExtensionPoint, InboundTranslationSlice, OutboundTranslationSlice, Owner, ReadModel, ShownOn, StateChangeSlice,
+    TodoRow, TodoStatus, Update, default_decision_query,
 };
 pub use envelope::{EventEnvelope, EventMeta, NewEvent, StreamPosition, Timestamp};
 pub use message::{Command, DomainError, Event, Message, WireError, from_wire, to_wire};

@@ -26,6 +26,8 @@ pub enum AppError {
     Listen { address: std::net::SocketAddr, source: std::io::Error },
     #[error("{path}:{line}: {message}")]
     Script { path: String, line: usize, message: String },
+    #[error("this application has no seed data (App::seed)")]
+    NoSeed,
     #[error("{failed} of {total} commands failed (see above)")]
     CommandsFailed { failed: usize, total: usize },
 }
@@ -61,6 +63,19 @@ enum AppCommand {
         #[command(flatten)]
         storage: StorageArgs,
         /// Print one JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load the application's seed data through the public command path
+    /// (phase by phase, waiting for cross-plugin effects in between); seeding
+    /// again reports what is already present.
+    Seed {
+        /// The small sample instead of the full data set.
+        #[arg(long)]
+        sample: bool,
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Print one JSON object per phase instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -115,7 +130,10 @@ impl StorageArgs {
 pub struct App {
     plugins: Vec<Plugin>,
     capabilities: reventless_spec::Capabilities,
+    seed: Option<SeedSource>,
 }
+
+type SeedSource = Box<dyn Fn(crate::SeedSize) -> crate::Seed>;
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -125,7 +143,7 @@ impl std::fmt::Debug for App {
 
 impl App {
     pub fn new() -> Self {
-        Self { plugins: Vec::new(), capabilities: reventless_spec::Capabilities::new() }
+        Self { plugins: Vec::new(), capabilities: reventless_spec::Capabilities::new(), seed: None }
     }
 
     pub fn plugin(mut self, plugin: Plugin) -> Self {
@@ -136,6 +154,12 @@ impl App {
     /// The external services the plugins' outbound translations use.
     pub fn capabilities(mut self, capabilities: reventless_spec::Capabilities) -> Self {
         self.capabilities = capabilities;
+        self
+    }
+
+    /// The data `seed` loads (without it, `seed` says there is none).
+    pub fn seed(mut self, seed: impl Fn(crate::SeedSize) -> crate::Seed + 'static) -> Self {
+        self.seed = Some(Box::new(seed));
         self
     }
 
@@ -166,6 +190,13 @@ impl App {
             AppCommand::Script { file, storage, json } => {
                 let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
                 runtime.block_on(crate::script::run_script(self.plugins, self.capabilities, &storage, &file, json))?;
+            }
+            AppCommand::Seed { sample, storage, json } => {
+                let seed_source = self.seed.ok_or(AppError::NoSeed)?;
+                let size = if sample { crate::SeedSize::Sample } else { crate::SeedSize::Full };
+                let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+                let seed = seed_source(size);
+                runtime.block_on(crate::seed::run_seed(self.plugins, self.capabilities, &storage, seed, size, json))?;
             }
             AppCommand::Manifest { plugin } => {
                 let manifests = self.manifests(plugin.as_deref())?;

@@ -43,7 +43,7 @@ pub(crate) async fn run_dev(
         .with_writer(std::io::stderr)
         .try_init();
     let runtime = storage.start(plugins, capabilities).await?;
-    let schema = reventless_graphql::build_schema(&runtime)?;
+    let schema = reventless_graphql::build_schema(&runtime).await?;
     let listener =
         reventless_local::server::bind(listen).await.map_err(|source| AppError::Listen { address: listen, source })?;
     let address = listener.local_addr().map_err(|source| AppError::Listen { address: listen, source })?;

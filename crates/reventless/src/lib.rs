@@ -18,7 +18,9 @@ pub use reventless_core::{
 mod app;
 mod dev;
 mod script;
+mod seed;
 pub use app::{App, AppError, StorageArgs};
+pub use seed::{PhaseReport, Seed, SeedSize};
 
 /// Everything a plugin author writes against.
 pub mod prelude {

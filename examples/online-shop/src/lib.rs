@@ -2,8 +2,11 @@
 //!
 //! - [`catalog`]: categories and products as DCB slices, with Products and
 //!   Categories views.
+//! - [`ordering`]: customers, synced products, orders, automations.
+//! - [`seed`]: the data `online-shop seed [--sample]` loads.
 pub mod catalog;
 pub mod ordering;
+pub mod seed;
 
 /// Every plugin of the shop.
 pub fn plugins() -> Vec<reventless::Plugin> {

@@ -6,7 +6,11 @@ use reventless::App;
 
 fn main() -> ExitCode {
     let (capabilities, _mails) = online_shop::ordering::local_capabilities();
-    let app = online_shop::plugins().into_iter().fold(App::new(), App::plugin).capabilities(capabilities);
+    let app = online_shop::plugins()
+        .into_iter()
+        .fold(App::new(), App::plugin)
+        .capabilities(capabilities)
+        .seed(online_shop::seed::seed);
     match app.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

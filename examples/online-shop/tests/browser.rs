@@ -132,7 +132,7 @@ async fn graphiql_runs_a_mutation_and_a_query() {
     let assets = workspace_target().join("graphiql-assets");
     assert!(assets.join("graphiql.min.js").exists(), "run scripts/fetch-graphiql target/graphiql-assets first");
     let runtime = reventless::local::start_in_memory(vec![catalog::standalone()]).unwrap();
-    let schema = reventless::graphql::build_schema(&runtime).unwrap();
+    let schema = reventless::graphql::build_schema(&runtime).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = format!("http://{}", listener.local_addr().unwrap());
     let options = reventless::local::server::ServerOptions { graphiql_assets: Some(assets) };

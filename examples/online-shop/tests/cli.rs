@@ -136,3 +136,55 @@ async fn dev_serves_graphql_and_stops_cleanly_on_sigterm() {
     let lines = json_lines(&shop(&["script", &sample(), "--data", data.to_str().unwrap(), "--json"]));
     assert_eq!(lines[0]["outcome"]["errorCode"], "CategoryAlreadyExists");
 }
+
+fn rows_in<'a>(lines: &'a [Value], table: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|l| l["table"] == table).map(|l| &l["row"]).collect()
+}
+
+#[test]
+fn seed_loads_the_sample_through_the_commands_and_a_second_seed_changes_nothing() {
+    let dir = temp_dir();
+    let data = dir.to_str().unwrap();
+    let phases = json_lines(&shop(&["seed", "--sample", "--data", data, "--json"]));
+    let names: Vec<&str> = phases.iter().map(|p| p["phase"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["catalog", "customers", "orders", "fulfilment"]);
+    for phase in &phases {
+        assert_eq!(phase["applied"], phase["commands"], "{phase}");
+        assert_eq!(phase["rejected"], serde_json::json!({}), "{phase}");
+    }
+
+    let empty = dir.join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let lines = json_lines(&shop(&["script", empty.to_str().unwrap(), "--data", data, "--json"]));
+    assert_eq!(rows_in(&lines, "Catalog_Categories").len(), 4);
+    assert_eq!(rows_in(&lines, "Catalog_Products").len(), 16);
+    assert_eq!(rows_in(&lines, "Ordering_AvailableProducts").len(), 16, "every product reached Ordering");
+    assert_eq!(rows_in(&lines, "Ordering_Customers").len(), 8);
+    let orders = rows_in(&lines, "Ordering_Orders");
+    assert_eq!(orders.len(), 40);
+    for lifecycle in ["PLACED", "SHIPPED", "CANCELLED"] {
+        assert!(orders.iter().any(|o| o["lifecycle"] == lifecycle), "no {lifecycle} order");
+    }
+    let customer_orders: i64 =
+        rows_in(&lines, "Ordering_Customers").iter().map(|c| c["orderCount"].as_i64().unwrap()).sum();
+    assert_eq!(customer_orders, 40);
+    let demand: i64 = rows_in(&lines, "Catalog_ProductDemands").iter().map(|d| d["orderCount"].as_i64().unwrap()).sum();
+    assert!(demand > 0, "orders recorded demand in the catalog");
+
+    let again = json_lines(&shop(&["seed", "--sample", "--data", data, "--json"]));
+    for phase in &again {
+        assert_eq!(phase["applied"], 0, "{phase}");
+        assert_eq!(phase["alreadyPresent"], phase["commands"], "{phase}");
+    }
+}
+
+#[test]
+fn the_full_seed_has_the_documented_size() {
+    let requests: Vec<_> = online_shop::seed::seed(reventless::SeedSize::Full).requests().cloned().collect();
+    let count = |command: &str| requests.iter().filter(|r| r.command == command).count();
+    assert_eq!(count("AddCategory"), 8);
+    assert_eq!(count("AddProduct"), 64);
+    assert_eq!(count("Customer_Register"), 20);
+    assert_eq!(count("PlaceOrder"), 150);
+    assert!(requests.iter().all(|r| !r.internal && r.caller.user_id.is_some()), "seeds go through the public path");
+}

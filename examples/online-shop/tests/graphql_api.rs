@@ -116,7 +116,7 @@ struct Server {
 
 async fn start() -> Server {
     let runtime = reventless::local::start_in_memory(vec![catalog::standalone(), support()]).unwrap();
-    let schema = reventless::graphql::build_schema(&runtime).unwrap();
+    let schema = reventless::graphql::build_schema(&runtime).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let served = runtime.clone();
@@ -242,13 +242,18 @@ async fn a_mutation_is_queryable_after_projection() {
 async fn categories_show_their_product_count_from_the_counter() {
     let server = start().await;
     for category in ["books", "games"] {
-        server.gql(&format!(r#"mutation {{ Catalog_AddCategory(categoryId: "{category}", name: "{category}") {{ status }} }}"#)).await;
+        server
+            .gql(&format!(
+                r#"mutation {{ Catalog_AddCategory(categoryId: "{category}", name: "{category}") {{ status }} }}"#
+            ))
+            .await;
     }
     for product in ["dune", "emma", "ulysses"] {
         server.gql(&add_product(product, "books", 999)).await;
     }
     server.settle().await;
-    let listed = server.gql(r#"{ Catalog_Categories(orderBy: {field: id}) { edges { node { id productCount } } } }"#).await;
+    let listed =
+        server.gql(r#"{ Catalog_Categories(orderBy: {field: id}) { edges { node { id productCount } } } }"#).await;
     assert_eq!(
         listed["data"]["Catalog_Categories"]["edges"],
         json!([{"node": {"id": "books", "productCount": 3}}, {"node": {"id": "games", "productCount": 0}}]),
@@ -476,6 +481,12 @@ async fn hosted_plugins_are_listed_with_their_status() {
             {"name": "Support", "version": "0.0.0", "status": "CONNECTED", "components": 3}
         ])
     );
+    let fragments = server.gql("{ Platform_Plugins { name schema } }").await;
+    let catalog = fragments["data"]["Platform_Plugins"][0]["schema"].as_str().unwrap_or_default();
+    let support = fragments["data"]["Platform_Plugins"][1]["schema"].as_str().unwrap_or_default();
+    assert!(catalog.contains("Catalog_AddCategory(") && catalog.contains("Catalog_Products("), "{catalog}");
+    assert!(!catalog.contains("Support_"), "a fragment holds only its own plugin's part");
+    assert!(support.contains("Support_") && !support.contains("Catalog_"), "{support}");
     server.runtime.shutdown().await;
     let row = server.runtime.stores().queries.get("Platform_Plugins", "Catalog").await.unwrap().unwrap();
     assert_eq!(row["status"], "DISCONNECTED", "a stopped platform disconnects its plugins");

@@ -21,7 +21,7 @@ async fn start() -> Shop {
         reventless::local::start_sqlite_with(dir.join("shop.db"), options, online_shop::plugins(), capabilities)
             .await
             .unwrap();
-    let schema = reventless::graphql::build_schema(&runtime).unwrap();
+    let schema = reventless::graphql::build_schema(&runtime).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(reventless::local::server::serve(

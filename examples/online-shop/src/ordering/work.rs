@@ -121,7 +121,8 @@ impl OutboundTranslationSlice for SendOrderConfirmation {
             subject: format!("Order {} confirmed", item.order_id),
             body: format!("Total: {} {} cents", item.total_cents, item.currency),
         };
-        let recorded = RecordConfirmation { order_id: item.order_id.clone(), to: mail.to.clone(), subject: mail.subject.clone() };
+        let recorded =
+            RecordConfirmation { order_id: item.order_id.clone(), to: mail.to.clone(), subject: mail.subject.clone() };
         email.send(mail)?;
         Ok(Dispatch::slice(&recorded).into_iter().collect())
     }
