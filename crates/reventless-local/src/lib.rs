@@ -5,7 +5,6 @@
 pub mod aggregate_log;
 pub mod command_topic;
 pub mod dcb_log;
-pub mod event_bus;
 pub mod query_store;
 pub mod server;
 pub mod sqlite;
@@ -22,7 +21,7 @@ pub fn memory_stores() -> Stores {
         dcb: Arc::new(dcb_log::memory::MemoryDcbLog::default()),
         queries: Arc::new(query_store::memory::MemoryQueryStore::default()),
         commands: Arc::new(command_topic::memory::MemoryCommandTopic::default()),
-        bus: Arc::new(event_bus::InProcessBus::default()),
+        bus: Arc::new(reventless_core::store::InProcessBus::default()),
     }
 }
 
@@ -35,7 +34,7 @@ pub fn sqlite_stores(db: &sqlite::SqliteDatabase) -> Stores {
         dcb: Arc::new(dcb_log::sqlite::SqliteDcbLog::new(db.clone())),
         queries: Arc::new(query_store::sqlite::SqliteQueryStore::new(db.clone())),
         commands: Arc::new(command_topic::memory::MemoryCommandTopic::default()),
-        bus: Arc::new(event_bus::InProcessBus::default()),
+        bus: Arc::new(reventless_core::store::InProcessBus::default()),
     }
 }
 

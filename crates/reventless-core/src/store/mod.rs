@@ -1,6 +1,7 @@
 //! Adapter traits: what a platform provides to run plugins. Each has an
 //! in-memory implementation in `reventless-local` and is checked by the one
 //! contract suite (`testing::contract`).
+mod bus;
 mod list;
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use reventless_spec::{AppendCondition, EventEnvelope, NewEvent, Query};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use bus::InProcessBus;
 pub use list::{Cursor, Filter, FilterOp, ListRequest, OrderBy, Page, compare_values, evaluate_list};
 
 /// Why a store call failed. `Conflict` is expected under concurrency; the

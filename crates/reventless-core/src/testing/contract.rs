@@ -453,7 +453,9 @@ pub async fn command_topic_groups_are_fifo_and_locked(stores: Stores) {
         topic.ack(name, &delivery.receipt).await.unwrap();
     }
     assert!(topic.receive(name, 10, Duration::ZERO, VISIBLE).await.unwrap().is_empty());
-    assert!(topic.ack(name, &first[0].receipt).await.is_err(), "an acked receipt is gone");
+    // Acking twice (a retried ack) never brings a message back (SQS accepts it, memory refuses it).
+    let _ = topic.ack(name, &first[0].receipt).await;
+    assert!(topic.receive(name, 10, Duration::ZERO, VISIBLE).await.unwrap().is_empty(), "an acked message is gone");
 }
 
 pub async fn command_topic_release_redelivers_in_order(stores: Stores) {

@@ -1,13 +1,14 @@
 //! The in-process event bus: commit notices over a broadcast channel.
 use std::sync::Arc;
 
-use reventless_core::store::{EventBus, Published};
+use super::{EventBus, Published};
 use tokio::sync::broadcast;
 
 /// Notices a slow subscriber may fall behind by before it is told it lagged
 /// (it then catches up from the log; nothing is lost).
 const CAPACITY: usize = 4096;
 
+/// Commit notices to the tasks of one process.
 pub struct InProcessBus {
     sender: broadcast::Sender<Arc<Published>>,
 }

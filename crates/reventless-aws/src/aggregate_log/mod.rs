@@ -1,0 +1,4 @@
+//! Aggregate event logs on AWS.
+mod dynamodb;
+
+pub use dynamodb::DynamoAggregateLog;

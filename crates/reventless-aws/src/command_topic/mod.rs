@@ -1,0 +1,4 @@
+//! Command topics on AWS.
+mod sqs;
+
+pub use sqs::{SqsCommandTopic, fifo_id, queue_name};

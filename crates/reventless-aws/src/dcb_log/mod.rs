@@ -1,0 +1,4 @@
+//! DCB event logs on AWS.
+mod dynamodb;
+
+pub use dynamodb::DynamoDcbLog;

@@ -1,0 +1,44 @@
+//! reventless on AWS serverless: the runtime half.
+//!
+//! - Stores: aggregate and DCB event logs and query tables on DynamoDB
+//!   ([`aggregate_log`], [`dcb_log`], [`query_store`]), command topics on
+//!   SQS FIFO ([`command_topic`]); [`aws_stores`] wires them.
+//! - [`emulator`]: moto on loopback for tests; [`provision`]: the table and
+//!   queue shapes the adapters expect.
+pub mod aggregate_log;
+pub mod command_topic;
+pub mod dcb_log;
+mod dynamo;
+pub mod emulator;
+pub mod provision;
+pub mod query_store;
+
+use std::sync::Arc;
+
+use reventless_core::store::{InProcessBus, Stores};
+
+pub use dynamo::{Item, decode_event};
+
+/// Where a plugin's data lives on AWS.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoreNames {
+    /// The events table (aggregate streams and DCB logs).
+    pub events_table: String,
+    /// The read-model rows table (rows, todo lists, checkpoints).
+    pub rows_table: String,
+    /// Command topics are the FIFO queues `<queue_prefix><topic>.fifo`.
+    pub queue_prefix: String,
+}
+
+/// The stores of a plugin on AWS (SDK clients are cheap to clone and shared).
+pub fn aws_stores(config: &aws_config::SdkConfig, names: &StoreNames) -> Stores {
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let sqs = aws_sdk_sqs::Client::new(config);
+    Stores {
+        aggregates: Arc::new(aggregate_log::DynamoAggregateLog::new(dynamodb.clone(), &names.events_table)),
+        dcb: Arc::new(dcb_log::DynamoDcbLog::new(dynamodb.clone(), &names.events_table)),
+        queries: Arc::new(query_store::DynamoQueryStore::new(dynamodb, &names.rows_table)),
+        commands: Arc::new(command_topic::SqsCommandTopic::new(sqs, &names.queue_prefix)),
+        bus: Arc::new(InProcessBus::default()),
+    }
+}

@@ -1,0 +1,4 @@
+//! Query tables and checkpoints on AWS.
+mod dynamodb;
+
+pub use dynamodb::{DynamoQueryStore, ROW_HASH, ROW_RANGE};
