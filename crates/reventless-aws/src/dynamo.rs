@@ -67,8 +67,8 @@ where
 
 pub(crate) async fn transact(client: &Client, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
     if items.len() > MAX_TRANSACTION_ITEMS {
-        return Err(StoreError::Invalid(format!(
-            "one append may write at most {MAX_TRANSACTION_ITEMS} items on DynamoDB, this one needs {}",
+        return Err(StoreError::TooLarge(format!(
+            "one transaction may write at most {MAX_TRANSACTION_ITEMS} items on DynamoDB, this one needs {}",
             items.len()
         )));
     }

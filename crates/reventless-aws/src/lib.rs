@@ -10,6 +10,7 @@ pub mod command_topic;
 pub mod dcb_log;
 mod dynamo;
 pub mod emulator;
+pub mod lambda;
 pub mod provision;
 pub mod query_store;
 
@@ -32,13 +33,23 @@ pub struct StoreNames {
 
 /// The stores of a plugin on AWS (SDK clients are cheap to clone and shared).
 pub fn aws_stores(config: &aws_config::SdkConfig, names: &StoreNames) -> Stores {
+    aws_stores_with_queues(config, names, Default::default())
+}
+
+/// As [`aws_stores`], with the command queues' URLs already known by topic.
+pub fn aws_stores_with_queues(
+    config: &aws_config::SdkConfig,
+    names: &StoreNames,
+    queues: std::collections::BTreeMap<String, String>,
+) -> Stores {
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
     let sqs = aws_sdk_sqs::Client::new(config);
+    let commands = command_topic::SqsCommandTopic::new(sqs, &names.queue_prefix).knowing(queues);
     Stores {
         aggregates: Arc::new(aggregate_log::DynamoAggregateLog::new(dynamodb.clone(), &names.events_table)),
         dcb: Arc::new(dcb_log::DynamoDcbLog::new(dynamodb.clone(), &names.events_table)),
         queries: Arc::new(query_store::DynamoQueryStore::new(dynamodb, &names.rows_table)),
-        commands: Arc::new(command_topic::SqsCommandTopic::new(sqs, &names.queue_prefix)),
+        commands: Arc::new(commands),
         bus: Arc::new(InProcessBus::default()),
     }
 }

@@ -17,5 +17,8 @@ pub mod testing;
 
 pub use outcome::{Caller, CommandOutcome, CommandRequest, EngineError, RejectionCause, authorize};
 pub use plugin::{Manifest, Plugin, PluginError};
-pub use runtime::{HEARTBEAT_INTERVAL, InboundOutcome, PLATFORM_PLUGINS, RowChange, Runtime, RuntimeError};
+pub use runtime::{
+    FollowerKind, GAP_GRACE, HEARTBEAT_INTERVAL, InboundOutcome, PLATFORM_PLUGINS, RowChange, Runtime, RuntimeError,
+    RuntimeMode,
+};
 pub use store::{StoreError, Stores};

@@ -16,8 +16,13 @@ use reventless_spec::EventEnvelope;
 
 use crate::store::{Checkpoint, CommandMessage, Delivery, StoreError, Stores};
 
-/// Events read per projection batch (one commit each).
+/// Events read per projection batch (one commit each); halved while a store
+/// refuses the commit as too large.
 const PROJECTION_BATCH: usize = 512;
+/// How long a gap in positions may stay open before followers pass it: an
+/// append that reserved a position and did not land within this time failed
+/// (AWS positions have gaps; local ones never do).
+pub const GAP_GRACE: Duration = Duration::from_secs(2);
 /// How long a woken projection waits for more commits before applying them.
 const PROJECTION_COALESCE: Duration = Duration::from_millis(1);
 /// Async command messages received per poll.
@@ -87,6 +92,30 @@ struct Inner {
     schema_fragments: Mutex<BTreeMap<String, String>>,
     /// Serializes lifecycle writes, so a later write always carries the latest fragments.
     lifecycle_writes: tokio::sync::Mutex<()>,
+    /// Workers run by [`Runtime::catch_up`] (on-demand runtimes, e.g. a Lambda).
+    on_demand: tokio::sync::Mutex<Vec<Worker>>,
+}
+
+/// How a runtime runs its background work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeMode {
+    /// Workers follow the logs in tasks; the command worker polls the topic;
+    /// plugins connect and beat their heart (the local platform).
+    Background,
+    /// Nothing runs by itself: the host calls [`Runtime::catch_up`] when logs
+    /// changed and [`Runtime::run_queued`] for queued commands (AWS Lambda).
+    OnDemand,
+}
+
+/// Which followers a [`Runtime::catch_up`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowerKind {
+    /// Read models and state-view slices (and counters).
+    Projection,
+    /// Automations and outbound translations (their todo lists and work).
+    Automation,
+    /// Extensions on other plugins' extension points.
+    Extension,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +147,24 @@ impl Runtime {
         stores: Stores,
         plugins: Vec<Plugin>,
         capabilities: reventless_spec::Capabilities,
+    ) -> Result<Self, RuntimeError> {
+        Self::with_mode(stores, plugins, capabilities, RuntimeMode::Background)
+    }
+
+    /// A runtime whose background work runs only when asked (see [`RuntimeMode::OnDemand`]).
+    pub fn on_demand(
+        stores: Stores,
+        plugins: Vec<Plugin>,
+        capabilities: reventless_spec::Capabilities,
+    ) -> Result<Self, RuntimeError> {
+        Self::with_mode(stores, plugins, capabilities, RuntimeMode::OnDemand)
+    }
+
+    pub fn with_mode(
+        stores: Stores,
+        plugins: Vec<Plugin>,
+        capabilities: reventless_spec::Capabilities,
+        mode: RuntimeMode,
     ) -> Result<Self, RuntimeError> {
         let mut resolved = BTreeMap::new();
         let mut manifests = Vec::new();
@@ -158,6 +205,7 @@ impl Runtime {
                 .collect()
         };
         let mut automation_workers = Vec::new();
+        let mut workers = Vec::new();
         for plugin in resolved.values() {
             for projection in &plugin.projections {
                 let projection_follower = ProjectionFollower {
@@ -173,8 +221,8 @@ impl Runtime {
                     continue;
                 }
                 let follower = Arc::new(projection_follower);
-                let worker = Worker { stores: stores.clone(), sources, follower, shutdown: shutdown.subscribe() };
-                tasks.push(tokio::spawn(worker.run()));
+                let worker = Worker::new(&stores, sources, follower, shutdown.subscribe(), FollowerKind::Projection);
+                workers.push(worker);
             }
         }
         let mut extension_workers = Vec::new();
@@ -196,30 +244,78 @@ impl Runtime {
                 connected_at: reventless_spec::Timestamp::now().0,
                 schema_fragments: Mutex::new(BTreeMap::new()),
                 lifecycle_writes: tokio::sync::Mutex::new(()),
+                on_demand: tokio::sync::Mutex::new(Vec::new()),
             }),
         };
+        for (plugin, projection, automation, sources) in automation_workers {
+            // The follower holds the runtime: a weak-free cycle only while workers live (until shutdown).
+            let follower = Arc::new(AutomationFollower { projection, automation, runtime: runtime.clone(), plugin });
+            let shutdown = runtime.inner.shutdown.subscribe();
+            workers.push(Worker::new(&stores, sources, follower, shutdown, FollowerKind::Automation));
+        }
+        for (plugin, publisher, extension, sources) in extension_workers {
+            let follower = Arc::new(ExtensionFollower { runtime: runtime.clone(), plugin, publisher, extension });
+            let shutdown = runtime.inner.shutdown.subscribe();
+            workers.push(Worker::new(&stores, sources, follower, shutdown, FollowerKind::Extension));
+        }
+        if mode == RuntimeMode::OnDemand {
+            if let Ok(mut slot) = runtime.inner.on_demand.try_lock() {
+                *slot = workers;
+            }
+            return Ok(runtime);
+        }
         for plugin in runtime.inner.plugins.values() {
             if plugin.routes.values().any(|h| h.manifest().is_async) {
                 tasks.push(tokio::spawn(runtime.clone().run_command_worker(plugin.name.clone())));
             }
         }
         tasks.push(tokio::spawn(runtime.clone().run_lifecycle()));
-        for (plugin, projection, automation, sources) in automation_workers {
-            let follower = Arc::new(AutomationFollower { projection, automation, runtime: runtime.clone(), plugin });
-            let worker =
-                Worker { stores: stores.clone(), sources, follower, shutdown: runtime.inner.shutdown.subscribe() };
-            tasks.push(tokio::spawn(worker.run()));
-        }
-        for (plugin, publisher, extension, sources) in extension_workers {
-            let follower = Arc::new(ExtensionFollower { runtime: runtime.clone(), plugin, publisher, extension });
-            let worker =
-                Worker { stores: stores.clone(), sources, follower, shutdown: runtime.inner.shutdown.subscribe() };
+        for worker in workers {
             tasks.push(tokio::spawn(worker.run()));
         }
         if let Ok(mut slot) = runtime.inner.tasks.lock() {
             *slot = tasks;
         }
         Ok(runtime)
+    }
+
+    /// Runs the followers of `kinds` that read any of `logs` until they have
+    /// applied everything those logs hold (on-demand runtimes). Returns the
+    /// logs whose followers failed, with the error; the others are done.
+    pub async fn catch_up(&self, logs: &[String], kinds: &[FollowerKind]) -> Vec<(String, EngineError)> {
+        let mut workers = self.inner.on_demand.lock().await;
+        let mut failures = Vec::new();
+        for worker in workers.iter_mut().filter(|worker| kinds.contains(&worker.kind)) {
+            for index in 0..worker.sources.len() {
+                if !logs.contains(&worker.sources[index].log.name) {
+                    continue;
+                }
+                loop {
+                    match worker.step(index).await {
+                        Ok(true) => continue,
+                        Ok(false) => break,
+                        Err(error) => {
+                            failures.push((worker.sources[index].log.name.clone(), error));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        failures
+    }
+
+    /// The logs the followers of `kinds` read (what a stream handler routes).
+    pub async fn followed_logs(&self, kinds: &[FollowerKind]) -> Vec<LogRef> {
+        let workers = self.inner.on_demand.lock().await;
+        let mut logs: Vec<LogRef> = workers
+            .iter()
+            .filter(|worker| kinds.contains(&worker.kind))
+            .flat_map(|worker| worker.sources.iter().map(|source| source.log.clone()))
+            .collect();
+        logs.sort();
+        logs.dedup();
+        logs
     }
 
     pub fn stores(&self) -> &Stores {
@@ -521,7 +617,7 @@ impl Runtime {
                 let _ = commands.release(topic, &delivery.receipt).await;
                 continue;
             }
-            match self.run_delivery(&delivery).await {
+            match self.run_queued(&delivery.message).await {
                 Ok(()) => {
                     if let Err(error) = commands.ack(topic, &delivery.receipt).await {
                         tracing::warn!(%error, "acknowledging a command failed; it will be redelivered");
@@ -536,10 +632,11 @@ impl Runtime {
         }
     }
 
+    /// Runs one queued command (a message of a plugin's command topic).
     /// Domain rejections and undecodable messages count as handled; only
-    /// infrastructure failures are retried.
-    async fn run_delivery(&self, delivery: &Delivery) -> Result<(), EngineError> {
-        let request: CommandRequest = match serde_json::from_value(delivery.message.body.clone()) {
+    /// infrastructure failures are errors (the message is to be redelivered).
+    pub async fn run_queued(&self, message: &CommandMessage) -> Result<(), EngineError> {
+        let request: CommandRequest = match serde_json::from_value(message.body.clone()) {
             Ok(request) => request,
             Err(error) => {
                 tracing::error!(%error, "dropping an undecodable command message");
@@ -568,15 +665,29 @@ async fn log_head(stores: &Stores, log: &LogRef) -> Result<u64, StoreError> {
     }
 }
 
-async fn read_log(stores: &Stores, log: &LogRef, after: u64) -> Result<Vec<EventEnvelope>, StoreError> {
+async fn read_log(stores: &Stores, log: &LogRef, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
     match log.kind {
-        LogKind::Aggregate => stores.aggregates.read_all(&log.name, after, PROJECTION_BATCH).await,
-        LogKind::Dcb => {
-            stores.dcb.read(&log.name, &reventless_spec::Query::all(), Some(after), Some(PROJECTION_BATCH)).await
-        }
+        LogKind::Aggregate => stores.aggregates.read_all(&log.name, after, limit).await,
+        LogKind::Dcb => stores.dcb.read(&log.name, &reventless_spec::Query::all(), Some(after), Some(limit)).await,
         // Workers follow the publisher's own logs, never the point itself.
         LogKind::ExtensionPoint => Ok(Vec::new()),
     }
+}
+
+/// How many of `events` (read after `checkpoint`) a follower may apply now:
+/// up to the first gap in positions that is younger than [`GAP_GRACE`] (the
+/// append that reserved the missing position may still land before it).
+fn settled_prefix(checkpoint: u64, events: &[EventEnvelope], now: reventless_spec::Timestamp) -> usize {
+    let grace = u64::try_from(GAP_GRACE.as_millis()).unwrap_or(u64::MAX);
+    let mut previous = checkpoint;
+    for (index, event) in events.iter().enumerate() {
+        let gap = event.position != previous + 1;
+        if gap && now.0.saturating_sub(event.recorded_at.0) < grace {
+            return index;
+        }
+        previous = event.position;
+    }
+    events.len()
 }
 
 struct WorkerSource {
@@ -788,9 +899,22 @@ struct Worker {
     follower: Arc<dyn Follower>,
     sources: Vec<WorkerSource>,
     shutdown: watch::Receiver<bool>,
+    kind: FollowerKind,
+    /// Events per batch (halved when the store refuses a commit as too large).
+    batch: usize,
 }
 
 impl Worker {
+    fn new(
+        stores: &Stores,
+        sources: Vec<WorkerSource>,
+        follower: Arc<dyn Follower>,
+        shutdown: watch::Receiver<bool>,
+        kind: FollowerKind,
+    ) -> Self {
+        Self { stores: stores.clone(), follower, sources, shutdown, kind, batch: PROJECTION_BATCH }
+    }
+
     /// Catch up from the checkpoints, then follow commit notices. Each batch's
     /// effects and checkpoint are committed together, so a crash never
     /// applies an event twice or skips one.
@@ -850,7 +974,21 @@ impl Worker {
             None => queries.checkpoint(&self.sources[index].checkpoint).await?,
         };
         let source = &mut self.sources[index];
-        let events = read_log(&self.stores, &source.log, checkpoint).await?;
+        let events = loop {
+            let mut events = read_log(&self.stores, &source.log, checkpoint, self.batch).await?;
+            let settled = settled_prefix(checkpoint, &events, reventless_spec::Timestamp::now());
+            if settled == 0
+                && let Some(first) = events.first()
+            {
+                // A position before `first` is reserved by an append still in flight (or failed).
+                let open_for = reventless_spec::Timestamp::now().0.saturating_sub(first.recorded_at.0);
+                let left = u64::try_from(GAP_GRACE.as_millis()).unwrap_or(u64::MAX).saturating_sub(open_for);
+                tokio::time::sleep(Duration::from_millis(left.clamp(10, 100))).await;
+                continue;
+            }
+            events.truncate(settled);
+            break events;
+        };
         let Some(last) = events.last().map(|e| e.position) else {
             source.known_position = Some(checkpoint);
             source.progress.send_replace(Progress { position: checkpoint, error: None });
@@ -861,6 +999,11 @@ impl Worker {
             Ok(()) => source.known_position = Some(last),
             // Another worker (another process) applied this batch first: read the checkpoint again.
             Err(EngineError::Store(StoreError::Conflict(_))) => source.known_position = None,
+            Err(EngineError::Store(StoreError::TooLarge(reason))) if self.batch > 1 => {
+                self.batch /= 2;
+                tracing::info!(follower = source.checkpoint, batch = self.batch, reason, "smaller batches");
+                return Ok(true);
+            }
             Err(other) => {
                 source.known_position = None;
                 return Err(other);
@@ -938,5 +1081,36 @@ impl Drop for EntityGuard {
         if map.get(&self.key).is_some_and(|m| Arc::strong_count(m) == 1) {
             map.remove(&self.key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use reventless_spec::{EventEnvelope, NewEvent, Timestamp};
+
+    use super::settled_prefix;
+
+    fn at(position: u64, recorded_at: u64) -> EventEnvelope {
+        EventEnvelope::recorded(
+            NewEvent::new("E", vec![], serde_json::json!({})),
+            position,
+            None,
+            Timestamp(recorded_at),
+        )
+    }
+
+    #[test]
+    fn followers_stop_at_young_gaps_and_pass_old_ones() {
+        let now = Timestamp(10_000);
+        assert_eq!(settled_prefix(0, &[at(1, 9_999), at(2, 9_999)], now), 2, "no gap");
+        assert_eq!(settled_prefix(0, &[at(1, 9_999), at(3, 9_999)], now), 1, "a young gap may still fill");
+        assert_eq!(settled_prefix(0, &[at(2, 9_999)], now), 0, "the gap can be the first position");
+        assert_eq!(
+            settled_prefix(0, &[at(1, 1_000), at(3, 1_000), at(4, 9_999)], now),
+            3,
+            "an old gap is a failed append"
+        );
+        assert_eq!(settled_prefix(5, &[], now), 0);
     }
 }

@@ -53,9 +53,12 @@ impl SqsCommandTopic {
         Self { client, prefix: prefix.into(), urls: Mutex::new(HashMap::new()) }
     }
 
-    /// Topics with known queue URLs (from the function's configuration).
-    pub fn with_urls(client: Client, urls: HashMap<String, String>) -> Self {
-        Self { client, prefix: String::new(), urls: Mutex::new(urls) }
+    /// Adds queue URLs known in advance (from the function's configuration).
+    pub fn knowing(self, urls: impl IntoIterator<Item = (String, String)>) -> Self {
+        if let Ok(mut known) = self.urls.lock() {
+            known.extend(urls);
+        }
+        self
     }
 
     async fn url(&self, topic: &str) -> Result<String, StoreError> {

@@ -27,6 +27,10 @@ pub enum StoreError {
     Corrupt { location: String, message: String },
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// More changes than the store takes at once (DynamoDB: 100 items per
+    /// transaction); the caller retries with a smaller batch.
+    #[error("too many changes at once: {0}")]
+    TooLarge(String),
 }
 
 /// Refuses an append without events (every event log does).

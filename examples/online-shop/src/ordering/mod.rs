@@ -24,7 +24,14 @@ use reventless::Plugin;
 
 pub const PLUGIN: &str = "Ordering";
 
+/// The Ordering plugin with its extension on `Catalog.Products` (host it
+/// together with the Catalog plugin).
 pub fn plugin() -> Plugin {
+    standalone().extension::<CatalogProducts>()
+}
+
+/// The Ordering plugin without its extension on `Catalog.Products`.
+pub fn standalone() -> Plugin {
     Plugin::new(PLUGIN)
         .version(env!("CARGO_PKG_VERSION"))
         .state_change_slice::<RegisterCustomer>()
@@ -42,5 +49,4 @@ pub fn plugin() -> Plugin {
         .automation::<AutoShipOrder>()
         .outbound_translation::<SendOrderConfirmation>()
         .extension_point::<OrdersPoint>()
-        .extension::<CatalogProducts>()
 }

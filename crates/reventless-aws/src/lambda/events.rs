@@ -1,0 +1,242 @@
+//! Handling one invocation: an SQS batch, a DynamoDB stream batch or an
+//! HTTP request (API Gateway v2 / function URL, payload 2.0).
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine;
+use futures::future::join_all;
+use reventless_core::plugin::LogKind;
+use reventless_core::store::CommandMessage;
+use reventless_core::{Caller, Plugin, Runtime};
+use reventless_graphql::ApiSchema;
+use reventless_spec::Capabilities;
+use serde_json::{Value, json};
+
+use super::config::{ConfigError, FunctionConfig, HandlerGroup};
+
+/// Why an invocation failed as a whole (the platform retries it).
+#[derive(Debug, thiserror::Error)]
+pub enum InvocationError {
+    #[error("this function ({0:?}) does not handle {1} events")]
+    WrongGroup(HandlerGroup, &'static str),
+    #[error("an event this function does not know: {0}")]
+    UnknownEvent(String),
+}
+
+/// The per-container state: the engine on the plugin's stores, and the API
+/// schema when the function is the plugin's `Api`.
+pub struct Handler {
+    group: HandlerGroup,
+    runtime: Runtime,
+    schema: Option<ApiSchema>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerInitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Runtime(#[from] reventless_core::RuntimeError),
+    #[error(transparent)]
+    Api(#[from] reventless_graphql::BuildError),
+}
+
+impl Handler {
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        config: &FunctionConfig,
+        plugin: Plugin,
+        capabilities: Capabilities,
+    ) -> Result<Self, HandlerInitError> {
+        let group = config.group()?;
+        if plugin.name() != config.plugin {
+            return Err(ConfigError::UnknownPlugin(config.plugin.clone()).into());
+        }
+        let stores = crate::aws_stores_with_queues(sdk, &config.stores, config.queues.clone());
+        let runtime = Runtime::on_demand(stores, vec![plugin], capabilities)?;
+        let schema =
+            if group == HandlerGroup::Api { Some(reventless_graphql::build_schema_of(&runtime, None)?) } else { None };
+        Ok(Self { group, runtime, schema })
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// Answers one invocation.
+    pub async fn handle(&self, payload: Value) -> Result<Value, lambda_runtime::Error> {
+        if payload.pointer("/requestContext/http").is_some() {
+            return Ok(self.http(&payload).await?);
+        }
+        let source = payload.pointer("/Records/0/eventSource").and_then(Value::as_str).unwrap_or_default();
+        match source {
+            "aws:sqs" => Ok(self.sqs(&payload).await?),
+            "aws:dynamodb" => Ok(self.stream(&payload).await?),
+            _ => {
+                let shape = payload.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "));
+                Err(InvocationError::UnknownEvent(format!("keys [{}]", shape.unwrap_or_default())).into())
+            }
+        }
+    }
+
+    /// Commands from a FIFO queue: each group in order, groups in parallel.
+    /// On the first failure in a group, that message and every later message
+    /// of the group are reported failed (SQS redelivers them in order);
+    /// a domain rejection is a success.
+    async fn sqs(&self, payload: &Value) -> Result<Value, InvocationError> {
+        if !self.group.runs_commands() {
+            return Err(InvocationError::WrongGroup(self.group, "SQS"));
+        }
+        let records = payload.get("Records").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut groups: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+        let mut order = Vec::new();
+        for record in &records {
+            let group = record.pointer("/attributes/MessageGroupId").and_then(Value::as_str).unwrap_or_default();
+            if !groups.contains_key(group) {
+                order.push(group.to_string());
+            }
+            groups.entry(group.to_string()).or_default().push(record);
+        }
+        let runs = order.iter().map(|group| self.run_group(groups.get(group).cloned().unwrap_or_default()));
+        let failed: Vec<Value> =
+            join_all(runs).await.into_iter().flatten().map(|id| json!({ "itemIdentifier": id })).collect();
+        Ok(json!({ "batchItemFailures": failed }))
+    }
+
+    /// Runs one group's messages in order; returns the ids of the failed and skipped ones.
+    async fn run_group(&self, records: Vec<&Value>) -> Vec<String> {
+        let mut failed = Vec::new();
+        for record in records {
+            let id = record.get("messageId").and_then(Value::as_str).unwrap_or_default().to_string();
+            if !failed.is_empty() {
+                failed.push(id);
+                continue;
+            }
+            let body = record.get("body").and_then(Value::as_str).unwrap_or_default();
+            let outcome = match serde_json::from_str::<CommandMessage>(body) {
+                Ok(message) => self.runtime.run_queued(&message).await.map_err(|e| e.to_string()),
+                Err(error) => Err(format!("not a command message: {error}")),
+            };
+            if let Err(error) = outcome {
+                tracing::warn!(message_id = id, error, "command failed; it and the rest of its group go back");
+                failed.push(id);
+            }
+        }
+        failed
+    }
+
+    /// A batch of the events table's stream: the followers of this group
+    /// catch up on every log the batch touched (idempotent by checkpoint, so
+    /// a redelivered batch changes nothing). A log whose followers failed is
+    /// reported from its first record on.
+    async fn stream(&self, payload: &Value) -> Result<Value, InvocationError> {
+        let kinds = self.group.followers();
+        if kinds.is_empty() {
+            return Err(InvocationError::WrongGroup(self.group, "DynamoDB stream"));
+        }
+        let followed = self.runtime.followed_logs(kinds).await;
+        let records = payload.get("Records").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut first_record: BTreeMap<String, String> = BTreeMap::new();
+        for record in &records {
+            let Some(log_key) = record.pointer("/dynamodb/NewImage/log/S").and_then(Value::as_str) else {
+                continue; // counters, fences, removals
+            };
+            let Some(log) = followed.iter().find(|log| stream_log_key(log.kind, &log.name) == log_key) else {
+                continue;
+            };
+            let sequence = record.pointer("/dynamodb/SequenceNumber").and_then(Value::as_str).unwrap_or_default();
+            first_record.entry(log.name.clone()).or_insert_with(|| sequence.to_string());
+        }
+        let logs: Vec<String> = first_record.keys().cloned().collect();
+        let failures = self.runtime.catch_up(&logs, kinds).await;
+        let failed_logs: BTreeSet<String> = failures
+            .into_iter()
+            .map(|(log, error)| {
+                tracing::error!(log, %error, "followers failed; the batch is retried from this log's first record");
+                log
+            })
+            .collect();
+        let failed: Vec<Value> = failed_logs
+            .iter()
+            .filter_map(|log| first_record.get(log))
+            .map(|sequence| json!({ "itemIdentifier": sequence }))
+            .collect();
+        Ok(json!({ "batchItemFailures": failed }))
+    }
+
+    /// The GraphQL endpoint: `POST` a GraphQL request; `GET /health`.
+    async fn http(&self, payload: &Value) -> Result<Value, InvocationError> {
+        let Some(schema) = &self.schema else {
+            return Err(InvocationError::WrongGroup(self.group, "HTTP"));
+        };
+        let method = payload.pointer("/requestContext/http/method").and_then(Value::as_str).unwrap_or("GET");
+        let path = payload.get("rawPath").and_then(Value::as_str).unwrap_or("/");
+        if method == "GET" && path.ends_with("/health") {
+            return Ok(http_response(200, &json!({"status": "ok"})));
+        }
+        if method != "POST" {
+            return Ok(http_response(405, &graphql_error("POST a GraphQL request", "METHOD_NOT_ALLOWED")));
+        }
+        let raw = payload.get("body").and_then(Value::as_str).unwrap_or_default();
+        let body = if payload.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
+            match base64::engine::general_purpose::STANDARD.decode(raw) {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(_) => return Ok(http_response(400, &graphql_error("the body is not base64", "BAD_REQUEST"))),
+            }
+        } else {
+            raw.to_string()
+        };
+        let request: async_graphql::Request = match serde_json::from_str(&body) {
+            Ok(request) => request,
+            Err(error) => {
+                let message = format!("not a GraphQL request: {error}");
+                return Ok(http_response(400, &graphql_error(&message, "BAD_REQUEST")));
+            }
+        };
+        let response = reventless_graphql::execute(schema, request, caller_from_claims(payload)).await;
+        let body = serde_json::to_value(&response).unwrap_or_else(|e| graphql_error(&e.to_string(), "INTERNAL"));
+        Ok(http_response(200, &body))
+    }
+}
+
+/// How a log appears in the events table's `log` attribute.
+pub fn stream_log_key(kind: LogKind, name: &str) -> String {
+    match kind {
+        LogKind::Aggregate => format!("a#{name}"),
+        LogKind::Dcb | LogKind::ExtensionPoint => format!("d#{name}"),
+    }
+}
+
+/// The caller as the API's JWT authorizer verified it: `sub` is the user,
+/// roles come from `roles` / `custom:roles` (comma list) or `cognito:groups`.
+/// Nothing is taken from request headers: on AWS they are the client's words.
+pub fn caller_from_claims(payload: &Value) -> Caller {
+    let Some(claims) = payload.pointer("/requestContext/authorizer/jwt/claims") else {
+        return Caller::default();
+    };
+    let user_id = claims.get("sub").and_then(Value::as_str).map(str::to_string);
+    let mut roles = Vec::new();
+    for key in ["roles", "custom:roles", "cognito:groups"] {
+        match claims.get(key) {
+            Some(Value::String(list)) => {
+                let list = list.trim_matches(|c| c == '[' || c == ']');
+                roles.extend(list.split([',', ' ']).map(str::trim).filter(|r| !r.is_empty()).map(str::to_string));
+            }
+            Some(Value::Array(items)) => roles.extend(items.iter().filter_map(Value::as_str).map(str::to_string)),
+            _ => {}
+        }
+    }
+    Caller { user_id, roles }
+}
+
+fn graphql_error(message: &str, code: &str) -> Value {
+    json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
+}
+
+fn http_response(status: u16, body: &Value) -> Value {
+    json!({
+        "statusCode": status,
+        "headers": { "content-type": "application/json" },
+        "body": body.to_string(),
+        "isBase64Encoded": false,
+    })
+}
