@@ -13,11 +13,13 @@ pub mod emulator;
 pub mod lambda;
 pub mod provision;
 pub mod query_store;
+pub mod runtime_api;
 
 use std::sync::Arc;
 
 use reventless_core::store::{InProcessBus, Stores};
 
+pub use aws_config::SdkConfig;
 pub use dynamo::{Item, decode_event};
 
 /// Where a plugin's data lives on AWS.

@@ -1,0 +1,174 @@
+//! The Catalog plugin's real `bootstrap` binary, driven through a local
+//! Lambda Runtime API against the emulator: HTTP GraphQL requests, SQS FIFO
+//! batches (with the group-failure rule) and DynamoDB stream batches.
+#![allow(clippy::unwrap_used)] // tests report failures by panicking
+mod support;
+
+use reventless_aws::runtime_api::InvokeError;
+use reventless_core::CommandRequest;
+use reventless_core::store::CommandMessage;
+use serde_json::{Value, json};
+use support::{Deployment, LIMIT, body, graphql, http_request};
+
+const CATALOG: &str = env!("CARGO_BIN_EXE_catalog-lambda");
+
+fn merchandiser() -> Value {
+    json!({ "sub": "merch", "roles": "Merchandiser" })
+}
+
+fn add_category(id: &str) -> String {
+    graphql(&format!(r#"mutation {{ Catalog_AddCategory(categoryId: "{id}", name: "{id}") {{ status errorCode }} }}"#))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_function_answers_graphql_over_http() {
+    let shop = Deployment::new("Catalog").await;
+    let (api, function) = shop.function(CATALOG, "CatalogApi").await;
+
+    let added = api
+        .invoke(http_request("POST", "/graphql", Some(&add_category("books")), Some(merchandiser())), LIMIT)
+        .await
+        .unwrap();
+    assert_eq!(added["statusCode"], 200, "{added}");
+    assert_eq!(body(&added)["data"]["Catalog_AddCategory"], json!({"status": "ACCEPTED", "errorCode": null}));
+
+    let again = api
+        .invoke(http_request("POST", "/graphql", Some(&add_category("books")), Some(merchandiser())), LIMIT)
+        .await
+        .unwrap();
+    assert_eq!(body(&again)["data"]["Catalog_AddCategory"]["errorCode"], "CategoryAlreadyExists");
+
+    let anonymous =
+        api.invoke(http_request("POST", "/graphql", Some(&add_category("games")), None), LIMIT).await.unwrap();
+    assert_eq!(body(&anonymous)["data"]["Catalog_AddCategory"]["errorCode"], "AccessRefused", "no claims, no roles");
+
+    let wrong_type = graphql(r#"mutation { Catalog_AddCategory(categoryId: 5, name: "x") { status } }"#);
+    let refused =
+        api.invoke(http_request("POST", "/graphql", Some(&wrong_type), Some(merchandiser())), LIMIT).await.unwrap();
+    assert_eq!(body(&refused)["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+
+    let garbage = api.invoke(http_request("POST", "/graphql", Some("{not json"), None), LIMIT).await.unwrap();
+    assert_eq!(garbage["statusCode"], 400);
+    let health = api.invoke(http_request("GET", "/health", None, None), LIMIT).await.unwrap();
+    assert_eq!(health["statusCode"], 200);
+
+    // Exactly one event landed: the first AddCategory.
+    let events = shop.stores().dcb.read("Catalog", &reventless_spec::Query::all(), None, None).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), vec!["CategoryAdded"]);
+
+    // An event of a kind the function does not handle is that invocation's error; the container lives on.
+    let stray = api.invoke(json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]}), LIMIT).await;
+    assert!(matches!(stray, Err(InvokeError::Function(_))), "{stray:?}");
+    let still = api.invoke(http_request("GET", "/health", None, None), LIMIT).await.unwrap();
+    assert_eq!(still["statusCode"], 200);
+    drop(function);
+}
+
+fn command(id: &str) -> CommandMessage {
+    let request = CommandRequest::new("Catalog", "AddCategory", json!({"categoryId": id, "name": id}));
+    CommandMessage { group_id: "unused".into(), dedup_id: id.into(), body: serde_json::to_value(request).unwrap() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_batch_fails_only_the_rest_of_a_failing_group() {
+    let shop = Deployment::new("Catalog").await;
+    let sqs = aws_sdk_sqs::Client::new(&shop.config);
+    let send = |group: &str, dedup: &str, body: String| {
+        sqs.send_message()
+            .queue_url(&shop.queue_url)
+            .message_group_id(group)
+            .message_deduplication_id(dedup)
+            .message_body(body)
+            .send()
+    };
+    let as_body = |message: CommandMessage| serde_json::to_string(&message).unwrap();
+    send("books", "1", as_body(command("books"))).await.unwrap();
+    send("books", "2", "this is not a command".into()).await.unwrap();
+    send("books", "3", as_body(command("novels"))).await.unwrap();
+    send("toys", "4", as_body(command("toys"))).await.unwrap();
+    let mut duplicate = command("toys");
+    duplicate.dedup_id = "toys-again".into();
+    send("toys", "5", as_body(duplicate)).await.unwrap();
+    let event = shop.sqs_event(5).await;
+    let ids: Vec<String> =
+        event["Records"].as_array().unwrap().iter().map(|r| r["messageId"].as_str().unwrap().to_string()).collect();
+    let by_body = |needle: &str| {
+        event["Records"].as_array().unwrap().iter().find(|r| r["body"].as_str().unwrap().contains(needle)).unwrap()["messageId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    let (api, function) = shop.function(CATALOG, "CatalogStateChanges").await;
+    let answer = api.invoke(event.clone(), LIMIT).await.unwrap();
+    let log = function.stop();
+    assert!(answer["batchItemFailures"].is_array(), "{answer}");
+    let mut failed: Vec<String> = answer["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
+        .collect();
+    failed.sort();
+    let mut expected = vec![by_body("this is not a command"), by_body("novels")];
+    expected.sort();
+    assert_eq!(
+        failed, expected,
+        "the broken message and the later one of its group; not the other group ({ids:?}) {log}"
+    );
+
+    let events = shop.stores().dcb.read("Catalog", &reventless_spec::Query::all(), None, None).await.unwrap();
+    let mut added: Vec<String> = events.iter().map(|e| e.data["category_id"].as_str().unwrap().to_string()).collect();
+    added.sort();
+    assert_eq!(added, vec!["books", "toys"], "the rejected duplicate counts as handled, novels waits for redelivery");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_batches_keep_the_read_models_current_once() {
+    let shop = Deployment::new("Catalog").await;
+    let (api, _api_function) = shop.function(CATALOG, "CatalogApi").await;
+    for id in ["books", "games"] {
+        api.invoke(http_request("POST", "/graphql", Some(&add_category(id)), Some(merchandiser())), LIMIT)
+            .await
+            .unwrap();
+    }
+    let product = graphql(
+        r#"mutation { Catalog_AddProduct(productId: "dune", name: "Dune", description: "", priceCents: 999, currency: "EUR", categoryId: "books") { status } }"#,
+    );
+    api.invoke(http_request("POST", "/graphql", Some(&product), Some(merchandiser())), LIMIT).await.unwrap();
+
+    let event = shop.stream_event().await;
+    assert!(event["Records"].as_array().unwrap().len() >= 3, "{event}");
+    let (projections, _function) = shop.function(CATALOG, "CatalogAllReadModels").await;
+    let answer = projections.invoke(event.clone(), LIMIT).await.unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([]));
+
+    let queries = shop.stores().queries;
+    let books = queries.get("Catalog_Categories", "books").await.unwrap().unwrap();
+    assert_eq!(books["name"], "books");
+    assert_eq!(queries.get("Catalog_CategoryProductCounts", "books").await.unwrap().unwrap()["count"], 1);
+    let dune = queries.get("Catalog_Products", "dune").await.unwrap().unwrap();
+    assert_eq!(dune["shelfStatus"], "LISTED");
+
+    // A redelivered batch changes nothing (the checkpoint has passed it).
+    let again = projections.invoke(event, LIMIT).await.unwrap();
+    assert_eq!(again["batchItemFailures"], json!([]));
+    assert_eq!(queries.get("Catalog_CategoryProductCounts", "books").await.unwrap().unwrap()["count"], 1);
+
+    let listed = api
+        .invoke(
+            http_request(
+                "POST",
+                "/graphql",
+                Some(&graphql("{ Catalog_Categories { totalCount edges { node { id productCount } } } }")),
+                None,
+            ),
+            LIMIT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        body(&listed)["data"]["Catalog_Categories"],
+        json!({"totalCount": 2, "edges": [{"node": {"id": "books", "productCount": 1}}, {"node": {"id": "games", "productCount": 0}}]})
+    );
+}
