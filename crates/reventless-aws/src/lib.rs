@@ -12,6 +12,7 @@ mod dynamo;
 pub mod emulator;
 pub mod lambda;
 pub mod provision;
+pub mod package;
 pub mod query_store;
 pub mod runtime_api;
 

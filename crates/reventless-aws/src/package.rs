@@ -1,0 +1,169 @@
+//! Lambda packaging: build a plugin binary for Lambda's Linux (glibc pinned
+//! to 2.17 through cargo-zigbuild, so Amazon Linux 2023's 2.34 runs it) and
+//! zip it as `bootstrap`, deterministically: fixed timestamps, sorted entries,
+//! fixed modes, so the same binary always gives the same SHA-256 (Lambda's
+//! `CodeSha256`) and unchanged code is never uploaded again.
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use zip::write::SimpleFileOptions;
+
+/// The cargo profile Lambda binaries are built with (strip, LTO, one codegen unit).
+pub const PROFILE: &str = "lambda";
+
+/// Lambda's instruction set architectures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Architecture {
+    #[default]
+    X86_64,
+    Arm64,
+}
+
+impl Architecture {
+    /// The Rust target (zigbuild's glibc suffix pins the oldest glibc the binary needs).
+    pub fn target(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64-unknown-linux-gnu",
+            Self::Arm64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+
+    /// How Lambda names it.
+    pub fn lambda_name(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64",
+            Self::Arm64 => "arm64",
+        }
+    }
+}
+
+impl std::str::FromStr for Architecture {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "x86_64" | "amd64" => Ok(Self::X86_64),
+            "arm64" | "aarch64" => Ok(Self::Arm64),
+            other => Err(format!("unknown architecture `{other}` (x86_64 or arm64)")),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error("cannot run {program}: {source} (install it: pip install ziglang && cargo install cargo-zigbuild)")]
+    Spawn { program: String, source: std::io::Error },
+    #[error("building {bin} failed ({status})")]
+    Build { bin: String, status: std::process::ExitStatus },
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("cannot write the zip: {0}")]
+    Zip(#[from] zip::result::ZipError),
+}
+
+/// A built zip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Package {
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// SHA-256 in hex.
+    pub sha256: String,
+    /// SHA-256 in base64, as Lambda reports `CodeSha256`.
+    pub code_sha256: String,
+}
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    /// The workspace (where `cargo` runs).
+    pub workspace: PathBuf,
+    /// The package holding the binary, when the name alone is ambiguous.
+    pub package: Option<String>,
+    pub bin: String,
+    pub architecture: Architecture,
+    /// cargo's target directory (default `<workspace>/target`).
+    pub target_dir: Option<PathBuf>,
+}
+
+impl BuildRequest {
+    /// `cargo zigbuild --profile lambda --target <triple>.2.17 --bin <bin>`.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        command
+            .current_dir(&self.workspace)
+            .args(["zigbuild", "--locked", "--profile", PROFILE, "--target"])
+            .arg(format!("{}.2.17", self.architecture.target()))
+            .args(["--bin", &self.bin]);
+        if let Some(package) = &self.package {
+            command.args(["--package", package]);
+        }
+        if let Some(dir) = &self.target_dir {
+            command.arg("--target-dir").arg(dir);
+        }
+        command
+    }
+
+    /// Where the built binary lands.
+    pub fn output(&self) -> PathBuf {
+        let target = self.target_dir.clone().unwrap_or_else(|| self.workspace.join("target"));
+        target.join(self.architecture.target()).join(PROFILE).join(&self.bin)
+    }
+
+    /// Builds the binary (cargo's own progress goes to stderr).
+    pub fn build(&self) -> Result<PathBuf, PackageError> {
+        let status = self
+            .command()
+            .status()
+            .map_err(|source| PackageError::Spawn { program: "cargo zigbuild".into(), source })?;
+        if !status.success() {
+            return Err(PackageError::Build { bin: self.bin.clone(), status });
+        }
+        Ok(self.output())
+    }
+}
+
+/// Zips `binary` as `bootstrap` (mode 755) plus `extra` files (mode 644),
+/// entries sorted, timestamps fixed at 1980-01-01, compression fixed.
+pub fn zip_bootstrap(binary: &Path, extra: &[(String, Vec<u8>)], out: &Path) -> Result<Package, PackageError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| PackageError::Read { path: path.display().to_string(), source })
+    };
+    let mut entries: Vec<(String, Vec<u8>, u32)> = vec![("bootstrap".into(), read(binary)?, 0o755)];
+    entries.extend(extra.iter().map(|(name, bytes)| (name.clone(), bytes.clone(), 0o644)));
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    {
+        let mut writer = zip::ZipWriter::new(&mut buffer);
+        for (name, bytes, mode) in &entries {
+            let options = SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated)
+                .compression_level(Some(6))
+                .last_modified_time(zip::DateTime::default())
+                .unix_permissions(*mode);
+            writer.start_file(name.as_str(), options)?;
+            writer.write_all(bytes).map_err(|source| PackageError::Write { path: out.display().to_string(), source })?;
+        }
+        writer.finish()?;
+    }
+    let bytes = buffer.into_inner();
+    let digest = Sha256::digest(&bytes);
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|source| PackageError::Write { path: parent.display().to_string(), source })?;
+    }
+    std::fs::write(out, &bytes).map_err(|source| PackageError::Write { path: out.display().to_string(), source })?;
+    Ok(Package {
+        path: out.to_path_buf(),
+        bytes: bytes.len() as u64,
+        sha256: digest.iter().map(|byte| format!("{byte:02x}")).collect(),
+        code_sha256: base64::engine::general_purpose::STANDARD.encode(digest),
+    })
+}
