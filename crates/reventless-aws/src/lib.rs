@@ -11,8 +11,8 @@ pub mod dcb_log;
 mod dynamo;
 pub mod emulator;
 pub mod lambda;
-pub mod provision;
 pub mod package;
+pub mod provision;
 pub mod query_store;
 pub mod runtime_api;
 

@@ -149,7 +149,9 @@ pub fn zip_bootstrap(binary: &Path, extra: &[(String, Vec<u8>)], out: &Path) -> 
                 .last_modified_time(zip::DateTime::default())
                 .unix_permissions(*mode);
             writer.start_file(name.as_str(), options)?;
-            writer.write_all(bytes).map_err(|source| PackageError::Write { path: out.display().to_string(), source })?;
+            writer
+                .write_all(bytes)
+                .map_err(|source| PackageError::Write { path: out.display().to_string(), source })?;
         }
         writer.finish()?;
     }

@@ -30,7 +30,8 @@ fn the_same_binary_gives_the_same_zip_whatever_its_file_times() {
     assert_eq!(bootstrap.unix_mode().map(|m| m & 0o777), Some(0o755));
     assert_eq!(bootstrap.last_modified(), Some(zip::DateTime::default()));
 
-    let other = zip_bootstrap(&copy, &[("reventless.json".to_string(), b"{\"x\":1}".to_vec())], &dir.path().join("c.zip"));
+    let other =
+        zip_bootstrap(&copy, &[("reventless.json".to_string(), b"{\"x\":1}".to_vec())], &dir.path().join("c.zip"));
     assert_ne!(other.unwrap().sha256, first.sha256, "different content, different hash");
 }
 
