@@ -8,7 +8,9 @@
 pub mod aggregate_log;
 pub mod command_topic;
 pub mod dcb_log;
-mod dynamo;
+#[cfg(feature = "deploy")]
+pub mod deploy;
+pub(crate) mod dynamo;
 pub mod emulator;
 pub mod lambda;
 pub mod package;

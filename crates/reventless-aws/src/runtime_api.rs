@@ -141,13 +141,15 @@ impl RuntimeApi {
         for (key, value) in env {
             command.env(key, value);
         }
-        Ok(Function { child: command.spawn()?, started: Instant::now() })
+        let started = Instant::now();
+        Ok(Function { child: command.spawn()?, started })
     }
 }
 
 /// A running function process.
 pub struct Function {
     child: Child,
+    /// Taken just before the process was spawned (cold start counts from here).
     pub started: Instant,
 }
 

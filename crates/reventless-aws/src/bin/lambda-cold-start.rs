@@ -52,10 +52,16 @@ struct Sample {
 
 /// Starts the binary `runs` times; each run answers one HTTP health request.
 async fn measure(binary: &std::path::Path, env: &[(&str, String)], runs: usize) -> Result<Vec<Sample>, String> {
-    let request = json!({
-        "version": "2.0", "rawPath": "/health", "rawQueryString": "", "headers": {},
-        "requestContext": {"http": {"method": "GET", "path": "/health"}}, "isBase64Encoded": false
-    });
+    // The Api answers a health check; other groups an empty batch.
+    let api = env.iter().any(|(key, value)| *key == "REVENTLESS_CONFIG" && value.contains("Api\""));
+    let request = if api {
+        json!({
+            "version": "2.0", "rawPath": "/health", "rawQueryString": "", "headers": {},
+            "requestContext": {"http": {"method": "GET", "path": "/health"}}, "isBase64Encoded": false
+        })
+    } else {
+        json!({ "Records": [] })
+    };
     let mut samples = Vec::new();
     for _ in 0..runs {
         let api = RuntimeApi::start().await.map_err(|e| e.to_string())?;

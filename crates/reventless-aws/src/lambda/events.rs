@@ -67,6 +67,9 @@ impl Handler {
         if payload.pointer("/requestContext/http").is_some() {
             return Ok(self.http(&payload).await?);
         }
+        if payload.get("Records").and_then(Value::as_array).is_some_and(Vec::is_empty) {
+            return Ok(json!({ "batchItemFailures": [] }));
+        }
         let source = payload.pointer("/Records/0/eventSource").and_then(Value::as_str).unwrap_or_default();
         match source {
             "aws:sqs" => Ok(self.sqs(&payload).await?),

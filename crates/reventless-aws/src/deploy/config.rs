@@ -1,0 +1,414 @@
+//! `reventless.toml`: the project, its stages, the platform stack and the
+//! plugin stacks, handler-group tuning. Precedence, highest first: env
+//! `REVENTLESS_<KEY>` > `reventless.local.toml` (git-ignored) >
+//! `[stages.<stage>]` > the file's top level > defaults. Unknown keys and bad
+//! values are errors naming the key.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::package::Architecture;
+
+/// Tuning of one handler group (every field optional: unset inherits).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuningLayer {
+    pub memory_size: Option<i64>,
+    pub timeout: Option<i64>,
+    pub reserved_concurrency: Option<i64>,
+    pub sqs_batch_size: Option<i64>,
+    pub ephemeral_storage_mb: Option<i64>,
+    pub log_retention_days: Option<i64>,
+    pub env_vars: Option<BTreeMap<String, String>>,
+}
+
+/// Resolved tuning of a function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tuning {
+    pub memory_size: i64,
+    pub timeout: i64,
+    pub reserved_concurrency: Option<i64>,
+    pub sqs_batch_size: i64,
+    pub ephemeral_storage_mb: i64,
+    pub log_retention_days: i64,
+    pub env_vars: BTreeMap<String, String>,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            memory_size: 1024,
+            timeout: 30,
+            reserved_concurrency: None,
+            sqs_batch_size: 10,
+            ephemeral_storage_mb: 512,
+            log_retention_days: 7,
+            env_vars: BTreeMap::new(),
+        }
+    }
+}
+
+impl Tuning {
+    fn apply(&mut self, layer: &TuningLayer) {
+        if let Some(v) = layer.memory_size {
+            self.memory_size = v;
+        }
+        if let Some(v) = layer.timeout {
+            self.timeout = v;
+        }
+        if layer.reserved_concurrency.is_some() {
+            self.reserved_concurrency = layer.reserved_concurrency;
+        }
+        if let Some(v) = layer.sqs_batch_size {
+            self.sqs_batch_size = v;
+        }
+        if let Some(v) = layer.ephemeral_storage_mb {
+            self.ephemeral_storage_mb = v;
+        }
+        if let Some(v) = layer.log_retention_days {
+            self.log_retention_days = v;
+        }
+        if let Some(vars) = &layer.env_vars {
+            self.env_vars.extend(vars.clone());
+        }
+    }
+
+    fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        let check = |key: &str, value: i64, low: i64, high: i64| {
+            if (low..=high).contains(&value) {
+                Ok(())
+            } else {
+                Err(ConfigError::Value {
+                    key: format!("{at}.{key}"),
+                    message: format!("{value} is not in {low}..={high}"),
+                })
+            }
+        };
+        check("memory_size", self.memory_size, 128, 10_240)?;
+        check("timeout", self.timeout, 1, 900)?;
+        check("sqs_batch_size", self.sqs_batch_size, 1, 10)?;
+        check("ephemeral_storage_mb", self.ephemeral_storage_mb, 512, 10_240)?;
+        if let Some(concurrency) = self.reserved_concurrency {
+            check("reserved_concurrency", concurrency, 0, 1000)?;
+        }
+        const RETENTION: [i64; 22] =
+            [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+        if !RETENTION.contains(&self.log_retention_days) {
+            return Err(ConfigError::Value {
+                key: format!("{at}.log_retention_days"),
+                message: format!("{} is not a CloudWatch retention ({RETENTION:?})", self.log_retention_days),
+            });
+        }
+        for key in self.env_vars.keys() {
+            if key.starts_with("AWS_") || key.starts_with("REVENTLESS_") {
+                return Err(ConfigError::Value {
+                    key: format!("{at}.env_vars.{key}"),
+                    message: "reserved for the platform".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How many functions a plugin gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Consolidation {
+    /// One function per handler group (DESIGN §6).
+    #[default]
+    Single,
+    /// One command function per aggregate.
+    PerAggregate,
+    /// One function per component.
+    Micro,
+}
+
+/// A plugin stack as the file describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginStack {
+    /// The plugin's name in its manifest (default: the stack key, capitalized).
+    pub name: Option<String>,
+    /// The cargo package and binary of its Lambda `bootstrap`.
+    pub package: Option<String>,
+    pub bin: Option<String>,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// SSM parameter paths the functions may read (values fetched at runtime).
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Tuning per handler group (`Api`, `AllReadModels`, …) or `default`.
+    #[serde(default)]
+    pub groups: BTreeMap<String, TuningLayer>,
+}
+
+/// One layer of the file (top level, a stage, or the local file).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Layer {
+    project: Option<String>,
+    region: Option<String>,
+    architecture: Option<Architecture>,
+    consolidation: Option<Consolidation>,
+    layers: Option<Vec<String>>,
+    defaults: Option<TuningLayer>,
+    #[serde(default)]
+    plugins: BTreeMap<String, PluginStack>,
+    #[serde(default)]
+    stages: BTreeMap<String, Layer>,
+}
+
+/// The resolved configuration of one stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProjectConfig {
+    pub project: String,
+    pub stage: String,
+    pub region: String,
+    pub architecture: Architecture,
+    pub consolidation: Consolidation,
+    pub layers: Vec<String>,
+    pub defaults: Tuning,
+    /// Stack key → stack (e.g. `catalog`).
+    pub plugins: BTreeMap<String, PluginStack>,
+    /// Where the file is (builds run in its workspace).
+    pub root: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("{path}: {message}")]
+    Syntax { path: String, message: String },
+    #[error("`{key}`: {message}")]
+    Value { key: String, message: String },
+    #[error("`{key}` is required")]
+    Missing { key: String },
+    #[error("stage `{0}` is not in the file (known: {1})")]
+    UnknownStage(String, String),
+    #[error("plugin `{plugin}` depends on `{missing}`, which is not a stack of this project")]
+    MissingDependency { plugin: String, missing: String },
+    #[error("plugin stacks depend on each other in a cycle: {0}")]
+    Cycle(String),
+}
+
+fn parse_layer(text: &str, path: &str) -> Result<Layer, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Syntax { path: path.to_string(), message: e.to_string() })
+}
+
+fn merge(base: &mut Layer, over: Layer) {
+    macro_rules! take {
+        ($($field:ident),*) => { $( if over.$field.is_some() { base.$field = over.$field; } )* };
+    }
+    take!(project, region, architecture, consolidation, layers);
+    if let Some(defaults) = over.defaults {
+        let merged = base.defaults.get_or_insert_with(TuningLayer::default);
+        merge_tuning(merged, defaults);
+    }
+    for (key, stack) in over.plugins {
+        let entry = base.plugins.entry(key).or_default();
+        if stack.name.is_some() {
+            entry.name = stack.name;
+        }
+        if stack.package.is_some() {
+            entry.package = stack.package;
+        }
+        if stack.bin.is_some() {
+            entry.bin = stack.bin;
+        }
+        if !stack.depends_on.is_empty() {
+            entry.depends_on = stack.depends_on;
+        }
+        if !stack.secrets.is_empty() {
+            entry.secrets = stack.secrets;
+        }
+        for (group, tuning) in stack.groups {
+            merge_tuning(entry.groups.entry(group).or_default(), tuning);
+        }
+    }
+}
+
+fn merge_tuning(base: &mut TuningLayer, over: TuningLayer) {
+    macro_rules! take {
+        ($($field:ident),*) => { $( if over.$field.is_some() { base.$field = over.$field; } )* };
+    }
+    take!(memory_size, timeout, reserved_concurrency, sqs_batch_size, ephemeral_storage_mb, log_retention_days);
+    if let Some(vars) = over.env_vars {
+        base.env_vars.get_or_insert_with(BTreeMap::new).extend(vars);
+    }
+}
+
+/// Overrides from the environment (`REVENTLESS_REGION`, `REVENTLESS_MEMORY_SIZE`, …).
+fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError> {
+    let mut layer = Layer { project: env("REVENTLESS_PROJECT"), region: env("REVENTLESS_REGION"), ..Layer::default() };
+    if let Some(text) = env("REVENTLESS_ARCHITECTURE") {
+        layer.architecture = Some(
+            text.parse().map_err(|message| ConfigError::Value { key: "REVENTLESS_ARCHITECTURE".into(), message })?,
+        );
+    }
+    let mut tuning = TuningLayer::default();
+    let number = |key: &str| -> Result<Option<i64>, ConfigError> {
+        let name = format!("REVENTLESS_{}", key.to_ascii_uppercase());
+        env(&name)
+            .map(|text| {
+                text.trim()
+                    .parse()
+                    .map_err(|_| ConfigError::Value { key: name.clone(), message: format!("`{text}` is not a number") })
+            })
+            .transpose()
+    };
+    tuning.memory_size = number("memory_size")?;
+    tuning.timeout = number("timeout")?;
+    tuning.reserved_concurrency = number("reserved_concurrency")?;
+    tuning.sqs_batch_size = number("sqs_batch_size")?;
+    tuning.ephemeral_storage_mb = number("ephemeral_storage_mb")?;
+    tuning.log_retention_days = number("log_retention_days")?;
+    if tuning != TuningLayer::default() {
+        layer.defaults = Some(tuning);
+    }
+    Ok(layer)
+}
+
+impl ProjectConfig {
+    /// Loads `path` (and `reventless.local.toml` next to it) for `stage`,
+    /// with overrides from the process environment.
+    pub fn load(path: &Path, stage: &str) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, stage, &|key| std::env::var(key).ok())
+    }
+
+    pub fn load_with_env(path: &Path, stage: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::Read { path: path.display().to_string(), message: e.to_string() })
+        };
+        let local_path = path.with_file_name("reventless.local.toml");
+        let local = if local_path.exists() { Some(read(&local_path)?) } else { None };
+        let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::from_texts(&read(path)?, local.as_deref(), stage, env, root)
+    }
+
+    /// Resolves the layers given as text (what `load` reads from disk).
+    pub fn from_texts(
+        file: &str,
+        local: Option<&str>,
+        stage: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        root: PathBuf,
+    ) -> Result<Self, ConfigError> {
+        let mut top = parse_layer(file, "reventless.toml")?;
+        let mut stages = std::mem::take(&mut top.stages);
+        let known = stages.keys().cloned().collect::<Vec<_>>().join(", ");
+        let stage_layer = stages.remove(stage).ok_or_else(|| ConfigError::UnknownStage(stage.into(), known))?;
+        if !stage_layer.stages.is_empty() {
+            return Err(ConfigError::Value {
+                key: format!("stages.{stage}.stages"),
+                message: "stages do not nest".into(),
+            });
+        }
+        let mut merged = top;
+        merge(&mut merged, stage_layer);
+        if let Some(local) = local {
+            let local = parse_layer(local, "reventless.local.toml")?;
+            merge(&mut merged, local);
+        }
+        merge(&mut merged, env_layer(env)?);
+
+        let project = merged.project.ok_or(ConfigError::Missing { key: "project".into() })?;
+        if project.is_empty() || !project.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || project.len() > 20 {
+            return Err(ConfigError::Value { key: "project".into(), message: "1–20 letters, digits or -".into() });
+        }
+        if stage.is_empty() || !stage.chars().all(|c| c.is_ascii_alphanumeric()) || stage.len() > 10 {
+            return Err(ConfigError::Value { key: "stage".into(), message: "1–10 letters or digits".into() });
+        }
+        let mut defaults = Tuning::default();
+        if let Some(layer) = &merged.defaults {
+            defaults.apply(layer);
+        }
+        defaults.validate("defaults")?;
+        for (key, stack) in &merged.plugins {
+            if key.is_empty() || !key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+                return Err(ConfigError::Value {
+                    key: format!("plugins.{key}"),
+                    message: "stack keys are lowercase letters and digits".into(),
+                });
+            }
+            for dependency in &stack.depends_on {
+                if !merged.plugins.contains_key(dependency) {
+                    return Err(ConfigError::MissingDependency { plugin: key.clone(), missing: dependency.clone() });
+                }
+            }
+            for (group, layer) in &stack.groups {
+                let mut tuning = defaults.clone();
+                tuning.apply(layer);
+                tuning.validate(&format!("plugins.{key}.groups.{group}"))?;
+            }
+            for secret in &stack.secrets {
+                if !secret.starts_with('/') {
+                    return Err(ConfigError::Value {
+                        key: format!("plugins.{key}.secrets"),
+                        message: format!("`{secret}` is not an SSM path"),
+                    });
+                }
+            }
+        }
+        let config = ProjectConfig {
+            project,
+            stage: stage.to_string(),
+            region: merged.region.unwrap_or_else(|| "us-east-1".into()),
+            architecture: merged.architecture.unwrap_or_default(),
+            consolidation: merged.consolidation.unwrap_or_default(),
+            layers: merged.layers.unwrap_or_default(),
+            defaults,
+            plugins: merged.plugins,
+            root,
+        };
+        config.deploy_order()?;
+        Ok(config)
+    }
+
+    /// The tuning of a plugin's handler group.
+    pub fn tuning(&self, stack: &str, group: &str) -> Tuning {
+        let mut tuning = self.defaults.clone();
+        if let Some(stack) = self.plugins.get(stack) {
+            if let Some(layer) = stack.groups.get("default") {
+                tuning.apply(layer);
+            }
+            if let Some(layer) = stack.groups.get(group) {
+                tuning.apply(layer);
+            }
+        }
+        tuning
+    }
+
+    /// Plugin stacks in waves: each wave depends only on earlier ones (deploy
+    /// a wave's stacks in parallel).
+    pub fn deploy_order(&self) -> Result<Vec<Vec<String>>, ConfigError> {
+        let mut done: Vec<String> = Vec::new();
+        let mut waves = Vec::new();
+        while done.len() < self.plugins.len() {
+            let wave: Vec<String> = self
+                .plugins
+                .iter()
+                .filter(|(key, stack)| !done.contains(key) && stack.depends_on.iter().all(|d| done.contains(d)))
+                .map(|(key, _)| key.clone())
+                .collect();
+            if wave.is_empty() {
+                let left: Vec<String> = self.plugins.keys().filter(|k| !done.contains(k)).cloned().collect();
+                return Err(ConfigError::Cycle(left.join(", ")));
+            }
+            done.extend(wave.iter().cloned());
+            waves.push(wave);
+        }
+        Ok(waves)
+    }
+
+    /// The plugin's name in its manifest.
+    pub fn plugin_name(&self, stack: &str) -> String {
+        self.plugins.get(stack).and_then(|s| s.name.clone()).unwrap_or_else(|| {
+            let mut chars = stack.chars();
+            chars.next().map(|first| first.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+        })
+    }
+}
