@@ -13,11 +13,12 @@ const ECHO: &str = env!("CARGO_BIN_EXE_echo-lambda");
 fn the_same_binary_gives_the_same_zip_whatever_its_file_times() {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("echo");
-    std::fs::copy(ECHO, &copy).unwrap();
+    let binary = std::fs::read(ECHO).unwrap();
+    std::fs::write(&copy, &binary).unwrap();
     let config = vec![("reventless.json".to_string(), b"{}".to_vec())];
     let first = zip_bootstrap(&copy, &config, &dir.path().join("a/function.zip")).unwrap();
     std::thread::sleep(Duration::from_millis(1100)); // zip times have 2 s resolution: cross a boundary
-    std::fs::copy(ECHO, &copy).unwrap();
+    std::fs::write(&copy, &binary).unwrap();
     let second = zip_bootstrap(&copy, &config, &dir.path().join("b/function.zip")).unwrap();
     assert_eq!(first.sha256, second.sha256);
     assert_eq!(first.code_sha256.len(), 44, "base64 of 32 bytes");

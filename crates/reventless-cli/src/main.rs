@@ -1,1 +1,223 @@
-fn main() {}
+//! `reventless`: deploys a project's plugins to AWS (or the emulator) from
+//! `reventless.toml`: `plan`, `deploy`, `status`, `destroy`, `outputs`.
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use reventless_aws::deploy::apply::{Change, Clients};
+use reventless_aws::deploy::config::ProjectConfig;
+use reventless_aws::deploy::inputs::{Bootstraps, prepare};
+use reventless_aws::deploy::run::{self, DeployOptions, DeployReport};
+use serde_json::json;
+
+#[derive(Parser, Debug)]
+#[command(name = "reventless", about = "Deploy reventless plugins to AWS", version)]
+struct Cli {
+    /// The project file.
+    #[arg(long, global = true, default_value = "reventless.toml")]
+    config: PathBuf,
+    /// Send every AWS call here (the emulator), e.g. http://127.0.0.1:5000.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    endpoint_url: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct Target {
+    /// The stage (a `[stages.<name>]` table of the project file).
+    #[arg(long)]
+    stage: String,
+    /// Only this plugin stack.
+    #[arg(long)]
+    plugin: Option<String>,
+    /// Use binaries already built in this directory (`<dir>/<bin>`) instead of building them.
+    #[arg(long)]
+    bootstrap_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show what a deploy would change (+ create, ~ update, - delete).
+    Plan {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Build, then create or update everything the plan needs; remove what it no longer has.
+    Deploy {
+        #[command(flatten)]
+        target: Target,
+        /// Also delete tables of removed components.
+        #[arg(long)]
+        allow_data_loss: bool,
+    },
+    /// Each planned resource: exists, drifted or missing; code hashes, queue depths.
+    Status {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Remove every resource of the stage.
+    Destroy {
+        #[arg(long)]
+        stage: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// The stage's outputs (table names, queues, …).
+    Outputs {
+        #[arg(long)]
+        stage: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run_cli(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn clients(config: &ProjectConfig, endpoint: Option<&str>) -> Clients {
+    let mut loader = aws_config_loader(config);
+    if let Some(endpoint) = endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    Clients::new(&loader.load().await)
+}
+
+fn aws_config_loader(config: &ProjectConfig) -> reventless_aws::deploy::ConfigLoader {
+    reventless_aws::deploy::config_loader(&config.region)
+}
+
+fn print_report(report: &DeployReport, as_json: bool) {
+    if as_json {
+        println!("{}", json!(report));
+        return;
+    }
+    for change in &report.changes {
+        match change {
+            Change::Create { kind, name, .. } | Change::Delete { kind, name, .. } => {
+                println!("{} {kind:?} {name}", change.symbol())
+            }
+            Change::Update { kind, name, fields, .. } => println!("~ {kind:?} {name} ({})", fields.join(", ")),
+            Change::Unchanged { .. } => {}
+        }
+    }
+    println!(
+        "{} to change, {} unchanged; {} applied, {} uploaded, {} failed; {} API calls in {} ms",
+        report.changes.len(),
+        report.unchanged,
+        report.applied,
+        report.uploaded,
+        report.failures.len(),
+        report.api_calls,
+        report.millis
+    );
+    for skipped in &report.skipped {
+        println!("skipped: {skipped}");
+    }
+    for failure in &report.failures {
+        println!("FAILED {:?} {}: {}", failure.kind, failure.name, failure.error);
+    }
+}
+
+async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
+    let progress = |line: String| eprintln!("{line}");
+    let stage = match &cli.command {
+        Command::Plan { target } | Command::Deploy { target, .. } | Command::Status { target } => target.stage.clone(),
+        Command::Destroy { stage, .. } | Command::Outputs { stage } => stage.clone(),
+    };
+    let config = ProjectConfig::load(&cli.config, &stage).map_err(|e| format!("{}: {e}", cli.config.display()))?;
+    let clients = clients(&config, cli.endpoint_url.as_deref()).await;
+    let inputs = |target: &Target| {
+        let bootstraps = match &target.bootstrap_dir {
+            Some(dir) => Bootstraps::Dir(dir.clone()),
+            None => Bootstraps::Build,
+        };
+        prepare(config.clone(), &bootstraps, &progress).map_err(|e| e.to_string())
+    };
+    match cli.command {
+        Command::Plan { target } => {
+            let inputs = inputs(&target)?;
+            let options = DeployOptions { plugin: target.plugin.clone(), allow_data_loss: false };
+            let (_, report) = run::plan_stage(&clients, &inputs, &options).await.map_err(|e| e.to_string())?;
+            print_report(&report, cli.json);
+        }
+        Command::Deploy { target, allow_data_loss } => {
+            let inputs = inputs(&target)?;
+            let options = DeployOptions { plugin: target.plugin.clone(), allow_data_loss };
+            let report = run::deploy(&clients, &inputs, &options, &progress).await.map_err(|e| e.to_string())?;
+            print_report(&report, cli.json);
+            if !report.failures.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Status { target } => {
+            let inputs = inputs(&target)?;
+            let statuses = run::status(&clients, &inputs).await.map_err(|e| e.to_string())?;
+            if cli.json {
+                println!("{}", json!(statuses));
+            } else {
+                for status in &statuses {
+                    let extra = if status.drifted.is_empty() { String::new() } else { format!(" ({})", status.drifted.join(", ")) };
+                    let detail = if status.detail.is_null() { String::new() } else { format!(" {}", status.detail) };
+                    println!("{:<8} {:?} {}{extra}{detail}", status.state, status.kind, status.name);
+                }
+            }
+            if statuses.iter().any(|s| s.state != "exists") {
+                return Ok(ExitCode::from(3));
+            }
+        }
+        Command::Destroy { stage, yes } => {
+            if !yes {
+                eprint!("destroy everything of {} stage `{stage}`, tables included? type the stage name: ", config.project);
+                let _ = std::io::stderr().flush();
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer).map_err(|e| e.to_string())?;
+                if answer.trim() != stage {
+                    eprintln!("not destroyed");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            let (removed, failures) = run::destroy(&clients, &config, &progress).await.map_err(|e| e.to_string())?;
+            if cli.json {
+                println!("{}", json!({"removed": removed, "failures": failures}));
+            } else {
+                println!("{} removed, {} failed", removed.len() - failures.len(), failures.len());
+                for failure in &failures {
+                    println!("FAILED {:?} {}: {}", failure.kind, failure.name, failure.error);
+                }
+            }
+            if !failures.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Outputs { .. } => {
+            let outputs = run::outputs(&clients, &config).await.map_err(|e| e.to_string())?;
+            if cli.json {
+                println!("{}", json!(outputs));
+            } else {
+                for (name, value) in outputs {
+                    println!("{name} = {value}");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -21,21 +21,7 @@ pub fn capabilities() -> Capabilities {
     Capabilities::new().with::<dyn EmailService>(Arc::new(LoggedEmailService))
 }
 
-/// Runs a plugin as a Lambda function on a current-thread runtime (one
-/// invocation at a time per container; nothing more is needed).
+/// Runs a plugin as a Lambda function (or prints its manifest when asked).
 pub fn serve(plugin: reventless_core::Plugin) -> std::process::ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("cannot start: {error}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(reventless_aws::lambda::run(plugin, capabilities())) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    reventless_aws::lambda::main(plugin, capabilities())
 }

@@ -3,3 +3,13 @@
 pub mod apply;
 pub mod config;
 pub mod plan;
+pub mod run;
+pub mod inputs;
+
+/// The SDK configuration loader of a deploy (region from the project file;
+/// credentials from the environment's usual chain).
+pub type ConfigLoader = aws_config::ConfigLoader;
+
+pub fn config_loader(region: &str) -> ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new(region.to_string()))
+}

@@ -25,3 +25,36 @@ pub async fn run(plugin: Plugin, capabilities: Capabilities) -> Result<(), lambd
     }))
     .await
 }
+
+/// The `main` of a plugin's Lambda binary (`bootstrap`): with the argument
+/// `manifest` it prints the plugin's manifest as JSON (what the deployer
+/// plans from); otherwise it serves invocations on a current-thread runtime
+/// (one invocation at a time per container).
+pub fn main(plugin: Plugin, capabilities: Capabilities) -> std::process::ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("manifest") {
+        return match plugin.manifest().map_err(|e| e.to_string()).and_then(|m| serde_json::to_string(&m).map_err(|e| e.to_string())) {
+            Ok(json) => {
+                println!("{json}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(plugin, capabilities)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! The deploy commands over the plan and the diff: `plan`, `deploy`,
+//! `status`, `destroy`, `outputs`, with the per-stage deploy lock.
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use reventless_core::Manifest;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use super::apply::{Change, Clients, CodeZip, DeployError, Existing, MAX_IN_FLIGHT, Scope, diff};
+use super::config::ProjectConfig;
+use super::plan::{PLATFORM, Plan, Resource, ResourceKind, lock_table, parameter_path, plan};
+
+/// What the deploy is about: the configuration, each stack's manifest and code.
+pub struct Inputs {
+    pub config: ProjectConfig,
+    pub manifests: BTreeMap<String, Manifest>,
+    pub code: BTreeMap<String, CodeZip>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeployOptions {
+    /// Only this plugin stack (its dependencies must be deployed).
+    pub plugin: Option<String>,
+    /// Delete tables of removed components too.
+    pub allow_data_loss: bool,
+}
+
+/// What a deploy (or a plan) found and did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployReport {
+    pub stage: String,
+    pub changes: Vec<Change>,
+    pub unchanged: usize,
+    pub applied: usize,
+    pub uploaded: usize,
+    pub skipped: Vec<String>,
+    pub failures: Vec<Failure>,
+    pub api_calls: usize,
+    pub millis: u128,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub kind: ResourceKind,
+    pub name: String,
+    pub error: String,
+}
+
+fn scope_of(config: &ProjectConfig, only: Option<&str>) -> Result<(Scope, Vec<Vec<String>>), DeployError> {
+    let waves = config.deploy_order().map_err(|e| DeployError::Refused(e.to_string()))?;
+    match only {
+        None => {
+            let mut scope: Scope = config.plugins.keys().cloned().collect();
+            scope.insert(PLATFORM.into());
+            let mut ordered = vec![vec![PLATFORM.to_string()]];
+            ordered.extend(waves);
+            Ok((scope, ordered))
+        }
+        Some(stack) if config.plugins.contains_key(stack) => {
+            Ok((BTreeSet::from([stack.to_string()]), vec![vec![stack.to_string()]]))
+        }
+        Some(PLATFORM) => Ok((BTreeSet::from([PLATFORM.to_string()]), vec![vec![PLATFORM.to_string()]])),
+        Some(other) => Err(DeployError::Refused(format!(
+            "no plugin stack `{other}` (known: {})",
+            config.plugins.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// The plan and its diff with what exists, without changing anything.
+pub async fn plan_stage(clients: &Clients, inputs: &Inputs, options: &DeployOptions) -> Result<(Plan, DeployReport), DeployError> {
+    let started = Instant::now();
+    let account = clients.account().await?;
+    let plan = plan(&inputs.config, &account, &inputs.manifests).map_err(|e| DeployError::Refused(e.to_string()))?;
+    let (scope, _) = scope_of(&inputs.config, options.plugin.as_deref())?;
+    let (changes, _) = diff(clients, &plan, &scope, &inputs.code).await?;
+    let report = report(&inputs.config.stage, changes, started, clients);
+    Ok((plan, report))
+}
+
+fn report(stage: &str, changes: Vec<Change>, started: Instant, clients: &Clients) -> DeployReport {
+    let unchanged = changes.iter().filter(|c| matches!(c, Change::Unchanged { .. })).count();
+    DeployReport {
+        stage: stage.to_string(),
+        changes: changes.into_iter().filter(|c| !matches!(c, Change::Unchanged { .. })).collect(),
+        unchanged,
+        applied: 0,
+        uploaded: 0,
+        skipped: Vec::new(),
+        failures: Vec::new(),
+        api_calls: clients.call_count(),
+        millis: started.elapsed().as_millis(),
+    }
+}
+
+/// The deploy lock of a stage: one item, written only when absent or expired.
+pub struct Lock {
+    table: String,
+    owner: String,
+}
+
+/// How long a lock holds when its deploy died without releasing it.
+const LOCK_LEASE_MS: u64 = 15 * 60 * 1000;
+
+impl Lock {
+    pub async fn acquire(clients: &Clients, config: &ProjectConfig, lock_resource: &Resource, plan: &Plan) -> Result<Self, DeployError> {
+        let table = lock_table(config);
+        if clients.observe(lock_resource).await?.is_none() {
+            match clients.ensure(plan, lock_resource, None, false).await {
+                Ok(()) => {}
+                // Another deploy created it first.
+                Err(DeployError::Aws { message, .. }) if message.contains("ResourceInUse") || message.contains("already exists") => {}
+                Err(other) => return Err(other),
+            }
+        }
+        let owner = format!("{}@{}", std::process::id(), uuid::Uuid::now_v7());
+        let now = reventless_spec::Timestamp::now().0;
+        let put = clients
+            .dynamodb
+            .put_item()
+            .table_name(&table)
+            .item("id", AttributeValue::S("deploy".into()))
+            .item("owner", AttributeValue::S(owner.clone()))
+            .item("since", AttributeValue::N(now.to_string()))
+            .item("expires", AttributeValue::N((now + LOCK_LEASE_MS).to_string()))
+            .condition_expression("attribute_not_exists(id) OR expires < :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Self { table, owner }),
+            Err(error) if error.code() == Some("ConditionalCheckFailedException") => {
+                let held = clients
+                    .dynamodb
+                    .get_item()
+                    .table_name(&table)
+                    .key("id", AttributeValue::S("deploy".into()))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .ok()
+                    .and_then(|o| o.item().cloned())
+                    .unwrap_or_default();
+                let text = |key: &str| held.get(key).and_then(|v| v.as_s().ok().or_else(|| v.as_n().ok())).cloned().unwrap_or_default();
+                Err(DeployError::Locked {
+                    stage: config.stage.clone(),
+                    owner: text("owner"),
+                    since: text("since").parse().unwrap_or(0),
+                    table,
+                })
+            }
+            Err(error) => Err(DeployError::Aws { call: "PutItem".into(), name: table, message: error.to_string() }),
+        }
+    }
+
+    pub async fn release(self, clients: &Clients) {
+        let _ = clients
+            .dynamodb
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S("deploy".into()))
+            .condition_expression("#owner = :me")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":me", AttributeValue::S(self.owner))
+            .send()
+            .await;
+    }
+}
+
+/// Applies the plan: platform first, then plugin stacks in `depends_on`
+/// waves (a wave's stacks in parallel), each stack's resources in creation
+/// waves, at most 5 calls in flight; failures are collected, unrelated
+/// resources continue.
+pub async fn deploy(
+    clients: &Clients,
+    inputs: &Inputs,
+    options: &DeployOptions,
+    progress: &(dyn Fn(String) + Sync),
+) -> Result<DeployReport, DeployError> {
+    let started = Instant::now();
+    let account = clients.account().await?;
+    let config = &inputs.config;
+    let plan = plan(config, &account, &inputs.manifests).map_err(|e| DeployError::Refused(e.to_string()))?;
+    let (scope, waves) = scope_of(config, options.plugin.as_deref())?;
+    check_dependencies(clients, config, &scope).await?;
+    let lock_resource = plan
+        .resources
+        .iter()
+        .find(|r| r.kind == ResourceKind::Table && r.stack == PLATFORM)
+        .cloned()
+        .ok_or_else(|| DeployError::Refused("the plan has no deploy lock table".into()))?;
+    let lock = Lock::acquire(clients, config, &lock_resource, &plan).await?;
+    let result = apply(clients, inputs, options, &plan, &scope, &waves, progress).await;
+    lock.release(clients).await;
+    let (changes, applied, uploaded, skipped, failures) = result?;
+    let mut report = report(&config.stage, changes, started, clients);
+    report.applied = applied;
+    report.uploaded = uploaded;
+    report.skipped = skipped;
+    report.failures = failures;
+    report.api_calls = clients.call_count();
+    report.millis = started.elapsed().as_millis();
+    Ok(report)
+}
+
+type Applied = (Vec<Change>, usize, usize, Vec<String>, Vec<Failure>);
+
+async fn apply(
+    clients: &Clients,
+    inputs: &Inputs,
+    options: &DeployOptions,
+    plan: &Plan,
+    scope: &Scope,
+    waves: &[Vec<String>],
+    progress: &(dyn Fn(String) + Sync),
+) -> Result<Applied, DeployError> {
+    let (changes, existing) = diff(clients, plan, scope, &inputs.code).await?;
+    let by_key: BTreeMap<(ResourceKind, String), &Resource> = plan.resources.iter().map(|r| (r.key(), r)).collect();
+    let semaphore = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let total = changes.iter().filter(|c| !matches!(c, Change::Unchanged { .. })).count();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let (mut applied, mut uploaded, mut skipped, mut failures) = (0, 0, Vec::new(), Vec::new());
+    for wave in waves {
+        let stacks: BTreeSet<&String> = wave.iter().collect();
+        for kind_wave in 0..3 {
+            let mut work = Vec::new();
+            for change in &changes {
+                let (kind, name, stack, exists, fields) = match change {
+                    Change::Create { kind, name, stack } => (*kind, name, stack, false, Vec::new()),
+                    Change::Update { kind, name, stack, fields } => (*kind, name, stack, true, fields.clone()),
+                    _ => continue,
+                };
+                if !stacks.contains(stack) || kind.wave() != kind_wave {
+                    continue;
+                }
+                let Some(resource) = by_key.get(&(kind, name.clone())) else { continue };
+                let code = if kind == ResourceKind::Function && (!exists || fields.iter().any(|f| f == "code")) {
+                    inputs.code.get(stack)
+                } else {
+                    None
+                };
+                work.push((change.clone(), (*resource).clone(), code.cloned(), exists));
+            }
+            let results = futures::future::join_all(work.into_iter().map(|(change, resource, code, exists)| {
+                let semaphore = semaphore.clone();
+                let done = &done;
+                async move {
+                    let _permit = semaphore.acquire().await;
+                    let result = clients.ensure(plan, &resource, code.as_ref(), exists).await;
+                    let count = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    let outcome = if result.is_ok() { "ok" } else { "FAILED" };
+                    progress(format!("[{count}/{total}] {} {:?} {} {outcome}", change.symbol(), resource.kind, resource.name));
+                    (resource, code.is_some(), result)
+                }
+            }))
+            .await;
+            for (resource, with_code, result) in results {
+                match result {
+                    Ok(()) => {
+                        applied += 1;
+                        uploaded += usize::from(with_code);
+                    }
+                    Err(error) => failures.push(Failure { kind: resource.kind, name: resource.name, error: error.to_string() }),
+                }
+            }
+        }
+    }
+    // Removed components: dependents first (reverse creation order).
+    let mut removals: Vec<&Existing> = existing
+        .iter()
+        .filter(|e| changes.iter().any(|c| matches!(c, Change::Delete { kind, name, .. } if *kind == e.kind && *name == e.name)))
+        .collect();
+    removals.sort_by_key(|e| std::cmp::Reverse((e.kind.wave(), e.kind)));
+    for kind_wave in (0..3).rev() {
+        let batch: Vec<&Existing> = removals.iter().copied().filter(|e| e.kind.wave() == kind_wave).collect();
+        let results = futures::future::join_all(batch.into_iter().map(|existing| {
+            let semaphore = semaphore.clone();
+            let done = &done;
+            async move {
+                if existing.kind == ResourceKind::Table && !options.allow_data_loss {
+                    return (existing, Err(None));
+                }
+                let _permit = semaphore.acquire().await;
+                let result = clients.remove(existing).await;
+                let count = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                let outcome = if result.is_ok() { "ok" } else { "FAILED" };
+                progress(format!("[{count}/{total}] - {:?} {} {outcome}", existing.kind, existing.name));
+                (existing, result.map_err(Some))
+            }
+        }))
+        .await;
+        for (existing, result) in results {
+            match result {
+                Ok(()) => applied += 1,
+                Err(None) => skipped.push(format!("table {} kept (deleting it needs --allow-data-loss)", existing.name)),
+                Err(Some(error)) => failures.push(Failure { kind: existing.kind, name: existing.name.clone(), error: error.to_string() }),
+            }
+        }
+    }
+    Ok((changes, applied, uploaded, skipped, failures))
+}
+
+/// A stack's dependencies must be deployed (their outputs are in SSM) or be
+/// deployed in this run.
+async fn check_dependencies(clients: &Clients, config: &ProjectConfig, scope: &Scope) -> Result<(), DeployError> {
+    for stack in scope {
+        let Some(plugin) = config.plugins.get(stack) else { continue };
+        for dependency in plugin.depends_on.iter().filter(|d| !scope.contains(*d)) {
+            let path = parameter_path(config, dependency, "events-table");
+            let found = clients.ssm.get_parameter().name(&path).send().await;
+            if found.is_err() {
+                return Err(DeployError::Refused(format!(
+                    "plugin `{stack}` depends on `{dependency}`, which is not deployed to stage `{}` (no {path}); deploy it first",
+                    config.stage
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One planned resource's state.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceStatus {
+    pub kind: ResourceKind,
+    pub name: String,
+    pub stack: String,
+    /// `exists`, `drifted` or `missing`.
+    pub state: String,
+    pub drifted: Vec<String>,
+    pub detail: Value,
+}
+
+/// Each planned resource: exists / drifted / missing; function code hashes,
+/// queue depths and dead letters.
+pub async fn status(clients: &Clients, inputs: &Inputs) -> Result<Vec<ResourceStatus>, DeployError> {
+    let account = clients.account().await?;
+    let plan = plan(&inputs.config, &account, &inputs.manifests).map_err(|e| DeployError::Refused(e.to_string()))?;
+    let mut statuses = Vec::new();
+    for resource in &plan.resources {
+        let observed = clients.observe(resource).await?;
+        let (state, drifted, mut detail) = match &observed {
+            None => ("missing", Vec::new(), Value::Null),
+            Some(actual) => {
+                let fields = super::apply::changed_fields(&resource.spec, actual);
+                (if fields.is_empty() { "exists" } else { "drifted" }, fields, json!({}))
+            }
+        };
+        if let Some(actual) = &observed {
+            if resource.kind == ResourceKind::Function {
+                detail = json!({"codeSha256": actual["codeSha256"]});
+            }
+            if resource.kind == ResourceKind::Queue
+                && let Ok(url) = clients.sqs.get_queue_url().queue_name(&resource.name).send().await
+                && let Ok(attributes) = clients
+                    .sqs
+                    .get_queue_attributes()
+                    .queue_url(url.queue_url().unwrap_or_default())
+                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                    .send()
+                    .await
+            {
+                let map = attributes.attributes().cloned().unwrap_or_default();
+                let get = |key| map.get(&key).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                detail = json!({
+                    "visible": get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages),
+                    "inFlight": get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+                    "deadLetters": resource.component.ends_with("dlq"),
+                });
+            }
+        }
+        statuses.push(ResourceStatus {
+            kind: resource.kind,
+            name: resource.name.clone(),
+            stack: resource.stack.clone(),
+            state: state.into(),
+            drifted,
+            detail,
+        });
+    }
+    Ok(statuses)
+}
+
+/// Removes everything of the stage (found by name prefix and tag).
+pub async fn destroy(
+    clients: &Clients,
+    config: &ProjectConfig,
+    progress: &(dyn Fn(String) + Sync),
+) -> Result<(Vec<Existing>, Vec<Failure>), DeployError> {
+    let mut existing = clients.discover(&config.project, &config.stage).await?;
+    existing.sort_by_key(|e| std::cmp::Reverse((e.kind.wave(), e.kind)));
+    let semaphore = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut failures = Vec::new();
+    for kind_wave in (0..3).rev() {
+        let batch: Vec<&Existing> = existing.iter().filter(|e| e.kind.wave() == kind_wave).collect();
+        let results = futures::future::join_all(batch.into_iter().map(|resource| {
+            let semaphore = semaphore.clone();
+            async move {
+                let _permit = semaphore.acquire().await;
+                let result = clients.remove(resource).await;
+                progress(format!("- {:?} {} {}", resource.kind, resource.name, if result.is_ok() { "ok" } else { "FAILED" }));
+                (resource, result)
+            }
+        }))
+        .await;
+        for (resource, result) in results {
+            if let Err(error) = result {
+                failures.push(Failure { kind: resource.kind, name: resource.name.clone(), error: error.to_string() });
+            }
+        }
+    }
+    Ok((existing, failures))
+}
+
+/// The stage's outputs (SSM parameters under `/reventless/{project}/{stage}/`).
+pub async fn outputs(clients: &Clients, config: &ProjectConfig) -> Result<BTreeMap<String, String>, DeployError> {
+    let path = format!("/reventless/{}/{}/", config.project, config.stage);
+    let mut outputs = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let page = clients
+            .ssm
+            .get_parameters_by_path()
+            .path(&path)
+            .recursive(true)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| DeployError::Aws { call: "GetParametersByPath".into(), name: path.clone(), message: e.to_string() })?;
+        for parameter in page.parameters() {
+            outputs.insert(parameter.name().unwrap_or_default().to_string(), parameter.value().unwrap_or_default().to_string());
+        }
+        match page.next_token() {
+            Some(next) => token = Some(next.to_string()),
+            None => return Ok(outputs),
+        }
+    }
+}
