@@ -175,7 +175,11 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
                 println!("{}", json!(statuses));
             } else {
                 for status in &statuses {
-                    let extra = if status.drifted.is_empty() { String::new() } else { format!(" ({})", status.drifted.join(", ")) };
+                    let extra = if status.drifted.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", status.drifted.join(", "))
+                    };
                     let detail = if status.detail.is_null() { String::new() } else { format!(" {}", status.detail) };
                     println!("{:<8} {:?} {}{extra}{detail}", status.state, status.kind, status.name);
                 }
@@ -186,7 +190,10 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Destroy { stage, yes } => {
             if !yes {
-                eprint!("destroy everything of {} stage `{stage}`, tables included? type the stage name: ", config.project);
+                eprint!(
+                    "destroy everything of {} stage `{stage}`, tables included? type the stage name: ",
+                    config.project
+                );
                 let _ = std::io::stderr().flush();
                 let mut answer = String::new();
                 std::io::stdin().read_line(&mut answer).map_err(|e| e.to_string())?;

@@ -27,7 +27,11 @@ pub fn bin_of(config: &ProjectConfig, stack: &str) -> String {
 }
 
 /// Builds (or finds) every stack's binary, asks it for its manifest and zips it.
-pub fn prepare(config: ProjectConfig, bootstraps: &Bootstraps, progress: &dyn Fn(String)) -> Result<Inputs, DeployError> {
+pub fn prepare(
+    config: ProjectConfig,
+    bootstraps: &Bootstraps,
+    progress: &dyn Fn(String),
+) -> Result<Inputs, DeployError> {
     let mut manifests = BTreeMap::new();
     let mut code = BTreeMap::new();
     for (stack, plugin) in &config.plugins {

@@ -2,9 +2,9 @@
 //! exists, the diff, and applying it with idempotent `ensure_*` calls.
 pub mod apply;
 pub mod config;
+pub mod inputs;
 pub mod plan;
 pub mod run;
-pub mod inputs;
 
 /// The SDK configuration loader of a deploy (region from the project file;
 /// credentials from the environment's usual chain).

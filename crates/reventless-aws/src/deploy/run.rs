@@ -74,7 +74,11 @@ fn scope_of(config: &ProjectConfig, only: Option<&str>) -> Result<(Scope, Vec<Ve
 }
 
 /// The plan and its diff with what exists, without changing anything.
-pub async fn plan_stage(clients: &Clients, inputs: &Inputs, options: &DeployOptions) -> Result<(Plan, DeployReport), DeployError> {
+pub async fn plan_stage(
+    clients: &Clients,
+    inputs: &Inputs,
+    options: &DeployOptions,
+) -> Result<(Plan, DeployReport), DeployError> {
     let started = Instant::now();
     let account = clients.account().await?;
     let plan = plan(&inputs.config, &account, &inputs.manifests).map_err(|e| DeployError::Refused(e.to_string()))?;
@@ -109,13 +113,19 @@ pub struct Lock {
 const LOCK_LEASE_MS: u64 = 15 * 60 * 1000;
 
 impl Lock {
-    pub async fn acquire(clients: &Clients, config: &ProjectConfig, lock_resource: &Resource, plan: &Plan) -> Result<Self, DeployError> {
+    pub async fn acquire(
+        clients: &Clients,
+        config: &ProjectConfig,
+        lock_resource: &Resource,
+        plan: &Plan,
+    ) -> Result<Self, DeployError> {
         let table = lock_table(config);
         if clients.observe(lock_resource).await?.is_none() {
             match clients.ensure(plan, lock_resource, None, false).await {
                 Ok(()) => {}
                 // Another deploy created it first.
-                Err(DeployError::Aws { message, .. }) if message.contains("ResourceInUse") || message.contains("already exists") => {}
+                Err(DeployError::Aws { message, .. })
+                    if message.contains("ResourceInUse") || message.contains("already exists") => {}
                 Err(other) => return Err(other),
             }
         }
@@ -147,7 +157,9 @@ impl Lock {
                     .ok()
                     .and_then(|o| o.item().cloned())
                     .unwrap_or_default();
-                let text = |key: &str| held.get(key).and_then(|v| v.as_s().ok().or_else(|| v.as_n().ok())).cloned().unwrap_or_default();
+                let text = |key: &str| {
+                    held.get(key).and_then(|v| v.as_s().ok().or_else(|| v.as_n().ok())).cloned().unwrap_or_default()
+                };
                 Err(DeployError::Locked {
                     stage: config.stage.clone(),
                     owner: text("owner"),
@@ -255,7 +267,12 @@ async fn apply(
                     let result = clients.ensure(plan, &resource, code.as_ref(), exists).await;
                     let count = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                     let outcome = if result.is_ok() { "ok" } else { "FAILED" };
-                    progress(format!("[{count}/{total}] {} {:?} {} {outcome}", change.symbol(), resource.kind, resource.name));
+                    progress(format!(
+                        "[{count}/{total}] {} {:?} {} {outcome}",
+                        change.symbol(),
+                        resource.kind,
+                        resource.name
+                    ));
                     (resource, code.is_some(), result)
                 }
             }))
@@ -266,7 +283,9 @@ async fn apply(
                         applied += 1;
                         uploaded += usize::from(with_code);
                     }
-                    Err(error) => failures.push(Failure { kind: resource.kind, name: resource.name, error: error.to_string() }),
+                    Err(error) => {
+                        failures.push(Failure { kind: resource.kind, name: resource.name, error: error.to_string() })
+                    }
                 }
             }
         }
@@ -274,7 +293,9 @@ async fn apply(
     // Removed components: dependents first (reverse creation order).
     let mut removals: Vec<&Existing> = existing
         .iter()
-        .filter(|e| changes.iter().any(|c| matches!(c, Change::Delete { kind, name, .. } if *kind == e.kind && *name == e.name)))
+        .filter(|e| {
+            changes.iter().any(|c| matches!(c, Change::Delete { kind, name, .. } if *kind == e.kind && *name == e.name))
+        })
         .collect();
     removals.sort_by_key(|e| std::cmp::Reverse((e.kind.wave(), e.kind)));
     for kind_wave in (0..3).rev() {
@@ -298,8 +319,14 @@ async fn apply(
         for (existing, result) in results {
             match result {
                 Ok(()) => applied += 1,
-                Err(None) => skipped.push(format!("table {} kept (deleting it needs --allow-data-loss)", existing.name)),
-                Err(Some(error)) => failures.push(Failure { kind: existing.kind, name: existing.name.clone(), error: error.to_string() }),
+                Err(None) => {
+                    skipped.push(format!("table {} kept (deleting it needs --allow-data-loss)", existing.name))
+                }
+                Err(Some(error)) => failures.push(Failure {
+                    kind: existing.kind,
+                    name: existing.name.clone(),
+                    error: error.to_string(),
+                }),
             }
         }
     }
@@ -406,7 +433,12 @@ pub async fn destroy(
             async move {
                 let _permit = semaphore.acquire().await;
                 let result = clients.remove(resource).await;
-                progress(format!("- {:?} {} {}", resource.kind, resource.name, if result.is_ok() { "ok" } else { "FAILED" }));
+                progress(format!(
+                    "- {:?} {} {}",
+                    resource.kind,
+                    resource.name,
+                    if result.is_ok() { "ok" } else { "FAILED" }
+                ));
                 (resource, result)
             }
         }))
@@ -434,9 +466,16 @@ pub async fn outputs(clients: &Clients, config: &ProjectConfig) -> Result<BTreeM
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| DeployError::Aws { call: "GetParametersByPath".into(), name: path.clone(), message: e.to_string() })?;
+            .map_err(|e| DeployError::Aws {
+                call: "GetParametersByPath".into(),
+                name: path.clone(),
+                message: e.to_string(),
+            })?;
         for parameter in page.parameters() {
-            outputs.insert(parameter.name().unwrap_or_default().to_string(), parameter.value().unwrap_or_default().to_string());
+            outputs.insert(
+                parameter.name().unwrap_or_default().to_string(),
+                parameter.value().unwrap_or_default().to_string(),
+            );
         }
         match page.next_token() {
             Some(next) => token = Some(next.to_string()),

@@ -32,7 +32,11 @@ pub async fn run(plugin: Plugin, capabilities: Capabilities) -> Result<(), lambd
 /// (one invocation at a time per container).
 pub fn main(plugin: Plugin, capabilities: Capabilities) -> std::process::ExitCode {
     if std::env::args().nth(1).as_deref() == Some("manifest") {
-        return match plugin.manifest().map_err(|e| e.to_string()).and_then(|m| serde_json::to_string(&m).map_err(|e| e.to_string())) {
+        return match plugin
+            .manifest()
+            .map_err(|e| e.to_string())
+            .and_then(|m| serde_json::to_string(&m).map_err(|e| e.to_string()))
+        {
             Ok(json) => {
                 println!("{json}");
                 std::process::ExitCode::SUCCESS

@@ -1,0 +1,243 @@
+//! Deploying the shop (platform + Catalog + Ordering) to the emulator, and
+//! checking what exists by reading it back, not by trusting the deployer.
+#![allow(clippy::unwrap_used)] // tests report failures by panicking
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use reventless_aws::deploy::apply::{Change, Clients, CodeZip, DeployError};
+use reventless_aws::deploy::config::ProjectConfig;
+use reventless_aws::deploy::inputs::{Bootstraps, prepare};
+use reventless_aws::deploy::plan::{ResourceKind, TAG_COMPONENT, TAG_PLUGIN, TAG_PROJECT, TAG_STAGE};
+use reventless_aws::deploy::run::{self, DeployOptions, Inputs};
+use reventless_aws::emulator::Emulator;
+use reventless_core::Manifest;
+use reventless_core::plugin::ComponentKind;
+use serde_json::Value;
+
+const SHOP_TOML: &str = include_str!("../../online-shop/reventless.toml");
+
+/// The plugin binaries (stripped copies: debug info makes no difference to a deploy) → manifests and zips.
+fn built() -> &'static (BTreeMap<String, Manifest>, BTreeMap<String, CodeZip>) {
+    static BUILT: OnceLock<(BTreeMap<String, Manifest>, BTreeMap<String, CodeZip>)> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("reventless-deploy-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut paths = BTreeMap::new();
+        for (stack, binary) in
+            [("catalog", env!("CARGO_BIN_EXE_catalog-lambda")), ("ordering", env!("CARGO_BIN_EXE_ordering-lambda"))]
+        {
+            let stripped = dir.join(stack);
+            let status = std::process::Command::new("strip").arg("-o").arg(&stripped).arg(binary).status();
+            if !status.is_ok_and(|s| s.success()) {
+                std::fs::copy(binary, &stripped).unwrap();
+            }
+            paths.insert(stack.to_string(), stripped);
+        }
+        let config = config("built", "");
+        let inputs = prepare(config, &Bootstraps::Paths(paths), &|_| {}).unwrap();
+        (inputs.manifests, inputs.code)
+    })
+}
+
+/// The shop's project file with a stage of its own (and extra lines for it).
+fn config(stage: &str, extra: &str) -> ProjectConfig {
+    let text = format!("{SHOP_TOML}\n[stages.{stage}]\n{extra}\n");
+    ProjectConfig::from_texts(&text, None, stage, &|_| None, PathBuf::from(".")).unwrap()
+}
+
+fn inputs(config: ProjectConfig) -> Inputs {
+    let (manifests, code) = built();
+    Inputs { config, manifests: manifests.clone(), code: code.clone() }
+}
+
+async fn clients() -> Clients {
+    let emulator = Emulator::shared().expect("the AWS emulator (moto) must run for these tests");
+    Clients::new(&emulator.sdk_config().await)
+}
+
+fn unique_stage(prefix: &str) -> String {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    format!("{prefix}{}", &id[26..])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_is_deployed_read_back_updated_pruned_and_destroyed() {
+    let clients = clients().await;
+    let stage = unique_stage("d");
+    let first_inputs = inputs(config(&stage, ""));
+    let report = run::deploy(&clients, &first_inputs, &DeployOptions::default(), &|_| {}).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(report.uploaded, 5, "two Catalog and three Ordering functions");
+
+    // Every planned resource exists with the planned settings (read back).
+    let (plan, _) = run::plan_stage(&clients, &first_inputs, &DeployOptions::default()).await.unwrap();
+    for resource in &plan.resources {
+        let observed = clients.observe(resource).await.unwrap();
+        let actual = observed.unwrap_or_else(|| panic!("{:?} {} missing", resource.kind, resource.name));
+        let drift = reventless_aws::deploy::apply::changed_fields(&resource.spec, &actual);
+        assert!(drift.is_empty(), "{:?} {} differs in {drift:?}", resource.kind, resource.name);
+    }
+    let functions: Vec<_> = plan.resources.iter().filter(|r| r.kind == ResourceKind::Function).collect();
+    assert_eq!(functions.len(), 5);
+
+    // Tags, read from the services.
+    let lambda = aws_sdk_lambda::Client::new(&Emulator::shared().unwrap().sdk_config().await);
+    let api = format!("shop-{stage}-catalog-CatalogApi");
+    let described = lambda.get_function().function_name(&api).send().await.unwrap();
+    let tags = described.tags().unwrap();
+    assert_eq!(tags.get(TAG_PROJECT).map(String::as_str), Some("shop"));
+    assert_eq!(tags.get(TAG_STAGE), Some(&stage));
+    assert_eq!(tags.get(TAG_PLUGIN).map(String::as_str), Some("catalog"));
+    assert_eq!(tags.get(TAG_COMPONENT).map(String::as_str), Some("Api"));
+    let configuration = described.configuration().unwrap();
+    assert_eq!(configuration.memory_size(), Some(512), "the Api group's tuning from reventless.toml");
+    assert_eq!(configuration.handler(), Some("bootstrap"));
+    let env = configuration.environment().unwrap().variables().unwrap();
+    let function_config: Value = serde_json::from_str(&env["REVENTLESS_CONFIG"]).unwrap();
+    assert_eq!(function_config["role"], "CatalogApi");
+    assert_eq!(function_config["stores"]["events_table"], format!("shop-{stage}-catalog-events"));
+    let dynamodb = aws_sdk_dynamodb::Client::new(&Emulator::shared().unwrap().sdk_config().await);
+    let table = dynamodb.describe_table().table_name(format!("shop-{stage}-ordering-events")).send().await.unwrap();
+    let arn = table.table().unwrap().table_arn().unwrap().to_string();
+    let table_tags = dynamodb.list_tags_of_resource().resource_arn(arn).send().await.unwrap();
+    assert!(table_tags.tags().iter().any(|t| t.key() == TAG_PLUGIN && t.value() == "ordering"));
+    assert!(table.table().unwrap().stream_specification().unwrap().stream_enabled());
+
+    // Every IAM statement names ARNs (never `*`).
+    let iam = aws_sdk_iam::Client::new(&Emulator::shared().unwrap().sdk_config().await);
+    for role in plan.resources.iter().filter(|r| r.kind == ResourceKind::Role) {
+        let policy = iam.get_role_policy().role_name(&role.name).policy_name("reventless").send().await.unwrap();
+        let document = policy.policy_document();
+        let decoded: Value =
+            serde_json::from_str(document).unwrap_or_else(|_| serde_json::from_str(&urldecode(document)).unwrap());
+        for statement in decoded["Statement"].as_array().unwrap() {
+            for resource in statement["Resource"].as_array().unwrap() {
+                let arn = resource.as_str().unwrap();
+                assert!(arn != "*" && arn.starts_with("arn:aws:"), "{} grants {arn}", role.name);
+            }
+        }
+    }
+
+    // A second deploy changes nothing and uploads nothing.
+    let again = run::deploy(&clients, &first_inputs, &DeployOptions::default(), &|_| {}).await.unwrap();
+    assert_eq!(again.changes, vec![], "a redeploy has nothing to do");
+    assert_eq!((again.applied, again.uploaded), (0, 0));
+
+    // A tuning change updates only that function.
+    let tuned = inputs(config(
+        &stage,
+        "[stages.STAGE.plugins.catalog.groups.AllReadModels]\nmemory_size = 256".replace("STAGE", &stage).as_str(),
+    ));
+    let report = run::deploy(&clients, &tuned, &DeployOptions::default(), &|_| {}).await.unwrap();
+    assert_eq!(
+        report.changes,
+        vec![Change::Update {
+            kind: ResourceKind::Function,
+            name: format!("shop-{stage}-catalog-AllReadModels"),
+            stack: "catalog".into(),
+            fields: vec!["memorySize".into()],
+        }]
+    );
+    assert_eq!(report.uploaded, 0, "configuration only, no code");
+    let memory = lambda
+        .get_function_configuration()
+        .function_name(format!("shop-{stage}-catalog-AllReadModels"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(memory.memory_size(), Some(256));
+
+    // Removing Ordering's automations removes their function and what belongs to it.
+    let mut pruned = inputs(tuned.config.clone());
+    let ordering = pruned.manifests.get_mut("ordering").unwrap();
+    ordering.components.retain(|c| {
+        !matches!(
+            c.kind,
+            ComponentKind::AutomationSlice | ComponentKind::OutboundTranslationSlice | ComponentKind::Extension
+        )
+    });
+    let report = run::deploy(&clients, &pruned, &DeployOptions::default(), &|_| {}).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let automations = format!("shop-{stage}-ordering-AllAutomationSlices");
+    let mut deleted: Vec<(ResourceKind, String)> = report
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Delete { kind, name, .. } => Some((*kind, name.clone())),
+            _ => None,
+        })
+        .collect();
+    deleted.sort();
+    assert_eq!(
+        deleted,
+        vec![
+            (ResourceKind::LogGroup, format!("/aws/lambda/{automations}")),
+            (ResourceKind::Role, automations.clone()),
+            (ResourceKind::Function, automations.clone()),
+            (ResourceKind::EventSourceMapping, format!("{automations}:events")),
+        ]
+    );
+    assert!(lambda.get_function().function_name(&automations).send().await.is_err(), "the function is gone");
+    assert!(iam.get_role().role_name(&automations).send().await.is_err(), "its role is gone");
+
+    // Destroy leaves nothing of the stage.
+    let (removed, failures) = run::destroy(&clients, &pruned.config, &|_| {}).await.unwrap();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(removed.len() >= 25, "{}", removed.len());
+    let left = clients.discover("shop", &stage).await.unwrap();
+    assert_eq!(left, vec![], "nothing tagged for the stage remains");
+}
+
+fn urldecode(text: &str) -> String {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_deploys_of_a_stage_one_is_refused_by_the_lock() {
+    let clients = clients().await;
+    let stage = unique_stage("l");
+    let inputs = inputs(config(&stage, ""));
+    let options = DeployOptions::default();
+    let (first, second) = tokio::join!(
+        run::deploy(&clients, &inputs, &options, &|_| {}),
+        run::deploy(&clients, &inputs, &options, &|_| {})
+    );
+    let locked = [&first, &second].iter().filter(|r| matches!(r, Err(DeployError::Locked { .. }))).count();
+    let succeeded = [&first, &second].iter().filter(|r| r.as_ref().is_ok_and(|r| r.failures.is_empty())).count();
+    assert_eq!((locked, succeeded), (1, 1), "{first:?} / {second:?}");
+    let message = [first, second].into_iter().find_map(Result::err).unwrap().to_string();
+    assert!(message.contains("is being deployed"), "{message}");
+    // The lock is released: the next deploy runs.
+    let after = run::deploy(&clients, &inputs, &options, &|_| {}).await.unwrap();
+    assert!(after.changes.is_empty());
+    run::destroy(&clients, &inputs.config, &|_| {}).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_whose_dependency_is_not_deployed_is_refused_by_name() {
+    let clients = clients().await;
+    let stage = unique_stage("p");
+    let inputs = inputs(config(&stage, ""));
+    let options = DeployOptions { plugin: Some("ordering".into()), allow_data_loss: false };
+    let refused = run::deploy(&clients, &inputs, &options, &|_| {}).await.unwrap_err().to_string();
+    assert!(refused.contains("depends on `catalog`") && refused.contains("not deployed"), "{refused}");
+    let catalog = DeployOptions { plugin: Some("catalog".into()), allow_data_loss: false };
+    let report = run::deploy(&clients, &inputs, &catalog, &|_| {}).await.unwrap();
+    assert!(report.failures.is_empty());
+    let report = run::deploy(&clients, &inputs, &options, &|_| {}).await.unwrap();
+    assert!(report.failures.is_empty(), "ordering deploys once catalog is there");
+    run::destroy(&clients, &inputs.config, &|_| {}).await.unwrap();
+}
