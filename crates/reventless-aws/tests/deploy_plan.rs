@@ -1,0 +1,189 @@
+//! The project file and the planner, without AWS.
+#![cfg(feature = "deploy")]
+#![allow(clippy::unwrap_used)] // tests report failures by panicking
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use reventless_aws::deploy::config::{ConfigError, ProjectConfig};
+use reventless_aws::deploy::plan::{PlanError, ResourceKind, handler_groups, plan};
+use reventless_core::Manifest;
+use serde_json::json;
+
+const FILE: &str = r#"
+project = "shop"
+[defaults]
+memory_size = 1024
+[plugins.catalog]
+name = "Catalog"
+[plugins.catalog.groups.Api]
+memory_size = 512
+[plugins.ordering]
+name = "Ordering"
+depends_on = ["catalog"]
+[stages.dev]
+[stages.prod]
+region = "eu-west-1"
+[stages.prod.defaults]
+memory_size = 2048
+"#;
+
+fn load(file: &str, local: Option<&str>, stage: &str, env: &[(&str, &str)]) -> Result<ProjectConfig, ConfigError> {
+    let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    ProjectConfig::from_texts(file, local, stage, &|key| env.get(key).cloned(), PathBuf::from("."))
+}
+
+#[test]
+fn settings_layer_env_over_local_over_stage_over_file_over_defaults() {
+    let dev = load(FILE, None, "dev", &[]).unwrap();
+    assert_eq!((dev.region.as_str(), dev.defaults.memory_size, dev.defaults.timeout), ("us-east-1", 1024, 30));
+    assert_eq!(dev.tuning("catalog", "Api").memory_size, 512, "group tuning over defaults");
+    assert_eq!(dev.tuning("catalog", "AllReadModels").memory_size, 1024);
+    let prod = load(FILE, None, "prod", &[]).unwrap();
+    assert_eq!((prod.region.as_str(), prod.defaults.memory_size), ("eu-west-1", 2048), "the stage table over the file");
+    let local = load(FILE, Some("[defaults]\nmemory_size = 3008\ntimeout = 60"), "prod", &[]).unwrap();
+    assert_eq!((local.defaults.memory_size, local.defaults.timeout), (3008, 60), "the local file over the stage");
+    let env = load(
+        FILE,
+        Some("[defaults]\nmemory_size = 3008"),
+        "prod",
+        &[("REVENTLESS_MEMORY_SIZE", "4096"), ("REVENTLESS_REGION", "us-west-2")],
+    )
+    .unwrap();
+    assert_eq!((env.defaults.memory_size, env.region.as_str()), (4096, "us-west-2"), "the environment over everything");
+    assert_eq!(dev.deploy_order().unwrap(), vec![vec!["catalog".to_string()], vec!["ordering".to_string()]]);
+}
+
+#[test]
+fn unknown_keys_and_bad_values_name_the_key() {
+    let typo = load(&FILE.replace("memory_size = 1024", "memroy_size = 1024"), None, "dev", &[]).unwrap_err();
+    assert!(typo.to_string().contains("memroy_size"), "{typo}");
+    let small = load(&FILE.replace("memory_size = 1024", "memory_size = 64"), None, "dev", &[]).unwrap_err();
+    assert!(small.to_string().contains("defaults.memory_size"), "{small}");
+    let retention = load(FILE, Some("[defaults]\nlog_retention_days = 8"), "dev", &[]).unwrap_err();
+    assert!(retention.to_string().contains("log_retention_days"), "{retention}");
+    let group = load(&FILE.replace("memory_size = 512", "timeout = 901"), None, "dev", &[]).unwrap_err();
+    assert!(group.to_string().contains("plugins.catalog.groups.Api.timeout"), "{group}");
+    let env = load(FILE, None, "dev", &[("REVENTLESS_TIMEOUT", "soon")]).unwrap_err();
+    assert!(env.to_string().contains("REVENTLESS_TIMEOUT"), "{env}");
+    let stage = load(FILE, None, "qa", &[]).unwrap_err();
+    assert_eq!(stage, ConfigError::UnknownStage("qa".into(), "dev, prod".into()));
+    let missing =
+        load(&FILE.replace("depends_on = [\"catalog\"]", "depends_on = [\"payments\"]"), None, "dev", &[]).unwrap_err();
+    assert_eq!(missing, ConfigError::MissingDependency { plugin: "ordering".into(), missing: "payments".into() });
+    let cycle =
+        load(&FILE.replace("name = \"Catalog\"", "name = \"Catalog\"\ndepends_on = [\"ordering\"]"), None, "dev", &[])
+            .unwrap_err();
+    assert!(matches!(cycle, ConfigError::Cycle(_)), "{cycle}");
+    let reserved = load(FILE, Some("[defaults.env_vars]\nAWS_REGION = \"x\""), "dev", &[]).unwrap_err();
+    assert!(reserved.to_string().contains("env_vars.AWS_REGION"), "{reserved}");
+}
+
+fn manifest(plugin: &str, kinds: &[&str], async_topic: bool) -> Manifest {
+    let components: Vec<_> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| json!({"kind": kind, "name": format!("C{i}"), "consumes": [], "produces": [], "async": false}))
+        .collect();
+    let topics: Vec<String> = if async_topic { vec![format!("{plugin}_Commands")] } else { vec![] };
+    serde_json::from_value(json!({
+        "plugin": plugin, "version": "1.0.0", "components": components,
+        "storage": {"aggregate_logs": [], "dcb_logs": [plugin], "tables": [], "command_topics": topics}
+    }))
+    .unwrap()
+}
+
+fn manifests() -> BTreeMap<String, Manifest> {
+    BTreeMap::from([
+        ("catalog".to_string(), manifest("Catalog", &["StateChangeSlice", "StateViewSlice"], false)),
+        ("ordering".to_string(), manifest("Ordering", &["StateChangeSlice", "ReadModel", "AutomationSlice"], true)),
+    ])
+}
+
+#[test]
+fn the_plan_names_tags_and_scopes_every_resource() {
+    let config = load(FILE, None, "dev", &[]).unwrap();
+    let plan = plan(&config, "123456789012", &manifests()).unwrap();
+    assert_eq!(
+        handler_groups(&manifests()["ordering"]),
+        vec!["Api", "StateChanges", "AllReadModels", "AllAutomationSlices"]
+    );
+    let names = |kind: ResourceKind| -> Vec<String> {
+        plan.resources.iter().filter(|r| r.kind == kind).map(|r| r.name.clone()).collect()
+    };
+    assert_eq!(
+        names(ResourceKind::Function),
+        vec![
+            "shop-dev-catalog-AllReadModels",
+            "shop-dev-catalog-CatalogApi",
+            "shop-dev-ordering-AllAutomationSlices",
+            "shop-dev-ordering-AllReadModels",
+            "shop-dev-ordering-OrderingApi",
+            "shop-dev-ordering-OrderingStateChanges",
+        ]
+    );
+    assert_eq!(
+        names(ResourceKind::Queue),
+        vec!["shop-dev-ordering-Ordering_Commands-dlq.fifo", "shop-dev-ordering-Ordering_Commands.fifo"]
+    );
+    assert!(names(ResourceKind::Table).contains(&"shop-dev-platform-deploy".to_string()));
+    for resource in &plan.resources {
+        assert_eq!(resource.tags.len(), 4, "{} is tagged with project, stage, plugin, component", resource.name);
+        assert_eq!(resource.tags["reventless:stage"], "dev");
+        if matches!(resource.kind, ResourceKind::Function | ResourceKind::Role) {
+            assert!(resource.name.len() <= 64, "{}", resource.name);
+        }
+        if resource.kind == ResourceKind::Role {
+            for statement in resource.spec["policy"]["Statement"].as_array().unwrap() {
+                for arn in statement["Resource"].as_array().unwrap() {
+                    let arn = arn.as_str().unwrap();
+                    assert!(arn != "*" && arn.starts_with("arn:aws:"), "{} grants {arn}", resource.name);
+                    assert!(arn.contains("shop-dev-"), "{arn} names this stage's resources");
+                }
+            }
+        }
+    }
+    let commands = plan.resources.iter().find(|r| r.name == "shop-dev-ordering-Ordering_Commands.fifo").unwrap();
+    assert_eq!(commands.spec["redriveTo"], "shop-dev-ordering-Ordering_Commands-dlq.fifo");
+    let api = plan
+        .resources
+        .iter()
+        .find(|r| r.kind == ResourceKind::Function && r.name == "shop-dev-catalog-CatalogApi")
+        .unwrap();
+    assert_eq!(api.spec["memorySize"], 512);
+    let config_json: serde_json::Value =
+        serde_json::from_str(api.spec["environment"]["REVENTLESS_CONFIG"].as_str().unwrap()).unwrap();
+    assert_eq!(config_json["role"], "CatalogApi");
+}
+
+#[test]
+fn long_names_are_shortened_uniquely_and_wrong_manifests_refused() {
+    let long = FILE
+        .replace("project = \"shop\"", "project = \"a-very-long-project\"")
+        .replace("[plugins.ordering]", "[plugins.orderingwithalongname]");
+    let config = load(&long, None, "dev", &[]).unwrap();
+    let mut manifests = manifests();
+    let ordering = manifests.remove("ordering").unwrap();
+    manifests.insert("orderingwithalongname".into(), ordering);
+    let plan = plan(&config, "123456789012", &manifests).unwrap();
+    let functions: Vec<&String> =
+        plan.resources.iter().filter(|r| r.kind == ResourceKind::Function).map(|r| &r.name).collect();
+    assert!(functions.iter().all(|name| name.len() <= 64), "{functions:?}");
+    let unique: std::collections::BTreeSet<_> = functions.iter().collect();
+    assert_eq!(unique.len(), functions.len());
+
+    let config = load(FILE, None, "dev", &[]).unwrap();
+    let mut swapped = self::manifests();
+    swapped.insert("catalog".into(), manifest("Ordering", &[], false));
+    assert!(matches!(plan_of(&config, &swapped), Err(PlanError::WrongPlugin { .. })));
+    let micro =
+        load(&FILE.replace("project = \"shop\"", "project = \"shop\"\nconsolidation = \"micro\""), None, "dev", &[])
+            .unwrap();
+    assert!(matches!(plan_of(&micro, &self::manifests()), Err(PlanError::Consolidation(_))));
+}
+
+fn plan_of(
+    config: &ProjectConfig,
+    manifests: &BTreeMap<String, Manifest>,
+) -> Result<reventless_aws::deploy::plan::Plan, PlanError> {
+    plan(config, "123456789012", manifests)
+}
