@@ -54,6 +54,9 @@ enum Command {
         /// Also delete tables of removed components.
         #[arg(long)]
         allow_data_loss: bool,
+        /// Do not ask before deleting resources of removed components.
+        #[arg(long)]
+        yes: bool,
     },
     /// Each planned resource: exists, drifted or missing; code hashes, queue depths.
     Status {
@@ -137,6 +140,20 @@ fn print_report(report: &DeployReport, as_json: bool) {
     }
 }
 
+/// Asks before a deploy deletes resources (`--yes` skips it).
+fn confirm(deletions: &[&Change]) -> Result<bool, String> {
+    for change in deletions {
+        if let Change::Delete { kind, name, .. } = change {
+            eprintln!("- {kind:?} {name}");
+        }
+    }
+    eprint!("this deploy deletes {} resource(s) of removed components; continue? [y/N] ", deletions.len());
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(|e| e.to_string())?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
 async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
     let progress = |line: String| eprintln!("{line}");
     let stage = match &cli.command {
@@ -159,9 +176,18 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
             let (_, report) = run::plan_stage(&clients, &inputs, &options).await.map_err(|e| e.to_string())?;
             print_report(&report, cli.json);
         }
-        Command::Deploy { target, allow_data_loss } => {
+        Command::Deploy { target, allow_data_loss, yes } => {
             let inputs = inputs(&target)?;
             let options = DeployOptions { plugin: target.plugin.clone(), allow_data_loss };
+            if !yes {
+                let (_, planned) = run::plan_stage(&clients, &inputs, &options).await.map_err(|e| e.to_string())?;
+                let deletions: Vec<&Change> =
+                    planned.changes.iter().filter(|c| matches!(c, Change::Delete { .. })).collect();
+                if !deletions.is_empty() && !confirm(&deletions)? {
+                    eprintln!("not deployed");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
             let report = run::deploy(&clients, &inputs, &options, &progress).await.map_err(|e| e.to_string())?;
             print_report(&report, cli.json);
             if !report.failures.is_empty() {
