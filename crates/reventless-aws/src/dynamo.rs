@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use reventless_core::store::StoreError;
 use reventless_spec::EventEnvelope;
 
@@ -76,6 +77,39 @@ pub(crate) async fn transact(client: &Client, items: Vec<TransactWriteItem>) -> 
     Ok(())
 }
 
+/// A put of `item` into `table` that fails the transaction when the key exists.
+pub(crate) fn put_if_absent(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#id)")
+        .expression_attribute_names("#id", EVENT_HASH)
+        .build()
+        .map_err(invalid_request)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// Runs a query page by page (each page starts where the last ended) and
+/// hands every item to `each` until it returns false or the items run out.
+pub(crate) async fn query_pages(
+    query: impl Fn() -> QueryFluentBuilder,
+    mut each: impl FnMut(&Item) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let mut start = None;
+    loop {
+        let output = query().set_exclusive_start_key(start).send().await.map_err(unavailable)?;
+        for item in output.items() {
+            if !each(item)? {
+                return Ok(());
+            }
+        }
+        match output.last_evaluated_key() {
+            Some(key) => start = Some(key.clone()),
+            None => return Ok(()),
+        }
+    }
+}
+
 /// An event item: its keys, its log and position for the `by_log` index, the envelope.
 pub(crate) fn event_item(
     hash: String,
@@ -142,9 +176,8 @@ pub(crate) async fn read_log(
     keep: impl Fn(&EventEnvelope) -> bool,
 ) -> Result<Vec<EventEnvelope>, StoreError> {
     let mut events = Vec::new();
-    let mut start = None;
-    loop {
-        let output = client
+    let query = || {
+        client
             .query()
             .table_name(table)
             .index_name(BY_LOG_INDEX)
@@ -153,24 +186,16 @@ pub(crate) async fn read_log(
             .expression_attribute_names("#gpos", GLOBAL_POSITION)
             .expression_attribute_values(":log", s(log_key))
             .expression_attribute_values(":after", n(after))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        for item in output.items() {
-            let event = decode_event(item, table)?;
-            if keep(&event) {
-                events.push(event);
-                if limit.is_some_and(|limit| events.len() >= limit) {
-                    return Ok(events);
-                }
-            }
+    };
+    query_pages(query, |item| {
+        let event = decode_event(item, table)?;
+        if keep(&event) {
+            events.push(event);
         }
-        match output.last_evaluated_key() {
-            Some(key) => start = Some(key.clone()),
-            None => return Ok(events),
-        }
-    }
+        Ok(limit.is_none_or(|limit| events.len() < limit))
+    })
+    .await?;
+    Ok(events)
 }
 
 /// The position of a log's last stored event (0 when empty).

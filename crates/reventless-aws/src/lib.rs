@@ -36,6 +36,18 @@ pub struct StoreNames {
     pub queue_prefix: String,
 }
 
+impl StoreNames {
+    /// Names no other test or run uses (`<label>-events-<uuid>`, …).
+    pub fn unique(label: &str) -> Self {
+        let unique = uuid::Uuid::now_v7().simple().to_string();
+        Self {
+            events_table: format!("{label}-events-{unique}"),
+            rows_table: format!("{label}-rows-{unique}"),
+            queue_prefix: format!("q{}-", &unique[20..]),
+        }
+    }
+}
+
 /// The stores of a plugin on AWS (SDK clients are cheap to clone and shared).
 pub fn aws_stores(config: &aws_config::SdkConfig, names: &StoreNames) -> Stores {
     aws_stores_with_queues(config, names, Default::default())

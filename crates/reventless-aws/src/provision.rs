@@ -82,3 +82,21 @@ pub async fn create_fifo_queue(client: &aws_sdk_sqs::Client, name: &str) -> Resu
         .map_err(|e| StoreError::Unavailable(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
     output.queue_url().map(str::to_string).ok_or_else(|| StoreError::Unavailable(format!("no URL for queue {name}")))
 }
+
+/// The events and rows tables of `names`, and the FIFO queues of `topics`.
+pub async fn create_stores(
+    config: &aws_config::SdkConfig,
+    names: &crate::StoreNames,
+    topics: &[&str],
+) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    create_events_table(&dynamodb, &names.events_table).await?;
+    create_rows_table(&dynamodb, &names.rows_table).await?;
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let mut urls = std::collections::BTreeMap::new();
+    for topic in topics {
+        let url = create_fifo_queue(&sqs, &crate::command_topic::queue_name(&names.queue_prefix, topic)).await?;
+        urls.insert(topic.to_string(), url);
+    }
+    Ok(urls)
+}

@@ -4,13 +4,13 @@
 //! exist, so exactly one of two racing appends wins.
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use reventless_core::store::{AggregateEventLog, Appended, StoreError, require_events};
 use reventless_spec::{EventEnvelope, NewEvent, StreamPosition, Timestamp};
 
 use crate::dynamo::{
-    EVENT_HASH, EVENT_RANGE, allocate_positions, decode_event, event_item, invalid_request, log_head, padded, read_log,
-    s, transact, unavailable,
+    EVENT_HASH, EVENT_RANGE, allocate_positions, decode_event, event_item, invalid_request, log_head, padded,
+    put_if_absent, query_pages, read_log, s, transact,
 };
 
 pub struct DynamoAggregateLog {
@@ -65,14 +65,7 @@ impl AggregateEventLog for DynamoAggregateLog {
             let stream = StreamPosition { id: stream_id.to_string(), version };
             let envelope = EventEnvelope::recorded(event, first + offset as u64, Some(stream), recorded_at);
             let item = event_item(stream_key.clone(), padded(version), &log_key, &envelope)?;
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(#id)")
-                .expression_attribute_names("#id", EVENT_HASH)
-                .build()
-                .map_err(invalid_request)?;
-            items.push(TransactWriteItem::builder().put(put).build());
+            items.push(put_if_absent(&self.table, item)?);
         }
         transact(&self.client, items).await?;
         Ok(Appended { first_position: first, last_position: first + count - 1 })
@@ -85,10 +78,8 @@ impl AggregateEventLog for DynamoAggregateLog {
         after_version: u64,
     ) -> Result<Vec<EventEnvelope>, StoreError> {
         let mut events = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
+        let query = || {
+            self.client
                 .query()
                 .table_name(&self.table)
                 .consistent_read(true)
@@ -97,18 +88,13 @@ impl AggregateEventLog for DynamoAggregateLog {
                 .expression_attribute_names("#position", EVENT_RANGE)
                 .expression_attribute_values(":id", s(Self::stream_key(log, stream_id)))
                 .expression_attribute_values(":after", s(padded(after_version)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in output.items() {
-                events.push(decode_event(item, &self.table)?);
-            }
-            match output.last_evaluated_key() {
-                Some(key) => start = Some(key.clone()),
-                None => return Ok(events),
-            }
-        }
+        };
+        query_pages(query, |item| {
+            events.push(decode_event(item, &self.table)?);
+            Ok(true)
+        })
+        .await?;
+        Ok(events)
     }
 
     async fn read_all(&self, log: &str, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {

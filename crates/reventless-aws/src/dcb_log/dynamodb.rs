@@ -14,13 +14,13 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
 use reventless_core::store::{Appended, DcbEventLog, StoreError, require_events};
 use reventless_spec::{AppendCondition, EventEnvelope, NewEvent, Query, Timestamp};
 
 use crate::dynamo::{
-    EVENT_HASH, EVENT_RANGE, allocate_positions, event_item, invalid_request, log_head, n, padded, read_log, s,
-    transact,
+    EVENT_HASH, EVENT_RANGE, allocate_positions, event_item, invalid_request, log_head, n, padded, put_if_absent,
+    read_log, s, transact,
 };
 
 /// A fence key's wildcard: "any type" for tag fences.
@@ -172,14 +172,7 @@ impl DcbEventLog for DynamoDcbLog {
             }
             let partition = envelope.tags.first().map_or_else(|| "~".to_string(), ToString::to_string);
             let item = event_item(format!("{log_key}#{partition}"), padded(position), &log_key, &envelope)?;
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(#id)")
-                .expression_attribute_names("#id", EVENT_HASH)
-                .build()
-                .map_err(invalid_request)?;
-            items.push(TransactWriteItem::builder().put(put).build());
+            items.push(put_if_absent(&self.table, item)?);
         }
         for (key, fence) in fences {
             items.push(self.fence_item(key, fence)?);

@@ -723,6 +723,32 @@ impl Clients {
 
     // ------------------------------------------------------------ discover
 
+    /// Every SSM parameter under `path` (recursively), name → value.
+    pub async fn parameters_under(&self, path: &str) -> Result<Vec<(String, String)>, DeployError> {
+        let mut parameters = Vec::new();
+        let mut token = None;
+        loop {
+            self.count();
+            let page = self
+                .ssm
+                .get_parameters_by_path()
+                .path(path)
+                .recursive(true)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(aws("GetParametersByPath", path))?;
+            for parameter in page.parameters() {
+                let name = parameter.name().unwrap_or_default().to_string();
+                parameters.push((name, parameter.value().unwrap_or_default().to_string()));
+            }
+            match page.next_token() {
+                Some(next) => token = Some(next.to_string()),
+                None => return Ok(parameters),
+            }
+        }
+    }
+
     /// Every resource of the stage that exists (found by name prefix and
     /// checked by tag where the service lists tags).
     pub async fn discover(&self, project: &str, stage: &str) -> Result<Vec<Existing>, DeployError> {
@@ -834,27 +860,9 @@ impl Clients {
         }
         // Parameters.
         let path = format!("/reventless/{project}/{stage}/");
-        let mut token = None;
-        loop {
-            self.count();
-            let page = self
-                .ssm
-                .get_parameters_by_path()
-                .path(&path)
-                .recursive(true)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(aws("GetParametersByPath", &path))?;
-            for parameter in page.parameters() {
-                let name = parameter.name().unwrap_or_default();
-                let stack = name.strip_prefix(&path).and_then(|rest| rest.split('/').next()).unwrap_or_default();
-                found.push(Existing::new(ResourceKind::Parameter, name, stack));
-            }
-            match page.next_token() {
-                Some(next) => token = Some(next.to_string()),
-                None => break,
-            }
+        for (name, _) in self.parameters_under(&path).await? {
+            let stack = name.strip_prefix(&path).and_then(|rest| rest.split('/').next()).unwrap_or_default();
+            found.push(Existing::new(ResourceKind::Parameter, &name, stack));
         }
         Ok(found)
     }

@@ -455,31 +455,5 @@ pub async fn destroy(
 /// The stage's outputs (SSM parameters under `/reventless/{project}/{stage}/`).
 pub async fn outputs(clients: &Clients, config: &ProjectConfig) -> Result<BTreeMap<String, String>, DeployError> {
     let path = format!("/reventless/{}/{}/", config.project, config.stage);
-    let mut outputs = BTreeMap::new();
-    let mut token = None;
-    loop {
-        let page = clients
-            .ssm
-            .get_parameters_by_path()
-            .path(&path)
-            .recursive(true)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| DeployError::Aws {
-                call: "GetParametersByPath".into(),
-                name: path.clone(),
-                message: e.to_string(),
-            })?;
-        for parameter in page.parameters() {
-            outputs.insert(
-                parameter.name().unwrap_or_default().to_string(),
-                parameter.value().unwrap_or_default().to_string(),
-            );
-        }
-        match page.next_token() {
-            Some(next) => token = Some(next.to_string()),
-            None => return Ok(outputs),
-        }
-    }
+    Ok(clients.parameters_under(&path).await?.into_iter().collect())
 }

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, Tr
 use reventless_core::store::{Checkpoint, ListRequest, Page, QueryStore, RowOp, StoreError, evaluate_list};
 use serde_json::Value;
 
-use crate::dynamo::{Item, invalid_request, n, s, transact, unavailable};
+use crate::dynamo::{Item, invalid_request, n, query_pages, s, transact, unavailable};
 
 pub const ROW_HASH: &str = "t";
 pub const ROW_RANGE: &str = "id";
@@ -49,28 +49,21 @@ impl DynamoQueryStore {
     /// Every row of a read model, in id order.
     async fn all_rows(&self, table: &str) -> Result<Vec<(String, Value)>, StoreError> {
         let mut rows = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
+        let query = || {
+            self.client
                 .query()
                 .table_name(&self.table)
                 .consistent_read(true)
                 .key_condition_expression("#t = :t")
                 .expression_attribute_names("#t", ROW_HASH)
                 .expression_attribute_values(":t", s(table))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in output.items() {
-                rows.push(self.decode(table, item)?);
-            }
-            match output.last_evaluated_key() {
-                Some(key) => start = Some(key.clone()),
-                None => return Ok(rows),
-            }
-        }
+        };
+        query_pages(query, |item| {
+            rows.push(self.decode(table, item)?);
+            Ok(true)
+        })
+        .await?;
+        Ok(rows)
     }
 }
 

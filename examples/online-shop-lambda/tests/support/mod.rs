@@ -25,18 +25,10 @@ impl Deployment {
     pub async fn new(plugin: &str) -> Self {
         let emulator = Emulator::shared().expect("the AWS emulator (moto) must run for these tests");
         let config = emulator.sdk_config().await;
-        let unique = uuid::Uuid::now_v7().simple().to_string();
-        let names = StoreNames {
-            events_table: format!("{plugin}-events-{unique}"),
-            rows_table: format!("{plugin}-rows-{unique}"),
-            queue_prefix: format!("q{}-", &unique[20..]),
-        };
-        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-        provision::create_events_table(&dynamodb, &names.events_table).await.unwrap();
-        provision::create_rows_table(&dynamodb, &names.rows_table).await.unwrap();
+        let names = StoreNames::unique(plugin);
         let topic = reventless_core::plugin::command_topic(plugin);
-        let queue = reventless_aws::command_topic::queue_name(&names.queue_prefix, &topic);
-        let queue_url = provision::create_fifo_queue(&aws_sdk_sqs::Client::new(&config), &queue).await.unwrap();
+        let urls = provision::create_stores(&config, &names, &[&topic]).await.unwrap();
+        let queue_url = urls[&topic].clone();
         Self { emulator, config, plugin: plugin.to_string(), names, queue_url }
     }
 
