@@ -377,7 +377,7 @@ pub async fn status(clients: &Clients, inputs: &Inputs) -> Result<Vec<ResourceSt
             None => ("missing", Vec::new(), Value::Null),
             Some(actual) => {
                 let fields = super::apply::changed_fields(&resource.spec, actual);
-                (if fields.is_empty() { "exists" } else { "drifted" }, fields, json!({}))
+                (if fields.is_empty() { "exists" } else { "drifted" }, fields, Value::Null)
             }
         };
         if let Some(actual) = &observed {
