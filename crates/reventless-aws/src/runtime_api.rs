@@ -125,7 +125,18 @@ impl RuntimeApi {
     /// Starts `bootstrap` against this API with the environment Lambda gives
     /// (plus `env`); the process is killed when the handle drops.
     pub fn spawn(&self, bootstrap: &Path, env: &[(&str, String)]) -> std::io::Result<Function> {
+        self.spawn_with_args(bootstrap, &[], env)
+    }
+
+    /// As [`RuntimeApi::spawn`], with arguments for the program.
+    pub fn spawn_with_args(
+        &self,
+        bootstrap: &Path,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> std::io::Result<Function> {
         let mut command = Command::new(bootstrap);
+        command.args(args);
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
