@@ -50,14 +50,16 @@ impl StoreNames {
 
 /// The stores of a plugin on AWS (SDK clients are cheap to clone and shared).
 pub fn aws_stores(config: &aws_config::SdkConfig, names: &StoreNames) -> Stores {
-    aws_stores_with_queues(config, names, Default::default())
+    aws_stores_with(config, names, Default::default(), Default::default())
 }
 
-/// As [`aws_stores`], with the command queues' URLs already known by topic.
-pub fn aws_stores_with_queues(
+/// As [`aws_stores`], with the command queues' URLs already known by topic
+/// and the read models' declared indexes (`table → fields`, from the manifests).
+pub fn aws_stores_with(
     config: &aws_config::SdkConfig,
     names: &StoreNames,
     queues: std::collections::BTreeMap<String, String>,
+    indexes: std::collections::BTreeMap<String, Vec<String>>,
 ) -> Stores {
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
     let sqs = aws_sdk_sqs::Client::new(config);
@@ -65,7 +67,7 @@ pub fn aws_stores_with_queues(
     Stores {
         aggregates: Arc::new(aggregate_log::DynamoAggregateLog::new(dynamodb.clone(), &names.events_table)),
         dcb: Arc::new(dcb_log::DynamoDcbLog::new(dynamodb.clone(), &names.events_table)),
-        queries: Arc::new(query_store::DynamoQueryStore::new(dynamodb, &names.rows_table)),
+        queries: Arc::new(query_store::DynamoQueryStore::new(dynamodb, &names.rows_table).with_indexes(indexes)),
         commands: Arc::new(commands),
         bus: Arc::new(InProcessBus::default()),
     }

@@ -10,7 +10,7 @@ use reventless_core::store::StoreError;
 use crate::dynamo::{
     BY_LOG_INDEX, EVENT_HASH, EVENT_RANGE, GLOBAL_POSITION, LOG_ATTRIBUTE, invalid_request, unavailable,
 };
-use crate::query_store::{ROW_HASH, ROW_RANGE};
+use crate::query_store::{INDEX_SLOTS, ROW_HASH, ROW_RANGE, index_slot};
 
 fn key(name: &str, key_type: KeyType) -> Result<KeySchemaElement, StoreError> {
     KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().map_err(invalid_request)
@@ -54,19 +54,31 @@ pub async fn create_events_table(client: &aws_sdk_dynamodb::Client, name: &str) 
     Ok(())
 }
 
-/// A rows table: keys `t` (read model) / `id`.
+/// A rows table: keys `t` (read model) / `id`, and one index per index slot
+/// (`by_ixN`: hash `ixN`, range `id`).
 pub async fn create_rows_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), StoreError> {
-    client
+    let mut create = client
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key(ROW_HASH, KeyType::Hash)?)
         .key_schema(key(ROW_RANGE, KeyType::Range)?)
         .attribute_definitions(attribute(ROW_HASH, ScalarAttributeType::S)?)
-        .attribute_definitions(attribute(ROW_RANGE, ScalarAttributeType::S)?)
-        .send()
-        .await
-        .map_err(unavailable)?;
+        .attribute_definitions(attribute(ROW_RANGE, ScalarAttributeType::S)?);
+    for slot in 0..INDEX_SLOTS {
+        let (attribute_name, index) = index_slot(slot);
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(index)
+            .key_schema(key(&attribute_name, KeyType::Hash)?)
+            .key_schema(key(ROW_RANGE, KeyType::Range)?)
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .map_err(invalid_request)?;
+        create = create
+            .attribute_definitions(attribute(&attribute_name, ScalarAttributeType::S)?)
+            .global_secondary_indexes(gsi);
+    }
+    create.send().await.map_err(unavailable)?;
     Ok(())
 }
 

@@ -171,4 +171,12 @@ async fn stream_batches_keep_the_read_models_current_once() {
         body(&listed)["data"]["Catalog_Categories"],
         json!({"totalCount": 2, "edges": [{"node": {"id": "books", "productCount": 1}}, {"node": {"id": "games", "productCount": 0}}]})
     );
+
+    // `categoryId` is a declared index: this list reads the rows table's index.
+    let query = r#"{ Catalog_Products(filter: {categoryId: "books"}) { totalCount edges { node { id } } } }"#;
+    let by_category = api.invoke(http_request("POST", "/graphql", Some(&graphql(query)), None), LIMIT).await.unwrap();
+    assert_eq!(
+        body(&by_category)["data"]["Catalog_Products"],
+        json!({"totalCount": 1, "edges": [{"node": {"id": "dune"}}]})
+    );
 }

@@ -51,7 +51,9 @@ impl Handler {
         if plugin.name() != config.plugin {
             return Err(ConfigError::UnknownPlugin(config.plugin.clone()).into());
         }
-        let stores = crate::aws_stores_with_queues(sdk, &config.stores, config.queues.clone());
+        let manifest = plugin.manifest().map_err(reventless_core::RuntimeError::from)?;
+        let indexes = manifest.storage.tables.iter().map(|t| (t.name.clone(), t.indexes.clone())).collect();
+        let stores = crate::aws_stores_with(sdk, &config.stores, config.queues.clone(), indexes);
         let runtime = Runtime::on_demand(stores, vec![plugin], capabilities)?;
         let schema =
             if group == HandlerGroup::Api { Some(reventless_graphql::build_schema_of(&runtime, None)?) } else { None };

@@ -1,14 +1,17 @@
 //! Read-model rows on DynamoDB: hash `t` (the read model's table), range
 //! `id`, the row as JSON in `row`. Checkpoints are rows of `~checkpoints`.
-//! A commit is one `TransactWriteItems` (rows + checkpoint, all or nothing);
-//! lists read the table's partition (strongly consistent, page by page) and
-//! filter, order and paginate with the shared list evaluator.
+//! A commit is one `TransactWriteItems` (rows + checkpoint, all or nothing).
+//! Up to [`INDEX_SLOTS`] declared indexes of a read model are kept in the
+//! attributes `ix1`… (`<table>#<field>#<value as JSON>`), each with its index
+//! `by_ix1`…: a list with an equality filter on an indexed field queries that
+//! index; other lists read the read model's partition (strongly consistent).
+//! Either way the shared list evaluator filters, orders and paginates.
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update};
-use reventless_core::store::{Checkpoint, ListRequest, Page, QueryStore, RowOp, StoreError, evaluate_list};
+use reventless_core::store::{Checkpoint, FilterOp, ListRequest, Page, QueryStore, RowOp, StoreError, evaluate_list};
 use serde_json::Value;
 
 use crate::dynamo::{Item, invalid_request, n, query_pages, s, transact, unavailable};
@@ -17,18 +20,47 @@ pub const ROW_HASH: &str = "t";
 pub const ROW_RANGE: &str = "id";
 const ROW_ATTRIBUTE: &str = "row";
 const CHECKPOINTS: &str = "~checkpoints";
+/// How many declared indexes of a read model get a DynamoDB index.
+pub const INDEX_SLOTS: usize = 3;
+
+/// The attribute and index of index slot `slot` (0-based).
+pub fn index_slot(slot: usize) -> (String, String) {
+    (format!("ix{}", slot + 1), format!("by_ix{}", slot + 1))
+}
+
+/// Strings and booleans are indexed (numbers have several JSON spellings; their lists read the partition).
+fn indexable(value: &Value) -> bool {
+    value.is_string() || value.is_boolean()
+}
+
+fn index_key(table: &str, field: &str, value: &Value) -> String {
+    format!("{table}#{field}#{value}")
+}
 /// Most keys one `BatchGetItem` may ask for.
 const BATCH_GET_LIMIT: usize = 100;
 
 pub struct DynamoQueryStore {
     client: Client,
     table: String,
+    /// Declared indexes per read model (from the manifests).
+    indexes: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl DynamoQueryStore {
     /// Rows on the DynamoDB table `table` (keys `t` / `id`).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), indexes: Default::default() }
+    }
+
+    /// Keeps the declared indexes of each read model (`table → fields`) in index slots.
+    pub fn with_indexes(mut self, indexes: std::collections::BTreeMap<String, Vec<String>>) -> Self {
+        self.indexes = indexes;
+        self
+    }
+
+    /// The slot holding `field` of `table`, when it is indexed.
+    fn slot_of(&self, table: &str, field: &str) -> Option<usize> {
+        self.indexes.get(table)?.iter().take(INDEX_SLOTS).position(|f| f == field)
     }
 
     fn key(table: &str, id: &str) -> Item {
@@ -63,6 +95,30 @@ impl DynamoQueryStore {
             Ok(true)
         })
         .await?;
+        Ok(rows)
+    }
+}
+
+impl DynamoQueryStore {
+    /// The rows of a read model whose indexed field has one value (through its index).
+    async fn indexed_rows(&self, table: &str, slot: usize, key: &str) -> Result<Vec<(String, Value)>, StoreError> {
+        let (attribute, index) = index_slot(slot);
+        let mut rows = Vec::new();
+        let query = || {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(&index)
+                .key_condition_expression("#ix = :key")
+                .expression_attribute_names("#ix", &attribute)
+                .expression_attribute_values(":key", s(key))
+        };
+        query_pages(query, |item| {
+            rows.push(self.decode(table, item)?);
+            Ok(true)
+        })
+        .await?;
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(rows)
     }
 }
@@ -114,7 +170,15 @@ impl QueryStore for DynamoQueryStore {
     }
 
     async fn list(&self, table: &str, request: &ListRequest) -> Result<Page, StoreError> {
-        let rows = self.all_rows(table).await?;
+        let indexed = request.filters.iter().find_map(|filter| {
+            let slot =
+                self.slot_of(table, &filter.field).filter(|_| filter.op == FilterOp::Eq && indexable(&filter.value))?;
+            Some((slot, index_key(table, &filter.field, &filter.value)))
+        });
+        let rows = match indexed {
+            Some((slot, key)) => self.indexed_rows(table, slot, &key).await?,
+            None => self.all_rows(table).await?,
+        };
         evaluate_list(rows.iter().map(|(id, row)| (id.as_str(), row)), request)
     }
 
@@ -137,6 +201,11 @@ impl QueryStore for DynamoQueryStore {
                 RowOp::Put { id, row } => {
                     let mut item = Self::key(table, &id);
                     item.insert(ROW_ATTRIBUTE.into(), s(serde_json::to_string(&row).map_err(invalid_request)?));
+                    for (slot, field) in self.indexes.get(table).into_iter().flatten().take(INDEX_SLOTS).enumerate() {
+                        if let Some(value) = row.get(field).filter(|v| indexable(v)) {
+                            item.insert(index_slot(slot).0, s(index_key(table, field, value)));
+                        }
+                    }
                     let put =
                         Put::builder().table_name(&self.table).set_item(Some(item)).build().map_err(invalid_request)?;
                     TransactWriteItem::builder().put(put).build()

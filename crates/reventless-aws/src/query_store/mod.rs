@@ -1,4 +1,4 @@
 //! Query tables and checkpoints on AWS.
 mod dynamodb;
 
-pub use dynamodb::{DynamoQueryStore, ROW_HASH, ROW_RANGE};
+pub use dynamodb::{DynamoQueryStore, INDEX_SLOTS, ROW_HASH, ROW_RANGE, index_slot};
