@@ -241,3 +241,36 @@ async fn a_plugin_whose_dependency_is_not_deployed_is_refused_by_name() {
     assert!(report.failures.is_empty(), "ordering deploys once catalog is there");
     run::destroy(&clients, &inputs.config, &|_| {}).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_resource_is_reported_and_unrelated_ones_still_land() {
+    let clients = clients().await;
+    let stage = unique_stage("f");
+    // A layer that does not exist: every function fails, nothing else does.
+    let broken = inputs(config(&stage, r#"layers = ["arn:aws:lambda:us-east-1:123456789012:layer:missing:1"]"#));
+    let report = run::deploy(&clients, &broken, &DeployOptions::default(), &|_| {}).await.unwrap();
+    let failed: Vec<ResourceKind> = report.failures.iter().map(|f| f.kind).collect();
+    assert!(!failed.is_empty(), "the missing layer fails the functions");
+    assert!(
+        failed.iter().all(|kind| matches!(
+            kind,
+            ResourceKind::Function | ResourceKind::EventSourceMapping | ResourceKind::FunctionUrl
+        )),
+        "only the functions and what hangs on them fail: {:?}",
+        report.failures
+    );
+    let (plan, _) = run::plan_stage(&clients, &broken, &DeployOptions::default()).await.unwrap();
+    for resource in plan
+        .resources
+        .iter()
+        .filter(|r| matches!(r.kind, ResourceKind::Table | ResourceKind::Role | ResourceKind::Parameter))
+    {
+        assert!(clients.observe(resource).await.unwrap().is_some(), "{} still landed", resource.name);
+    }
+    // Fixed configuration: the next deploy creates only what is missing.
+    let fixed = inputs(config(&stage, ""));
+    let report = run::deploy(&clients, &fixed, &DeployOptions::default(), &|_| {}).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert!(report.changes.iter().all(|c| !matches!(c, Change::Create { kind: ResourceKind::Table, .. })));
+    run::destroy(&clients, &fixed.config, &|_| {}).await.unwrap();
+}
