@@ -123,8 +123,15 @@ fn the_plan_names_tags_and_scopes_every_resource() {
     );
     assert_eq!(
         names(ResourceKind::Queue),
-        vec!["shop-dev-ordering-Ordering_Commands-dlq.fifo", "shop-dev-ordering-Ordering_Commands.fifo"]
+        vec![
+            "shop-dev-catalog-stream-failures",
+            "shop-dev-ordering-Ordering_Commands-dlq.fifo",
+            "shop-dev-ordering-Ordering_Commands.fifo",
+            "shop-dev-ordering-stream-failures",
+        ]
     );
+    let streamed = plan.resources.iter().find(|r| r.name == "shop-dev-ordering-AllReadModels:events").unwrap();
+    assert_eq!(streamed.spec["onFailure"], "shop-dev-ordering-stream-failures");
     assert!(names(ResourceKind::Table).contains(&"shop-dev-platform-deploy".to_string()));
     for resource in &plan.resources {
         assert_eq!(resource.tags.len(), 4, "{} is tagged with project, stage, plugin, component", resource.name);

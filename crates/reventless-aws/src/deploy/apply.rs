@@ -138,6 +138,7 @@ impl Clients {
                     .map_err(aws("GetQueueAttributes", name))?;
                 let map = attributes.attributes().cloned().unwrap_or_default();
                 let get = |key: aws_sdk_sqs::types::QueueAttributeName| map.get(&key).cloned();
+                let fifo = get(aws_sdk_sqs::types::QueueAttributeName::FifoQueue).is_some_and(|v| v == "true");
                 let visibility: i64 = get(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout)
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
@@ -153,7 +154,9 @@ impl Clients {
                     .as_ref()
                     .and_then(|r| r.get("maxReceiveCount"))
                     .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
-                Ok(Some(json!({"visibilityTimeout": visibility, "redriveTo": target, "maxReceiveCount": receives})))
+                Ok(Some(
+                    json!({"fifo": fifo, "visibilityTimeout": visibility, "redriveTo": target, "maxReceiveCount": receives}),
+                ))
             }
             ResourceKind::LogGroup => {
                 let groups = self
@@ -222,6 +225,12 @@ impl Clients {
                     observed["table"] = resource.spec["table"].clone();
                     observed["bisectOnError"] = json!(mapping.bisect_batch_on_function_error());
                     observed["maximumRetryAttempts"] = json!(mapping.maximum_retry_attempts());
+                    let on_failure = mapping
+                        .destination_config()
+                        .and_then(|d| d.on_failure())
+                        .and_then(|f| f.destination())
+                        .and_then(|arn| arn.rsplit(':').next());
+                    observed["onFailure"] = json!(on_failure);
                 }
                 Ok(Some(observed))
             }
@@ -342,11 +351,10 @@ impl Clients {
                         .await
                         .map_err(aws("SetQueueAttributes", name))?;
                 } else {
-                    let mut create = self
-                        .sqs
-                        .create_queue()
-                        .queue_name(name)
-                        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
+                    let mut create = self.sqs.create_queue().queue_name(name);
+                    if resource.spec["fifo"].as_bool().unwrap_or(true) {
+                        create = create.attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
+                    }
                     for (key, value) in attributes {
                         create = create.attributes(key, value);
                     }
@@ -424,6 +432,7 @@ impl Clients {
                                     resource.spec["maximumRetryAttempts"].as_i64().unwrap_or(10) as i32
                                 );
                     }
+                    let update = update.set_destination_config(failure_destination(plan, resource));
                     update.send().await.map_err(aws("UpdateEventSourceMapping", name))?;
                 } else {
                     let source = self.source_arn(resource).await?;
@@ -446,6 +455,7 @@ impl Clients {
                                     resource.spec["maximumRetryAttempts"].as_i64().unwrap_or(10) as i32
                                 );
                     }
+                    let create = create.set_destination_config(failure_destination(plan, resource));
                     create.send().await.map_err(aws("CreateEventSourceMapping", name))?;
                 }
             }
@@ -866,6 +876,14 @@ impl Clients {
         }
         Ok(found)
     }
+}
+
+/// Where a stream mapping records batches that exhausted their retries.
+fn failure_destination(plan: &Plan, resource: &Resource) -> Option<aws_sdk_lambda::types::DestinationConfig> {
+    let queue = resource.spec["onFailure"].as_str()?;
+    let arn = format!("arn:aws:sqs:{}:{}:{queue}", plan.region, plan.account);
+    let on_failure = aws_sdk_lambda::types::OnFailure::builder().destination(arn).build();
+    Some(aws_sdk_lambda::types::DestinationConfig::builder().on_failure(on_failure).build())
 }
 
 fn code_is<E: ProvideErrorMetadata, R>(error: &aws_smithy_runtime_api_error::SdkError<E, R>, expected: &str) -> bool {

@@ -125,6 +125,8 @@ pub struct StackNames {
     pub stores: StoreNames,
     pub command_queue: String,
     pub dead_letters: String,
+    /// Where stream batches that exhausted their retries are recorded (a standard queue).
+    pub stream_failures: String,
 }
 
 pub fn stack_names(config: &ProjectConfig, stack: &str, plugin: &str) -> StackNames {
@@ -133,6 +135,7 @@ pub fn stack_names(config: &ProjectConfig, stack: &str, plugin: &str) -> StackNa
     let command_queue = crate::command_topic::queue_name(&queue_prefix, &topic);
     let dead_letters = crate::command_topic::queue_name(&queue_prefix, &format!("{topic}-dlq"));
     StackNames {
+        stream_failures: resource_name(config, stack, "stream-failures", 80),
         stores: StoreNames {
             events_table: resource_name(config, stack, "events", 255),
             rows_table: resource_name(config, stack, "rows", 255),
@@ -252,7 +255,7 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                 stack: stack.clone(),
                 component: "commands-dlq".into(),
                 tags: tags(config, stack, "commands-dlq"),
-                spec: json!({"visibilityTimeout": 30, "redriveTo": null, "maxReceiveCount": null}),
+                spec: json!({"fifo": true, "visibilityTimeout": 30, "redriveTo": null, "maxReceiveCount": null}),
             });
             let visibility = config.tuning(stack, "StateChanges").timeout * 6;
             resources.push(Resource {
@@ -261,7 +264,18 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                 stack: stack.clone(),
                 component: "commands".into(),
                 tags: tags(config, stack, "commands"),
-                spec: json!({"visibilityTimeout": visibility, "redriveTo": names.dead_letters, "maxReceiveCount": 5}),
+                spec: json!({"fifo": true, "visibilityTimeout": visibility, "redriveTo": names.dead_letters, "maxReceiveCount": 5}),
+            });
+        }
+        let streamed = groups.iter().any(|group| group.starts_with("All"));
+        if streamed {
+            resources.push(Resource {
+                kind: ResourceKind::Queue,
+                name: names.stream_failures.clone(),
+                stack: stack.clone(),
+                component: "stream-failures".into(),
+                tags: tags(config, stack, "stream-failures"),
+                spec: json!({"fifo": false, "visibilityTimeout": 30, "redriveTo": null, "maxReceiveCount": null}),
             });
         }
         for group in groups {
@@ -295,6 +309,11 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                     "Effect": "Allow",
                     "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
                     "Resource": [format!("{}/stream/*", arns.table(&names.stores.events_table))],
+                }));
+                statements.push(json!({
+                    "Effect": "Allow",
+                    "Action": ["sqs:SendMessage"],
+                    "Resource": [arns.queue(&names.stream_failures)],
                 }));
             }
             let secrets: Vec<String> = config.plugins[stack].secrets.iter().map(|path| arns.parameter(path)).collect();
@@ -353,7 +372,7 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                 })),
                 "AllReadModels" | "AllAutomationSlices" => Some(json!({
                     "function": function, "table": names.stores.events_table, "batchSize": 100,
-                    "bisectOnError": true, "maximumRetryAttempts": 10,
+                    "bisectOnError": true, "maximumRetryAttempts": 10, "onFailure": names.stream_failures,
                 })),
                 _ => None,
             };
