@@ -143,6 +143,14 @@ impl Server {
         self.gql_as(query, json!({}), &[("x-user-id", "merch"), ("x-user-roles", "Merchandiser")]).await
     }
 
+    /// Adds categories named like their ids (as a merchandiser).
+    async fn add_categories(&self, ids: &[&str]) {
+        for id in ids {
+            self.gql(&format!(r#"mutation {{ Catalog_AddCategory(categoryId: "{id}", name: "{id}") {{ status }} }}"#))
+                .await;
+        }
+    }
+
     async fn settle(&self) {
         self.runtime.wait_for_projections().await.unwrap();
     }
@@ -241,13 +249,7 @@ async fn a_mutation_is_queryable_after_projection() {
 #[tokio::test]
 async fn categories_show_their_product_count_from_the_counter() {
     let server = start().await;
-    for category in ["books", "games"] {
-        server
-            .gql(&format!(
-                r#"mutation {{ Catalog_AddCategory(categoryId: "{category}", name: "{category}") {{ status }} }}"#
-            ))
-            .await;
-    }
+    server.add_categories(&["books", "games"]).await;
     for product in ["dune", "emma", "ulysses"] {
         server.gql(&add_product(product, "books", 999)).await;
     }
@@ -318,13 +320,7 @@ async fn malformed_input_is_bad_user_input_and_appends_nothing() {
 #[tokio::test]
 async fn lists_page_filter_and_order() {
     let server = start().await;
-    for category in ["books", "games"] {
-        server
-            .gql(&format!(
-                r#"mutation {{ Catalog_AddCategory(categoryId: "{category}", name: "{category}") {{ status }} }}"#
-            ))
-            .await;
-    }
+    server.add_categories(&["books", "games"]).await;
     for i in 0..25 {
         let category = if i % 5 == 0 { "games" } else { "books" };
         let added = server.gql(&add_product(&format!("p{i:02}"), category, 100 + i)).await;
