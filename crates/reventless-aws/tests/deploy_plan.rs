@@ -105,7 +105,7 @@ fn the_plan_names_tags_and_scopes_every_resource() {
     let plan = plan(&config, "123456789012", &manifests()).unwrap();
     assert_eq!(
         handler_groups(&manifests()["ordering"]),
-        vec!["Api", "StateChanges", "AllReadModels", "AllAutomationSlices"]
+        vec!["Api", "Heartbeat", "StateChanges", "AllReadModels", "AllAutomationSlices"]
     );
     let names = |kind: ResourceKind| -> Vec<String> {
         plan.resources.iter().filter(|r| r.kind == kind).map(|r| r.name.clone()).collect()
@@ -115,9 +115,11 @@ fn the_plan_names_tags_and_scopes_every_resource() {
         vec![
             "shop-dev-catalog-AllReadModels",
             "shop-dev-catalog-CatalogApi",
+            "shop-dev-catalog-CatalogHeartbeat",
             "shop-dev-ordering-AllAutomationSlices",
             "shop-dev-ordering-AllReadModels",
             "shop-dev-ordering-OrderingApi",
+            "shop-dev-ordering-OrderingHeartbeat",
             "shop-dev-ordering-OrderingStateChanges",
         ]
     );

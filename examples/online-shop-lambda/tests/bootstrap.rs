@@ -180,3 +180,24 @@ async fn stream_batches_keep_the_read_models_current_once() {
         json!({"totalCount": 1, "edges": [{"node": {"id": "dune"}}]})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_function_keeps_the_plugin_row_current() {
+    let shop = Deployment::new("Catalog").await;
+    let (heart, _function) = shop.function(CATALOG, "CatalogHeartbeat").await;
+    let beat = json!({"reventless": reventless_aws::lambda::HEARTBEAT_EVENT});
+    let answer = heart.invoke(beat.clone(), LIMIT).await.unwrap();
+    assert_eq!(answer, json!({"plugin": "Catalog", "status": "CONNECTED"}));
+    let queries = shop.stores().queries;
+    let row = queries.get(reventless_core::PLATFORM_PLUGINS, "Catalog").await.unwrap().unwrap();
+    assert_eq!(row["status"], "CONNECTED");
+    assert!(row["schema"].as_str().unwrap().contains("Catalog_AddCategory("), "{row}");
+    let first = row["lastHeartbeat"].as_u64().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    heart.invoke(beat, LIMIT).await.unwrap();
+    let again = queries.get(reventless_core::PLATFORM_PLUGINS, "Catalog").await.unwrap().unwrap();
+    assert!(again["lastHeartbeat"].as_u64().unwrap() > first, "each beat moves the heartbeat time");
+    // Other functions do not beat.
+    let (api, _api) = shop.function(CATALOG, "CatalogApi").await;
+    assert!(api.invoke(json!({"reventless": "heartbeat"}), LIMIT).await.is_err());
+}

@@ -68,7 +68,7 @@ async fn a_stage_is_deployed_read_back_updated_pruned_and_destroyed() {
     let first_inputs = inputs(config(&stage, ""));
     let report = run::deploy(&clients, &first_inputs, &DeployOptions::default(), &|_| {}).await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
-    assert_eq!(report.uploaded, 5, "two Catalog and three Ordering functions");
+    assert_eq!(report.uploaded, 7, "three Catalog and four Ordering functions");
 
     // Every planned resource exists with the planned settings (read back).
     let (plan, _) = run::plan_stage(&clients, &first_inputs, &DeployOptions::default()).await.unwrap();
@@ -79,7 +79,9 @@ async fn a_stage_is_deployed_read_back_updated_pruned_and_destroyed() {
         assert!(drift.is_empty(), "{:?} {} differs in {drift:?}", resource.kind, resource.name);
     }
     let functions: Vec<_> = plan.resources.iter().filter(|r| r.kind == ResourceKind::Function).collect();
-    assert_eq!(functions.len(), 5);
+    assert_eq!(functions.len(), 7);
+    let schedules: Vec<_> = plan.resources.iter().filter(|r| r.kind == ResourceKind::Schedule).collect();
+    assert_eq!(schedules.len(), 2, "a heartbeat schedule per plugin");
 
     // Tags, read from the services.
     let lambda = aws_sdk_lambda::Client::new(&Emulator::shared().unwrap().sdk_config().await);

@@ -28,6 +28,7 @@ pub struct Clients {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub sts: aws_sdk_sts::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
     /// Every API call made (for the summary).
     pub calls: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -75,6 +76,7 @@ impl Clients {
             logs: aws_sdk_cloudwatchlogs::Client::new(sdk),
             ssm: aws_sdk_ssm::Client::new(sdk),
             sts: aws_sdk_sts::Client::new(sdk),
+            scheduler: aws_sdk_scheduler::Client::new(sdk),
             calls: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
     }
@@ -173,19 +175,24 @@ impl Clients {
                     .map(|g| json!({"retentionDays": g.retention_in_days()})))
             }
             ResourceKind::Role => {
-                if let Err(error) = self.iam.get_role().role_name(name).send().await {
-                    if code(&error) == Some("NoSuchEntity") {
-                        return Ok(None);
-                    }
-                    return Err(aws("GetRole", name)(error));
-                }
+                let role = match self.iam.get_role().role_name(name).send().await {
+                    Ok(output) => output,
+                    Err(error) if code(&error) == Some("NoSuchEntity") => return Ok(None),
+                    Err(error) => return Err(aws("GetRole", name)(error)),
+                };
+                let trust = role
+                    .role()
+                    .and_then(|r| r.assume_role_policy_document())
+                    .map(decode_policy)
+                    .and_then(|doc| doc.pointer("/Statement/0/Principal/Service").cloned())
+                    .unwrap_or(Value::Null);
                 self.count();
                 let policy = match self.iam.get_role_policy().role_name(name).policy_name("reventless").send().await {
                     Ok(output) => decode_policy(output.policy_document()),
                     Err(error) if code(&error) == Some("NoSuchEntity") => Value::Null,
                     Err(error) => return Err(aws("GetRolePolicy", name)(error)),
                 };
-                Ok(Some(json!({"policy": policy})))
+                Ok(Some(json!({"trust": trust, "policy": policy})))
             }
             ResourceKind::Function => {
                 let function = match self.lambda.get_function().function_name(name).send().await {
@@ -243,6 +250,19 @@ impl Clients {
                 Ok(output) => Ok(Some(json!({"value": output.parameter().and_then(|p| p.value())}))),
                 Err(error) if code(&error) == Some("ParameterNotFound") => Ok(None),
                 Err(error) => Err(aws("GetParameter", name)(error)),
+            },
+            ResourceKind::Schedule => match self.scheduler.get_schedule().name(name).send().await {
+                Ok(output) => {
+                    let target = output.target();
+                    let last = |arn: Option<&str>| arn.and_then(|a| a.rsplit([':', '/']).next()).map(str::to_string);
+                    Ok(Some(json!({
+                        "function": last(target.map(|t| t.arn())),
+                        "expression": output.schedule_expression(),
+                        "role": last(target.map(|t| t.role_arn())),
+                    })))
+                }
+                Err(error) if code(&error) == Some("ResourceNotFoundException") => Ok(None),
+                Err(error) => Err(aws("GetSchedule", name)(error)),
             },
         }
     }
@@ -384,8 +404,9 @@ impl Clients {
             }
             ResourceKind::Role => {
                 if !exists {
+                    let service = resource.spec["trust"].as_str().unwrap_or("lambda.amazonaws.com");
                     let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+                        "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]});
                     let tags: Vec<aws_sdk_iam::types::Tag> = resource
                         .tags
                         .iter()
@@ -477,6 +498,45 @@ impl Clients {
                         .send()
                         .await
                         .map_err(aws("CreateFunctionUrlConfig", name))?;
+                }
+            }
+            ResourceKind::Schedule => {
+                let function = resource.spec["function"].as_str().unwrap_or_default();
+                let role = resource.spec["role"].as_str().unwrap_or_default();
+                let target = aws_sdk_scheduler::types::Target::builder()
+                    .arn(format!("arn:aws:lambda:{}:{}:function:{function}", plan.region, plan.account))
+                    .role_arn(format!(
+                        "arn:aws:iam::{}:role/reventless/{}/{}/{role}",
+                        plan.account, plan.project, plan.stage
+                    ))
+                    .input(json!({"reventless": crate::lambda::HEARTBEAT_EVENT}).to_string())
+                    .build()
+                    .map_err(|e| DeployError::Refused(e.to_string()))?;
+                let window = aws_sdk_scheduler::types::FlexibleTimeWindow::builder()
+                    .mode(aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off)
+                    .build()
+                    .map_err(|e| DeployError::Refused(e.to_string()))?;
+                let expression = resource.spec["expression"].as_str().unwrap_or("rate(1 minute)");
+                if exists {
+                    self.scheduler
+                        .update_schedule()
+                        .name(name)
+                        .schedule_expression(expression)
+                        .flexible_time_window(window)
+                        .target(target)
+                        .send()
+                        .await
+                        .map_err(aws("UpdateSchedule", name))?;
+                } else {
+                    self.scheduler
+                        .create_schedule()
+                        .name(name)
+                        .schedule_expression(expression)
+                        .flexible_time_window(window)
+                        .target(target)
+                        .send()
+                        .await
+                        .map_err(aws("CreateSchedule", name))?;
                 }
             }
             ResourceKind::Parameter => {
@@ -727,6 +787,10 @@ impl Clients {
                 Err(error) if !gone(code(&error)) => return Err(aws("DeleteParameter", name)(error)),
                 _ => {}
             },
+            ResourceKind::Schedule => match self.scheduler.delete_schedule().name(name).send().await {
+                Err(error) if !gone(code(&error)) => return Err(aws("DeleteSchedule", name)(error)),
+                _ => {}
+            },
         }
         Ok(())
     }
@@ -866,6 +930,15 @@ impl Clients {
             match page.next_marker() {
                 Some(next) => marker = Some(next.to_string()),
                 None => break,
+            }
+        }
+        // Heartbeat schedules (the tagging API does not list them: by name).
+        self.count();
+        let schedules =
+            self.scheduler.list_schedules().name_prefix(&prefix).send().await.map_err(aws("ListSchedules", "-"))?;
+        for schedule in schedules.schedules() {
+            if let Some(name) = schedule.name().filter(|n| n.starts_with(&prefix)) {
+                found.push(Existing::new(ResourceKind::Schedule, name, &stack_of(name)));
             }
         }
         // Parameters.

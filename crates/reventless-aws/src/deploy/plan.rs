@@ -30,10 +30,11 @@ pub enum ResourceKind {
     EventSourceMapping,
     FunctionUrl,
     Parameter,
+    Schedule,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 8] = [
+    pub const ALL: [ResourceKind; 9] = [
         Self::Table,
         Self::Queue,
         Self::LogGroup,
@@ -42,6 +43,7 @@ impl ResourceKind {
         Self::EventSourceMapping,
         Self::FunctionUrl,
         Self::Parameter,
+        Self::Schedule,
     ];
 
     /// Creation wave: a resource only needs those of earlier waves.
@@ -49,7 +51,7 @@ impl ResourceKind {
         match self {
             Self::Table | Self::Queue | Self::LogGroup | Self::Role => 0,
             Self::Function => 1,
-            Self::EventSourceMapping | Self::FunctionUrl | Self::Parameter => 2,
+            Self::EventSourceMapping | Self::FunctionUrl | Self::Parameter | Self::Schedule => 2,
         }
     }
 }
@@ -180,6 +182,9 @@ impl Arns<'_> {
     fn log_group(&self, function: &str) -> String {
         format!("arn:aws:logs:{}:{}:log-group:/aws/lambda/{function}:*", self.region, self.account)
     }
+    fn function(&self, name: &str) -> String {
+        format!("arn:aws:lambda:{}:{}:function:{name}", self.region, self.account)
+    }
     fn parameter(&self, path: &str) -> String {
         format!("arn:aws:ssm:{}:{}:parameter{path}", self.region, self.account)
     }
@@ -188,7 +193,7 @@ impl Arns<'_> {
 /// The handler groups a plugin needs, from its manifest.
 pub fn handler_groups(manifest: &Manifest) -> Vec<&'static str> {
     let has = |kinds: &[ComponentKind]| manifest.components.iter().any(|c| kinds.contains(&c.kind));
-    let mut groups = vec!["Api"];
+    let mut groups = vec!["Api", "Heartbeat"];
     if !manifest.storage.command_topics.is_empty() {
         groups.push("StateChanges");
     }
@@ -279,8 +284,7 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
             });
         }
         for group in groups {
-            let role_name =
-                if group == "Api" || group == "StateChanges" { format!("{plugin}{group}") } else { group.to_string() };
+            let role_name = if group.starts_with("All") { group.to_string() } else { format!("{plugin}{group}") };
             let function = resource_name(config, stack, &role_name, FUNCTION_NAME_MAX);
             let tuning = config.tuning(stack, group);
             let mut statements = vec![
@@ -327,7 +331,7 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                 stack: stack.clone(),
                 component: group.into(),
                 tags: tags(config, stack, group),
-                spec: json!({"policy": {"Version": "2012-10-17", "Statement": statements}}),
+                spec: json!({"trust": "lambda.amazonaws.com", "policy": {"Version": "2012-10-17", "Statement": statements}}),
             });
             resources.push(Resource {
                 kind: ResourceKind::LogGroup,
@@ -384,6 +388,28 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                     component: group.into(),
                     tags: tags(config, stack, group),
                     spec,
+                });
+            }
+            if group == "Heartbeat" {
+                // The schedule invokes the function with its own role (allowed exactly that).
+                let scheduler_role = shorten(&format!("{function}-schedule"), ROLE_NAME_MAX);
+                resources.push(Resource {
+                    kind: ResourceKind::Role,
+                    name: scheduler_role.clone(),
+                    stack: stack.clone(),
+                    component: "HeartbeatSchedule".into(),
+                    tags: tags(config, stack, "HeartbeatSchedule"),
+                    spec: json!({"trust": "scheduler.amazonaws.com", "policy": {"Version": "2012-10-17", "Statement": [
+                        {"Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": [arns.function(&function)]}
+                    ]}}),
+                });
+                resources.push(Resource {
+                    kind: ResourceKind::Schedule,
+                    name: function.clone(),
+                    stack: stack.clone(),
+                    component: group.into(),
+                    tags: tags(config, stack, group),
+                    spec: json!({"function": function, "expression": "rate(1 minute)", "role": scheduler_role}),
                 });
             }
             if group == "Api" {

@@ -29,6 +29,8 @@ pub enum HandlerGroup {
     AllAutomationSlices,
     /// The GraphQL endpoint (`<Plugin>Api`), over HTTP.
     Api,
+    /// The plugin's liveness (`<Plugin>Heartbeat`), on a schedule.
+    Heartbeat,
 }
 
 impl HandlerGroup {
@@ -43,6 +45,7 @@ impl HandlerGroup {
             "AllStateViewSlices" => Some(Self::AllStateViewSlices),
             "AllAutomationSlices" => Some(Self::AllAutomationSlices),
             "Api" => Some(Self::Api),
+            "Heartbeat" => Some(Self::Heartbeat),
             _ => None,
         }
     }

@@ -28,7 +28,12 @@ pub struct Handler {
     group: HandlerGroup,
     runtime: Runtime,
     schema: Option<ApiSchema>,
+    /// The plugin's name and its part of the API (heartbeats register it).
+    fragment: Option<(String, String)>,
 }
+
+/// The input a heartbeat schedule sends.
+pub const HEARTBEAT_EVENT: &str = "heartbeat";
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerInitError {
@@ -57,7 +62,13 @@ impl Handler {
         let runtime = Runtime::on_demand(stores, vec![plugin], capabilities)?;
         let schema =
             if group == HandlerGroup::Api { Some(reventless_graphql::build_schema_of(&runtime, None)?) } else { None };
-        Ok(Self { group, runtime, schema })
+        let fragment = if group == HandlerGroup::Heartbeat {
+            let sdl = reventless_graphql::build_schema_of(&runtime, Some(&config.plugin))?.sdl();
+            Some((config.plugin.clone(), sdl))
+        } else {
+            None
+        };
+        Ok(Self { group, runtime, schema, fragment })
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -68,6 +79,9 @@ impl Handler {
     pub async fn handle(&self, payload: Value) -> Result<Value, lambda_runtime::Error> {
         if payload.pointer("/requestContext/http").is_some() {
             return Ok(self.http(&payload).await?);
+        }
+        if payload.get("reventless").and_then(Value::as_str) == Some(HEARTBEAT_EVENT) {
+            return Ok(self.heartbeat().await?);
         }
         if payload.get("Records").and_then(Value::as_array).is_some_and(Vec::is_empty) {
             return Ok(json!({ "batchItemFailures": [] }));
@@ -81,6 +95,16 @@ impl Handler {
                 Err(InvocationError::UnknownEvent(format!("keys [{}]", shape.unwrap_or_default())).into())
             }
         }
+    }
+
+    /// The plugin says it is alive: its `Platform_Plugins` row (version,
+    /// status, heartbeat time, schema fragment) is written again.
+    async fn heartbeat(&self) -> Result<Value, InvocationError> {
+        let Some((plugin, sdl)) = &self.fragment else {
+            return Err(InvocationError::WrongGroup(self.group, "heartbeat"));
+        };
+        self.runtime.register_schema_fragment(plugin, sdl.clone()).await;
+        Ok(json!({ "plugin": plugin, "status": "CONNECTED" }))
     }
 
     /// Commands from a FIFO queue: each group in order, groups in parallel.

@@ -8,7 +8,7 @@ mod events;
 use std::sync::Arc;
 
 pub use config::{CONFIG_ENV, CONFIG_FILE_ENV, ConfigError, FunctionConfig, HandlerGroup};
-pub use events::Handler;
+pub use events::{HEARTBEAT_EVENT, Handler};
 use reventless_core::Plugin;
 use reventless_spec::Capabilities;
 
