@@ -25,6 +25,16 @@ pub const EVENT_ATTRIBUTE: &str = "event";
 /// Most items one `TransactWriteItems` may hold.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
+/// The `log` attribute of an aggregate log's events (`a#<log>`).
+pub fn aggregate_log_key(log: &str) -> String {
+    format!("a#{log}")
+}
+
+/// The `log` attribute of a DCB log's events (`d#<log>`).
+pub fn dcb_log_key(log: &str) -> String {
+    format!("d#{log}")
+}
+
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }

@@ -131,8 +131,20 @@ impl BuildRequest {
 }
 
 /// Zips `binary` as `bootstrap` (mode 755) plus `extra` files (mode 644),
-/// entries sorted, timestamps fixed at 1980-01-01, compression fixed.
+/// entries sorted, timestamps fixed at 1980-01-01, compression fixed, into
+/// `out`.
 pub fn zip_bootstrap(binary: &Path, extra: &[(String, Vec<u8>)], out: &Path) -> Result<Package, PackageError> {
+    let bytes = zip_bytes(binary, extra)?;
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|source| PackageError::Write { path: parent.display().to_string(), source })?;
+    }
+    std::fs::write(out, &bytes).map_err(|source| PackageError::Write { path: out.display().to_string(), source })?;
+    Ok(describe(&bytes, out))
+}
+
+/// The deterministic zip of [`zip_bootstrap`], in memory.
+pub fn zip_bytes(binary: &Path, extra: &[(String, Vec<u8>)]) -> Result<Vec<u8>, PackageError> {
     let read = |path: &Path| {
         std::fs::read(path).map_err(|source| PackageError::Read { path: path.display().to_string(), source })
     };
@@ -149,23 +161,20 @@ pub fn zip_bootstrap(binary: &Path, extra: &[(String, Vec<u8>)], out: &Path) -> 
                 .last_modified_time(zip::DateTime::default())
                 .unix_permissions(*mode);
             writer.start_file(name.as_str(), options)?;
-            writer
-                .write_all(bytes)
-                .map_err(|source| PackageError::Write { path: out.display().to_string(), source })?;
+            writer.write_all(bytes).map_err(|source| PackageError::Write { path: name.clone(), source })?;
         }
         writer.finish()?;
     }
-    let bytes = buffer.into_inner();
-    let digest = Sha256::digest(&bytes);
-    if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|source| PackageError::Write { path: parent.display().to_string(), source })?;
-    }
-    std::fs::write(out, &bytes).map_err(|source| PackageError::Write { path: out.display().to_string(), source })?;
-    Ok(Package {
-        path: out.to_path_buf(),
+    Ok(buffer.into_inner())
+}
+
+/// Size and hashes of zip `bytes` (kept at, or named, `path`).
+pub fn describe(bytes: &[u8], path: &Path) -> Package {
+    let digest = Sha256::digest(bytes);
+    Package {
+        path: path.to_path_buf(),
         bytes: bytes.len() as u64,
         sha256: digest.iter().map(|byte| format!("{byte:02x}")).collect(),
         code_sha256: base64::engine::general_purpose::STANDARD.encode(digest),
-    })
+    }
 }

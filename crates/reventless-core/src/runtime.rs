@@ -454,13 +454,7 @@ impl Runtime {
     }
 
     pub async fn wait_for_projections_within(&self, limit: Duration) -> Result<(), RuntimeError> {
-        let stores = &self.inner.stores;
-        let mut heads = HashMap::new();
-        for projection in &self.inner.projections {
-            if !heads.contains_key(&projection.source) {
-                heads.insert(projection.source.clone(), log_head(stores, &projection.source).await?);
-            }
-        }
+        let heads = self.heads().await?;
         let wait_all = async {
             for projection in &self.inner.projections {
                 let target = heads.get(&projection.source).copied().unwrap_or(0);
@@ -495,10 +489,13 @@ impl Runtime {
         }
     }
 
-    async fn heads(&self) -> Result<Vec<u64>, RuntimeError> {
-        let mut heads = Vec::with_capacity(self.inner.projections.len());
+    /// The head of every log a follower reads (each log read once).
+    async fn heads(&self) -> Result<BTreeMap<LogRef, u64>, RuntimeError> {
+        let mut heads = BTreeMap::new();
         for projection in &self.inner.projections {
-            heads.push(log_head(&self.inner.stores, &projection.source).await?);
+            if !heads.contains_key(&projection.source) {
+                heads.insert(projection.source.clone(), log_head(&self.inner.stores, &projection.source).await?);
+            }
         }
         Ok(heads)
     }

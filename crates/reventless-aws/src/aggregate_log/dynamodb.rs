@@ -25,11 +25,11 @@ impl DynamoAggregateLog {
     }
 
     fn log_key(log: &str) -> String {
-        format!("a#{log}")
+        crate::dynamo::aggregate_log_key(log)
     }
 
     fn stream_key(log: &str, stream_id: &str) -> String {
-        format!("a#{log}#{stream_id}")
+        format!("{}#{stream_id}", Self::log_key(log))
     }
 }
 

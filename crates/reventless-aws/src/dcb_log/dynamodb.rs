@@ -47,11 +47,11 @@ impl DynamoDcbLog {
     }
 
     fn log_key(log: &str) -> String {
-        format!("d#{log}")
+        crate::dynamo::dcb_log_key(log)
     }
 
     fn fence_key(log: &str, tag: &str, event_type: &str) -> String {
-        format!("d#{log}#~fence#{tag}#{event_type}")
+        format!("{}#~fence#{tag}#{event_type}", Self::log_key(log))
     }
 
     /// Fences a condition reads. A query item is covered by the fences of its

@@ -8,7 +8,7 @@ use reventless_core::Manifest;
 use super::apply::{CodeZip, DeployError};
 use super::config::ProjectConfig;
 use super::run::Inputs;
-use crate::package::{BuildRequest, zip_bootstrap};
+use crate::package::{BuildRequest, describe, zip_bytes};
 
 /// Where the plugin binaries come from.
 #[derive(Debug, Clone)]
@@ -68,13 +68,9 @@ pub fn prepare(
         }
         let manifest: Manifest = serde_json::from_slice(&output.stdout)
             .map_err(|e| DeployError::Refused(format!("{} printed no manifest: {e}", binary.display())))?;
-        let zip_path = std::env::temp_dir()
-            .join(format!("reventless-{}-{}-{}", config.project, config.stage, std::process::id()))
-            .join(format!("{stack}.zip"));
-        let package = zip_bootstrap(&binary, &[], &zip_path).map_err(|e| DeployError::Refused(e.to_string()))?;
-        let bytes = std::fs::read(&zip_path).map_err(|e| DeployError::Refused(e.to_string()))?;
+        let bytes = zip_bytes(&binary, &[]).map_err(|e| DeployError::Refused(e.to_string()))?;
+        let package = describe(&bytes, &PathBuf::from(format!("{stack}.zip")));
         progress(format!("{stack}: {} ({} bytes zipped, sha256 {})", bin, package.bytes, &package.sha256[..12]));
-        let _ = std::fs::remove_file(&zip_path);
         manifests.insert(stack.clone(), manifest);
         code.insert(stack.clone(), CodeZip { package, bytes: Arc::new(bytes) });
     }

@@ -230,8 +230,8 @@ impl Handler {
 /// How a log appears in the events table's `log` attribute.
 pub fn stream_log_key(kind: LogKind, name: &str) -> String {
     match kind {
-        LogKind::Aggregate => format!("a#{name}"),
-        LogKind::Dcb | LogKind::ExtensionPoint => format!("d#{name}"),
+        LogKind::Aggregate => crate::dynamo::aggregate_log_key(name),
+        LogKind::Dcb | LogKind::ExtensionPoint => crate::dynamo::dcb_log_key(name),
     }
 }
 
