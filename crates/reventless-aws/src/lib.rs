@@ -12,6 +12,7 @@ pub mod dcb_log;
 pub mod deploy;
 pub(crate) mod dynamo;
 pub mod emulator;
+pub mod gateway;
 pub mod lambda;
 pub mod package;
 pub mod provision;

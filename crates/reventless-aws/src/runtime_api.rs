@@ -249,3 +249,63 @@ async fn init_error(State(state): State<AppState>, body: String) -> StatusCode {
     }
     StatusCode::ACCEPTED
 }
+
+/// Lambda's `Invoke` API on loopback, answering from functions running on
+/// [`RuntimeApi`]s: what a function that invokes others (the platform
+/// gateway) is pointed at in tests (`AWS_ENDPOINT_URL_LAMBDA`). A function
+/// error answers with `X-Amz-Function-Error`, as Lambda does.
+pub struct InvokeEndpoint {
+    address: SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for InvokeEndpoint {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+type Functions = Arc<HashMap<String, Arc<RuntimeApi>>>;
+
+impl InvokeEndpoint {
+    /// Serves function name → its Runtime API on a free loopback port.
+    pub async fn start(functions: HashMap<String, Arc<RuntimeApi>>) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let app = Router::new()
+            .route("/2015-03-31/functions/{name}/invocations", post(invoke_function))
+            .with_state(Arc::new(functions));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { address, server })
+    }
+
+    /// The endpoint URL (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+async fn invoke_function(
+    State(functions): State<Functions>,
+    UrlPath(name): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    let Some(api) = functions.get(&name) else {
+        let message = serde_json::json!({"Type": "User", "message": format!("Function not found: {name}")});
+        return (StatusCode::NOT_FOUND, [("x-amzn-errortype", "ResourceNotFoundException")], message.to_string())
+            .into_response();
+    };
+    let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    match api.invoke(payload, Duration::from_secs(30)).await {
+        Ok(answer) => (StatusCode::OK, answer.to_string()).into_response(),
+        Err(InvokeError::Function(error)) | Err(InvokeError::Init(error)) => {
+            (StatusCode::OK, [("x-amz-function-error", "Unhandled")], error.to_string()).into_response()
+        }
+        Err(InvokeError::Timeout(limit)) => {
+            let message = serde_json::json!({"errorMessage": format!("Task timed out after {limit:?}")});
+            (StatusCode::OK, [("x-amz-function-error", "Unhandled")], message.to_string()).into_response()
+        }
+    }
+}

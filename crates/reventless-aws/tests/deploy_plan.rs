@@ -196,3 +196,103 @@ fn plan_of(
 ) -> Result<reventless_aws::deploy::plan::Plan, PlanError> {
     plan(config, "123456789012", manifests)
 }
+
+#[test]
+fn the_platform_stack_has_a_registry_and_a_gateway_that_may_invoke_exactly_the_plugin_apis() {
+    let without = load(FILE, None, "dev", &[]).unwrap();
+    let plan_without = plan_of(&without, &manifests()).unwrap();
+    assert!(
+        plan_without.resources.iter().any(|r| r.name == "shop-dev-platform-registry" && r.kind == ResourceKind::Table)
+    );
+    assert!(
+        !plan_without.resources.iter().any(|r| r.stack == "platform" && r.kind == ResourceKind::Function),
+        "no gateway binary named, no gateway"
+    );
+
+    let with = load(
+        &FILE.replace(
+            "[plugins.catalog]\n",
+            "[platform]\nbin = \"platform-gateway\"\n[platform.groups.Gateway]\nmemory_size = 256\n[plugins.catalog]\n",
+        ),
+        None,
+        "dev",
+        &[],
+    )
+    .unwrap();
+    let plan = plan_of(&with, &manifests()).unwrap();
+    let platform: Vec<(ResourceKind, &str)> =
+        plan.resources.iter().filter(|r| r.stack == "platform").map(|r| (r.kind, r.name.as_str())).collect();
+    for expected in [
+        (ResourceKind::Table, "shop-dev-platform-deploy"),
+        (ResourceKind::Table, "shop-dev-platform-registry"),
+        (ResourceKind::Role, "shop-dev-platform-Gateway"),
+        (ResourceKind::LogGroup, "/aws/lambda/shop-dev-platform-Gateway"),
+        (ResourceKind::Function, "shop-dev-platform-Gateway"),
+        (ResourceKind::FunctionUrl, "shop-dev-platform-Gateway"),
+        (ResourceKind::Parameter, "/reventless/shop/dev/platform/registry-table"),
+        (ResourceKind::Parameter, "/reventless/shop/dev/platform/gateway-function"),
+    ] {
+        assert!(platform.contains(&expected), "{expected:?} missing from {platform:?}");
+    }
+    let role =
+        plan.resources.iter().find(|r| r.name == "shop-dev-platform-Gateway" && r.kind == ResourceKind::Role).unwrap();
+    let statements = role.spec["policy"]["Statement"].as_array().unwrap();
+    let invoke = statements.iter().find(|s| s["Action"] == json!(["lambda:InvokeFunction"])).unwrap();
+    assert_eq!(
+        invoke["Resource"],
+        json!([
+            "arn:aws:lambda:us-east-1:123456789012:function:shop-dev-catalog-CatalogApi",
+            "arn:aws:lambda:us-east-1:123456789012:function:shop-dev-ordering-OrderingApi",
+        ])
+    );
+    let gateway = plan
+        .resources
+        .iter()
+        .find(|r| r.name == "shop-dev-platform-Gateway" && r.kind == ResourceKind::Function)
+        .unwrap();
+    assert_eq!(gateway.spec["memorySize"], 256, "the Gateway group's tuning");
+    let gateway_config: serde_json::Value =
+        serde_json::from_str(gateway.spec["environment"]["REVENTLESS_GATEWAY"].as_str().unwrap()).unwrap();
+    assert_eq!(gateway_config, json!({"registry": "shop-dev-platform-registry"}));
+
+    // Heartbeats register their plugin (and may write exactly the registry).
+    let heartbeat = plan
+        .resources
+        .iter()
+        .find(|r| r.name == "shop-dev-ordering-OrderingHeartbeat" && r.kind == ResourceKind::Function)
+        .unwrap();
+    let function_config: serde_json::Value =
+        serde_json::from_str(heartbeat.spec["environment"]["REVENTLESS_CONFIG"].as_str().unwrap()).unwrap();
+    assert_eq!(function_config["registry"], "shop-dev-platform-registry");
+    assert_eq!(function_config["api_function"], "shop-dev-ordering-OrderingApi");
+    let heartbeat_role = plan
+        .resources
+        .iter()
+        .find(|r| r.name == "shop-dev-ordering-OrderingHeartbeat" && r.kind == ResourceKind::Role)
+        .unwrap();
+    assert!(
+        heartbeat_role.spec["policy"]["Statement"].as_array().unwrap().iter().any(|s| s["Action"]
+            == json!(["dynamodb:PutItem"])
+            && s["Resource"] == json!(["arn:aws:dynamodb:us-east-1:123456789012:table/shop-dev-platform-registry"]))
+    );
+    // Other functions do not carry the registry.
+    let api = plan
+        .resources
+        .iter()
+        .find(|r| r.name == "shop-dev-ordering-OrderingApi" && r.kind == ResourceKind::Function)
+        .unwrap();
+    assert!(!api.spec["environment"]["REVENTLESS_CONFIG"].as_str().unwrap().contains("registry"));
+
+    let reserved = load(&FILE.replace("[plugins.ordering]", "[plugins.platform]"), None, "dev", &[]);
+    assert!(matches!(reserved, Err(ConfigError::Value { ref key, .. }) if key == "plugins.platform"), "{reserved:?}");
+    let bad_tuning = load(
+        &FILE.replace("[plugins.catalog]\n", "[platform.groups.Gateway]\ntimeout = 0\n[plugins.catalog]\n"),
+        None,
+        "dev",
+        &[],
+    );
+    assert!(
+        matches!(bad_tuning, Err(ConfigError::Value { ref key, .. }) if key == "platform.groups.Gateway.timeout"),
+        "{bad_tuning:?}"
+    );
+}

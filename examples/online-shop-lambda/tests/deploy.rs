@@ -24,9 +24,11 @@ fn built() -> &'static (BTreeMap<String, Manifest>, BTreeMap<String, CodeZip>) {
         let dir = std::env::temp_dir().join(format!("reventless-deploy-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut paths = BTreeMap::new();
-        for (stack, binary) in
-            [("catalog", env!("CARGO_BIN_EXE_catalog-lambda")), ("ordering", env!("CARGO_BIN_EXE_ordering-lambda"))]
-        {
+        for (stack, binary) in [
+            ("catalog", env!("CARGO_BIN_EXE_catalog-lambda")),
+            ("ordering", env!("CARGO_BIN_EXE_ordering-lambda")),
+            ("platform", env!("CARGO_BIN_EXE_platform-gateway")),
+        ] {
             let stripped = dir.join(stack);
             let status = std::process::Command::new("strip").arg("-o").arg(&stripped).arg(binary).status();
             if !status.is_ok_and(|s| s.success()) {
@@ -68,7 +70,7 @@ async fn a_stage_is_deployed_read_back_updated_pruned_and_destroyed() {
     let first_inputs = inputs(config(&stage, ""));
     let report = run::deploy(&clients, &first_inputs, &DeployOptions::default(), &|_| {}).await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
-    assert_eq!(report.uploaded, 7, "three Catalog and four Ordering functions");
+    assert_eq!(report.uploaded, 8, "the gateway, three Catalog and four Ordering functions");
 
     // Every planned resource exists with the planned settings (read back).
     let (plan, _) = run::plan_stage(&clients, &first_inputs, &DeployOptions::default()).await.unwrap();
@@ -79,7 +81,7 @@ async fn a_stage_is_deployed_read_back_updated_pruned_and_destroyed() {
         assert!(drift.is_empty(), "{:?} {} differs in {drift:?}", resource.kind, resource.name);
     }
     let functions: Vec<_> = plan.resources.iter().filter(|r| r.kind == ResourceKind::Function).collect();
-    assert_eq!(functions.len(), 7);
+    assert_eq!(functions.len(), 8);
     let schedules: Vec<_> = plan.resources.iter().filter(|r| r.kind == ResourceKind::Schedule).collect();
     assert_eq!(schedules.len(), 2, "a heartbeat schedule per plugin");
 
@@ -99,6 +101,21 @@ async fn a_stage_is_deployed_read_back_updated_pruned_and_destroyed() {
     let function_config: Value = serde_json::from_str(&env["REVENTLESS_CONFIG"]).unwrap();
     assert_eq!(function_config["role"], "CatalogApi");
     assert_eq!(function_config["stores"]["events_table"], format!("shop-{stage}-catalog-events"));
+    // The gateway reads the registry heartbeats write, and may invoke exactly the plugin APIs.
+    let gateway = lambda.get_function().function_name(format!("shop-{stage}-platform-Gateway")).send().await.unwrap();
+    let gateway_env = gateway.configuration().unwrap().environment().unwrap().variables().unwrap();
+    let gateway_config: Value = serde_json::from_str(&gateway_env["REVENTLESS_GATEWAY"]).unwrap();
+    assert_eq!(gateway_config["registry"], format!("shop-{stage}-platform-registry"));
+    assert_eq!(gateway.tags().unwrap().get(TAG_PLUGIN).map(String::as_str), Some("platform"));
+    let heartbeat = lambda
+        .get_function_configuration()
+        .function_name(format!("shop-{stage}-ordering-OrderingHeartbeat"))
+        .send()
+        .await
+        .unwrap();
+    let heartbeat_config: Value =
+        serde_json::from_str(&heartbeat.environment().unwrap().variables().unwrap()["REVENTLESS_CONFIG"]).unwrap();
+    assert_eq!(heartbeat_config["api_function"], format!("shop-{stage}-ordering-OrderingApi"));
     let dynamodb = aws_sdk_dynamodb::Client::new(&Emulator::shared().unwrap().sdk_config().await);
     let table = dynamodb.describe_table().table_name(format!("shop-{stage}-ordering-events")).send().await.unwrap();
     let arn = table.table().unwrap().table_arn().unwrap().to_string();
@@ -234,6 +251,11 @@ async fn a_plugin_whose_dependency_is_not_deployed_is_refused_by_name() {
     let stage = unique_stage("p");
     let inputs = inputs(config(&stage, ""));
     let options = DeployOptions { plugin: Some("ordering".into()), allow_data_loss: false };
+    let refused = run::deploy(&clients, &inputs, &options, &|_| {}).await.unwrap_err().to_string();
+    assert!(refused.contains("platform stack is not deployed"), "{refused}");
+    let platform = DeployOptions { plugin: Some("platform".into()), allow_data_loss: false };
+    let report = run::deploy(&clients, &inputs, &platform, &|_| {}).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
     let refused = run::deploy(&clients, &inputs, &options, &|_| {}).await.unwrap_err().to_string();
     assert!(refused.contains("depends on `catalog`") && refused.contains("not deployed"), "{refused}");
     let catalog = DeployOptions { plugin: Some("catalog".into()), allow_data_loss: false };

@@ -144,6 +144,20 @@ pub struct PluginStack {
     pub groups: BTreeMap<String, TuningLayer>,
 }
 
+/// The platform stack: the deploy lock, the plugin registry and, when its
+/// binary is named, the gateway serving every plugin's API at one URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformStack {
+    /// The cargo package and binary of the gateway's `bootstrap`
+    /// (`reventless_aws::gateway::main`); no gateway when `bin` is unset.
+    pub package: Option<String>,
+    pub bin: Option<String>,
+    /// Tuning of the `Gateway` group (or `default`).
+    #[serde(default)]
+    pub groups: BTreeMap<String, TuningLayer>,
+}
+
 /// One layer of the file (top level, a stage, or the local file).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,6 +168,7 @@ struct Layer {
     consolidation: Option<Consolidation>,
     layers: Option<Vec<String>>,
     defaults: Option<TuningLayer>,
+    platform: Option<PlatformStack>,
     #[serde(default)]
     plugins: BTreeMap<String, PluginStack>,
     #[serde(default)]
@@ -170,6 +185,7 @@ pub struct ProjectConfig {
     pub consolidation: Consolidation,
     pub layers: Vec<String>,
     pub defaults: Tuning,
+    pub platform: PlatformStack,
     /// Stack key → stack (e.g. `catalog`).
     pub plugins: BTreeMap<String, PluginStack>,
     /// Where the file is (builds run in its workspace).
@@ -206,6 +222,18 @@ fn merge(base: &mut Layer, over: Layer) {
     if let Some(defaults) = over.defaults {
         let merged = base.defaults.get_or_insert_with(TuningLayer::default);
         merge_tuning(merged, defaults);
+    }
+    if let Some(platform) = over.platform {
+        let entry = base.platform.get_or_insert_with(PlatformStack::default);
+        if platform.package.is_some() {
+            entry.package = platform.package;
+        }
+        if platform.bin.is_some() {
+            entry.bin = platform.bin;
+        }
+        for (group, tuning) in platform.groups {
+            merge_tuning(entry.groups.entry(group).or_default(), tuning);
+        }
     }
     for (key, stack) in over.plugins {
         let entry = base.plugins.entry(key).or_default();
@@ -327,7 +355,19 @@ impl ProjectConfig {
             defaults.apply(layer);
         }
         defaults.validate("defaults")?;
+        let platform = merged.platform.unwrap_or_default();
+        for (group, layer) in &platform.groups {
+            let mut tuning = defaults.clone();
+            tuning.apply(layer);
+            tuning.validate(&format!("platform.groups.{group}"))?;
+        }
         for (key, stack) in &merged.plugins {
+            if key == super::plan::PLATFORM {
+                return Err(ConfigError::Value {
+                    key: format!("plugins.{key}"),
+                    message: "`platform` is the platform stack's name".into(),
+                });
+            }
             if key.is_empty() || !key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
                 return Err(ConfigError::Value {
                     key: format!("plugins.{key}"),
@@ -361,6 +401,7 @@ impl ProjectConfig {
             consolidation: merged.consolidation.unwrap_or_default(),
             layers: merged.layers.unwrap_or_default(),
             defaults,
+            platform,
             plugins: merged.plugins,
             root,
         };
@@ -371,13 +412,13 @@ impl ProjectConfig {
     /// The tuning of a plugin's handler group.
     pub fn tuning(&self, stack: &str, group: &str) -> Tuning {
         let mut tuning = self.defaults.clone();
-        if let Some(stack) = self.plugins.get(stack) {
-            if let Some(layer) = stack.groups.get("default") {
-                tuning.apply(layer);
-            }
-            if let Some(layer) = stack.groups.get(group) {
-                tuning.apply(layer);
-            }
+        let groups = if stack == super::plan::PLATFORM {
+            Some(&self.platform.groups)
+        } else {
+            self.plugins.get(stack).map(|stack| &stack.groups)
+        };
+        for layer in groups.into_iter().flat_map(|groups| [groups.get("default"), groups.get(group)]).flatten() {
+            tuning.apply(layer);
         }
         tuning
     }

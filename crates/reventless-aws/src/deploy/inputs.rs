@@ -1,12 +1,13 @@
 //! Getting each plugin stack's `bootstrap`, its manifest and its zip.
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use reventless_core::Manifest;
 
 use super::apply::{CodeZip, DeployError};
 use super::config::ProjectConfig;
+use super::plan::PLATFORM;
 use super::run::Inputs;
 use crate::package::{BuildRequest, describe, zip_bytes};
 
@@ -36,25 +37,7 @@ pub fn prepare(
     let mut code = BTreeMap::new();
     for (stack, plugin) in &config.plugins {
         let bin = bin_of(&config, stack);
-        let binary = match bootstraps {
-            Bootstraps::Build => {
-                progress(format!("building {bin} for {} (cargo zigbuild)", config.architecture.lambda_name()));
-                let workspace = workspace_root(&config.root);
-                let request = BuildRequest {
-                    workspace,
-                    package: plugin.package.clone(),
-                    bin: bin.clone(),
-                    architecture: config.architecture,
-                    target_dir: None,
-                };
-                request.build().map_err(|e| DeployError::Refused(e.to_string()))?
-            }
-            Bootstraps::Dir(dir) => dir.join(&bin),
-            Bootstraps::Paths(paths) => paths
-                .get(stack)
-                .cloned()
-                .ok_or_else(|| DeployError::Refused(format!("no bootstrap given for stack `{stack}`")))?,
-        };
+        let binary = locate(&config, bootstraps, stack, plugin.package.clone(), &bin, progress)?;
         let output = std::process::Command::new(&binary)
             .arg("manifest")
             .output()
@@ -68,13 +51,51 @@ pub fn prepare(
         }
         let manifest: Manifest = serde_json::from_slice(&output.stdout)
             .map_err(|e| DeployError::Refused(format!("{} printed no manifest: {e}", binary.display())))?;
-        let bytes = zip_bytes(&binary, &[]).map_err(|e| DeployError::Refused(e.to_string()))?;
-        let package = describe(&bytes, &PathBuf::from(format!("{stack}.zip")));
-        progress(format!("{stack}: {} ({} bytes zipped, sha256 {})", bin, package.bytes, &package.sha256[..12]));
         manifests.insert(stack.clone(), manifest);
-        code.insert(stack.clone(), CodeZip { package, bytes: Arc::new(bytes) });
+        code.insert(stack.clone(), zip_code(&binary, stack, &bin, progress)?);
+    }
+    if let Some(bin) = config.platform.bin.clone() {
+        let binary = locate(&config, bootstraps, PLATFORM, config.platform.package.clone(), &bin, progress)?;
+        code.insert(PLATFORM.to_string(), zip_code(&binary, PLATFORM, &bin, progress)?);
     }
     Ok(Inputs { config, manifests, code })
+}
+
+/// A stack's `bootstrap`: built, or where the caller said it is.
+fn locate(
+    config: &ProjectConfig,
+    bootstraps: &Bootstraps,
+    stack: &str,
+    package: Option<String>,
+    bin: &str,
+    progress: &dyn Fn(String),
+) -> Result<PathBuf, DeployError> {
+    match bootstraps {
+        Bootstraps::Build => {
+            progress(format!("building {bin} for {} (cargo zigbuild)", config.architecture.lambda_name()));
+            let request = BuildRequest {
+                workspace: workspace_root(&config.root),
+                package,
+                bin: bin.to_string(),
+                architecture: config.architecture,
+                target_dir: None,
+            };
+            request.build().map_err(|e| DeployError::Refused(e.to_string()))
+        }
+        Bootstraps::Dir(dir) => Ok(dir.join(bin)),
+        Bootstraps::Paths(paths) => paths
+            .get(stack)
+            .cloned()
+            .ok_or_else(|| DeployError::Refused(format!("no bootstrap given for stack `{stack}`"))),
+    }
+}
+
+/// The deterministic zip of a `bootstrap`.
+fn zip_code(binary: &Path, stack: &str, bin: &str, progress: &dyn Fn(String)) -> Result<CodeZip, DeployError> {
+    let bytes = zip_bytes(binary, &[]).map_err(|e| DeployError::Refused(e.to_string()))?;
+    let package = describe(&bytes, &PathBuf::from(format!("{stack}.zip")));
+    progress(format!("{stack}: {bin} ({} bytes zipped, sha256 {})", package.bytes, &package.sha256[..12]));
+    Ok(CodeZip { package, bytes: Arc::new(bytes) })
 }
 
 /// The cargo workspace holding the project (the nearest ancestor with a `Cargo.lock`).

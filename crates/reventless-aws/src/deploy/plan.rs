@@ -153,6 +153,57 @@ pub fn lock_table(config: &ProjectConfig) -> String {
     resource_name(config, PLATFORM, "deploy", 255)
 }
 
+/// The platform's registry of connected plugins (rows layout).
+pub fn registry_table(config: &ProjectConfig) -> String {
+    resource_name(config, PLATFORM, "registry", 255)
+}
+
+/// The gateway's function (platform stack).
+pub fn gateway_function(config: &ProjectConfig) -> String {
+    resource_name(config, PLATFORM, GATEWAY, FUNCTION_NAME_MAX)
+}
+
+/// The platform gateway's group name.
+pub const GATEWAY: &str = "Gateway";
+
+/// The gateway: reads the registry, invokes exactly the plugins' API functions.
+fn gateway_resources(config: &ProjectConfig, arns: &Arns, registry: &str) -> Vec<Resource> {
+    let function = gateway_function(config);
+    let apis: Vec<String> = config
+        .plugins
+        .keys()
+        .map(|stack| {
+            arns.function(&resource_name(
+                config,
+                stack,
+                &format!("{}Api", config.plugin_name(stack)),
+                FUNCTION_NAME_MAX,
+            ))
+        })
+        .collect();
+    let mut statements =
+        vec![json!({"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [arns.table(registry)]})];
+    if !apis.is_empty() {
+        statements.push(json!({"Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": apis}));
+    }
+    let gateway_config = crate::gateway::GatewayConfig { registry: registry.to_string() };
+    let environment = BTreeMap::from([(
+        crate::gateway::GATEWAY_ENV.to_string(),
+        serde_json::to_string(&gateway_config).unwrap_or_default(),
+    )]);
+    let mut resources = function_resources(config, arns, PLATFORM, GATEWAY, &function, statements, environment);
+    resources.push(Resource {
+        kind: ResourceKind::FunctionUrl,
+        name: function.clone(),
+        stack: PLATFORM.into(),
+        component: GATEWAY.into(),
+        tags: tags(config, PLATFORM, GATEWAY),
+        spec: json!({"authType": "AWS_IAM"}),
+    });
+    resources.push(parameter(config, PLATFORM, "gateway-function", &function));
+    resources
+}
+
 /// SSM path of a stack's outputs.
 pub fn parameter_path(config: &ProjectConfig, stack: &str, key: &str) -> String {
     format!("/reventless/{}/{}/{stack}/{key}", config.project, config.stage)
@@ -223,6 +274,19 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
         spec: json!({"layout": "lock", "stream": false}),
     });
     resources.push(parameter(config, PLATFORM, "region", &config.region));
+    let registry = registry_table(config);
+    resources.push(Resource {
+        kind: ResourceKind::Table,
+        name: registry.clone(),
+        stack: PLATFORM.into(),
+        component: "registry".into(),
+        tags: tags(config, PLATFORM, "registry"),
+        spec: json!({"layout": "rows", "stream": false}),
+    });
+    resources.push(parameter(config, PLATFORM, "registry-table", &registry));
+    if config.platform.bin.is_some() {
+        resources.extend(gateway_resources(config, &arns, &registry));
+    }
 
     for stack in config.plugins.keys() {
         let manifest = manifests.get(stack).ok_or_else(|| PlanError::MissingManifest(stack.clone()))?;
@@ -287,19 +351,16 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
             let role_name = if group.starts_with("All") { group.to_string() } else { format!("{plugin}{group}") };
             let function = resource_name(config, stack, &role_name, FUNCTION_NAME_MAX);
             let tuning = config.tuning(stack, group);
-            let mut statements = vec![
-                json!({"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": [arns.log_group(&function)]}),
-                json!({
-                    "Effect": "Allow",
-                    "Action": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
-                               "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
-                    "Resource": [
-                        arns.table(&names.stores.events_table),
-                        format!("{}/index/{}", arns.table(&names.stores.events_table), crate::dynamo::BY_LOG_INDEX),
-                        arns.table(&names.stores.rows_table),
-                    ],
-                }),
-            ];
+            let mut statements = vec![json!({
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+                           "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
+                "Resource": [
+                    arns.table(&names.stores.events_table),
+                    format!("{}/index/{}", arns.table(&names.stores.events_table), crate::dynamo::BY_LOG_INDEX),
+                    arns.table(&names.stores.rows_table),
+                ],
+            })];
             if queued {
                 statements.push(json!({
                     "Effect": "Allow",
@@ -324,52 +385,28 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
             if !secrets.is_empty() {
                 statements.push(json!({"Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:GetParameters"], "Resource": secrets}));
             }
-            let role = shorten(&function, ROLE_NAME_MAX);
-            resources.push(Resource {
-                kind: ResourceKind::Role,
-                name: role.clone(),
-                stack: stack.clone(),
-                component: group.into(),
-                tags: tags(config, stack, group),
-                spec: json!({"trust": "lambda.amazonaws.com", "policy": {"Version": "2012-10-17", "Statement": statements}}),
-            });
-            resources.push(Resource {
-                kind: ResourceKind::LogGroup,
-                name: format!("/aws/lambda/{function}"),
-                stack: stack.clone(),
-                component: group.into(),
-                tags: tags(config, stack, group),
-                spec: json!({"retentionDays": tuning.log_retention_days}),
-            });
+            let api_function = resource_name(config, stack, &format!("{plugin}Api"), FUNCTION_NAME_MAX);
+            let heartbeat = group == "Heartbeat";
+            if heartbeat {
+                statements.push(
+                    json!({"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": [arns.table(&registry)]}),
+                );
+            }
             let function_config = FunctionConfig {
                 role: role_name.clone(),
                 plugin: plugin.clone(),
                 stores: names.stores.clone(),
                 queues: Default::default(),
+                registry: heartbeat.then(|| registry.clone()),
+                api_function: heartbeat.then(|| api_function.clone()),
             };
-            let mut environment = tuning.env_vars.clone();
+            let mut environment = BTreeMap::new();
             environment
                 .insert(crate::lambda::CONFIG_ENV.into(), serde_json::to_string(&function_config).unwrap_or_default());
             if !config.plugins[stack].secrets.is_empty() {
                 environment.insert("REVENTLESS_SECRETS".into(), config.plugins[stack].secrets.join(","));
             }
-            resources.push(Resource {
-                kind: ResourceKind::Function,
-                name: function.clone(),
-                stack: stack.clone(),
-                component: group.into(),
-                tags: tags(config, stack, group),
-                spec: json!({
-                    "role": role,
-                    "memorySize": tuning.memory_size,
-                    "timeout": tuning.timeout,
-                    "ephemeralStorageMb": tuning.ephemeral_storage_mb,
-                    "reservedConcurrency": tuning.reserved_concurrency,
-                    "architecture": config.architecture.lambda_name(),
-                    "layers": config.layers,
-                    "environment": environment,
-                }),
-            });
+            resources.extend(function_resources(config, &arns, stack, group, &function, statements, environment));
             let mapping = match group {
                 "StateChanges" => Some(json!({
                     "function": function, "queue": names.command_queue, "batchSize": tuning.sqs_batch_size,
@@ -437,6 +474,62 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
         account: account.to_string(),
         resources,
     })
+}
+
+/// A function with its role (trusting Lambda, `statements` plus writing its
+/// own logs) and its log group.
+fn function_resources(
+    config: &ProjectConfig,
+    arns: &Arns,
+    stack: &str,
+    group: &str,
+    function: &str,
+    mut statements: Vec<Value>,
+    environment: BTreeMap<String, String>,
+) -> Vec<Resource> {
+    let tuning = config.tuning(stack, group);
+    statements.insert(
+        0,
+        json!({"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": [arns.log_group(function)]}),
+    );
+    let mut variables = tuning.env_vars.clone();
+    variables.extend(environment);
+    let role = shorten(function, ROLE_NAME_MAX);
+    vec![
+        Resource {
+            kind: ResourceKind::Role,
+            name: role.clone(),
+            stack: stack.to_string(),
+            component: group.into(),
+            tags: tags(config, stack, group),
+            spec: json!({"trust": "lambda.amazonaws.com", "policy": {"Version": "2012-10-17", "Statement": statements}}),
+        },
+        Resource {
+            kind: ResourceKind::LogGroup,
+            name: format!("/aws/lambda/{function}"),
+            stack: stack.to_string(),
+            component: group.into(),
+            tags: tags(config, stack, group),
+            spec: json!({"retentionDays": tuning.log_retention_days}),
+        },
+        Resource {
+            kind: ResourceKind::Function,
+            name: function.to_string(),
+            stack: stack.to_string(),
+            component: group.into(),
+            tags: tags(config, stack, group),
+            spec: json!({
+                "role": role,
+                "memorySize": tuning.memory_size,
+                "timeout": tuning.timeout,
+                "ephemeralStorageMb": tuning.ephemeral_storage_mb,
+                "reservedConcurrency": tuning.reserved_concurrency,
+                "architecture": config.architecture.lambda_name(),
+                "layers": config.layers,
+                "environment": variables,
+            }),
+        },
+    ]
 }
 
 fn parameter(config: &ProjectConfig, stack: &str, key: &str, value: &str) -> Resource {

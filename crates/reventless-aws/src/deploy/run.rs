@@ -204,7 +204,7 @@ pub async fn deploy(
     let lock_resource = plan
         .resources
         .iter()
-        .find(|r| r.kind == ResourceKind::Table && r.stack == PLATFORM)
+        .find(|r| r.kind == ResourceKind::Table && r.name == lock_table(config))
         .cloned()
         .ok_or_else(|| DeployError::Refused("the plan has no deploy lock table".into()))?;
     let lock = Lock::acquire(clients, config, &lock_resource, &plan).await?;
@@ -336,6 +336,15 @@ async fn apply(
 /// A stack's dependencies must be deployed (their outputs are in SSM) or be
 /// deployed in this run.
 async fn check_dependencies(clients: &Clients, config: &ProjectConfig, scope: &Scope) -> Result<(), DeployError> {
+    if !scope.contains(PLATFORM) {
+        let path = parameter_path(config, PLATFORM, "registry-table");
+        if clients.ssm.get_parameter().name(&path).send().await.is_err() {
+            return Err(DeployError::Refused(format!(
+                "the platform stack is not deployed to stage `{}` (no {path}); deploy the stage (or `--plugin platform`) first",
+                config.stage
+            )));
+        }
+    }
     for stack in scope {
         let Some(plugin) = config.plugins.get(stack) else { continue };
         for dependency in plugin.depends_on.iter().filter(|d| !scope.contains(*d)) {

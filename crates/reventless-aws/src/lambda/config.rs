@@ -77,6 +77,12 @@ pub struct FunctionConfig {
     /// Known command queue URLs by topic (saves a lookup per container).
     #[serde(default)]
     pub queues: BTreeMap<String, String>,
+    /// The platform's registry table (heartbeats register the plugin there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// The plugin's API function, as the registry records it for the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_function: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

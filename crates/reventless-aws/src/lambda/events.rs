@@ -20,6 +20,8 @@ pub enum InvocationError {
     WrongGroup(HandlerGroup, &'static str),
     #[error("an event this function does not know: {0}")]
     UnknownEvent(String),
+    #[error("cannot register with the platform: {0}")]
+    Registry(reventless_core::store::StoreError),
 }
 
 /// The per-container state: the engine on the plugin's stores, and the API
@@ -30,6 +32,8 @@ pub struct Handler {
     schema: Option<ApiSchema>,
     /// The plugin's name and its part of the API (heartbeats register it).
     fragment: Option<(String, String)>,
+    /// Where heartbeats register the plugin for the platform gateway, and its API function.
+    registry: Option<(crate::gateway::Registry, String)>,
 }
 
 /// The input a heartbeat schedule sends.
@@ -68,7 +72,13 @@ impl Handler {
         } else {
             None
         };
-        Ok(Self { group, runtime, schema, fragment })
+        let registry = match (&config.registry, &config.api_function) {
+            (Some(table), Some(api_function)) => {
+                Some((crate::gateway::Registry::new(sdk, table), api_function.clone()))
+            }
+            _ => None,
+        };
+        Ok(Self { group, runtime, schema, fragment, registry })
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -104,6 +114,16 @@ impl Handler {
             return Err(InvocationError::WrongGroup(self.group, "heartbeat"));
         };
         self.runtime.register_schema_fragment(plugin, sdl.clone()).await;
+        if let Some((registry, api_function)) = &self.registry {
+            let registration = crate::gateway::Registration {
+                plugin: plugin.clone(),
+                version: self.runtime.manifests().first().map(|m| m.version.clone()).unwrap_or_default(),
+                api_function: api_function.clone(),
+                schema: sdl.clone(),
+                last_heartbeat: reventless_spec::Timestamp::now().0,
+            };
+            registry.register(&registration).await.map_err(InvocationError::Registry)?;
+        }
         Ok(json!({ "plugin": plugin, "status": "CONNECTED" }))
     }
 
@@ -205,14 +225,9 @@ impl Handler {
         if method != "POST" {
             return Ok(http_response(405, &graphql_error("POST a GraphQL request", "METHOD_NOT_ALLOWED")));
         }
-        let raw = payload.get("body").and_then(Value::as_str).unwrap_or_default();
-        let body = if payload.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
-            match base64::engine::general_purpose::STANDARD.decode(raw) {
-                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                Err(_) => return Ok(http_response(400, &graphql_error("the body is not base64", "BAD_REQUEST"))),
-            }
-        } else {
-            raw.to_string()
+        let body = match request_body(payload) {
+            Ok(body) => body,
+            Err(response) => return Ok(response),
         };
         let request: async_graphql::Request = match serde_json::from_str(&body) {
             Ok(request) => request,
@@ -257,11 +272,23 @@ pub fn caller_from_claims(payload: &Value) -> Caller {
     Caller { user_id, roles }
 }
 
-fn graphql_error(message: &str, code: &str) -> Value {
+/// The body of an HTTP event, decoded; a 400 response when it cannot be.
+pub(crate) fn request_body(payload: &Value) -> Result<String, Value> {
+    let raw = payload.get("body").and_then(Value::as_str).unwrap_or_default();
+    if !payload.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
+        return Ok(raw.to_string());
+    }
+    match base64::engine::general_purpose::STANDARD.decode(raw) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(_) => Err(http_response(400, &graphql_error("the body is not base64", "BAD_REQUEST"))),
+    }
+}
+
+pub(crate) fn graphql_error(message: &str, code: &str) -> Value {
     json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
 }
 
-fn http_response(status: u16, body: &Value) -> Value {
+pub(crate) fn http_response(status: u16, body: &Value) -> Value {
     json!({
         "statusCode": status,
         "headers": { "content-type": "application/json" },

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 pub use config::{CONFIG_ENV, CONFIG_FILE_ENV, ConfigError, FunctionConfig, HandlerGroup};
 pub use events::{HEARTBEAT_EVENT, Handler};
+pub(crate) use events::{graphql_error, http_response, request_body};
 use reventless_core::Plugin;
 use reventless_spec::Capabilities;
 
@@ -99,6 +100,12 @@ pub fn main(plugin: Plugin, capabilities: Capabilities) -> std::process::ExitCod
             }
         };
     }
+    serve(run(plugin, capabilities))
+}
+
+/// Runs a Lambda loop on a current-thread runtime (one invocation at a
+/// time per container) and turns its end into an exit code.
+pub fn serve(work: impl std::future::Future<Output = Result<(), lambda_runtime::Error>>) -> std::process::ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -106,7 +113,7 @@ pub fn main(plugin: Plugin, capabilities: Capabilities) -> std::process::ExitCod
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(plugin, capabilities)) {
+    match runtime.block_on(work) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");

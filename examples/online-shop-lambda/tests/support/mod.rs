@@ -34,11 +34,19 @@ impl Deployment {
 
     /// The environment of one of the plugin's functions.
     pub fn env(&self, role: &str) -> Vec<(&'static str, String)> {
+        self.env_registering(role, None)
+    }
+
+    /// The environment of a function that registers the plugin (a heartbeat):
+    /// `(registry table, API function name)`.
+    pub fn env_registering(&self, role: &str, registry: Option<(&str, &str)>) -> Vec<(&'static str, String)> {
         let config = FunctionConfig {
             role: role.to_string(),
             plugin: self.plugin.clone(),
             stores: self.names.clone(),
             queues: Default::default(),
+            registry: registry.map(|(table, _)| table.to_string()),
+            api_function: registry.map(|(_, function)| function.to_string()),
         };
         vec![
             ("REVENTLESS_CONFIG", serde_json::to_string(&config).unwrap()),

@@ -1,0 +1,265 @@
+//! The platform gateway: one GraphQL endpoint for every plugin of a stage.
+//!
+//! Plugins register themselves in the platform's registry (their heartbeat
+//! writes version, schema fragment and API function). The gateway composes
+//! the fragments into one schema (`GET` answers it as SDL), and answers a
+//! `POST`ed request by splitting its root fields per plugin ([`split`]),
+//! invoking each plugin's `<Plugin>Api` function with its part (the
+//! caller's identity travels along unchanged) and merging the answers.
+//! Plugins deploy on their own: a new plugin is served from its first
+//! heartbeat on, without redeploying the platform.
+pub mod compose;
+pub mod registry;
+pub mod split;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use compose::{ComposeError, compose};
+pub use registry::{Registration, Registry};
+pub use split::{Part, RouteError, Routing, Target, route};
+
+use crate::lambda::{graphql_error, http_response, request_body};
+
+/// The environment variable holding the gateway's configuration.
+pub const GATEWAY_ENV: &str = "REVENTLESS_GATEWAY";
+
+/// How long a container trusts what it read from the registry.
+pub const REGISTRY_TTL: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// The registry table.
+    pub registry: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayConfigError {
+    #[error("{GATEWAY_ENV} is not set")]
+    Missing,
+    #[error("invalid gateway configuration: {0}")]
+    Invalid(#[from] serde_json::Error),
+}
+
+impl GatewayConfig {
+    pub fn from_env() -> Result<Self, GatewayConfigError> {
+        let text = std::env::var(GATEWAY_ENV).map_err(|_| GatewayConfigError::Missing)?;
+        Ok(serde_json::from_str(&text)?)
+    }
+}
+
+/// Calls a plugin's API function with an HTTP event; answers its HTTP response.
+#[async_trait::async_trait]
+pub trait PluginApis: Send + Sync {
+    async fn call(&self, function: &str, event: Value) -> Result<Value, String>;
+}
+
+/// [`PluginApis`] through Lambda's `Invoke`.
+pub struct LambdaInvoke(pub aws_sdk_lambda::Client);
+
+#[async_trait::async_trait]
+impl PluginApis for LambdaInvoke {
+    async fn call(&self, function: &str, event: Value) -> Result<Value, String> {
+        let output = self
+            .0
+            .invoke()
+            .function_name(function)
+            .payload(aws_smithy_types::Blob::new(event.to_string()))
+            .send()
+            .await
+            .map_err(|e| aws_sdk_lambda::error::DisplayErrorContext(e).to_string())?;
+        let payload = output.payload().map(|blob| blob.as_ref().to_vec()).unwrap_or_default();
+        if let Some(kind) = output.function_error() {
+            return Err(format!("{kind}: {}", String::from_utf8_lossy(&payload)));
+        }
+        serde_json::from_slice(&payload).map_err(|e| format!("not an HTTP response: {e}"))
+    }
+}
+
+/// What the registry said, composed.
+struct Snapshot {
+    read_at: Instant,
+    plugins: BTreeMap<String, Registration>,
+    schema: Result<String, ComposeError>,
+}
+
+pub struct Gateway {
+    registry: Registry,
+    apis: Arc<dyn PluginApis>,
+    snapshot: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+}
+
+impl Gateway {
+    pub fn new(registry: Registry, apis: Arc<dyn PluginApis>) -> Self {
+        Self { registry, apis, snapshot: tokio::sync::Mutex::new(None) }
+    }
+
+    async fn snapshot(&self) -> Result<Arc<Snapshot>, String> {
+        let mut slot = self.snapshot.lock().await;
+        if let Some(snapshot) = slot.as_ref().filter(|s| s.read_at.elapsed() < REGISTRY_TTL) {
+            return Ok(snapshot.clone());
+        }
+        let registrations = self.registry.list().await.map_err(|e| e.to_string())?;
+        let plugins: BTreeMap<String, Registration> =
+            registrations.into_iter().map(|r| (r.plugin.clone(), r)).collect();
+        let fragments = plugins.iter().map(|(name, r)| (name.clone(), r.schema.clone())).collect();
+        let snapshot = Arc::new(Snapshot { read_at: Instant::now(), schema: compose(&fragments), plugins });
+        *slot = Some(snapshot.clone());
+        Ok(snapshot)
+    }
+
+    /// Answers one HTTP event (payload 2.0).
+    pub async fn handle(&self, payload: Value) -> Value {
+        let method = payload.pointer("/requestContext/http/method").and_then(Value::as_str).unwrap_or("GET");
+        let path = payload.get("rawPath").and_then(Value::as_str).unwrap_or("/");
+        if method == "GET" && path.ends_with("/health") {
+            return http_response(200, &json!({"status": "ok"}));
+        }
+        let snapshot = match self.snapshot().await {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                tracing::error!(error, "cannot read the plugin registry");
+                return http_response(503, &graphql_error("the plugin registry cannot be read", "UNAVAILABLE"));
+            }
+        };
+        let schema = match &snapshot.schema {
+            Ok(schema) => schema,
+            Err(error) => return http_response(500, &graphql_error(&error.to_string(), "SCHEMA_CONFLICT")),
+        };
+        if method == "GET" {
+            return json!({
+                "statusCode": 200,
+                "headers": { "content-type": "text/plain; charset=utf-8" },
+                "body": schema,
+                "isBase64Encoded": false,
+            });
+        }
+        if method != "POST" {
+            return http_response(405, &graphql_error("POST a GraphQL request", "METHOD_NOT_ALLOWED"));
+        }
+        let body = match request_body(&payload) {
+            Ok(body) => body,
+            Err(response) => return response,
+        };
+        let request: GraphqlRequest = match serde_json::from_str(&body) {
+            Ok(request) => request,
+            Err(error) => {
+                return http_response(400, &graphql_error(&format!("not a GraphQL request: {error}"), "BAD_REQUEST"));
+            }
+        };
+        let routing = match route(&request.query, request.operation_name.as_deref(), &request.variables) {
+            Ok(routing) => routing,
+            Err(error) => {
+                let code = if matches!(error, RouteError::Syntax(_)) {
+                    "GRAPHQL_PARSE_FAILED"
+                } else {
+                    "GRAPHQL_VALIDATION_FAILED"
+                };
+                return http_response(400, &graphql_error(&error.to_string(), code));
+            }
+        };
+        for part in &routing.parts {
+            if let Target::Plugin(plugin) = &part.target
+                && !snapshot.plugins.contains_key(plugin)
+            {
+                let message = format!("no plugin `{plugin}` is connected (connected: {})", known(&snapshot));
+                return http_response(400, &graphql_error(&message, "GRAPHQL_VALIDATION_FAILED"));
+            }
+        }
+        let answers = if routing.serial {
+            let mut answers = Vec::new();
+            for part in &routing.parts {
+                answers.extend(self.answer(&snapshot, &payload, part).await);
+            }
+            answers
+        } else {
+            join_all(routing.parts.iter().map(|part| self.answer(&snapshot, &payload, part)))
+                .await
+                .into_iter()
+                .flatten()
+                .collect()
+        };
+        http_response(200, &split::merge_answers(&routing, answers))
+    }
+
+    /// One part's answers (introspection: one per plugin).
+    async fn answer(&self, snapshot: &Snapshot, event: &Value, part: &Part) -> Vec<(Target, Result<Value, String>)> {
+        let plugins: Vec<&Registration> = match &part.target {
+            Target::Plugin(plugin) => snapshot.plugins.get(plugin).into_iter().collect(),
+            Target::Introspection => snapshot.plugins.values().collect(),
+        };
+        let body = json!({ "query": part.query, "operationName": part.operation_name, "variables": part.variables });
+        let calls = plugins.into_iter().map(|registration| {
+            let mut event = event.clone();
+            if let Some(object) = event.as_object_mut() {
+                object.insert("body".into(), Value::String(body.to_string()));
+                object.insert("isBase64Encoded".into(), Value::Bool(false));
+            }
+            async move {
+                let answer = match self.apis.call(&registration.api_function, event).await {
+                    Ok(response) => response_body(&response),
+                    Err(error) => {
+                        tracing::error!(plugin = registration.plugin, error, "plugin API call failed");
+                        Err(format!("plugin `{}` did not answer", registration.plugin))
+                    }
+                };
+                (part.target.clone(), answer)
+            }
+        });
+        join_all(calls).await
+    }
+}
+
+fn known(snapshot: &Snapshot) -> String {
+    if snapshot.plugins.is_empty() {
+        "none".into()
+    } else {
+        snapshot.plugins.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The GraphQL body of a plugin's HTTP response.
+fn response_body(response: &Value) -> Result<Value, String> {
+    let body = response.get("body").and_then(Value::as_str).ok_or("a response without body")?;
+    serde_json::from_str(body).map_err(|e| format!("a response that is not JSON: {e}"))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphqlRequest {
+    query: String,
+    #[serde(default)]
+    operation_name: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    variables: serde_json::Map<String, Value>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<serde_json::Map<String, Value>, D::Error> {
+    Ok(Option::<serde_json::Map<String, Value>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Runs the gateway as a Lambda function until the runtime stops it.
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    let config = GatewayConfig::from_env()?;
+    let sdk = crate::lambda::sdk_config().await;
+    let gateway = Arc::new(Gateway::new(
+        Registry::new(&sdk, &config.registry),
+        Arc::new(LambdaInvoke(aws_sdk_lambda::Client::new(&sdk))),
+    ));
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<Value>| {
+        let gateway = gateway.clone();
+        async move { Ok::<Value, lambda_runtime::Error>(gateway.handle(event.payload).await) }
+    }))
+    .await
+}
+
+/// The `main` of the platform gateway's `bootstrap`.
+pub fn main() -> std::process::ExitCode {
+    crate::lambda::serve(run())
+}
