@@ -163,24 +163,18 @@ pub fn gateway_function(config: &ProjectConfig) -> String {
     resource_name(config, PLATFORM, GATEWAY, FUNCTION_NAME_MAX)
 }
 
+/// A plugin stack's `<Plugin>Api` function (what the gateway invokes).
+pub fn api_function(config: &ProjectConfig, stack: &str) -> String {
+    resource_name(config, stack, &format!("{}Api", config.plugin_name(stack)), FUNCTION_NAME_MAX)
+}
+
 /// The platform gateway's group name.
 pub const GATEWAY: &str = "Gateway";
 
 /// The gateway: reads the registry, invokes exactly the plugins' API functions.
 fn gateway_resources(config: &ProjectConfig, arns: &Arns, registry: &str) -> Vec<Resource> {
     let function = gateway_function(config);
-    let apis: Vec<String> = config
-        .plugins
-        .keys()
-        .map(|stack| {
-            arns.function(&resource_name(
-                config,
-                stack,
-                &format!("{}Api", config.plugin_name(stack)),
-                FUNCTION_NAME_MAX,
-            ))
-        })
-        .collect();
+    let apis: Vec<String> = config.plugins.keys().map(|stack| arns.function(&api_function(config, stack))).collect();
     let mut statements =
         vec![json!({"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [arns.table(registry)]})];
     if !apis.is_empty() {
@@ -385,7 +379,6 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
             if !secrets.is_empty() {
                 statements.push(json!({"Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:GetParameters"], "Resource": secrets}));
             }
-            let api_function = resource_name(config, stack, &format!("{plugin}Api"), FUNCTION_NAME_MAX);
             let heartbeat = group == "Heartbeat";
             if heartbeat {
                 statements.push(
@@ -398,7 +391,7 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                 stores: names.stores.clone(),
                 queues: Default::default(),
                 registry: heartbeat.then(|| registry.clone()),
-                api_function: heartbeat.then(|| api_function.clone()),
+                api_function: heartbeat.then(|| api_function(config, stack)),
             };
             let mut environment = BTreeMap::new();
             environment

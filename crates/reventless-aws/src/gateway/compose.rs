@@ -151,16 +151,7 @@ fn description_text(out: &mut String, description: Option<&str>, indent: &str) {
 }
 
 fn directives_text(directives: &[Positioned<ConstDirective>]) -> String {
-    let mut out = String::new();
-    for directive in directives {
-        let _ = write!(out, " @{}", directive.node.name.node);
-        if !directive.node.arguments.is_empty() {
-            let arguments: Vec<String> =
-                directive.node.arguments.iter().map(|(name, value)| format!("{}: {}", name.node, value.node)).collect();
-            let _ = write!(out, "({})", arguments.join(", "));
-        }
-    }
-    out
+    directives.iter().map(|d| super::directive_text(&d.node.name.node, &d.node.arguments)).collect()
 }
 
 fn input_value_text(value: &InputValueDefinition) -> String {

@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_graphql::Name;
+use async_graphql::parser::Positioned;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -25,6 +27,21 @@ pub use registry::{Registration, Registry};
 pub use split::{Part, RouteError, Routing, Target, route};
 
 use crate::lambda::{graphql_error, http_response, request_body};
+
+/// `(name: value, …)` of a field or directive (empty without arguments);
+/// values print as GraphQL literals, constant or not.
+fn argument_list<V: std::fmt::Display>(arguments: &[(Positioned<Name>, Positioned<V>)]) -> String {
+    if arguments.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = arguments.iter().map(|(name, value)| format!("{}: {}", name.node, value.node)).collect();
+    format!("({})", list.join(", "))
+}
+
+/// ` @name(arguments)` of one directive (in a schema or in a query).
+fn directive_text<V: std::fmt::Display>(name: &Name, arguments: &[(Positioned<Name>, Positioned<V>)]) -> String {
+    format!(" @{name}{}", argument_list(arguments))
+}
 
 /// The environment variable holding the gateway's configuration.
 pub const GATEWAY_ENV: &str = "REVENTLESS_GATEWAY";

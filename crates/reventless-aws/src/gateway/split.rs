@@ -205,10 +205,9 @@ fn used_fragments<'a>(
     items: &[Positioned<Selection>],
 ) -> BTreeMap<String, &'a FragmentDefinition> {
     let mut found: BTreeMap<String, &FragmentDefinition> = BTreeMap::new();
-    let mut pending: Vec<&SelectionSet> = Vec::new();
-    let root = SelectionSet { items: items.to_vec() };
+    let mut pending: Vec<&[Positioned<Selection>]> = Vec::new();
     let mut spreads = Vec::new();
-    spreads_of(&root, &mut spreads);
+    spreads_of(items, &mut spreads);
     loop {
         for name in spreads.drain(..) {
             if found.contains_key(name.as_str()) {
@@ -216,23 +215,23 @@ fn used_fragments<'a>(
             }
             if let Some(definition) = document.fragments.get(&name) {
                 found.insert(name.to_string(), &definition.node);
-                pending.push(&definition.node.selection_set.node);
+                pending.push(&definition.node.selection_set.node.items);
             }
         }
         match pending.pop() {
-            Some(set) => spreads_of(set, &mut spreads),
+            Some(items) => spreads_of(items, &mut spreads),
             None => break,
         }
     }
     found
 }
 
-fn spreads_of(set: &SelectionSet, out: &mut Vec<Name>) {
-    for item in &set.items {
+fn spreads_of(items: &[Positioned<Selection>], out: &mut Vec<Name>) {
+    for item in items {
         match &item.node {
-            Selection::Field(field) => spreads_of(&field.node.selection_set.node, out),
+            Selection::Field(field) => spreads_of(&field.node.selection_set.node.items, out),
             Selection::FragmentSpread(spread) => out.push(spread.node.fragment_name.node.clone()),
-            Selection::InlineFragment(fragment) => spreads_of(&fragment.node.selection_set.node, out),
+            Selection::InlineFragment(fragment) => spreads_of(&fragment.node.selection_set.node.items, out),
         }
     }
 }
@@ -273,16 +272,7 @@ fn variables_of_items(items: &[Positioned<Selection>], out: &mut BTreeSet<String
 }
 
 fn directives_text(directives: &[Positioned<Directive>]) -> String {
-    let mut out = String::new();
-    for directive in directives {
-        let _ = write!(out, " @{}", directive.node.name.node);
-        if !directive.node.arguments.is_empty() {
-            let arguments: Vec<String> =
-                directive.node.arguments.iter().map(|(name, value)| format!("{}: {}", name.node, value.node)).collect();
-            let _ = write!(out, "({})", arguments.join(", "));
-        }
-    }
-    out
+    directives.iter().map(|d| super::directive_text(&d.node.name.node, &d.node.arguments)).collect()
 }
 
 fn selection_set_text(out: &mut String, items: &[Positioned<Selection>], depth: usize) {
@@ -297,11 +287,7 @@ fn selection_set_text(out: &mut String, items: &[Positioned<Selection>], depth: 
                     let _ = write!(out, "{}: ", alias.node);
                 }
                 out.push_str(field.name.node.as_str());
-                if !field.arguments.is_empty() {
-                    let arguments: Vec<String> =
-                        field.arguments.iter().map(|(name, value)| format!("{}: {}", name.node, value.node)).collect();
-                    let _ = write!(out, "({})", arguments.join(", "));
-                }
+                out.push_str(&super::argument_list(&field.arguments));
                 out.push_str(&directives_text(&field.directives));
                 if !field.selection_set.node.items.is_empty() {
                     out.push(' ');
