@@ -26,6 +26,19 @@ use reventless_core::store::{InProcessBus, Stores};
 pub use aws_config::SdkConfig;
 pub use dynamo::{Item, decode_event};
 
+/// `name` kept within `max` characters: a longer one keeps its start and
+/// ends with a hash of the whole, so two long names stay distinct.
+pub fn shorten(name: &str, max: usize) -> String {
+    use sha2::Digest;
+    if name.len() <= max {
+        return name.to_string();
+    }
+    let hash: String = sha2::Sha256::digest(name.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let keep = max.saturating_sub(hash.len() + 1);
+    let cut = (0..=keep).rev().find(|&i| name.is_char_boundary(i)).unwrap_or(0);
+    format!("{}-{hash}", &name[..cut])
+}
+
 /// Where a plugin's data lives on AWS.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StoreNames {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use reventless_aws::deploy::config::{ConfigError, ProjectConfig};
-use reventless_aws::deploy::plan::{PlanError, ResourceKind, handler_groups, plan};
+use reventless_aws::deploy::plan::{PlanError, Resource, ResourceKind, function_units, handler_groups, plan};
 use reventless_core::Manifest;
 use serde_json::json;
 
@@ -36,8 +36,8 @@ fn load(file: &str, local: Option<&str>, stage: &str, env: &[(&str, &str)]) -> R
 fn settings_layer_env_over_local_over_stage_over_file_over_defaults() {
     let dev = load(FILE, None, "dev", &[]).unwrap();
     assert_eq!((dev.region.as_str(), dev.defaults.memory_size, dev.defaults.timeout), ("us-east-1", 1024, 30));
-    assert_eq!(dev.tuning("catalog", "Api").memory_size, 512, "group tuning over defaults");
-    assert_eq!(dev.tuning("catalog", "AllReadModels").memory_size, 1024);
+    assert_eq!(dev.tuning("catalog", &["Api"]).memory_size, 512, "group tuning over defaults");
+    assert_eq!(dev.tuning("catalog", &["AllReadModels"]).memory_size, 1024);
     let prod = load(FILE, None, "prod", &[]).unwrap();
     assert_eq!((prod.region.as_str(), prod.defaults.memory_size), ("eu-west-1", 2048), "the stage table over the file");
     let local = load(FILE, Some("[defaults]\nmemory_size = 3008\ntimeout = 60"), "prod", &[]).unwrap();
@@ -78,11 +78,18 @@ fn unknown_keys_and_bad_values_name_the_key() {
     assert!(reserved.to_string().contains("env_vars.AWS_REGION"), "{reserved}");
 }
 
+/// A manifest with components `C0`, `C1`, … of `kinds`; with `async_topic`
+/// its state-change slices are async (on the plugin's DCB log).
 fn manifest(plugin: &str, kinds: &[&str], async_topic: bool) -> Manifest {
     let components: Vec<_> = kinds
         .iter()
         .enumerate()
-        .map(|(i, kind)| json!({"kind": kind, "name": format!("C{i}"), "consumes": [], "produces": [], "async": false}))
+        .map(|(i, kind)| {
+            let sliced = *kind == "StateChangeSlice";
+            let log = if sliced { json!({"kind": "Dcb", "name": plugin}) } else { json!(null) };
+            json!({"kind": kind, "name": format!("C{i}"), "consumes": [], "produces": [], "log": log,
+                   "async": async_topic && sliced})
+        })
         .collect();
     let topics: Vec<String> = if async_topic { vec![format!("{plugin}_Commands")] } else { vec![] };
     serde_json::from_value(json!({
@@ -184,10 +191,6 @@ fn long_names_are_shortened_uniquely_and_wrong_manifests_refused() {
     let mut swapped = self::manifests();
     swapped.insert("catalog".into(), manifest("Ordering", &[], false));
     assert!(matches!(plan_of(&config, &swapped), Err(PlanError::WrongPlugin { .. })));
-    let micro =
-        load(&FILE.replace("project = \"shop\"", "project = \"shop\"\nconsolidation = \"micro\""), None, "dev", &[])
-            .unwrap();
-    assert!(matches!(plan_of(&micro, &self::manifests()), Err(PlanError::Consolidation(_))));
 }
 
 fn plan_of(
@@ -295,4 +298,180 @@ fn the_platform_stack_has_a_registry_and_a_gateway_that_may_invoke_exactly_the_p
         matches!(bad_tuning, Err(ConfigError::Value { ref key, .. }) if key == "platform.groups.Gateway.timeout"),
         "{bad_tuning:?}"
     );
+}
+
+/// A bank: two async aggregates (own logs), two async and one sync DCB
+/// slice (shared log), a read model, a state view, an automation.
+fn bank() -> Manifest {
+    let aggregate = |name: &str| {
+        json!({"kind": "Aggregate", "name": name, "consumes": [], "produces": [], "async": true,
+               "log": {"kind": "Aggregate", "name": format!("Bank_{name}")}})
+    };
+    let slice = |name: &str, is_async: bool| {
+        json!({"kind": "StateChangeSlice", "name": name, "consumes": [], "produces": [], "async": is_async,
+               "log": {"kind": "Dcb", "name": "Bank"}})
+    };
+    let follower =
+        |kind: &str, name: &str| json!({"kind": kind, "name": name, "consumes": [], "produces": [], "async": false});
+    serde_json::from_value(json!({
+        "plugin": "Bank", "version": "1.0.0",
+        "components": [aggregate("Account"), aggregate("Loan"), slice("Open", true), slice("Close", true),
+                       slice("Rename", false), follower("ReadModel", "Balances"), follower("StateViewSlice", "Owners"),
+                       follower("AutomationSlice", "WelcomeBonus")],
+        "storage": {"aggregate_logs": ["Bank_Account", "Bank_Loan"], "dcb_logs": ["Bank"], "tables": [], "command_topics": ["Bank_Commands"]}
+    }))
+    .unwrap()
+}
+
+const BANK: &str = "project = \"shop\"\nCONSOLIDATION\n[plugins.bank]\nname = \"Bank\"\n[stages.dev]\n";
+
+fn bank_plan(consolidation: &str, extra: &str) -> Result<reventless_aws::deploy::plan::Plan, PlanError> {
+    let file = BANK.replace("CONSOLIDATION", &format!("consolidation = \"{consolidation}\""));
+    let config = load(&format!("{file}{extra}"), None, "dev", &[]).unwrap();
+    plan_of(&config, &BTreeMap::from([("bank".to_string(), bank())]))
+}
+
+fn named<'a>(plan: &'a reventless_aws::deploy::plan::Plan, kind: ResourceKind, name: &str) -> &'a Resource {
+    plan.resources.iter().find(|r| r.kind == kind && r.name == name).unwrap_or_else(|| panic!("no {kind:?} {name}"))
+}
+
+fn function_config(plan: &reventless_aws::deploy::plan::Plan, function: &str) -> serde_json::Value {
+    let function = named(plan, ResourceKind::Function, function);
+    serde_json::from_str(function.spec["environment"]["REVENTLESS_CONFIG"].as_str().unwrap()).unwrap()
+}
+
+fn kinds_of(plan: &reventless_aws::deploy::plan::Plan, kind: ResourceKind) -> Vec<&str> {
+    plan.resources.iter().filter(|r| r.kind == kind).map(|r| r.name.as_str()).collect()
+}
+
+/// The actions a role's statements grant on one resource ARN.
+fn granted(role: &Resource, arn_suffix: &str) -> Vec<String> {
+    let statements = role.spec["policy"]["Statement"].as_array().unwrap();
+    statements
+        .iter()
+        .filter(|s| s["Resource"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().ends_with(arn_suffix)))
+        .flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn per_aggregate_gives_each_log_its_queue_and_command_function() {
+    let plan = bank_plan("per-aggregate", "").unwrap();
+    assert_eq!(
+        kinds_of(&plan, ResourceKind::Function),
+        vec![
+            "shop-dev-bank-AccountCommands",
+            "shop-dev-bank-AllAutomationSlices",
+            "shop-dev-bank-AllReadModels",
+            "shop-dev-bank-BankApi",
+            "shop-dev-bank-BankHeartbeat",
+            "shop-dev-bank-DcbCommands",
+            "shop-dev-bank-LoanCommands",
+        ]
+    );
+    assert_eq!(
+        kinds_of(&plan, ResourceKind::Queue),
+        vec![
+            "shop-dev-bank-Bank_Account_Commands-dlq.fifo",
+            "shop-dev-bank-Bank_Account_Commands.fifo",
+            "shop-dev-bank-Bank_Dcb_Commands-dlq.fifo",
+            "shop-dev-bank-Bank_Dcb_Commands.fifo",
+            "shop-dev-bank-Bank_Loan_Commands-dlq.fifo",
+            "shop-dev-bank-Bank_Loan_Commands.fifo",
+            "shop-dev-bank-stream-failures",
+        ]
+    );
+    // Each command function drains exactly its queue, fed by the topic the runtime sends to.
+    let mapping = named(&plan, ResourceKind::EventSourceMapping, "shop-dev-bank-LoanCommands:commands");
+    assert_eq!(mapping.spec["queue"], "shop-dev-bank-Bank_Loan_Commands.fifo");
+    let loan_component = bank().components.into_iter().find(|c| c.name == "Loan").unwrap();
+    assert_eq!(reventless_core::TopicLayout::PerLog.topic("Bank", &loan_component), "Bank_Loan_Commands");
+    let config = function_config(&plan, "shop-dev-bank-BankApi");
+    assert_eq!(config["topics"], "per-log", "senders route by the same layout");
+    let loan_role = named(&plan, ResourceKind::Role, "shop-dev-bank-LoanCommands");
+    let mut loan_queue = granted(loan_role, ":shop-dev-bank-Bank_Loan_Commands.fifo");
+    loan_queue.sort();
+    assert_eq!(
+        loan_queue,
+        vec![
+            "sqs:ChangeMessageVisibility",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:GetQueueUrl",
+            "sqs:ReceiveMessage",
+            "sqs:SendMessage"
+        ]
+    );
+    assert_eq!(
+        granted(loan_role, ":shop-dev-bank-Bank_Account_Commands.fifo"),
+        vec!["sqs:SendMessage", "sqs:GetQueueUrl"],
+        "another queue: send only"
+    );
+    let api_role = named(&plan, ResourceKind::Role, "shop-dev-bank-BankApi");
+    assert_eq!(granted(api_role, ":shop-dev-bank-Bank_Dcb_Commands.fifo"), vec!["sqs:SendMessage", "sqs:GetQueueUrl"]);
+    let queues = named(&plan, ResourceKind::Parameter, "/reventless/shop/dev/bank/command-queues");
+    assert_eq!(
+        queues.spec["value"],
+        "shop-dev-bank-Bank_Account_Commands.fifo,shop-dev-bank-Bank_Dcb_Commands.fifo,shop-dev-bank-Bank_Loan_Commands.fifo"
+    );
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+}
+
+#[test]
+fn micro_gives_each_component_its_function_tuned_by_name() {
+    let plan = bank_plan(
+        "micro",
+        "[plugins.bank.groups.AllReadModels]\nmemory_size = 256\n[plugins.bank.groups.Owners]\nmemory_size = 128\n",
+    )
+    .unwrap();
+    assert_eq!(
+        kinds_of(&plan, ResourceKind::Function),
+        vec![
+            "shop-dev-bank-AccountCommands",
+            "shop-dev-bank-Balances",
+            "shop-dev-bank-BankApi",
+            "shop-dev-bank-BankHeartbeat",
+            "shop-dev-bank-CloseCommands",
+            "shop-dev-bank-LoanCommands",
+            "shop-dev-bank-OpenCommands",
+            "shop-dev-bank-Owners",
+            "shop-dev-bank-WelcomeBonus",
+        ]
+    );
+    for (function, role, components) in [
+        ("shop-dev-bank-Balances", "AllReadModels", json!(["Balances"])),
+        ("shop-dev-bank-Owners", "AllReadModels", json!(["Owners"])),
+        ("shop-dev-bank-WelcomeBonus", "AllAutomationSlices", json!(["WelcomeBonus"])),
+    ] {
+        let config = function_config(&plan, function);
+        assert_eq!((&config["role"], &config["components"]), (&json!(role), &components), "{function}");
+        assert_eq!(config["topics"], "per-component");
+        let mapping = named(&plan, ResourceKind::EventSourceMapping, &format!("{function}:events"));
+        assert_eq!(mapping.spec["table"], "shop-dev-bank-events");
+        assert_eq!(named(&plan, ResourceKind::Function, function).tags["reventless:component"], function[14..]);
+    }
+    let memory = |function: &str| named(&plan, ResourceKind::Function, function).spec["memorySize"].clone();
+    assert_eq!(memory("shop-dev-bank-Balances"), 256, "the group's tuning");
+    assert_eq!(memory("shop-dev-bank-Owners"), 128, "the function's own over its group's");
+    assert_eq!(memory("shop-dev-bank-WelcomeBonus"), 1024, "the defaults");
+    assert_eq!(plan.warnings.len(), 1, "three stream readers on one table: {:?}", plan.warnings);
+    assert!(plan.warnings[0].contains("3 functions read the events stream"), "{}", plan.warnings[0]);
+
+    let units = function_units(&bank(), reventless_aws::deploy::config::Consolidation::Micro);
+    let open = units.iter().find(|u| u.name == "OpenCommands").unwrap();
+    assert_eq!(
+        (open.topic.as_deref(), open.components.clone()),
+        (Some("Bank_Open_Commands"), vec!["Open".to_string()])
+    );
+}
+
+#[test]
+fn a_tuning_key_naming_no_function_is_refused_by_name() {
+    let typo = bank_plan("single", "[plugins.bank.groups.AllReadModel]\nmemory_size = 256\n").unwrap_err();
+    assert!(matches!(&typo, PlanError::UnknownTuningKey { key, .. } if key == "AllReadModel"), "{typo}");
+    assert!(typo.to_string().contains("AllReadModels"), "lists the known keys: {typo}");
+    let micro_only = bank_plan("single", "[plugins.bank.groups.Owners]\nmemory_size = 256\n").unwrap_err();
+    assert!(micro_only.to_string().contains("`groups.Owners`"), "{micro_only}");
+    assert!(bank_plan("micro", "[plugins.bank.groups.Owners]\nmemory_size = 256\n").is_ok());
+    assert!(bank_plan("single", "[plugins.bank.groups.default]\nmemory_size = 256\n").is_ok());
 }

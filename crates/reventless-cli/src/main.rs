@@ -135,6 +135,9 @@ fn print_report(report: &DeployReport, as_json: bool) {
     for skipped in &report.skipped {
         println!("skipped: {skipped}");
     }
+    for warning in &report.warnings {
+        println!("warning: {warning}");
+    }
     for failure in &report.failures {
         println!("FAILED {:?} {}: {}", failure.kind, failure.name, failure.error);
     }

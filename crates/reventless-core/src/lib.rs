@@ -16,7 +16,7 @@ pub mod store;
 pub mod testing;
 
 pub use outcome::{Caller, CommandOutcome, CommandRequest, EngineError, RejectionCause, authorize};
-pub use plugin::{Manifest, Plugin, PluginError};
+pub use plugin::{Manifest, Plugin, PluginError, TopicLayout};
 pub use runtime::{
     FollowerKind, GAP_GRACE, HEARTBEAT_INTERVAL, InboundOutcome, PLATFORM_PLUGINS, RowChange, Runtime, RuntimeError,
     RuntimeMode,

@@ -1,7 +1,7 @@
 //! The platform-independent host of plugins: dispatches commands (one entity
 //! at a time, entities in parallel), runs async commands from the command
 //! topic, and keeps every projection caught up from its log.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,7 +11,9 @@ use tokio::task::JoinHandle;
 
 use crate::engine::ExecutionContext;
 use crate::outcome::{CommandOutcome, CommandRequest, EngineError, authorize};
-use crate::plugin::{CommandHandler, LogKind, LogRef, Manifest, Plugin, PluginError, ResolvedPlugin, command_topic};
+use crate::plugin::{
+    CommandHandler, LogKind, LogRef, Manifest, Plugin, PluginError, ResolvedPlugin, TopicLayout, command_topic,
+};
 use reventless_spec::EventEnvelope;
 
 use crate::store::{Checkpoint, CommandMessage, Delivery, StoreError, Stores};
@@ -94,6 +96,8 @@ struct Inner {
     lifecycle_writes: tokio::sync::Mutex<()>,
     /// Workers run by [`Runtime::catch_up`] (on-demand runtimes, e.g. a Lambda).
     on_demand: tokio::sync::Mutex<Vec<Worker>>,
+    /// The topic of each async command: plugin → command → topic.
+    command_topics: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// How a runtime runs its background work.
@@ -148,16 +152,18 @@ impl Runtime {
         plugins: Vec<Plugin>,
         capabilities: reventless_spec::Capabilities,
     ) -> Result<Self, RuntimeError> {
-        Self::with_mode(stores, plugins, capabilities, RuntimeMode::Background)
+        Self::with_mode(stores, plugins, capabilities, RuntimeMode::Background, TopicLayout::default())
     }
 
-    /// A runtime whose background work runs only when asked (see [`RuntimeMode::OnDemand`]).
+    /// A runtime whose background work runs only when asked (see
+    /// [`RuntimeMode::OnDemand`]), sending async commands to the topics of `topics`.
     pub fn on_demand(
         stores: Stores,
         plugins: Vec<Plugin>,
         capabilities: reventless_spec::Capabilities,
+        topics: TopicLayout,
     ) -> Result<Self, RuntimeError> {
-        Self::with_mode(stores, plugins, capabilities, RuntimeMode::OnDemand)
+        Self::with_mode(stores, plugins, capabilities, RuntimeMode::OnDemand, topics)
     }
 
     pub fn with_mode(
@@ -165,6 +171,7 @@ impl Runtime {
         plugins: Vec<Plugin>,
         capabilities: reventless_spec::Capabilities,
         mode: RuntimeMode,
+        topics: TopicLayout,
     ) -> Result<Self, RuntimeError> {
         let mut resolved = BTreeMap::new();
         let mut manifests = Vec::new();
@@ -175,6 +182,16 @@ impl Runtime {
                 return Err(PluginError::DuplicatePlugin(plugin.name().to_string()).into());
             }
         }
+        let command_topics: BTreeMap<String, BTreeMap<String, String>> = resolved
+            .values()
+            .map(|plugin: &ResolvedPlugin| {
+                let routes = plugin.routes.iter().filter_map(|(command, handler)| {
+                    let component = handler.manifest();
+                    component.is_async.then(|| (command.clone(), topics.topic(&plugin.name, &component)))
+                });
+                (plugin.name.clone(), routes.collect())
+            })
+            .collect();
         // Extensions dispatch commands through the runtime: their workers start once it exists.
         let mut extensions = Vec::new();
         for plugin in resolved.values() {
@@ -217,12 +234,15 @@ impl Runtime {
                 let automation = plugin.automations.iter().find(|a| a.table() == projection.handler.table());
                 if let Some(automation) = automation {
                     // Automations send commands through the runtime: started once it exists.
-                    automation_workers.push((plugin.name.clone(), projection_follower, automation.clone(), sources));
+                    let component = projection.handler.manifest().name;
+                    let started = (plugin.name.clone(), projection_follower, automation.clone(), sources, component);
+                    automation_workers.push(started);
                     continue;
                 }
                 let follower = Arc::new(projection_follower);
-                let worker = Worker::new(&stores, sources, follower, shutdown.subscribe(), FollowerKind::Projection);
-                workers.push(worker);
+                let component = projection.handler.manifest().name;
+                let kind = FollowerKind::Projection;
+                workers.push(Worker::new(&stores, sources, follower, shutdown.subscribe(), kind, component));
             }
         }
         let mut extension_workers = Vec::new();
@@ -245,18 +265,20 @@ impl Runtime {
                 schema_fragments: Mutex::new(BTreeMap::new()),
                 lifecycle_writes: tokio::sync::Mutex::new(()),
                 on_demand: tokio::sync::Mutex::new(Vec::new()),
+                command_topics,
             }),
         };
-        for (plugin, projection, automation, sources) in automation_workers {
+        for (plugin, projection, automation, sources, component) in automation_workers {
             // The follower holds the runtime: a weak-free cycle only while workers live (until shutdown).
             let follower = Arc::new(AutomationFollower { projection, automation, runtime: runtime.clone(), plugin });
             let shutdown = runtime.inner.shutdown.subscribe();
-            workers.push(Worker::new(&stores, sources, follower, shutdown, FollowerKind::Automation));
+            workers.push(Worker::new(&stores, sources, follower, shutdown, FollowerKind::Automation, component));
         }
         for (plugin, publisher, extension, sources) in extension_workers {
+            let component = extension.name().to_string();
             let follower = Arc::new(ExtensionFollower { runtime: runtime.clone(), plugin, publisher, extension });
             let shutdown = runtime.inner.shutdown.subscribe();
-            workers.push(Worker::new(&stores, sources, follower, shutdown, FollowerKind::Extension));
+            workers.push(Worker::new(&stores, sources, follower, shutdown, FollowerKind::Extension, component));
         }
         if mode == RuntimeMode::OnDemand {
             if let Ok(mut slot) = runtime.inner.on_demand.try_lock() {
@@ -264,10 +286,10 @@ impl Runtime {
             }
             return Ok(runtime);
         }
-        for plugin in runtime.inner.plugins.values() {
-            if plugin.routes.values().any(|h| h.manifest().is_async) {
-                tasks.push(tokio::spawn(runtime.clone().run_command_worker(plugin.name.clone())));
-            }
+        let topics: BTreeSet<String> =
+            runtime.inner.command_topics.values().flat_map(|t| t.values().cloned()).collect();
+        for topic in topics {
+            tasks.push(tokio::spawn(runtime.clone().run_command_worker(topic)));
         }
         tasks.push(tokio::spawn(runtime.clone().run_lifecycle()));
         for worker in workers {
@@ -279,13 +301,19 @@ impl Runtime {
         Ok(runtime)
     }
 
-    /// Runs the followers of `kinds` that read any of `logs` until they have
-    /// applied everything those logs hold (on-demand runtimes). Returns the
-    /// logs whose followers failed, with the error; the others are done.
-    pub async fn catch_up(&self, logs: &[String], kinds: &[FollowerKind]) -> Vec<(String, EngineError)> {
+    /// Runs the followers of `kinds` (and, unless `components` is empty, only
+    /// those components) that read any of `logs` until they have applied
+    /// everything those logs hold (on-demand runtimes). Returns the logs whose
+    /// followers failed, with the error; the others are done.
+    pub async fn catch_up(
+        &self,
+        logs: &[String],
+        kinds: &[FollowerKind],
+        components: &[String],
+    ) -> Vec<(String, EngineError)> {
         let mut workers = self.inner.on_demand.lock().await;
         let mut failures = Vec::new();
-        for worker in workers.iter_mut().filter(|worker| kinds.contains(&worker.kind)) {
+        for worker in workers.iter_mut().filter(|worker| worker.selected(kinds, components)) {
             for index in 0..worker.sources.len() {
                 if !logs.contains(&worker.sources[index].log.name) {
                     continue;
@@ -305,12 +333,13 @@ impl Runtime {
         failures
     }
 
-    /// The logs the followers of `kinds` read (what a stream handler routes).
-    pub async fn followed_logs(&self, kinds: &[FollowerKind]) -> Vec<LogRef> {
+    /// The logs the selected followers read (what a stream handler routes);
+    /// the selection is [`Runtime::catch_up`]'s.
+    pub async fn followed_logs(&self, kinds: &[FollowerKind], components: &[String]) -> Vec<LogRef> {
         let workers = self.inner.on_demand.lock().await;
         let mut logs: Vec<LogRef> = workers
             .iter()
-            .filter(|worker| kinds.contains(&worker.kind))
+            .filter(|worker| worker.selected(kinds, components))
             .flat_map(|worker| worker.sources.iter().map(|source| source.log.clone()))
             .collect();
         logs.sort();
@@ -358,7 +387,9 @@ impl Runtime {
                 dedup_id: request.command_id.clone(),
                 body: serde_json::to_value(&request).map_err(|e| EngineError::Contract(e.to_string()))?,
             };
-            self.inner.stores.commands.send(&command_topic(&request.plugin), message).await?;
+            let topic = self.inner.command_topics.get(&request.plugin).and_then(|topics| topics.get(&request.command));
+            let topic = topic.cloned().unwrap_or_else(|| command_topic(&request.plugin));
+            self.inner.stores.commands.send(&topic, message).await?;
             return Ok(CommandOutcome::Pending { entity_id: prepared.entity_id, command_id: request.command_id });
         }
         let _guard = self.inner.locks.lock(format!("{}/{}", request.plugin, prepared.entity_id)).await;
@@ -570,8 +601,7 @@ impl Runtime {
     /// Executes queued commands of one plugin: groups in parallel, each
     /// group's messages in order; a failure releases that message and every
     /// later one of its group (so the group's order survives redelivery).
-    async fn run_command_worker(self, plugin: String) {
-        let topic = command_topic(&plugin);
+    async fn run_command_worker(self, topic: String) {
         let mut shutdown = self.inner.shutdown.subscribe();
         let visibility = Duration::from_secs(30);
         loop {
@@ -897,6 +927,8 @@ struct Worker {
     sources: Vec<WorkerSource>,
     shutdown: watch::Receiver<bool>,
     kind: FollowerKind,
+    /// The component it is (as the plugin's manifest names it).
+    component: String,
     /// Events per batch (halved when the store refuses a commit as too large).
     batch: usize,
 }
@@ -908,8 +940,13 @@ impl Worker {
         follower: Arc<dyn Follower>,
         shutdown: watch::Receiver<bool>,
         kind: FollowerKind,
+        component: String,
     ) -> Self {
-        Self { stores: stores.clone(), follower, sources, shutdown, kind, batch: PROJECTION_BATCH }
+        Self { stores: stores.clone(), follower, sources, shutdown, kind, component, batch: PROJECTION_BATCH }
+    }
+
+    fn selected(&self, kinds: &[FollowerKind], components: &[String]) -> bool {
+        kinds.contains(&self.kind) && (components.is_empty() || components.contains(&self.component))
     }
 
     /// Catch up from the checkpoints, then follow commit notices. Each batch's

@@ -720,3 +720,78 @@ async fn an_outbound_translation_calls_its_capability_and_retries_failures() {
     })
     .await;
 }
+
+async fn queued(stores: &Stores, topic: &str) -> Vec<reventless_core::store::Delivery> {
+    let wait = std::time::Duration::ZERO;
+    stores.commands.receive(topic, 10, wait, std::time::Duration::from_secs(30)).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_topic_layout_queues_async_commands_on_its_own_topic() {
+    use reventless_core::{RuntimeMode, TopicLayout};
+    for (layout, topic) in [
+        (TopicLayout::PerPlugin, "Bank_Commands"),
+        (TopicLayout::PerLog, "Bank_AsyncAccount_Commands"),
+        (TopicLayout::PerComponent, "Bank_AsyncAccount_Commands"),
+    ] {
+        let stores = reventless_local::memory_stores();
+        let capabilities = reventless_spec::Capabilities::new();
+        let runtime = Runtime::on_demand(stores.clone(), vec![bank()], capabilities, layout).unwrap();
+        let opened = runtime.execute(request("AsyncAccount_Open", "q", json!({"owner": "ann"}))).await.unwrap();
+        assert!(matches!(opened, CommandOutcome::Pending { .. }), "{layout:?}");
+        let deliveries = queued(&stores, topic).await;
+        assert_eq!(deliveries.len(), 1, "{layout:?} queues on {topic}");
+        for other in ["Bank_Commands", "Bank_AsyncAccount_Commands"].into_iter().filter(|t| *t != topic) {
+            assert!(queued(&stores, other).await.is_empty(), "{layout:?}: nothing on {other}");
+        }
+        runtime.run_queued(&deliveries[0].message).await.unwrap();
+        stores.commands.ack(topic, &deliveries[0].receipt).await.unwrap();
+        let stream = stores.aggregates.read_stream("Bank_AsyncAccount", "q", 0).await.unwrap();
+        assert_eq!(stream.len(), 1, "{layout:?}: the drained command ran");
+
+        // A background runtime drains every topic its layout uses.
+        let background = Runtime::with_mode(
+            stores.clone(),
+            vec![bank()],
+            reventless_spec::Capabilities::new(),
+            RuntimeMode::Background,
+            layout,
+        )
+        .unwrap();
+        background.execute(request("AsyncAccount_Deposit", "q", json!({"amount": 4}))).await.unwrap();
+        eventually("the queued deposit to run", || async {
+            stores.aggregates.read_stream("Bank_AsyncAccount", "q", 0).await.unwrap().len() == 2
+        })
+        .await;
+        background.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catching_up_can_run_only_some_components() {
+    use reventless_core::{FollowerKind, TopicLayout};
+    let stores = reventless_local::memory_stores();
+    let plugin = bank().automation::<WelcomeBonus>();
+    let runtime =
+        Runtime::on_demand(stores.clone(), vec![plugin], reventless_spec::Capabilities::new(), TopicLayout::default())
+            .unwrap();
+    runtime.execute(request("Account_Open", "a1", json!({"owner": "ann"}))).await.unwrap();
+    let kinds = [FollowerKind::Projection, FollowerKind::Automation];
+    let logs = vec!["Bank_Account".to_string()];
+    let only = |name: &str| vec![name.to_string()];
+
+    assert!(runtime.followed_logs(&[FollowerKind::Automation], &only("Balances")).await.is_empty());
+    assert_eq!(runtime.followed_logs(&kinds, &only("WelcomeBonus")).await.len(), 2, "both account logs");
+
+    assert!(runtime.catch_up(&logs, &kinds, &only("Balances")).await.is_empty());
+    assert_eq!(todo(&runtime, "Bank_Balances", "a1").await.unwrap()["balance"], 0);
+    assert!(todo(&runtime, "Bank_WelcomeBonusTodos", "a1").await.is_none(), "the automation did not run");
+
+    assert!(runtime.catch_up(&logs, &kinds, &only("WelcomeBonus")).await.is_empty());
+    let item = todo(&runtime, "Bank_WelcomeBonusTodos", "a1").await.unwrap();
+    assert_eq!(item["item"], json!({"owner": "ann"}), "{item}");
+    assert_eq!(todo(&runtime, "Bank_Balances", "a1").await.unwrap()["balance"], 0, "balances wait for their turn");
+
+    assert!(runtime.catch_up(&logs, &kinds, &[]).await.is_empty(), "empty: every follower of the kinds");
+    assert_eq!(todo(&runtime, "Bank_Balances", "a1").await.unwrap()["balance"], 10, "the bonus, projected");
+}

@@ -182,6 +182,47 @@ async fn stream_batches_keep_the_read_models_current_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_micro_follower_function_runs_only_its_component() {
+    let shop = Deployment::new("Catalog").await;
+    let (api, _api_function) = shop.function(CATALOG, "CatalogApi").await;
+    api.invoke(http_request("POST", "/graphql", Some(&add_category("books")), Some(merchandiser())), LIMIT)
+        .await
+        .unwrap();
+    let product = graphql(
+        r#"mutation { Catalog_AddProduct(productId: "dune", name: "Dune", description: "", priceCents: 999, currency: "EUR", categoryId: "books") { status } }"#,
+    );
+    api.invoke(http_request("POST", "/graphql", Some(&product), Some(merchandiser())), LIMIT).await.unwrap();
+    let event = shop.stream_event().await;
+    let queries = shop.stores().queries;
+    let only = |component: &str| reventless_aws::lambda::FunctionConfig {
+        components: vec![component.to_string()],
+        topics: reventless_core::TopicLayout::PerComponent,
+        ..shop.function_config("AllReadModels")
+    };
+
+    let (counts, _counts_function) = shop.function_with(CATALOG, &only("CategoryProductCounts")).await;
+    assert_eq!(counts.invoke(event.clone(), LIMIT).await.unwrap()["batchItemFailures"], json!([]));
+    assert_eq!(queries.get("Catalog_CategoryProductCounts", "books").await.unwrap().unwrap()["count"], 1);
+    assert!(queries.get("Catalog_Categories", "books").await.unwrap().is_none(), "another function's component");
+    assert!(queries.get("Catalog_Products", "dune").await.unwrap().is_none(), "another function's component");
+
+    let (categories, _categories_function) = shop.function_with(CATALOG, &only("Categories")).await;
+    assert_eq!(categories.invoke(event, LIMIT).await.unwrap()["batchItemFailures"], json!([]));
+    assert_eq!(queries.get("Catalog_Categories", "books").await.unwrap().unwrap()["name"], "books");
+
+    // A component the plugin does not have stops the container at init, naming it.
+    let runtime = reventless_aws::runtime_api::RuntimeApi::start().await.unwrap();
+    let mut function = runtime.spawn(std::path::Path::new(CATALOG), &shop.env_of(&only("Categoriez"))).unwrap();
+    let deadline = std::time::Instant::now() + LIMIT;
+    while function.is_running() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!function.is_running(), "a misconfigured function does not serve");
+    let log = function.stop();
+    assert!(log.contains("no component `Categoriez`"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_heartbeat_function_keeps_the_plugin_row_current() {
     let shop = Deployment::new("Catalog").await;
     let (heart, _function) = shop.function(CATALOG, "CatalogHeartbeat").await;

@@ -34,7 +34,7 @@ pub fn queue_name(prefix: &str, topic: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
         .collect();
-    format!("{}.fifo", &base[..base.len().min(75)])
+    format!("{}.fifo", crate::shorten(&base, 75))
 }
 
 pub struct SqsCommandTopic {

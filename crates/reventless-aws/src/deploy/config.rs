@@ -119,9 +119,10 @@ pub enum Consolidation {
     /// One function per handler group (DESIGN §6).
     #[default]
     Single,
-    /// One command function per aggregate.
+    /// One command function and queue per aggregate (a plugin's DCB slices
+    /// share one); followers as `single`.
     PerAggregate,
-    /// One function per component.
+    /// One command function and queue per async component, one function per follower.
     Micro,
 }
 
@@ -409,16 +410,20 @@ impl ProjectConfig {
         Ok(config)
     }
 
-    /// The tuning of a plugin's handler group.
-    pub fn tuning(&self, stack: &str, group: &str) -> Tuning {
+    /// The tuning of one of a stack's functions: the defaults, then the
+    /// stack's `groups.default`, then each of `keys` (its handler group, then
+    /// its own name), later ones winning.
+    pub fn tuning(&self, stack: &str, keys: &[&str]) -> Tuning {
         let mut tuning = self.defaults.clone();
         let groups = if stack == super::plan::PLATFORM {
             Some(&self.platform.groups)
         } else {
             self.plugins.get(stack).map(|stack| &stack.groups)
         };
-        for layer in groups.into_iter().flat_map(|groups| [groups.get("default"), groups.get(group)]).flatten() {
-            tuning.apply(layer);
+        if let Some(groups) = groups {
+            for layer in std::iter::once(&"default").chain(keys).filter_map(|key| groups.get(*key)) {
+                tuning.apply(layer);
+            }
         }
         tuning
     }

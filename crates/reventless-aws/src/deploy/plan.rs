@@ -2,15 +2,14 @@
 //! and the configuration alone (no AWS call), so it is unit-tested.
 use std::collections::BTreeMap;
 
-use reventless_core::Manifest;
 use reventless_core::plugin::ComponentKind;
+use reventless_core::{Manifest, TopicLayout};
 use serde::Serialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::config::{Consolidation, ProjectConfig};
-use crate::StoreNames;
 use crate::lambda::FunctionConfig;
+use crate::{StoreNames, shorten};
 
 pub const TAG_PROJECT: &str = "reventless:project";
 pub const TAG_STAGE: &str = "reventless:stage";
@@ -91,12 +90,14 @@ pub struct Plan {
     pub region: String,
     pub account: String,
     pub resources: Vec<Resource>,
+    /// What deploys but deserves a second look (e.g. too many stream readers).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PlanError {
-    #[error("consolidation `{0:?}` is not supported yet (use `single`)")]
-    Consolidation(Consolidation),
+    #[error("stack `{stack}`: `groups.{key}` names no handler group or function of it (known: {known})")]
+    UnknownTuningKey { stack: String, key: String, known: String },
     #[error("no manifest for plugin stack `{0}`")]
     MissingManifest(String),
     #[error("the manifest of stack `{stack}` is plugin `{found}`, the configuration expects `{expected}`")]
@@ -107,14 +108,6 @@ pub enum PlanError {
 /// name keeps its start and gets a hash of the whole for uniqueness).
 pub fn resource_name(config: &ProjectConfig, stack: &str, name: &str, max: usize) -> String {
     shorten(&format!("{}-{}-{stack}-{name}", config.project, config.stage), max)
-}
-
-pub fn shorten(name: &str, max: usize) -> String {
-    if name.len() <= max {
-        return name.to_string();
-    }
-    let hash: String = Sha256::digest(name.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
-    format!("{}-{hash}", &name[..max.saturating_sub(9)])
 }
 
 /// Lambda function names: at most 64 characters.
@@ -185,7 +178,8 @@ fn gateway_resources(config: &ProjectConfig, arns: &Arns, registry: &str) -> Vec
         crate::gateway::GATEWAY_ENV.to_string(),
         serde_json::to_string(&gateway_config).unwrap_or_default(),
     )]);
-    let mut resources = function_resources(config, arns, PLATFORM, GATEWAY, &function, statements, environment);
+    let unit = FunctionUnit::whole(GATEWAY, GATEWAY.to_string());
+    let mut resources = function_resources(config, arns, PLATFORM, &unit, &function, statements, environment);
     resources.push(Resource {
         kind: ResourceKind::FunctionUrl,
         name: function.clone(),
@@ -235,29 +229,99 @@ impl Arns<'_> {
     }
 }
 
-/// The handler groups a plugin needs, from its manifest.
-pub fn handler_groups(manifest: &Manifest) -> Vec<&'static str> {
-    let has = |kinds: &[ComponentKind]| manifest.components.iter().any(|c| kinds.contains(&c.kind));
-    let mut groups = vec!["Api", "Heartbeat"];
-    if !manifest.storage.command_topics.is_empty() {
-        groups.push("StateChanges");
-    }
-    if has(&[ComponentKind::ReadModel, ComponentKind::StateViewSlice]) {
-        groups.push("AllReadModels");
-    }
-    if has(&[ComponentKind::AutomationSlice, ComponentKind::OutboundTranslationSlice, ComponentKind::Extension]) {
-        groups.push("AllAutomationSlices");
-    }
-    groups
+/// One function of a plugin stack: a handler group, or part of one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionUnit {
+    /// Its handler group (`Api`, `Heartbeat`, `StateChanges`, `AllReadModels`, `AllAutomationSlices`).
+    pub group: &'static str,
+    /// Its name in the stack: the function is `{project}-{stage}-{stack}-{name}`,
+    /// and it is the `reventless:component` tag and a tuning key.
+    pub name: String,
+    /// The components it runs when only some of its group's (micro); empty: all.
+    pub components: Vec<String>,
+    /// The command topic it drains (command functions).
+    pub topic: Option<String>,
 }
+
+impl FunctionUnit {
+    fn whole(group: &'static str, name: String) -> Self {
+        Self { group, name, components: Vec::new(), topic: None }
+    }
+
+    /// Whether it follows the events table's stream.
+    pub fn follows_stream(&self) -> bool {
+        self.group.starts_with("All")
+    }
+}
+
+/// How a consolidation spreads async commands over queues.
+pub fn topic_layout(consolidation: Consolidation) -> TopicLayout {
+    match consolidation {
+        Consolidation::Single => TopicLayout::PerPlugin,
+        Consolidation::PerAggregate => TopicLayout::PerLog,
+        Consolidation::Micro => TopicLayout::PerComponent,
+    }
+}
+
+const PROJECTIONS: [ComponentKind; 2] = [ComponentKind::ReadModel, ComponentKind::StateViewSlice];
+const AUTOMATIONS: [ComponentKind; 3] =
+    [ComponentKind::AutomationSlice, ComponentKind::OutboundTranslationSlice, ComponentKind::Extension];
+
+/// The functions a plugin needs under a consolidation (DESIGN §6):
+/// `single` — `<Plugin>Api`, `<Plugin>Heartbeat`, `<Plugin>StateChanges`
+/// (one queue), `AllReadModels`, `AllAutomationSlices`; `per-aggregate` —
+/// one command function and queue per log (each aggregate; a plugin's DCB
+/// slices share theirs), followers as `single`; `micro` — one command
+/// function and queue per async component and one function per follower.
+pub fn function_units(manifest: &Manifest, consolidation: Consolidation) -> Vec<FunctionUnit> {
+    let plugin = &manifest.plugin;
+    let mut units = vec![
+        FunctionUnit::whole("Api", format!("{plugin}Api")),
+        FunctionUnit::whole("Heartbeat", format!("{plugin}Heartbeat")),
+    ];
+    let layout = topic_layout(consolidation);
+    for (topic, components) in layout.topics(manifest) {
+        let name = match layout {
+            TopicLayout::PerPlugin => format!("{plugin}StateChanges"),
+            // `{plugin}_{log or component}_Commands` → `{LogOrComponent}Commands`.
+            _ => topic.strip_prefix(&format!("{plugin}_")).unwrap_or(&topic).replace('_', ""),
+        };
+        units.push(FunctionUnit { group: "StateChanges", name, components, topic: Some(topic) });
+    }
+    for (group, kinds) in [("AllReadModels", &PROJECTIONS[..]), ("AllAutomationSlices", &AUTOMATIONS[..])] {
+        let followers: Vec<&String> =
+            manifest.components.iter().filter(|c| kinds.contains(&c.kind)).map(|c| &c.name).collect();
+        if followers.is_empty() {
+            continue;
+        }
+        if consolidation == Consolidation::Micro {
+            units.extend(followers.into_iter().map(|component| FunctionUnit {
+                group,
+                name: component.clone(),
+                components: vec![component.clone()],
+                topic: None,
+            }));
+        } else {
+            units.push(FunctionUnit::whole(group, group.to_string()));
+        }
+    }
+    units
+}
+
+/// The handler groups a plugin needs, from its manifest (`single`).
+pub fn handler_groups(manifest: &Manifest) -> Vec<&'static str> {
+    function_units(manifest, Consolidation::Single).into_iter().map(|unit| unit.group).collect()
+}
+
+/// DynamoDB advises at most two readers per stream shard (more are throttled).
+pub const STREAM_READERS_ADVISED: usize = 2;
 
 /// The plan of a stage: the platform stack and every plugin stack.
 pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, Manifest>) -> Result<Plan, PlanError> {
-    if config.consolidation != Consolidation::Single {
-        return Err(PlanError::Consolidation(config.consolidation));
-    }
     let arns = Arns { region: &config.region, account };
     let mut resources = Vec::new();
+    let mut warnings = Vec::new();
     let lock = lock_table(config);
     resources.push(Resource {
         kind: ResourceKind::Table,
@@ -279,6 +343,7 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
     });
     resources.push(parameter(config, PLATFORM, "registry-table", &registry));
     if config.platform.bin.is_some() {
+        check_tuning_keys(config, PLATFORM, &[GATEWAY])?;
         resources.extend(gateway_resources(config, &arns, &registry));
     }
 
@@ -293,8 +358,29 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
             });
         }
         let names = stack_names(config, stack, &plugin);
-        let groups = handler_groups(manifest);
-        let queued = groups.contains(&"StateChanges");
+        let units = function_units(manifest, config.consolidation);
+        let mut keys: Vec<&str> = units.iter().flat_map(|unit| [unit.group, unit.name.as_str()]).collect();
+        keys.dedup();
+        check_tuning_keys(config, stack, &keys)?;
+        // Each drained topic: its FIFO queue and dead-letter queue.
+        let queues: Vec<(&FunctionUnit, String, String)> = units
+            .iter()
+            .filter_map(|unit| {
+                let topic = unit.topic.as_ref()?;
+                let queue = crate::command_topic::queue_name(&names.stores.queue_prefix, topic);
+                let dead_letters =
+                    crate::command_topic::queue_name(&names.stores.queue_prefix, &format!("{topic}-dlq"));
+                Some((unit, queue, dead_letters))
+            })
+            .collect();
+        let queue_arns: Vec<String> = queues.iter().map(|(_, queue, _)| arns.queue(queue)).collect();
+        let stream_readers = units.iter().filter(|unit| unit.follows_stream()).count();
+        if stream_readers > STREAM_READERS_ADVISED {
+            warnings.push(format!(
+                "{stack}: {stream_readers} functions read the events stream (DynamoDB advises at most \
+                 {STREAM_READERS_ADVISED} per shard; more are throttled): `micro` suits plugins with few followers"
+            ));
+        }
         resources.push(Resource {
             kind: ResourceKind::Table,
             name: names.stores.events_table.clone(),
@@ -311,27 +397,26 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
             tags: tags(config, stack, "rows"),
             spec: json!({"layout": "rows", "stream": false}),
         });
-        if queued {
+        for (unit, queue, dead_letters) in &queues {
             resources.push(Resource {
                 kind: ResourceKind::Queue,
-                name: names.dead_letters.clone(),
+                name: dead_letters.clone(),
                 stack: stack.clone(),
-                component: "commands-dlq".into(),
-                tags: tags(config, stack, "commands-dlq"),
+                component: unit.name.clone(),
+                tags: tags(config, stack, &unit.name),
                 spec: json!({"fifo": true, "visibilityTimeout": 30, "redriveTo": null, "maxReceiveCount": null}),
             });
-            let visibility = config.tuning(stack, "StateChanges").timeout * 6;
+            let visibility = config.tuning(stack, &[unit.group, &unit.name]).timeout * 6;
             resources.push(Resource {
                 kind: ResourceKind::Queue,
-                name: names.command_queue.clone(),
+                name: queue.clone(),
                 stack: stack.clone(),
-                component: "commands".into(),
-                tags: tags(config, stack, "commands"),
-                spec: json!({"fifo": true, "visibilityTimeout": visibility, "redriveTo": names.dead_letters, "maxReceiveCount": 5}),
+                component: unit.name.clone(),
+                tags: tags(config, stack, &unit.name),
+                spec: json!({"fifo": true, "visibilityTimeout": visibility, "redriveTo": dead_letters, "maxReceiveCount": 5}),
             });
         }
-        let streamed = groups.iter().any(|group| group.starts_with("All"));
-        if streamed {
+        if stream_readers > 0 {
             resources.push(Resource {
                 kind: ResourceKind::Queue,
                 name: names.stream_failures.clone(),
@@ -341,10 +426,10 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                 spec: json!({"fifo": false, "visibilityTimeout": 30, "redriveTo": null, "maxReceiveCount": null}),
             });
         }
-        for group in groups {
-            let role_name = if group.starts_with("All") { group.to_string() } else { format!("{plugin}{group}") };
-            let function = resource_name(config, stack, &role_name, FUNCTION_NAME_MAX);
-            let tuning = config.tuning(stack, group);
+        for unit in &units {
+            let group = unit.group;
+            let function = resource_name(config, stack, &unit.name, FUNCTION_NAME_MAX);
+            let tuning = config.tuning(stack, &[group, &unit.name]);
             let mut statements = vec![json!({
                 "Effect": "Allow",
                 "Action": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
@@ -355,15 +440,25 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                     arns.table(&names.stores.rows_table),
                 ],
             })];
-            if queued {
+            // Any function may send the plugin's async commands; only a
+            // command function receives, and only from its own queue.
+            if !queue_arns.is_empty() {
                 statements.push(json!({
                     "Effect": "Allow",
-                    "Action": ["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage",
-                               "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
-                    "Resource": [arns.queue(&names.command_queue)],
+                    "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
+                    "Resource": queue_arns,
                 }));
             }
-            if group.starts_with("All") {
+            let own_queue = queues.iter().find(|(drained, _, _)| drained.name == unit.name);
+            if let Some((_, queue, _)) = own_queue {
+                statements.push(json!({
+                    "Effect": "Allow",
+                    "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                               "sqs:GetQueueAttributes"],
+                    "Resource": [arns.queue(queue)],
+                }));
+            }
+            if unit.follows_stream() {
                 statements.push(json!({
                     "Effect": "Allow",
                     "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
@@ -385,13 +480,16 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                     json!({"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": [arns.table(&registry)]}),
                 );
             }
+            let role = if unit.follows_stream() { group.to_string() } else { format!("{plugin}{group}") };
             let function_config = FunctionConfig {
-                role: role_name.clone(),
+                role,
                 plugin: plugin.clone(),
                 stores: names.stores.clone(),
                 queues: Default::default(),
                 registry: heartbeat.then(|| registry.clone()),
                 api_function: heartbeat.then(|| api_function(config, stack)),
+                topics: topic_layout(config.consolidation),
+                components: if unit.follows_stream() { unit.components.clone() } else { Vec::new() },
             };
             let mut environment = BTreeMap::new();
             environment
@@ -399,28 +497,28 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
             if !config.plugins[stack].secrets.is_empty() {
                 environment.insert("REVENTLESS_SECRETS".into(), config.plugins[stack].secrets.join(","));
             }
-            resources.extend(function_resources(config, &arns, stack, group, &function, statements, environment));
-            let mapping = match group {
-                "StateChanges" => Some(json!({
-                    "function": function, "queue": names.command_queue, "batchSize": tuning.sqs_batch_size,
+            resources.extend(function_resources(config, &arns, stack, unit, &function, statements, environment));
+            let mapping = match own_queue {
+                Some((_, queue, _)) => Some(json!({
+                    "function": function, "queue": queue, "batchSize": tuning.sqs_batch_size,
                 })),
-                "AllReadModels" | "AllAutomationSlices" => Some(json!({
+                None if unit.follows_stream() => Some(json!({
                     "function": function, "table": names.stores.events_table, "batchSize": 100,
                     "bisectOnError": true, "maximumRetryAttempts": 10, "onFailure": names.stream_failures,
                 })),
-                _ => None,
+                None => None,
             };
             if let Some(spec) = mapping {
                 resources.push(Resource {
                     kind: ResourceKind::EventSourceMapping,
-                    name: format!("{function}:{}", if group == "StateChanges" { "commands" } else { "events" }),
+                    name: format!("{function}:{}", if own_queue.is_some() { "commands" } else { "events" }),
                     stack: stack.clone(),
-                    component: group.into(),
-                    tags: tags(config, stack, group),
+                    component: unit.name.clone(),
+                    tags: tags(config, stack, &unit.name),
                     spec,
                 });
             }
-            if group == "Heartbeat" {
+            if heartbeat {
                 // The schedule invokes the function with its own role (allowed exactly that).
                 let scheduler_role = shorten(&format!("{function}-schedule"), ROLE_NAME_MAX);
                 resources.push(Resource {
@@ -437,8 +535,8 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                     kind: ResourceKind::Schedule,
                     name: function.clone(),
                     stack: stack.clone(),
-                    component: group.into(),
-                    tags: tags(config, stack, group),
+                    component: unit.name.clone(),
+                    tags: tags(config, stack, &unit.name),
                     spec: json!({"function": function, "expression": "rate(1 minute)", "role": scheduler_role}),
                 });
             }
@@ -447,16 +545,17 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                     kind: ResourceKind::FunctionUrl,
                     name: function.clone(),
                     stack: stack.clone(),
-                    component: group.into(),
-                    tags: tags(config, stack, group),
+                    component: unit.name.clone(),
+                    tags: tags(config, stack, &unit.name),
                     spec: json!({"authType": "AWS_IAM"}),
                 });
             }
         }
         resources.push(parameter(config, stack, "events-table", &names.stores.events_table));
         resources.push(parameter(config, stack, "rows-table", &names.stores.rows_table));
-        if queued {
-            resources.push(parameter(config, stack, "command-queue", &names.command_queue));
+        let queue_names: Vec<&str> = queues.iter().map(|(_, queue, _)| queue.as_str()).collect();
+        if !queue_names.is_empty() {
+            resources.push(parameter(config, stack, "command-queues", &queue_names.join(",")));
         }
     }
     resources.sort_by_key(|r| (r.kind.wave(), r.kind, r.name.clone()));
@@ -466,7 +565,28 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
         region: config.region.clone(),
         account: account.to_string(),
         resources,
+        warnings,
     })
+}
+
+/// A tuning key under `groups` must name a group or a function of the stack
+/// (or be `default`): a misspelt one would silently tune nothing.
+fn check_tuning_keys(config: &ProjectConfig, stack: &str, known: &[&str]) -> Result<(), PlanError> {
+    let configured =
+        if stack == PLATFORM { Some(&config.platform.groups) } else { config.plugins.get(stack).map(|s| &s.groups) };
+    for key in configured.into_iter().flat_map(|groups| groups.keys()) {
+        if key != "default" && !known.contains(&key.as_str()) {
+            let mut names: Vec<&str> = known.to_vec();
+            names.sort_unstable();
+            names.dedup();
+            return Err(PlanError::UnknownTuningKey {
+                stack: stack.to_string(),
+                key: key.clone(),
+                known: names.join(", "),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A function with its role (trusting Lambda, `statements` plus writing its
@@ -475,12 +595,13 @@ fn function_resources(
     config: &ProjectConfig,
     arns: &Arns,
     stack: &str,
-    group: &str,
+    unit: &FunctionUnit,
     function: &str,
     mut statements: Vec<Value>,
     environment: BTreeMap<String, String>,
 ) -> Vec<Resource> {
-    let tuning = config.tuning(stack, group);
+    let tuning = config.tuning(stack, &[unit.group, &unit.name]);
+    let group = unit.name.as_str();
     statements.insert(
         0,
         json!({"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": [arns.log_group(function)]}),

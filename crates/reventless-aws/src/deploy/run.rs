@@ -43,6 +43,8 @@ pub struct DeployReport {
     pub failures: Vec<Failure>,
     pub api_calls: usize,
     pub millis: u128,
+    /// The plan's warnings (it deploys, but deserves a second look).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -84,14 +86,14 @@ pub async fn plan_stage(
     let plan = plan(&inputs.config, &account, &inputs.manifests).map_err(|e| DeployError::Refused(e.to_string()))?;
     let (scope, _) = scope_of(&inputs.config, options.plugin.as_deref())?;
     let (changes, _) = diff(clients, &plan, &scope, &inputs.code).await?;
-    let report = report(&inputs.config.stage, changes, started, clients);
+    let report = report(&plan, changes, started, clients);
     Ok((plan, report))
 }
 
-fn report(stage: &str, changes: Vec<Change>, started: Instant, clients: &Clients) -> DeployReport {
+fn report(plan: &Plan, changes: Vec<Change>, started: Instant, clients: &Clients) -> DeployReport {
     let unchanged = changes.iter().filter(|c| matches!(c, Change::Unchanged { .. })).count();
     DeployReport {
-        stage: stage.to_string(),
+        stage: plan.stage.clone(),
         changes: changes.into_iter().filter(|c| !matches!(c, Change::Unchanged { .. })).collect(),
         unchanged,
         applied: 0,
@@ -100,6 +102,7 @@ fn report(stage: &str, changes: Vec<Change>, started: Instant, clients: &Clients
         failures: Vec::new(),
         api_calls: clients.call_count(),
         millis: started.elapsed().as_millis(),
+        warnings: plan.warnings.clone(),
     }
 }
 
@@ -211,7 +214,7 @@ pub async fn deploy(
     let result = apply(clients, inputs, options, &plan, &scope, &waves, progress).await;
     lock.release(clients).await;
     let (changes, applied, uploaded, skipped, failures) = result?;
-    let mut report = report(&config.stage, changes, started, clients);
+    let mut report = report(&plan, changes, started, clients);
     report.applied = applied;
     report.uploaded = uploaded;
     report.skipped = skipped;

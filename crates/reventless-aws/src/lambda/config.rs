@@ -83,6 +83,17 @@ pub struct FunctionConfig {
     /// The plugin's API function, as the registry records it for the gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_function: Option<String>,
+    /// How the plugin's async commands are spread over queues (the deploy's consolidation).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub topics: reventless_core::TopicLayout,
+    /// The components this function runs, when it runs only some of its
+    /// group's (micro consolidation); empty: all of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<String>,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +108,8 @@ pub enum ConfigError {
     UnknownRole { role: String, plugin: String },
     #[error("this binary hosts no plugin named `{0}`")]
     UnknownPlugin(String),
+    #[error("plugin {plugin} has no component `{component}` (known: {known})")]
+    UnknownComponent { plugin: String, component: String, known: String },
 }
 
 impl FunctionConfig {

@@ -28,6 +28,8 @@ pub enum InvocationError {
 /// schema when the function is the plugin's `Api`.
 pub struct Handler {
     group: HandlerGroup,
+    /// The components of the group it runs (all when empty).
+    components: Vec<String>,
     runtime: Runtime,
     schema: Option<ApiSchema>,
     /// The plugin's name and its part of the API (heartbeats register it).
@@ -61,9 +63,18 @@ impl Handler {
             return Err(ConfigError::UnknownPlugin(config.plugin.clone()).into());
         }
         let manifest = plugin.manifest().map_err(reventless_core::RuntimeError::from)?;
+        if let Some(unknown) = config.components.iter().find(|c| !manifest.components.iter().any(|m| &m.name == *c)) {
+            let known: Vec<&str> = manifest.components.iter().map(|c| c.name.as_str()).collect();
+            return Err(ConfigError::UnknownComponent {
+                plugin: config.plugin.clone(),
+                component: unknown.clone(),
+                known: known.join(", "),
+            }
+            .into());
+        }
         let indexes = manifest.storage.tables.iter().map(|t| (t.name.clone(), t.indexes.clone())).collect();
         let stores = crate::aws_stores_with(sdk, &config.stores, config.queues.clone(), indexes);
-        let runtime = Runtime::on_demand(stores, vec![plugin], capabilities)?;
+        let runtime = Runtime::on_demand(stores, vec![plugin], capabilities, config.topics)?;
         let schema =
             if group == HandlerGroup::Api { Some(reventless_graphql::build_schema_of(&runtime, None)?) } else { None };
         let fragment = if group == HandlerGroup::Heartbeat {
@@ -78,7 +89,7 @@ impl Handler {
             }
             _ => None,
         };
-        Ok(Self { group, runtime, schema, fragment, registry })
+        Ok(Self { group, components: config.components.clone(), runtime, schema, fragment, registry })
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -182,7 +193,7 @@ impl Handler {
         if kinds.is_empty() {
             return Err(InvocationError::WrongGroup(self.group, "DynamoDB stream"));
         }
-        let followed = self.runtime.followed_logs(kinds).await;
+        let followed = self.runtime.followed_logs(kinds, &self.components).await;
         let records = payload.get("Records").and_then(Value::as_array).cloned().unwrap_or_default();
         let mut first_record: BTreeMap<String, String> = BTreeMap::new();
         for record in &records {
@@ -196,7 +207,7 @@ impl Handler {
             first_record.entry(log.name.clone()).or_insert_with(|| sequence.to_string());
         }
         let logs: Vec<String> = first_record.keys().cloned().collect();
-        let failures = self.runtime.catch_up(&logs, kinds).await;
+        let failures = self.runtime.catch_up(&logs, kinds, &self.components).await;
         let failed_logs: BTreeSet<String> = failures
             .into_iter()
             .map(|(log, error)| {

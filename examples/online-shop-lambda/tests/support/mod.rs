@@ -34,22 +34,38 @@ impl Deployment {
 
     /// The environment of one of the plugin's functions.
     pub fn env(&self, role: &str) -> Vec<(&'static str, String)> {
-        self.env_registering(role, None)
+        self.env_of(&self.function_config(role))
+    }
+
+    /// What the deployer would tell the function `role` of this plugin.
+    pub fn function_config(&self, role: &str) -> FunctionConfig {
+        FunctionConfig {
+            role: role.to_string(),
+            plugin: self.plugin.clone(),
+            stores: self.names.clone(),
+            queues: Default::default(),
+            registry: None,
+            api_function: None,
+            topics: Default::default(),
+            components: Vec::new(),
+        }
     }
 
     /// The environment of a function that registers the plugin (a heartbeat):
     /// `(registry table, API function name)`.
     pub fn env_registering(&self, role: &str, registry: Option<(&str, &str)>) -> Vec<(&'static str, String)> {
         let config = FunctionConfig {
-            role: role.to_string(),
-            plugin: self.plugin.clone(),
-            stores: self.names.clone(),
-            queues: Default::default(),
             registry: registry.map(|(table, _)| table.to_string()),
             api_function: registry.map(|(_, function)| function.to_string()),
+            ..self.function_config(role)
         };
+        self.env_of(&config)
+    }
+
+    /// The environment of a function configured with `config`, on the emulator.
+    pub fn env_of(&self, config: &FunctionConfig) -> Vec<(&'static str, String)> {
         vec![
-            ("REVENTLESS_CONFIG", serde_json::to_string(&config).unwrap()),
+            ("REVENTLESS_CONFIG", serde_json::to_string(config).unwrap()),
             ("AWS_ENDPOINT_URL", self.emulator.endpoint.clone()),
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
@@ -58,8 +74,13 @@ impl Deployment {
 
     /// Starts the function `role` of `bootstrap` on a fresh Runtime API.
     pub async fn function(&self, bootstrap: &str, role: &str) -> (RuntimeApi, Function) {
+        self.function_with(bootstrap, &self.function_config(role)).await
+    }
+
+    /// Starts `bootstrap` configured with `config` on a fresh Runtime API.
+    pub async fn function_with(&self, bootstrap: &str, config: &FunctionConfig) -> (RuntimeApi, Function) {
         let api = RuntimeApi::start().await.unwrap();
-        let function = api.spawn(std::path::Path::new(bootstrap), &self.env(role)).unwrap();
+        let function = api.spawn(std::path::Path::new(bootstrap), &self.env_of(config)).unwrap();
         (api, function)
     }
 
