@@ -64,20 +64,30 @@ impl StoreNames {
 
 /// The stores of a plugin on AWS (SDK clients are cheap to clone and shared).
 pub fn aws_stores(config: &aws_config::SdkConfig, names: &StoreNames) -> Stores {
-    aws_stores_with(config, names, Default::default(), Default::default())
+    aws_stores_with(config, names, QueueDirectory::default(), Default::default())
 }
 
-/// As [`aws_stores`], with the command queues' URLs already known by topic
-/// and the read models' declared indexes (`table → fields`, from the manifests).
+/// What a function knows of queues beyond `<queue_prefix><topic>.fifo`.
+#[derive(Debug, Clone, Default)]
+pub struct QueueDirectory {
+    /// Queue URLs known in advance, by topic (saves a lookup).
+    pub urls: std::collections::BTreeMap<String, String>,
+    /// Queues of other stacks, by topic: topic → queue name.
+    pub names: std::collections::BTreeMap<String, String>,
+}
+
+/// As [`aws_stores`], with what is known of the queues and the read models'
+/// declared indexes (`table → fields`, from the manifests).
 pub fn aws_stores_with(
     config: &aws_config::SdkConfig,
     names: &StoreNames,
-    queues: std::collections::BTreeMap<String, String>,
+    queues: QueueDirectory,
     indexes: std::collections::BTreeMap<String, Vec<String>>,
 ) -> Stores {
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
     let sqs = aws_sdk_sqs::Client::new(config);
-    let commands = command_topic::SqsCommandTopic::new(sqs, &names.queue_prefix).knowing(queues);
+    let commands =
+        command_topic::SqsCommandTopic::new(sqs, &names.queue_prefix).knowing(queues.urls).naming(queues.names);
     Stores {
         aggregates: Arc::new(aggregate_log::DynamoAggregateLog::new(dynamodb.clone(), &names.events_table)),
         dcb: Arc::new(dcb_log::DynamoDcbLog::new(dynamodb.clone(), &names.events_table)),

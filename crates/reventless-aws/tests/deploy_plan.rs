@@ -115,7 +115,9 @@ fn the_plan_names_tags_and_scopes_every_resource() {
         vec!["Api", "Heartbeat", "StateChanges", "AllReadModels", "AllAutomationSlices"]
     );
     let names = |kind: ResourceKind| -> Vec<String> {
-        plan.resources.iter().filter(|r| r.kind == kind).map(|r| r.name.clone()).collect()
+        let mut names: Vec<String> = plan.resources.iter().filter(|r| r.kind == kind).map(|r| r.name.clone()).collect();
+        names.sort();
+        names
     };
     assert_eq!(
         names(ResourceKind::Function),
@@ -160,6 +162,9 @@ fn the_plan_names_tags_and_scopes_every_resource() {
     }
     let commands = plan.resources.iter().find(|r| r.name == "shop-dev-ordering-Ordering_Commands.fifo").unwrap();
     assert_eq!(commands.spec["redriveTo"], "shop-dev-ordering-Ordering_Commands-dlq.fifo");
+    let dead_letters =
+        plan.resources.iter().find(|r| r.name == "shop-dev-ordering-Ordering_Commands-dlq.fifo").unwrap();
+    assert!(dead_letters.wave() < commands.wave(), "a queue is created after its dead-letter queue");
     let api = plan
         .resources
         .iter()
@@ -341,7 +346,9 @@ fn function_config(plan: &reventless_aws::deploy::plan::Plan, function: &str) ->
 }
 
 fn kinds_of(plan: &reventless_aws::deploy::plan::Plan, kind: ResourceKind) -> Vec<&str> {
-    plan.resources.iter().filter(|r| r.kind == kind).map(|r| r.name.as_str()).collect()
+    let mut names: Vec<&str> = plan.resources.iter().filter(|r| r.kind == kind).map(|r| r.name.as_str()).collect();
+    names.sort_unstable();
+    names
 }
 
 /// The actions a role's statements grant on one resource ARN.
@@ -457,7 +464,7 @@ fn micro_gives_each_component_its_function_tuned_by_name() {
     assert_eq!(plan.warnings.len(), 1, "three stream readers on one table: {:?}", plan.warnings);
     assert!(plan.warnings[0].contains("3 functions read the events stream"), "{}", plan.warnings[0]);
 
-    let units = function_units(&bank(), reventless_aws::deploy::config::Consolidation::Micro);
+    let units = function_units(&bank(), reventless_aws::deploy::config::Consolidation::Micro, &[]);
     let open = units.iter().find(|u| u.name == "OpenCommands").unwrap();
     assert_eq!(
         (open.topic.as_deref(), open.components.clone()),
@@ -474,4 +481,72 @@ fn a_tuning_key_naming_no_function_is_refused_by_name() {
     assert!(micro_only.to_string().contains("`groups.Owners`"), "{micro_only}");
     assert!(bank_plan("micro", "[plugins.bank.groups.Owners]\nmemory_size = 256\n").is_ok());
     assert!(bank_plan("single", "[plugins.bank.groups.default]\nmemory_size = 256\n").is_ok());
+}
+
+/// A plugin publishing `<plugin>.<point>` and extending `<other>`.
+fn linked(plugin: &str, point: &str, extends: &str) -> Manifest {
+    serde_json::from_value(json!({
+        "plugin": plugin, "version": "1.0.0",
+        "components": [
+            {"kind": "StateChangeSlice", "name": "Do", "consumes": [], "produces": [], "async": false,
+             "log": {"kind": "Dcb", "name": plugin}},
+            {"kind": "ExtensionPoint", "name": format!("{plugin}.{point}"), "consumes": [], "produces": ["News"],
+             "async": false, "sources": [{"kind": "Dcb", "name": plugin}]},
+            {"kind": "Extension", "name": format!("On{}", extends.replace('.', "")), "consumes": ["News"],
+             "produces": [], "async": false, "sources": [{"kind": "ExtensionPoint", "name": extends}]},
+        ],
+        "storage": {"aggregate_logs": [], "dcb_logs": [plugin], "tables": [], "command_topics": []}
+    }))
+    .unwrap()
+}
+
+fn linked_manifests() -> BTreeMap<String, Manifest> {
+    BTreeMap::from([
+        ("catalog".to_string(), linked("Catalog", "Products", "Ordering.Orders")),
+        ("ordering".to_string(), linked("Ordering", "Orders", "Catalog.Products")),
+    ])
+}
+
+#[test]
+fn extension_points_publish_into_their_subscribers_inboxes() {
+    let config = load(FILE, None, "dev", &[]).unwrap();
+    let plan = plan_of(&config, &linked_manifests()).unwrap();
+    assert!(kinds_of(&plan, ResourceKind::Function).contains(&"shop-dev-ordering-OrderingExtensions"));
+    let inbox = "shop-dev-ordering-Ordering_Extensions.fifo";
+    assert!(kinds_of(&plan, ResourceKind::Queue).contains(&inbox));
+    let mapping = named(&plan, ResourceKind::EventSourceMapping, "shop-dev-ordering-OrderingExtensions:commands");
+    assert_eq!(mapping.spec["queue"], inbox);
+    let extensions_role = named(&plan, ResourceKind::Role, "shop-dev-ordering-OrderingExtensions");
+    assert!(granted(extensions_role, &format!(":{inbox}")).contains(&"sqs:ReceiveMessage".to_string()));
+    assert_eq!(function_config(&plan, "shop-dev-ordering-OrderingExtensions")["role"], "OrderingExtensions");
+
+    // Catalog's automation function publishes Catalog.Products to exactly that inbox.
+    let publisher = function_config(&plan, "shop-dev-catalog-AllAutomationSlices");
+    assert_eq!(publisher["subscribers"], json!({"Catalog.Products": ["Ordering"]}));
+    assert_eq!(publisher["queue_names"], json!({"Ordering_Extensions": inbox}));
+    let publisher_role = named(&plan, ResourceKind::Role, "shop-dev-catalog-AllAutomationSlices");
+    assert_eq!(granted(publisher_role, &format!(":{inbox}")), vec!["sqs:SendMessage", "sqs:GetQueueUrl"]);
+    let api_role = named(&plan, ResourceKind::Role, "shop-dev-catalog-CatalogApi");
+    assert!(granted(api_role, &format!(":{inbox}")).is_empty(), "only the publisher may send there");
+    assert!(function_config(&plan, "shop-dev-catalog-CatalogApi").get("subscribers").is_none());
+    let output = named(&plan, ResourceKind::Parameter, "/reventless/shop/dev/ordering/inbox-queue");
+    assert_eq!(output.spec["value"], inbox);
+
+    // Micro: each extended point publishes from its own function.
+    let micro =
+        load(&FILE.replace("project = \"shop\"", "project = \"shop\"\nconsolidation = \"micro\""), None, "dev", &[])
+            .unwrap();
+    let plan = plan_of(&micro, &linked_manifests()).unwrap();
+    let products = function_config(&plan, "shop-dev-catalog-ProductsPublisher");
+    assert_eq!(products["components"], json!(["Catalog.Products"]));
+    assert_eq!(products["subscribers"], json!({"Catalog.Products": ["Ordering"]}));
+
+    // An extension of a point nobody in the stage publishes is refused by name.
+    let mut lonely = linked_manifests();
+    lonely.insert("catalog".into(), linked("Catalog", "Products", "Billing.Invoices"));
+    let refused = plan_of(&config, &lonely).unwrap_err();
+    assert!(
+        matches!(&refused, PlanError::MissingExtensionPoint { point, .. } if point == "Billing.Invoices"),
+        "{refused}"
+    );
 }

@@ -18,7 +18,7 @@ pub mod testing;
 pub use outcome::{Caller, CommandOutcome, CommandRequest, EngineError, RejectionCause, authorize};
 pub use plugin::{Manifest, Plugin, PluginError, TopicLayout};
 pub use runtime::{
-    FollowerKind, GAP_GRACE, HEARTBEAT_INTERVAL, InboundOutcome, PLATFORM_PLUGINS, RowChange, Runtime, RuntimeError,
-    RuntimeMode,
+    FollowerKind, GAP_GRACE, HEARTBEAT_INTERVAL, InboundOutcome, PLATFORM_PLUGINS, PublishedMessage, RowChange,
+    Runtime, RuntimeError, RuntimeMode, RuntimeOptions, inbox_topic,
 };
 pub use store::{StoreError, Stores};

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reventless_spec::EventMeta;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedMutexGuard, broadcast, watch};
 use tokio::task::JoinHandle;
 
@@ -98,17 +99,54 @@ struct Inner {
     on_demand: tokio::sync::Mutex<Vec<Worker>>,
     /// The topic of each async command: plugin → command → topic.
     command_topics: BTreeMap<String, BTreeMap<String, String>>,
+    /// Every extension of the hosted plugins: (plugin, extension).
+    extensions: Vec<(String, Arc<dyn crate::plugin::ExtensionHandler>)>,
 }
 
 /// How a runtime runs its background work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RuntimeMode {
     /// Workers follow the logs in tasks; the command worker polls the topic;
     /// plugins connect and beat their heart (the local platform).
+    #[default]
     Background,
     /// Nothing runs by itself: the host calls [`Runtime::catch_up`] when logs
     /// changed and [`Runtime::run_queued`] for queued commands (AWS Lambda).
     OnDemand,
+}
+
+/// How a runtime is hosted, beyond its stores and plugins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeOptions {
+    pub mode: RuntimeMode,
+    /// Which topic each async command is queued on.
+    pub topics: TopicLayout,
+    /// Plugins hosted elsewhere that extend this runtime's extension points:
+    /// point (`Catalog.Products`) → subscriber plugins. Each gets the
+    /// point's published events, in order, on its inbox topic
+    /// ([`inbox_topic`]). An on-demand runtime also accepts extensions whose
+    /// point is hosted elsewhere: their events arrive through
+    /// [`Runtime::run_published`].
+    pub subscribers: BTreeMap<String, Vec<String>>,
+}
+
+/// The topic where a plugin receives the events of other plugins' extension points.
+pub fn inbox_topic(plugin: &str) -> String {
+    format!("{plugin}_Extensions")
+}
+
+/// One published event on its way to a subscriber hosted elsewhere (the body
+/// of an inbox message).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishedMessage {
+    /// The extension point, `<Plugin>.<Point>`.
+    pub point: String,
+    /// The published event's name and data (wire form).
+    pub name: String,
+    pub data: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
 }
 
 /// Which followers a [`Runtime::catch_up`] runs.
@@ -120,6 +158,8 @@ pub enum FollowerKind {
     Automation,
     /// Extensions on other plugins' extension points.
     Extension,
+    /// Extension points handing their published events to subscribers hosted elsewhere.
+    Publisher,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,27 +192,26 @@ impl Runtime {
         plugins: Vec<Plugin>,
         capabilities: reventless_spec::Capabilities,
     ) -> Result<Self, RuntimeError> {
-        Self::with_mode(stores, plugins, capabilities, RuntimeMode::Background, TopicLayout::default())
+        Self::with_options(stores, plugins, capabilities, RuntimeOptions::default())
     }
 
-    /// A runtime whose background work runs only when asked (see
-    /// [`RuntimeMode::OnDemand`]), sending async commands to the topics of `topics`.
+    /// A runtime whose background work runs only when asked (see [`RuntimeMode::OnDemand`]).
     pub fn on_demand(
         stores: Stores,
         plugins: Vec<Plugin>,
         capabilities: reventless_spec::Capabilities,
-        topics: TopicLayout,
+        options: RuntimeOptions,
     ) -> Result<Self, RuntimeError> {
-        Self::with_mode(stores, plugins, capabilities, RuntimeMode::OnDemand, topics)
+        Self::with_options(stores, plugins, capabilities, RuntimeOptions { mode: RuntimeMode::OnDemand, ..options })
     }
 
-    pub fn with_mode(
+    pub fn with_options(
         stores: Stores,
         plugins: Vec<Plugin>,
         capabilities: reventless_spec::Capabilities,
-        mode: RuntimeMode,
-        topics: TopicLayout,
+        options: RuntimeOptions,
     ) -> Result<Self, RuntimeError> {
+        let RuntimeOptions { mode, topics, subscribers } = options;
         let mut resolved = BTreeMap::new();
         let mut manifests = Vec::new();
         for plugin in &plugins {
@@ -194,17 +233,26 @@ impl Runtime {
             .collect();
         // Extensions dispatch commands through the runtime: their workers start once it exists.
         let mut extensions = Vec::new();
+        let mut all_extensions = Vec::new();
         for plugin in resolved.values() {
             for extension in &plugin.extensions {
+                all_extensions.push((plugin.name.clone(), extension.clone()));
                 let publisher = resolved
                     .get(extension.source_plugin())
-                    .and_then(|source| source.publishers.iter().find(|p| p.handler.name() == extension.point_name()))
-                    .ok_or_else(|| PluginError::MissingExtensionPoint {
-                        plugin: plugin.name.clone(),
-                        extension: extension.name().to_string(),
-                        point: format!("{}.{}", extension.source_plugin(), extension.point_name()),
-                    })?;
-                extensions.push((plugin.name.clone(), publisher.clone(), extension.clone()));
+                    .and_then(|source| source.publishers.iter().find(|p| p.handler.name() == extension.point_name()));
+                match publisher {
+                    Some(publisher) => extensions.push((plugin.name.clone(), publisher.clone(), extension.clone())),
+                    // Hosted elsewhere: its events arrive on this plugin's inbox.
+                    None if mode == RuntimeMode::OnDemand => {}
+                    None => {
+                        return Err(PluginError::MissingExtensionPoint {
+                            plugin: plugin.name.clone(),
+                            extension: extension.name().to_string(),
+                            point: format!("{}.{}", extension.source_plugin(), extension.point_name()),
+                        }
+                        .into());
+                    }
+                }
             }
         }
         let (shutdown, _) = watch::channel(false);
@@ -250,6 +298,23 @@ impl Runtime {
             let sources = follow(&format!("{plugin}.{}", extension.name()), &publisher.sources);
             extension_workers.push((plugin, publisher.handler, extension, sources));
         }
+        for plugin in resolved.values() {
+            for publisher in &plugin.publishers {
+                let point = format!("{}.{}", plugin.name, publisher.handler.name());
+                let remote = subscribers.get(&point).into_iter().flatten().filter(|s| !resolved.contains_key(*s));
+                for subscriber in remote {
+                    let sources = follow(&format!("{point}>{subscriber}"), &publisher.sources);
+                    let follower = Arc::new(PublisherFollower {
+                        stores: stores.clone(),
+                        point: point.clone(),
+                        subscriber: subscriber.clone(),
+                        publisher: publisher.handler.clone(),
+                    });
+                    let kind = FollowerKind::Publisher;
+                    workers.push(Worker::new(&stores, sources, follower, shutdown.subscribe(), kind, point.clone()));
+                }
+            }
+        }
         let runtime = Self {
             inner: Arc::new(Inner {
                 stores: stores.clone(),
@@ -266,6 +331,7 @@ impl Runtime {
                 lifecycle_writes: tokio::sync::Mutex::new(()),
                 on_demand: tokio::sync::Mutex::new(Vec::new()),
                 command_topics,
+                extensions: all_extensions,
             }),
         };
         for (plugin, projection, automation, sources, component) in automation_workers {
@@ -662,6 +728,67 @@ impl Runtime {
     /// Runs one queued command (a message of a plugin's command topic).
     /// Domain rejections and undecodable messages count as handled; only
     /// infrastructure failures are errors (the message is to be redelivered).
+    /// Runs the commands one extension of `plugin` makes of one published event.
+    async fn run_extension(
+        &self,
+        plugin: &str,
+        extension: &dyn crate::plugin::ExtensionHandler,
+        name: &str,
+        data: serde_json::Value,
+        correlation_id: Option<String>,
+    ) -> Result<(), EngineError> {
+        for dispatch in extension.handle(name, data)? {
+            let mut request = CommandRequest::internal(plugin.to_string(), dispatch);
+            request.correlation_id = correlation_id.clone();
+            match self.execute(request).await {
+                Ok(_) => {}
+                // A command that can never run would block the extension forever.
+                Err(
+                    error @ (EngineError::BadInput { .. }
+                    | EngineError::UnknownCommand { .. }
+                    | EngineError::MissingEntityId(_)
+                    | EngineError::Contract(_)),
+                ) => {
+                    tracing::error!(extension = extension.name(), %error, "dropping a command that cannot run");
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs every hosted extension on the message's point with its event
+    /// (an inbox message from a plugin hosted elsewhere). An event no
+    /// extension here follows, or one it cannot decode, is logged and dropped.
+    pub async fn run_published(&self, message: &PublishedMessage) -> Result<(), EngineError> {
+        let mut handled = false;
+        for (plugin, extension) in &self.inner.extensions {
+            if format!("{}.{}", extension.source_plugin(), extension.point_name()) != message.point {
+                continue;
+            }
+            handled = true;
+            let outcome = self
+                .run_extension(
+                    plugin,
+                    extension.as_ref(),
+                    &message.name,
+                    message.data.clone(),
+                    message.correlation_id.clone(),
+                )
+                .await;
+            match outcome {
+                Err(error @ EngineError::CorruptEvent(_)) => {
+                    tracing::error!(extension = extension.name(), %error, "dropping a published event it cannot read");
+                }
+                other => other?,
+            }
+        }
+        if !handled {
+            tracing::warn!(point = message.point, "no extension here follows this extension point; dropped");
+        }
+        Ok(())
+    }
+
     pub async fn run_queued(&self, message: &CommandMessage) -> Result<(), EngineError> {
         let request: CommandRequest = match serde_json::from_value(message.body.clone()) {
             Ok(request) => request,
@@ -895,26 +1022,49 @@ impl Follower for ExtensionFollower {
     async fn apply(&self, events: &[EventEnvelope], advance: Checkpoint) -> Result<(), EngineError> {
         for envelope in events {
             for (name, data) in self.publisher.publish(envelope)? {
-                for dispatch in self.extension.handle(name, data)? {
-                    let mut request = CommandRequest::internal(self.plugin.clone(), dispatch);
-                    request.correlation_id = envelope.meta.correlation_id.clone();
-                    match self.runtime.execute(request).await {
-                        Ok(_) => {}
-                        // A command that can never run would block the extension forever.
-                        Err(
-                            error @ (EngineError::BadInput { .. }
-                            | EngineError::UnknownCommand { .. }
-                            | EngineError::MissingEntityId(_)
-                            | EngineError::Contract(_)),
-                        ) => {
-                            tracing::error!(extension = self.extension.name(), %error, "dropping a command that cannot run");
-                        }
-                        Err(other) => return Err(other),
-                    }
-                }
+                let correlation = envelope.meta.correlation_id.clone();
+                self.runtime.run_extension(&self.plugin, self.extension.as_ref(), name, data, correlation).await?;
             }
         }
         self.runtime.inner.stores.queries.commit(CHECKPOINT_ONLY, Vec::new(), Some(advance)).await?;
+        Ok(())
+    }
+}
+
+/// Hands an extension point's published events to one subscriber hosted
+/// elsewhere, in order, on its inbox topic. At least once: after a crash
+/// between sending and the checkpoint the batch is sent again (the topic
+/// drops a repeated message id within its dedup window; extensions' commands
+/// are idempotent anyway).
+struct PublisherFollower {
+    stores: Stores,
+    point: String,
+    subscriber: String,
+    publisher: Arc<dyn crate::plugin::PublisherHandler>,
+}
+
+#[async_trait::async_trait]
+impl Follower for PublisherFollower {
+    async fn apply(&self, events: &[EventEnvelope], advance: Checkpoint) -> Result<(), EngineError> {
+        let topic = inbox_topic(&self.subscriber);
+        for envelope in events {
+            for (index, (name, data)) in self.publisher.publish(envelope)?.into_iter().enumerate() {
+                let published = PublishedMessage {
+                    point: self.point.clone(),
+                    name: name.to_string(),
+                    data,
+                    correlation_id: envelope.meta.correlation_id.clone(),
+                };
+                let message = CommandMessage {
+                    // One group per point: subscribers see its events in log order.
+                    group_id: self.point.clone(),
+                    dedup_id: format!("{}:{}:{index}", advance.name, envelope.position),
+                    body: serde_json::to_value(&published).map_err(|e| EngineError::Contract(e.to_string()))?,
+                };
+                self.stores.commands.send(&topic, message).await?;
+            }
+        }
+        self.stores.queries.commit(CHECKPOINT_ONLY, Vec::new(), Some(advance)).await?;
         Ok(())
     }
 }

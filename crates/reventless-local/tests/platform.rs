@@ -517,6 +517,49 @@ async fn an_extension_turns_published_events_into_commands_at_least_once() {
     assert_eq!(extension["sources"], json!([{"kind": "ExtensionPoint", "name": "Bank.Accounts"}]));
 }
 
+#[tokio::test]
+async fn an_extension_point_hands_its_events_to_a_subscriber_hosted_elsewhere() {
+    use reventless_core::{FollowerKind, PublishedMessage, RuntimeOptions, inbox_topic};
+    // Two hosts (two Lambda stacks), each with its own stores; the queues are one service.
+    let bank_stores = reventless_local::memory_stores();
+    let mail_stores = Stores { commands: bank_stores.commands.clone(), ..reventless_local::memory_stores() };
+    let subscribers = [("Bank.Accounts".to_string(), vec!["Mail".to_string()])].into();
+    let options = RuntimeOptions { subscribers, ..RuntimeOptions::default() };
+    let capabilities = reventless_spec::Capabilities::new;
+    let bank_host =
+        Runtime::on_demand(bank_stores.clone(), vec![bank().extension_point::<Accounts>()], capabilities(), options)
+            .unwrap();
+    let mail_host = Runtime::on_demand(mail_stores.clone(), vec![mail()], capabilities(), Default::default()).unwrap();
+    for id in ["a1", "a2"] {
+        bank_host.execute(request("Account_Open", id, json!({"owner": "ann"}))).await.unwrap();
+    }
+    let logs = vec!["Bank_Account".to_string()];
+    let publishers = [FollowerKind::Publisher];
+    assert_eq!(bank_host.followed_logs(&publishers, &["Bank.Accounts".to_string()]).await.len(), 2);
+    assert!(bank_host.catch_up(&logs, &publishers, &[]).await.is_empty());
+    assert!(bank_host.catch_up(&logs, &publishers, &[]).await.is_empty(), "a second run sends nothing again");
+
+    let inbox = inbox_topic("Mail");
+    let deliveries = queued(&bank_stores, &inbox).await;
+    let messages: Vec<PublishedMessage> =
+        deliveries.iter().map(|d| serde_json::from_value(d.message.body.clone()).unwrap()).collect();
+    assert_eq!(messages.len(), 2, "one per opened account: {messages:?}");
+    assert!(deliveries.iter().all(|d| d.message.group_id == "Bank.Accounts"), "one ordered group per point");
+    assert_eq!((messages[0].point.as_str(), messages[0].name.as_str()), ("Bank.Accounts", "AccountOpened"));
+    for message in &messages {
+        mail_host.run_published(message).await.unwrap();
+    }
+    assert_eq!(welcomed(&mail_stores).await, vec!["a1", "a2"]);
+    mail_host.run_published(&messages[0]).await.unwrap();
+    assert_eq!(welcomed(&mail_stores).await, vec!["a1", "a2"], "a redelivered event appends nothing twice");
+    let stranger = PublishedMessage { point: "Bank.Loans".into(), ..messages[0].clone() };
+    mail_host.run_published(&stranger).await.unwrap();
+    let garbled = PublishedMessage { name: "AccountVanished".into(), ..messages[0].clone() };
+    mail_host.run_published(&garbled).await.unwrap();
+    assert_eq!(welcomed(&mail_stores).await, vec!["a1", "a2"], "unknown points and events are dropped");
+    assert!(bank_stores.dcb.read("Mail", &reventless_spec::Query::all(), None, None).await.unwrap().is_empty());
+}
+
 #[test]
 fn an_extension_without_its_extension_point_is_refused() {
     let refused = Runtime::start(reventless_local::memory_stores(), vec![bank(), mail()]);
@@ -728,7 +771,7 @@ async fn queued(stores: &Stores, topic: &str) -> Vec<reventless_core::store::Del
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_topic_layout_queues_async_commands_on_its_own_topic() {
-    use reventless_core::{RuntimeMode, TopicLayout};
+    use reventless_core::{RuntimeOptions, TopicLayout};
     for (layout, topic) in [
         (TopicLayout::PerPlugin, "Bank_Commands"),
         (TopicLayout::PerLog, "Bank_AsyncAccount_Commands"),
@@ -736,7 +779,8 @@ async fn each_topic_layout_queues_async_commands_on_its_own_topic() {
     ] {
         let stores = reventless_local::memory_stores();
         let capabilities = reventless_spec::Capabilities::new();
-        let runtime = Runtime::on_demand(stores.clone(), vec![bank()], capabilities, layout).unwrap();
+        let options = RuntimeOptions { topics: layout, ..RuntimeOptions::default() };
+        let runtime = Runtime::on_demand(stores.clone(), vec![bank()], capabilities, options.clone()).unwrap();
         let opened = runtime.execute(request("AsyncAccount_Open", "q", json!({"owner": "ann"}))).await.unwrap();
         assert!(matches!(opened, CommandOutcome::Pending { .. }), "{layout:?}");
         let deliveries = queued(&stores, topic).await;
@@ -750,14 +794,8 @@ async fn each_topic_layout_queues_async_commands_on_its_own_topic() {
         assert_eq!(stream.len(), 1, "{layout:?}: the drained command ran");
 
         // A background runtime drains every topic its layout uses.
-        let background = Runtime::with_mode(
-            stores.clone(),
-            vec![bank()],
-            reventless_spec::Capabilities::new(),
-            RuntimeMode::Background,
-            layout,
-        )
-        .unwrap();
+        let capabilities = reventless_spec::Capabilities::new();
+        let background = Runtime::with_options(stores.clone(), vec![bank()], capabilities, options).unwrap();
         background.execute(request("AsyncAccount_Deposit", "q", json!({"amount": 4}))).await.unwrap();
         eventually("the queued deposit to run", || async {
             stores.aggregates.read_stream("Bank_AsyncAccount", "q", 0).await.unwrap().len() == 2
@@ -769,12 +807,11 @@ async fn each_topic_layout_queues_async_commands_on_its_own_topic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catching_up_can_run_only_some_components() {
-    use reventless_core::{FollowerKind, TopicLayout};
+    use reventless_core::FollowerKind;
     let stores = reventless_local::memory_stores();
     let plugin = bank().automation::<WelcomeBonus>();
-    let runtime =
-        Runtime::on_demand(stores.clone(), vec![plugin], reventless_spec::Capabilities::new(), TopicLayout::default())
-            .unwrap();
+    let capabilities = reventless_spec::Capabilities::new();
+    let runtime = Runtime::on_demand(stores.clone(), vec![plugin], capabilities, Default::default()).unwrap();
     runtime.execute(request("Account_Open", "a1", json!({"owner": "ann"}))).await.unwrap();
     let kinds = [FollowerKind::Projection, FollowerKind::Automation];
     let logs = vec!["Bank_Account".to_string()];

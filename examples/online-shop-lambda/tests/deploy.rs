@@ -70,7 +70,7 @@ async fn a_stage_is_deployed_read_back_updated_pruned_and_destroyed() {
     let first_inputs = inputs(config(&stage, ""));
     let report = run::deploy(&clients, &first_inputs, &DeployOptions::default(), &|_| {}).await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
-    assert_eq!(report.uploaded, 8, "the gateway, three Catalog and four Ordering functions");
+    assert_eq!(report.uploaded, 11, "the gateway, five Catalog and five Ordering functions");
 
     // Every planned resource exists with the planned settings (read back).
     let (plan, _) = run::plan_stage(&clients, &first_inputs, &DeployOptions::default()).await.unwrap();
@@ -81,7 +81,7 @@ async fn a_stage_is_deployed_read_back_updated_pruned_and_destroyed() {
         assert!(drift.is_empty(), "{:?} {} differs in {drift:?}", resource.kind, resource.name);
     }
     let functions: Vec<_> = plan.resources.iter().filter(|r| r.kind == ResourceKind::Function).collect();
-    assert_eq!(functions.len(), 8);
+    assert_eq!(functions.len(), 11);
     let schedules: Vec<_> = plan.resources.iter().filter(|r| r.kind == ResourceKind::Schedule).collect();
     assert_eq!(schedules.len(), 2, "a heartbeat schedule per plugin");
 
@@ -93,7 +93,7 @@ async fn a_stage_is_deployed_read_back_updated_pruned_and_destroyed() {
     assert_eq!(tags.get(TAG_PROJECT).map(String::as_str), Some("shop"));
     assert_eq!(tags.get(TAG_STAGE), Some(&stage));
     assert_eq!(tags.get(TAG_PLUGIN).map(String::as_str), Some("catalog"));
-    assert_eq!(tags.get(TAG_COMPONENT).map(String::as_str), Some("Api"));
+    assert_eq!(tags.get(TAG_COMPONENT).map(String::as_str), Some("CatalogApi"));
     let configuration = described.configuration().unwrap();
     assert_eq!(configuration.memory_size(), Some(512), "the Api group's tuning from reventless.toml");
     assert_eq!(configuration.handler(), Some("bootstrap"));
@@ -167,18 +167,16 @@ async fn a_stage_is_deployed_read_back_updated_pruned_and_destroyed() {
         .unwrap();
     assert_eq!(memory.memory_size(), Some(256));
 
-    // Removing Ordering's automations removes their function and what belongs to it.
+    // Removing Ordering's extension of `Catalog.Products` removes its inbox
+    // function and queues, and Catalog's publishing function (nobody else
+    // subscribes to Catalog's points).
     let mut pruned = inputs(tuned.config.clone());
     let ordering = pruned.manifests.get_mut("ordering").unwrap();
-    ordering.components.retain(|c| {
-        !matches!(
-            c.kind,
-            ComponentKind::AutomationSlice | ComponentKind::OutboundTranslationSlice | ComponentKind::Extension
-        )
-    });
+    ordering.components.retain(|c| c.kind != ComponentKind::Extension);
     let report = run::deploy(&clients, &pruned, &DeployOptions::default(), &|_| {}).await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
-    let automations = format!("shop-{stage}-ordering-AllAutomationSlices");
+    let publisher = format!("shop-{stage}-catalog-AllAutomationSlices");
+    let inbox = format!("shop-{stage}-ordering-OrderingExtensions");
     let mut deleted: Vec<(ResourceKind, String)> = report
         .changes
         .iter()
@@ -191,14 +189,26 @@ async fn a_stage_is_deployed_read_back_updated_pruned_and_destroyed() {
     assert_eq!(
         deleted,
         vec![
-            (ResourceKind::LogGroup, format!("/aws/lambda/{automations}")),
-            (ResourceKind::Role, automations.clone()),
-            (ResourceKind::Function, automations.clone()),
-            (ResourceKind::EventSourceMapping, format!("{automations}:events")),
+            (ResourceKind::Queue, format!("shop-{stage}-ordering-Ordering_Extensions-dlq.fifo")),
+            (ResourceKind::Queue, format!("shop-{stage}-ordering-Ordering_Extensions.fifo")),
+            (ResourceKind::LogGroup, format!("/aws/lambda/{publisher}")),
+            (ResourceKind::LogGroup, format!("/aws/lambda/{inbox}")),
+            (ResourceKind::Role, publisher.clone()),
+            (ResourceKind::Role, inbox.clone()),
+            (ResourceKind::Function, publisher.clone()),
+            (ResourceKind::Function, inbox.clone()),
+            (ResourceKind::EventSourceMapping, format!("{publisher}:events")),
+            (ResourceKind::EventSourceMapping, format!("{inbox}:commands")),
+            (ResourceKind::Parameter, format!("/reventless/shop/{stage}/ordering/inbox-queue")),
         ]
     );
-    assert!(lambda.get_function().function_name(&automations).send().await.is_err(), "the function is gone");
-    assert!(iam.get_role().role_name(&automations).send().await.is_err(), "its role is gone");
+    for function in [&publisher, &inbox] {
+        assert!(lambda.get_function().function_name(function).send().await.is_err(), "{function} is gone");
+        assert!(iam.get_role().role_name(function).send().await.is_err(), "its role is gone");
+    }
+    let sqs = aws_sdk_sqs::Client::new(&Emulator::shared().unwrap().sdk_config().await);
+    let queue = sqs.get_queue_url().queue_name(format!("shop-{stage}-ordering-Ordering_Extensions.fifo")).send().await;
+    assert!(queue.is_err(), "the inbox queue is gone");
 
     // Destroy leaves nothing of the stage.
     let (removed, failures) = run::destroy(&clients, &pruned.config, &|_| {}).await.unwrap();
@@ -206,6 +216,77 @@ async fn a_stage_is_deployed_read_back_updated_pruned_and_destroyed() {
     assert!(removed.len() >= 25, "{}", removed.len());
     let left = clients.discover("shop", &stage).await.unwrap();
     assert_eq!(left, vec![], "nothing tagged for the stage remains");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_to_micro_consolidation_replaces_the_followers_functions() {
+    let clients = clients().await;
+    let stage = unique_stage("m");
+    let single = inputs(config(&stage, ""));
+    let report = run::deploy(&clients, &single, &DeployOptions::default(), &|_| {}).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+
+    let micro = inputs(config(&stage, "consolidation = \"micro\""));
+    let report = run::deploy(&clients, &micro, &DeployOptions::default(), &|_| {}).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let functions = |wanted: fn(&Change) -> bool| -> Vec<String> {
+        let mut names: Vec<String> = report
+            .changes
+            .iter()
+            .filter(|c| wanted(c))
+            .filter_map(|c| match c {
+                Change::Create { kind: ResourceKind::Function, name, .. }
+                | Change::Delete { kind: ResourceKind::Function, name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    let prefix = |names: &[&str], stack: &str| -> Vec<String> {
+        names.iter().map(|name| format!("shop-{stage}-{stack}-{name}")).collect()
+    };
+    let mut created =
+        prefix(&["Categories", "CategoryProductCounts", "ProductDemands", "Products", "ProductsPublisher"], "catalog");
+    created.extend(prefix(
+        &[
+            "AutoShipOrder",
+            "AvailableProducts",
+            "Customers",
+            "OrderConfirmations",
+            "Orders",
+            "OrdersPublisher",
+            "SendOrderConfirmation",
+        ],
+        "ordering",
+    ));
+    assert_eq!(functions(|c| matches!(c, Change::Create { .. })), created, "one function per follower");
+    let mut deleted = prefix(&["AllAutomationSlices", "AllReadModels"], "catalog");
+    deleted.extend(prefix(&["AllAutomationSlices", "AllReadModels"], "ordering"));
+    assert_eq!(functions(|c| matches!(c, Change::Delete { .. })), deleted, "the consolidated ones go");
+    assert!(
+        report.warnings.iter().any(|w| w.starts_with("catalog: 5 functions read the events stream")),
+        "{:?}",
+        report.warnings
+    );
+
+    // Read back: a follower function knows its one component and has its own stream mapping.
+    let sdk = Emulator::shared().unwrap().sdk_config().await;
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let orders = format!("shop-{stage}-ordering-Orders");
+    let configuration = lambda.get_function_configuration().function_name(&orders).send().await.unwrap();
+    let function_config: Value =
+        serde_json::from_str(&configuration.environment().unwrap().variables().unwrap()["REVENTLESS_CONFIG"]).unwrap();
+    assert_eq!(function_config["role"], "AllReadModels");
+    assert_eq!(function_config["components"], serde_json::json!(["Orders"]));
+    let mappings = lambda.list_event_source_mappings().function_name(&orders).send().await.unwrap();
+    let sources: Vec<&str> = mappings.event_source_mappings().iter().filter_map(|m| m.event_source_arn()).collect();
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    assert!(sources[0].contains(&format!("table/shop-{stage}-ordering-events/stream/")), "{sources:?}");
+
+    let again = run::deploy(&clients, &micro, &DeployOptions::default(), &|_| {}).await.unwrap();
+    assert_eq!((again.changes.len(), again.uploaded), (0, 0), "a micro redeploy has nothing to do");
+    run::destroy(&clients, &micro.config, &|_| {}).await.unwrap();
 }
 
 fn urldecode(text: &str) -> String {

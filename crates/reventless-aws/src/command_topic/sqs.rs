@@ -40,6 +40,8 @@ pub fn queue_name(prefix: &str, topic: &str) -> String {
 pub struct SqsCommandTopic {
     client: Client,
     prefix: String,
+    /// Queues of other stacks by topic (a publisher's subscribers' inboxes).
+    names: HashMap<String, String>,
     urls: Mutex<HashMap<String, String>>,
 }
 
@@ -50,7 +52,13 @@ fn unavailable<E: std::error::Error + 'static>(error: E) -> StoreError {
 impl SqsCommandTopic {
     /// Topics as the queues `<prefix><topic>.fifo`.
     pub fn new(client: Client, prefix: impl Into<String>) -> Self {
-        Self { client, prefix: prefix.into(), urls: Mutex::new(HashMap::new()) }
+        Self { client, prefix: prefix.into(), names: HashMap::new(), urls: Mutex::new(HashMap::new()) }
+    }
+
+    /// Topics whose queue is not `<prefix><topic>.fifo`: topic → queue name.
+    pub fn naming(mut self, names: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.names.extend(names);
+        self
     }
 
     /// Adds queue URLs known in advance (from the function's configuration).
@@ -65,7 +73,7 @@ impl SqsCommandTopic {
         if let Some(url) = self.urls.lock().ok().and_then(|urls| urls.get(topic).cloned()) {
             return Ok(url);
         }
-        let name = queue_name(&self.prefix, topic);
+        let name = self.names.get(topic).cloned().unwrap_or_else(|| queue_name(&self.prefix, topic));
         let output = self.client.get_queue_url().queue_name(&name).send().await.map_err(unavailable)?;
         let url = output.queue_url().ok_or_else(|| StoreError::Unavailable(format!("no URL for queue {name}")))?;
         if let Ok(mut urls) = self.urls.lock() {

@@ -45,14 +45,18 @@ impl ResourceKind {
         Self::Schedule,
     ];
 
-    /// Creation wave: a resource only needs those of earlier waves.
+    /// Creation wave: a resource only needs those of earlier waves (a queue
+    /// redriving to a dead-letter queue comes one wave later, see [`Resource::wave`]).
     pub fn wave(self) -> usize {
         match self {
             Self::Table | Self::Queue | Self::LogGroup | Self::Role => 0,
-            Self::Function => 1,
-            Self::EventSourceMapping | Self::FunctionUrl | Self::Parameter | Self::Schedule => 2,
+            Self::Function => 2,
+            Self::EventSourceMapping | Self::FunctionUrl | Self::Parameter | Self::Schedule => 3,
         }
     }
+
+    /// How many creation waves there are.
+    pub const WAVES: usize = 4;
 }
 
 /// One desired resource.
@@ -72,6 +76,12 @@ pub struct Resource {
 impl Resource {
     pub fn key(&self) -> (ResourceKind, String) {
         (self.kind, self.name.clone())
+    }
+
+    /// Its creation wave: its kind's, except that a queue redriving to a
+    /// dead-letter queue waits for that queue to exist.
+    pub fn wave(&self) -> usize {
+        if self.kind == ResourceKind::Queue && self.spec["redriveTo"].is_string() { 1 } else { self.kind.wave() }
     }
 }
 
@@ -96,6 +106,8 @@ pub struct Plan {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PlanError {
+    #[error("stack `{stack}`: extension `{extension}` follows `{point}`, which no plugin stack of the stage publishes")]
+    MissingExtensionPoint { stack: String, extension: String, point: String },
     #[error("stack `{stack}`: `groups.{key}` names no handler group or function of it (known: {known})")]
     UnknownTuningKey { stack: String, key: String, known: String },
     #[error("no manifest for plugin stack `{0}`")]
@@ -265,8 +277,67 @@ pub fn topic_layout(consolidation: Consolidation) -> TopicLayout {
 }
 
 const PROJECTIONS: [ComponentKind; 2] = [ComponentKind::ReadModel, ComponentKind::StateViewSlice];
-const AUTOMATIONS: [ComponentKind; 3] =
-    [ComponentKind::AutomationSlice, ComponentKind::OutboundTranslationSlice, ComponentKind::Extension];
+const AUTOMATIONS: [ComponentKind; 2] = [ComponentKind::AutomationSlice, ComponentKind::OutboundTranslationSlice];
+
+/// The extension point (`<Plugin>.<Point>`) an extension component follows.
+fn followed_point(component: &reventless_core::plugin::ComponentManifest) -> Option<&str> {
+    let source = component.sources.iter().find(|log| log.kind == reventless_core::plugin::LogKind::ExtensionPoint)?;
+    Some(source.name.as_str())
+}
+
+/// Whether an extension follows a point of another plugin (which, on AWS,
+/// runs in that plugin's stack and hands its events to this one's inbox).
+fn is_remote_extension(manifest: &Manifest, component: &reventless_core::plugin::ComponentManifest) -> bool {
+    component.kind == ComponentKind::Extension
+        && followed_point(component).is_some_and(|point| !point.starts_with(&format!("{}.", manifest.plugin)))
+}
+
+/// Who extends whose extension points across the stage's stacks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtensionLinks {
+    /// Point (`Catalog.Products`) → subscriber stacks.
+    pub subscribers: BTreeMap<String, Vec<String>>,
+}
+
+impl ExtensionLinks {
+    /// From every stack's manifest; an extension of a point no stack of the
+    /// stage publishes is an error naming both.
+    pub fn of(config: &ProjectConfig, manifests: &BTreeMap<String, Manifest>) -> Result<Self, PlanError> {
+        let published: BTreeMap<&str, &str> = manifests
+            .iter()
+            .flat_map(|(stack, manifest)| {
+                manifest
+                    .components
+                    .iter()
+                    .filter(|c| c.kind == ComponentKind::ExtensionPoint)
+                    .map(move |c| (c.name.as_str(), stack.as_str()))
+            })
+            .collect();
+        let mut links = Self::default();
+        for (stack, manifest) in manifests.iter().filter(|(stack, _)| config.plugins.contains_key(*stack)) {
+            for extension in manifest.components.iter().filter(|c| is_remote_extension(manifest, c)) {
+                let point = followed_point(extension).unwrap_or_default();
+                if !published.contains_key(point) {
+                    return Err(PlanError::MissingExtensionPoint {
+                        stack: stack.clone(),
+                        extension: extension.name.clone(),
+                        point: point.to_string(),
+                    });
+                }
+                let subscribers = links.subscribers.entry(point.to_string()).or_default();
+                if !subscribers.contains(stack) {
+                    subscribers.push(stack.clone());
+                }
+            }
+        }
+        Ok(links)
+    }
+
+    /// The points of `plugin` that other stacks extend.
+    fn points_of(&self, plugin: &str) -> Vec<String> {
+        self.subscribers.keys().filter(|point| point.starts_with(&format!("{plugin}."))).cloned().collect()
+    }
+}
 
 /// The functions a plugin needs under a consolidation (DESIGN §6):
 /// `single` — `<Plugin>Api`, `<Plugin>Heartbeat`, `<Plugin>StateChanges`
@@ -274,12 +345,20 @@ const AUTOMATIONS: [ComponentKind; 3] =
 /// one command function and queue per log (each aggregate; a plugin's DCB
 /// slices share theirs), followers as `single`; `micro` — one command
 /// function and queue per async component and one function per follower.
-pub fn function_units(manifest: &Manifest, consolidation: Consolidation) -> Vec<FunctionUnit> {
+///
+/// Extensions of other plugins' points get `<Plugin>Extensions`, draining the
+/// plugin's inbox; the points in `extended` (those other stacks extend)
+/// publish from `AllAutomationSlices` (`micro`: `<Point>Publisher` each).
+pub fn function_units(manifest: &Manifest, consolidation: Consolidation, extended: &[String]) -> Vec<FunctionUnit> {
     let plugin = &manifest.plugin;
     let mut units = vec![
         FunctionUnit::whole("Api", format!("{plugin}Api")),
         FunctionUnit::whole("Heartbeat", format!("{plugin}Heartbeat")),
     ];
+    if manifest.components.iter().any(|c| is_remote_extension(manifest, c)) {
+        let unit = FunctionUnit::whole("Extensions", format!("{plugin}Extensions"));
+        units.push(FunctionUnit { topic: Some(reventless_core::inbox_topic(plugin)), ..unit });
+    }
     let layout = topic_layout(consolidation);
     for (topic, components) in layout.topics(manifest) {
         let name = match layout {
@@ -290,16 +369,30 @@ pub fn function_units(manifest: &Manifest, consolidation: Consolidation) -> Vec<
         units.push(FunctionUnit { group: "StateChanges", name, components, topic: Some(topic) });
     }
     for (group, kinds) in [("AllReadModels", &PROJECTIONS[..]), ("AllAutomationSlices", &AUTOMATIONS[..])] {
-        let followers: Vec<&String> =
-            manifest.components.iter().filter(|c| kinds.contains(&c.kind)).map(|c| &c.name).collect();
+        let automations = group == "AllAutomationSlices";
+        let mut followers: Vec<(String, String)> = manifest
+            .components
+            .iter()
+            .filter(|c| {
+                kinds.contains(&c.kind)
+                    || (automations && c.kind == ComponentKind::Extension && !is_remote_extension(manifest, c))
+            })
+            .map(|c| (c.name.clone(), c.name.clone()))
+            .collect();
+        if automations {
+            for point in extended {
+                let short = point.rsplit('.').next().unwrap_or(point);
+                followers.push((format!("{short}Publisher"), point.clone()));
+            }
+        }
         if followers.is_empty() {
             continue;
         }
         if consolidation == Consolidation::Micro {
-            units.extend(followers.into_iter().map(|component| FunctionUnit {
+            units.extend(followers.into_iter().map(|(name, component)| FunctionUnit {
                 group,
-                name: component.clone(),
-                components: vec![component.clone()],
+                name,
+                components: vec![component],
                 topic: None,
             }));
         } else {
@@ -311,7 +404,7 @@ pub fn function_units(manifest: &Manifest, consolidation: Consolidation) -> Vec<
 
 /// The handler groups a plugin needs, from its manifest (`single`).
 pub fn handler_groups(manifest: &Manifest) -> Vec<&'static str> {
-    function_units(manifest, Consolidation::Single).into_iter().map(|unit| unit.group).collect()
+    function_units(manifest, Consolidation::Single, &[]).into_iter().map(|unit| unit.group).collect()
 }
 
 /// DynamoDB advises at most two readers per stream shard (more are throttled).
@@ -346,6 +439,7 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
         check_tuning_keys(config, PLATFORM, &[GATEWAY])?;
         resources.extend(gateway_resources(config, &arns, &registry));
     }
+    let links = ExtensionLinks::of(config, manifests)?;
 
     for stack in config.plugins.keys() {
         let manifest = manifests.get(stack).ok_or_else(|| PlanError::MissingManifest(stack.clone()))?;
@@ -358,7 +452,20 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
             });
         }
         let names = stack_names(config, stack, &plugin);
-        let units = function_units(manifest, config.consolidation);
+        let extended = links.points_of(&plugin);
+        let units = function_units(manifest, config.consolidation, &extended);
+        // Where this plugin's published events go: each subscriber's inbox queue.
+        let mut subscribers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut inboxes: BTreeMap<String, String> = BTreeMap::new();
+        for point in &extended {
+            for subscriber_stack in &links.subscribers[point] {
+                let subscriber = config.plugin_name(subscriber_stack);
+                let prefix = stack_names(config, subscriber_stack, &subscriber).stores.queue_prefix;
+                let topic = reventless_core::inbox_topic(&subscriber);
+                inboxes.insert(topic.clone(), crate::command_topic::queue_name(&prefix, &topic));
+                subscribers.entry(point.clone()).or_default().push(subscriber);
+            }
+        }
         let mut keys: Vec<&str> = units.iter().flat_map(|unit| [unit.group, unit.name.as_str()]).collect();
         keys.dedup();
         check_tuning_keys(config, stack, &keys)?;
@@ -373,7 +480,12 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                 Some((unit, queue, dead_letters))
             })
             .collect();
-        let queue_arns: Vec<String> = queues.iter().map(|(_, queue, _)| arns.queue(queue)).collect();
+        // Async commands may be sent from any function; the inbox only receives from publishers.
+        let queue_arns: Vec<String> = queues
+            .iter()
+            .filter(|(unit, _, _)| unit.group == "StateChanges")
+            .map(|(_, queue, _)| arns.queue(queue))
+            .collect();
         let stream_readers = units.iter().filter(|unit| unit.follows_stream()).count();
         if stream_readers > STREAM_READERS_ADVISED {
             warnings.push(format!(
@@ -458,6 +570,15 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                     "Resource": [arns.queue(queue)],
                 }));
             }
+            let publishes = group == "AllAutomationSlices"
+                && (unit.components.is_empty() || unit.components.iter().any(|c| subscribers.contains_key(c)));
+            if publishes && !inboxes.is_empty() {
+                statements.push(json!({
+                    "Effect": "Allow",
+                    "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
+                    "Resource": inboxes.values().map(|queue| arns.queue(queue)).collect::<Vec<_>>(),
+                }));
+            }
             if unit.follows_stream() {
                 statements.push(json!({
                     "Effect": "Allow",
@@ -482,14 +603,13 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
             }
             let role = if unit.follows_stream() { group.to_string() } else { format!("{plugin}{group}") };
             let function_config = FunctionConfig {
-                role,
-                plugin: plugin.clone(),
-                stores: names.stores.clone(),
-                queues: Default::default(),
                 registry: heartbeat.then(|| registry.clone()),
                 api_function: heartbeat.then(|| api_function(config, stack)),
                 topics: topic_layout(config.consolidation),
                 components: if unit.follows_stream() { unit.components.clone() } else { Vec::new() },
+                subscribers: if publishes { subscribers.clone() } else { BTreeMap::new() },
+                queue_names: if publishes { inboxes.clone() } else { BTreeMap::new() },
+                ..FunctionConfig::new(role, &plugin, names.stores.clone())
             };
             let mut environment = BTreeMap::new();
             environment
@@ -553,12 +673,19 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
         }
         resources.push(parameter(config, stack, "events-table", &names.stores.events_table));
         resources.push(parameter(config, stack, "rows-table", &names.stores.rows_table));
-        let queue_names: Vec<&str> = queues.iter().map(|(_, queue, _)| queue.as_str()).collect();
-        if !queue_names.is_empty() {
-            resources.push(parameter(config, stack, "command-queues", &queue_names.join(",")));
+        let command_queues: Vec<&str> = queues
+            .iter()
+            .filter(|(unit, _, _)| unit.group == "StateChanges")
+            .map(|(_, queue, _)| queue.as_str())
+            .collect();
+        if !command_queues.is_empty() {
+            resources.push(parameter(config, stack, "command-queues", &command_queues.join(",")));
+        }
+        if let Some((_, inbox, _)) = queues.iter().find(|(unit, _, _)| unit.group == "Extensions") {
+            resources.push(parameter(config, stack, "inbox-queue", inbox));
         }
     }
-    resources.sort_by_key(|r| (r.kind.wave(), r.kind, r.name.clone()));
+    resources.sort_by_key(|r| (r.wave(), r.kind, r.name.clone()));
     Ok(Plan {
         project: config.project.clone(),
         stage: config.stage.clone(),

@@ -243,7 +243,7 @@ async fn apply(
     let (mut applied, mut uploaded, mut skipped, mut failures) = (0, 0, Vec::new(), Vec::new());
     for wave in waves {
         let stacks: BTreeSet<&String> = wave.iter().collect();
-        for kind_wave in 0..3 {
+        for creation_wave in 0..ResourceKind::WAVES {
             let mut work = Vec::new();
             for change in &changes {
                 let (kind, name, stack, exists, fields) = match change {
@@ -251,10 +251,10 @@ async fn apply(
                     Change::Update { kind, name, stack, fields } => (*kind, name, stack, true, fields.clone()),
                     _ => continue,
                 };
-                if !stacks.contains(stack) || kind.wave() != kind_wave {
+                let Some(resource) = by_key.get(&(kind, name.clone())) else { continue };
+                if !stacks.contains(stack) || resource.wave() != creation_wave {
                     continue;
                 }
-                let Some(resource) = by_key.get(&(kind, name.clone())) else { continue };
                 let code = if kind == ResourceKind::Function && (!exists || fields.iter().any(|f| f == "code")) {
                     inputs.code.get(stack)
                 } else {
@@ -301,7 +301,7 @@ async fn apply(
         })
         .collect();
     removals.sort_by_key(|e| std::cmp::Reverse((e.kind.wave(), e.kind)));
-    for kind_wave in (0..3).rev() {
+    for kind_wave in (0..ResourceKind::WAVES).rev() {
         let batch: Vec<&Existing> = removals.iter().copied().filter(|e| e.kind.wave() == kind_wave).collect();
         let results = futures::future::join_all(batch.into_iter().map(|existing| {
             let semaphore = semaphore.clone();
@@ -438,7 +438,7 @@ pub async fn destroy(
     existing.sort_by_key(|e| std::cmp::Reverse((e.kind.wave(), e.kind)));
     let semaphore = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut failures = Vec::new();
-    for kind_wave in (0..3).rev() {
+    for kind_wave in (0..ResourceKind::WAVES).rev() {
         let batch: Vec<&Existing> = existing.iter().filter(|e| e.kind.wave() == kind_wave).collect();
         let results = futures::future::join_all(batch.into_iter().map(|resource| {
             let semaphore = semaphore.clone();

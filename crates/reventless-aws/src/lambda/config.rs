@@ -27,6 +27,9 @@ pub enum HandlerGroup {
     AllStateViewSlices,
     /// Automations, outbound translations and extensions, from the stream.
     AllAutomationSlices,
+    /// Other plugins' published events, from the plugin's inbox queue
+    /// (`<Plugin>Extensions`).
+    Extensions,
     /// The GraphQL endpoint (`<Plugin>Api`), over HTTP.
     Api,
     /// The plugin's liveness (`<Plugin>Heartbeat`), on a schedule.
@@ -44,15 +47,16 @@ impl HandlerGroup {
             "AllReadModels" => Some(Self::AllReadModels),
             "AllStateViewSlices" => Some(Self::AllStateViewSlices),
             "AllAutomationSlices" => Some(Self::AllAutomationSlices),
+            "Extensions" => Some(Self::Extensions),
             "Api" => Some(Self::Api),
             "Heartbeat" => Some(Self::Heartbeat),
             _ => None,
         }
     }
 
-    /// Whether the group runs commands from SQS.
+    /// Whether the group drains an SQS queue (commands, or published events for `Extensions`).
     pub fn runs_commands(self) -> bool {
-        matches!(self, Self::AllAggregates | Self::AllAggregatesAsync | Self::StateChanges)
+        matches!(self, Self::AllAggregates | Self::AllAggregatesAsync | Self::StateChanges | Self::Extensions)
     }
 
     /// The followers a stream batch wakes in this group.
@@ -60,7 +64,7 @@ impl HandlerGroup {
         use reventless_core::FollowerKind;
         match self {
             Self::AllReadModels | Self::AllStateViewSlices => &[FollowerKind::Projection],
-            Self::AllAutomationSlices => &[FollowerKind::Automation, FollowerKind::Extension],
+            Self::AllAutomationSlices => &[FollowerKind::Automation, FollowerKind::Extension, FollowerKind::Publisher],
             _ => &[],
         }
     }
@@ -90,6 +94,13 @@ pub struct FunctionConfig {
     /// group's (micro consolidation); empty: all of them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<String>,
+    /// Plugins of other stacks extending this plugin's extension points:
+    /// point (`Catalog.Products`) → subscriber plugins.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub subscribers: BTreeMap<String, Vec<String>>,
+    /// Queues of other stacks by topic (the subscribers' inboxes): topic → queue name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub queue_names: BTreeMap<String, String>,
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -113,6 +124,22 @@ pub enum ConfigError {
 }
 
 impl FunctionConfig {
+    /// The function `role` of `plugin` on `stores`, with nothing else set.
+    pub fn new(role: impl Into<String>, plugin: impl Into<String>, stores: StoreNames) -> Self {
+        Self {
+            role: role.into(),
+            plugin: plugin.into(),
+            stores,
+            queues: BTreeMap::new(),
+            registry: None,
+            api_function: None,
+            topics: Default::default(),
+            components: Vec::new(),
+            subscribers: BTreeMap::new(),
+            queue_names: BTreeMap::new(),
+        }
+    }
+
     /// From the environment: the JSON in `REVENTLESS_CONFIG`, or the file named by `REVENTLESS_CONFIG_FILE`.
     pub fn from_env() -> Result<Self, ConfigError> {
         if let Ok(json) = std::env::var(CONFIG_ENV) {

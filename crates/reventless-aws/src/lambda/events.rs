@@ -73,8 +73,14 @@ impl Handler {
             .into());
         }
         let indexes = manifest.storage.tables.iter().map(|t| (t.name.clone(), t.indexes.clone())).collect();
-        let stores = crate::aws_stores_with(sdk, &config.stores, config.queues.clone(), indexes);
-        let runtime = Runtime::on_demand(stores, vec![plugin], capabilities, config.topics)?;
+        let queues = crate::QueueDirectory { urls: config.queues.clone(), names: config.queue_names.clone() };
+        let stores = crate::aws_stores_with(sdk, &config.stores, queues, indexes);
+        let options = reventless_core::RuntimeOptions {
+            topics: config.topics,
+            subscribers: config.subscribers.clone(),
+            ..Default::default()
+        };
+        let runtime = Runtime::on_demand(stores, vec![plugin], capabilities, options)?;
         let schema =
             if group == HandlerGroup::Api { Some(reventless_graphql::build_schema_of(&runtime, None)?) } else { None };
         let fragment = if group == HandlerGroup::Heartbeat {
@@ -173,6 +179,12 @@ impl Handler {
             }
             let body = record.get("body").and_then(Value::as_str).unwrap_or_default();
             let outcome = match serde_json::from_str::<CommandMessage>(body) {
+                Ok(message) if self.group == HandlerGroup::Extensions => {
+                    match serde_json::from_value::<reventless_core::PublishedMessage>(message.body) {
+                        Ok(published) => self.runtime.run_published(&published).await.map_err(|e| e.to_string()),
+                        Err(error) => Err(format!("not a published event: {error}")),
+                    }
+                }
                 Ok(message) => self.runtime.run_queued(&message).await.map_err(|e| e.to_string()),
                 Err(error) => Err(format!("not a command message: {error}")),
             };

@@ -1,4 +1,4 @@
 //! The Catalog plugin's Lambda `bootstrap`.
 fn main() -> std::process::ExitCode {
-    online_shop_lambda::serve(online_shop::catalog::standalone())
+    online_shop_lambda::serve(online_shop::catalog::plugin())
 }

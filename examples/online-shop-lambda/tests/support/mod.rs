@@ -39,16 +39,7 @@ impl Deployment {
 
     /// What the deployer would tell the function `role` of this plugin.
     pub fn function_config(&self, role: &str) -> FunctionConfig {
-        FunctionConfig {
-            role: role.to_string(),
-            plugin: self.plugin.clone(),
-            stores: self.names.clone(),
-            queues: Default::default(),
-            registry: None,
-            api_function: None,
-            topics: Default::default(),
-            components: Vec::new(),
-        }
+        FunctionConfig::new(role, &self.plugin, self.names.clone())
     }
 
     /// The environment of a function that registers the plugin (a heartbeat):
@@ -131,12 +122,17 @@ impl Deployment {
 
     /// Receives every message of the command queue (kept in flight) as one Lambda SQS event.
     pub async fn sqs_event(&self, expected: usize) -> Value {
+        self.sqs_event_from(&self.queue_url, expected).await
+    }
+
+    /// As [`Deployment::sqs_event`], from the queue at `queue_url`.
+    pub async fn sqs_event_from(&self, queue_url: &str, expected: usize) -> Value {
         let sqs = aws_sdk_sqs::Client::new(&self.config);
         let mut records = Vec::new();
         for _ in 0..20 {
             let output = sqs
                 .receive_message()
-                .queue_url(&self.queue_url)
+                .queue_url(queue_url)
                 .max_number_of_messages(10)
                 .visibility_timeout(120)
                 .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
