@@ -50,6 +50,10 @@ fn settings_layer_env_over_local_over_stage_over_file_over_defaults() {
     )
     .unwrap();
     assert_eq!((env.defaults.memory_size, env.region.as_str()), (4096, "us-west-2"), "the environment over everything");
+    let micro = load(FILE, None, "dev", &[("REVENTLESS_CONSOLIDATION", "micro")]).unwrap();
+    assert_eq!(micro.consolidation, reventless_aws::deploy::config::Consolidation::Micro);
+    let wrong = load(FILE, None, "dev", &[("REVENTLESS_CONSOLIDATION", "tiny")]).unwrap_err();
+    assert!(wrong.to_string().contains("REVENTLESS_CONSOLIDATION"), "{wrong}");
     assert_eq!(dev.deploy_order().unwrap(), vec![vec!["catalog".to_string()], vec!["ordering".to_string()]]);
 }
 

@@ -277,6 +277,13 @@ fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError>
             text.parse().map_err(|message| ConfigError::Value { key: "REVENTLESS_ARCHITECTURE".into(), message })?,
         );
     }
+    if let Some(text) = env("REVENTLESS_CONSOLIDATION") {
+        let parsed = serde_json::from_value(serde_json::Value::String(text.trim().to_string()));
+        layer.consolidation = Some(parsed.map_err(|_| ConfigError::Value {
+            key: "REVENTLESS_CONSOLIDATION".into(),
+            message: format!("`{text}` is not one of single, per-aggregate, micro"),
+        })?);
+    }
     let mut tuning = TuningLayer::default();
     let number = |key: &str| -> Result<Option<i64>, ConfigError> {
         let name = format!("REVENTLESS_{}", key.to_ascii_uppercase());

@@ -27,38 +27,68 @@ pub fn bin_of(config: &ProjectConfig, stack: &str) -> String {
     config.plugins.get(stack).and_then(|s| s.bin.clone()).unwrap_or_else(|| format!("{stack}-lambda"))
 }
 
-/// Builds (or finds) every stack's binary, asks it for its manifest and zips it.
+/// Builds (or finds) every stack's binary, asks it for its manifest and zips
+/// it. Builds run one after the other (cargo locks the target directory);
+/// manifests and zips run in parallel, one thread per stack.
 pub fn prepare(
     config: ProjectConfig,
     bootstraps: &Bootstraps,
-    progress: &dyn Fn(String),
+    progress: &(dyn Fn(String) + Sync),
 ) -> Result<Inputs, DeployError> {
-    let mut manifests = BTreeMap::new();
-    let mut code = BTreeMap::new();
+    let mut binaries = Vec::new();
     for (stack, plugin) in &config.plugins {
         let bin = bin_of(&config, stack);
         let binary = locate(&config, bootstraps, stack, plugin.package.clone(), &bin, progress)?;
-        let output = std::process::Command::new(&binary)
-            .arg("manifest")
-            .output()
-            .map_err(|e| DeployError::Refused(format!("cannot run {} manifest: {e}", binary.display())))?;
-        if !output.status.success() {
-            return Err(DeployError::Refused(format!(
-                "{} manifest failed: {}",
-                binary.display(),
-                String::from_utf8_lossy(&output.stderr)
-            )));
-        }
-        let manifest: Manifest = serde_json::from_slice(&output.stdout)
-            .map_err(|e| DeployError::Refused(format!("{} printed no manifest: {e}", binary.display())))?;
-        manifests.insert(stack.clone(), manifest);
-        code.insert(stack.clone(), zip_code(&binary, stack, &bin, progress)?);
+        binaries.push((stack.clone(), bin, binary, true));
     }
     if let Some(bin) = config.platform.bin.clone() {
         let binary = locate(&config, bootstraps, PLATFORM, config.platform.package.clone(), &bin, progress)?;
-        code.insert(PLATFORM.to_string(), zip_code(&binary, PLATFORM, &bin, progress)?);
+        binaries.push((PLATFORM.to_string(), bin, binary, false));
+    }
+    let prepared: Vec<Result<(String, Option<Manifest>, CodeZip), DeployError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = binaries
+            .iter()
+            .map(|(stack, bin, binary, plugin)| {
+                scope.spawn(move || {
+                    let manifest = if *plugin { Some(manifest_of(binary)?) } else { None };
+                    Ok((stack.clone(), manifest, zip_code(binary, stack, bin, progress)?))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle.join().unwrap_or_else(|_| Err(DeployError::Refused("preparing a stack panicked".into())))
+            })
+            .collect()
+    });
+    let mut manifests = BTreeMap::new();
+    let mut code = BTreeMap::new();
+    for result in prepared {
+        let (stack, manifest, zip) = result?;
+        if let Some(manifest) = manifest {
+            manifests.insert(stack.clone(), manifest);
+        }
+        code.insert(stack, zip);
     }
     Ok(Inputs { config, manifests, code })
+}
+
+/// What a plugin binary says of itself (`<binary> manifest`).
+fn manifest_of(binary: &Path) -> Result<Manifest, DeployError> {
+    let output = std::process::Command::new(binary)
+        .arg("manifest")
+        .output()
+        .map_err(|e| DeployError::Refused(format!("cannot run {} manifest: {e}", binary.display())))?;
+    if !output.status.success() {
+        return Err(DeployError::Refused(format!(
+            "{} manifest failed: {}",
+            binary.display(),
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    serde_json::from_slice(&output.stdout)
+        .map_err(|e| DeployError::Refused(format!("{} printed no manifest: {e}", binary.display())))
 }
 
 /// A stack's `bootstrap`: built, or where the caller said it is.
@@ -91,7 +121,7 @@ fn locate(
 }
 
 /// The deterministic zip of a `bootstrap`.
-fn zip_code(binary: &Path, stack: &str, bin: &str, progress: &dyn Fn(String)) -> Result<CodeZip, DeployError> {
+fn zip_code(binary: &Path, stack: &str, bin: &str, progress: &(dyn Fn(String) + Sync)) -> Result<CodeZip, DeployError> {
     let bytes = zip_bytes(binary, &[]).map_err(|e| DeployError::Refused(e.to_string()))?;
     let package = describe(&bytes, &PathBuf::from(format!("{stack}.zip")));
     progress(format!("{stack}: {bin} ({} bytes zipped, sha256 {})", package.bytes, &package.sha256[..12]));
