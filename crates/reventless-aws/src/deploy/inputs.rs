@@ -45,13 +45,13 @@ pub fn prepare(
         let binary = locate(&config, bootstraps, PLATFORM, config.platform.package.clone(), &bin, progress)?;
         binaries.push((PLATFORM.to_string(), bin, binary, false));
     }
-    let prepared: Vec<Result<(String, Option<Manifest>, CodeZip), DeployError>> = std::thread::scope(|scope| {
+    let prepared: Vec<Result<Prepared, DeployError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = binaries
             .iter()
             .map(|(stack, bin, binary, plugin)| {
                 scope.spawn(move || {
                     let manifest = if *plugin { Some(manifest_of(binary)?) } else { None };
-                    Ok((stack.clone(), manifest, zip_code(binary, stack, bin, progress)?))
+                    Ok(Prepared { stack: stack.clone(), manifest, code: zip_code(binary, stack, bin, progress)? })
                 })
             })
             .collect();
@@ -65,13 +65,20 @@ pub fn prepare(
     let mut manifests = BTreeMap::new();
     let mut code = BTreeMap::new();
     for result in prepared {
-        let (stack, manifest, zip) = result?;
-        if let Some(manifest) = manifest {
-            manifests.insert(stack.clone(), manifest);
+        let prepared = result?;
+        if let Some(manifest) = prepared.manifest {
+            manifests.insert(prepared.stack.clone(), manifest);
         }
-        code.insert(stack, zip);
+        code.insert(prepared.stack, prepared.code);
     }
     Ok(Inputs { config, manifests, code })
+}
+
+/// One stack's binary, ready: its manifest (plugin stacks) and its zip.
+struct Prepared {
+    stack: String,
+    manifest: Option<Manifest>,
+    code: CodeZip,
 }
 
 /// What a plugin binary says of itself (`<binary> manifest`).
