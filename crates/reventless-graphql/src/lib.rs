@@ -12,5 +12,5 @@ mod convert;
 mod schema;
 mod shape;
 
-pub use schema::{ApiSchema, BuildError, build_schema, build_schema_of, execute};
+pub use schema::{ApiSchema, BuildError, PlatformRows, build_schema, build_schema_of, execute, platform_schema};
 pub use shape::{ShapeError, camel_case};

@@ -116,6 +116,11 @@ fn register_common(outputs: &mut Types) {
             field("outcomes", Shape::List(Box::new(Shape::Object("CommandOutcome".into())), true), true),
         ],
     );
+    register_platform_types(outputs);
+}
+
+/// `PlatformPlugin` and its `PluginStatus`.
+fn register_platform_types(outputs: &mut Types) {
     outputs.enums.insert("PluginStatus".into(), vec!["CONNECTED".into(), "STALE".into(), "DISCONNECTED".into()]);
     outputs.objects.insert(
         "PlatformPlugin".into(),
@@ -132,22 +137,41 @@ fn register_common(outputs: &mut Types) {
     );
 }
 
-/// `Platform_Plugins`: the hosted plugins with their lifecycle status (a
-/// connected plugin whose heartbeat is three intervals old shows `STALE`).
-fn platform_plugins_field(runtime: Runtime) -> Field {
-    Field::new("Platform_Plugins", TypeRef::named_nn_list_nn("PlatformPlugin"), move |_| {
-        let runtime = runtime.clone();
-        FieldFuture::new(async move {
+/// Where `Platform_Plugins` reads the plugin rows (`PlatformPlugin` shape:
+/// `name`, `version`, `status`, `lastHeartbeat`, …).
+pub trait PlatformRows: Send + Sync {
+    fn plugin_rows(&self) -> futures::future::BoxFuture<'_, Result<Vec<Value>, EngineError>>;
+    /// How often the plugins beat: three intervals without one is `STALE`.
+    fn heartbeat_interval(&self) -> std::time::Duration;
+}
+
+/// The local platform's rows: the runtime's `Platform_Plugins` table.
+struct RuntimeRows(Runtime);
+
+impl PlatformRows for RuntimeRows {
+    fn plugin_rows(&self) -> futures::future::BoxFuture<'_, Result<Vec<Value>, EngineError>> {
+        Box::pin(async move {
             let request = ListRequest { first: 1000, ..ListRequest::default() };
-            let page = runtime
-                .stores()
-                .queries
-                .list(reventless_core::PLATFORM_PLUGINS, &request)
-                .await
-                .map_err(|e| engine_error(e.into()))?;
-            let stale_after = u64::try_from(reventless_core::HEARTBEAT_INTERVAL.as_millis() * 3).unwrap_or(u64::MAX);
+            let page = self.0.stores().queries.list(reventless_core::PLATFORM_PLUGINS, &request).await?;
+            Ok(page.rows.into_iter().map(|(_, row)| row).collect())
+        })
+    }
+
+    fn heartbeat_interval(&self) -> std::time::Duration {
+        reventless_core::HEARTBEAT_INTERVAL
+    }
+}
+
+/// `Platform_Plugins`: the plugins with their lifecycle status (a connected
+/// plugin whose heartbeat is three intervals old shows `STALE`).
+fn platform_plugins_field(source: Arc<dyn PlatformRows>) -> Field {
+    Field::new("Platform_Plugins", TypeRef::named_nn_list_nn("PlatformPlugin"), move |_| {
+        let source = source.clone();
+        FieldFuture::new(async move {
+            let rows = source.plugin_rows().await.map_err(engine_error)?;
+            let stale_after = u64::try_from(source.heartbeat_interval().as_millis() * 3).unwrap_or(u64::MAX);
             let now = reventless_spec::Timestamp::now().0;
-            let rows = page.rows.into_iter().map(|(_, mut row)| {
+            let rows = rows.into_iter().map(|mut row| {
                 let beat = row.get("lastHeartbeat").and_then(Value::as_u64).unwrap_or(0);
                 if row["status"] == "CONNECTED" && now.saturating_sub(beat) > stale_after {
                     row["status"] = "STALE".into();
@@ -157,6 +181,31 @@ fn platform_plugins_field(runtime: Runtime) -> Field {
             Ok(Some(FieldValue::list(rows)))
         })
     })
+}
+
+/// The platform's own part of an API: `Platform_Plugins` over `source` (a
+/// gateway in front of plugins hosted elsewhere answers it from its registry).
+pub fn platform_schema(source: Arc<dyn PlatformRows>) -> Result<ApiSchema, BuildError> {
+    let mut outputs = Types::default();
+    register_platform_types(&mut outputs);
+    let query = Object::new("Query").field(platform_plugins_field(source));
+    let mutation = Object::new("Mutation").field(Field::new("_noop", TypeRef::named(TypeRef::BOOLEAN), |_| {
+        FieldFuture::new(async { Ok(Some(FieldValue::value(true))) })
+    }));
+    let subscription = Subscription::new("Subscription").field(SubscriptionField::new(
+        "_noop",
+        TypeRef::named(TypeRef::BOOLEAN),
+        |_| SubscriptionFieldFuture::new(async { Ok(futures::stream::empty::<async_graphql::Result<FieldValue>>()) }),
+    ));
+    let mut schema = Schema::build(query.type_name(), Some(mutation.type_name()), Some(subscription.type_name()));
+    for (name, values) in outputs.enums {
+        schema = schema.register(values.into_iter().fold(Enum::new(name), |e, value| e.item(EnumItem::new(value))));
+    }
+    for (name, fields) in &outputs.objects {
+        schema = schema.register(output_object(name, fields));
+    }
+    let schema = schema.register(query).register(mutation).register(subscription).finish()?;
+    Ok(ApiSchema { schema })
 }
 
 /// A mutation before it gets its resolver.
@@ -268,7 +317,7 @@ pub fn build_schema_of(runtime: &Runtime, only: Option<&str>) -> Result<ApiSchem
         query = query.field(list_field(spec, runtime.clone()));
         subscription = subscription.field(changes_field(spec, runtime.clone()));
     }
-    query = query.field(platform_plugins_field(runtime.clone()));
+    query = query.field(platform_plugins_field(Arc::new(RuntimeRows(runtime.clone()))));
 
     let mut schema = Schema::build(query.type_name(), Some(mutation.type_name()), Some(subscription.type_name()))
         .register(GqlScalar::new("JSON").description("Free-form JSON"));

@@ -109,12 +109,25 @@ async fn the_gateway_serves_every_registered_plugin_at_one_endpoint() {
     assert_eq!(data["Ordering_Customers"]["edges"][0]["node"], json!({"id": "c1", "email": "ann@example.org"}));
     assert_eq!(data["__typename"], "Query");
 
+    // The gateway itself answers `Platform_` fields, from the registry, next to a plugin's.
+    let platform = graphql("{ Platform_Plugins { name version status schema } Catalog_Categories { totalCount } }");
+    let answer = body(&gateway.invoke(post(&platform, None), LIMIT).await.unwrap());
+    assert_eq!(answer.get("errors"), None, "{answer}");
+    let plugins = answer["data"]["Platform_Plugins"].as_array().unwrap();
+    let listed: Vec<(&str, &str)> =
+        plugins.iter().map(|p| (p["name"].as_str().unwrap(), p["status"].as_str().unwrap())).collect();
+    assert_eq!(listed, vec![("Catalog", "CONNECTED"), ("Ordering", "CONNECTED")]);
+    assert!(plugins[1]["schema"].as_str().unwrap().contains("Ordering_Orders"));
+    assert_eq!(answer["data"]["Catalog_Categories"]["totalCount"], 1);
+    assert_eq!(sdl.matches("Platform_Plugins:").count(), 1, "in the composed schema once");
+
     // Introspection answers for the whole stage.
     let introspection = graphql(r#"{ __type(name: "Query") { fields { name } } }"#);
     let answer = body(&gateway.invoke(post(&introspection, None), LIMIT).await.unwrap());
     let fields: Vec<&str> =
         answer["data"]["__type"]["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
     assert!(fields.contains(&"Catalog_Categories") && fields.contains(&"Ordering_Orders"), "{fields:?}");
+    assert_eq!(fields.iter().filter(|f| **f == "Platform_Plugins").count(), 1, "{fields:?}");
 
     // Bad requests: the reason, and no plugin is called with them.
     let unknown = gateway.invoke(post(&graphql("{ Shipping_Parcels { totalCount } }"), None), LIMIT).await.unwrap();

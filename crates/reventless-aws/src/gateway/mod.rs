@@ -49,6 +49,36 @@ pub const GATEWAY_ENV: &str = "REVENTLESS_GATEWAY";
 /// How long a container trusts what it read from the registry.
 pub const REGISTRY_TTL: Duration = Duration::from_secs(10);
 
+/// How often the deployed heartbeats run (their schedule is `rate(1 minute)`).
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(60);
+
+/// The root-field prefix the gateway answers itself (`Platform_Plugins`).
+pub const PLATFORM_PREFIX: &str = "Platform";
+
+/// `Platform_Plugins` on AWS: the plugins of the registry.
+struct RegistryRows(Registry);
+
+impl reventless_graphql::PlatformRows for RegistryRows {
+    fn plugin_rows(&self) -> futures::future::BoxFuture<'_, Result<Vec<Value>, reventless_core::EngineError>> {
+        Box::pin(async move {
+            let registrations = self.0.list().await?;
+            Ok(registrations
+                .into_iter()
+                .map(|r| {
+                    json!({
+                        "name": r.plugin, "version": r.version, "status": "CONNECTED",
+                        "lastHeartbeat": r.last_heartbeat, "schema": r.schema,
+                    })
+                })
+                .collect())
+        })
+    }
+
+    fn heartbeat_interval(&self) -> Duration {
+        HEARTBEAT_EVERY
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
@@ -109,12 +139,15 @@ struct Snapshot {
 pub struct Gateway {
     registry: Registry,
     apis: Arc<dyn PluginApis>,
+    /// The fields the gateway answers itself (`Platform_`), over the registry.
+    platform: reventless_graphql::ApiSchema,
     snapshot: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
 }
 
 impl Gateway {
-    pub fn new(registry: Registry, apis: Arc<dyn PluginApis>) -> Self {
-        Self { registry, apis, snapshot: tokio::sync::Mutex::new(None) }
+    pub fn new(registry: Registry, apis: Arc<dyn PluginApis>) -> Result<Self, reventless_graphql::BuildError> {
+        let platform = reventless_graphql::platform_schema(Arc::new(RegistryRows(registry.clone())))?;
+        Ok(Self { registry, apis, platform, snapshot: tokio::sync::Mutex::new(None) })
     }
 
     async fn snapshot(&self) -> Result<Arc<Snapshot>, String> {
@@ -125,7 +158,9 @@ impl Gateway {
         let registrations = self.registry.list().await.map_err(|e| e.to_string())?;
         let plugins: BTreeMap<String, Registration> =
             registrations.into_iter().map(|r| (r.plugin.clone(), r)).collect();
-        let fragments = plugins.iter().map(|(name, r)| (name.clone(), r.schema.clone())).collect();
+        let mut fragments: BTreeMap<String, String> =
+            plugins.iter().map(|(name, r)| (name.clone(), r.schema.clone())).collect();
+        fragments.insert(PLATFORM_PREFIX.to_string(), self.platform.sdl());
         let snapshot = Arc::new(Snapshot { read_at: Instant::now(), schema: compose(&fragments), plugins });
         *slot = Some(snapshot.clone());
         Ok(snapshot)
@@ -183,6 +218,7 @@ impl Gateway {
         };
         for part in &routing.parts {
             if let Target::Plugin(plugin) = &part.target
+                && plugin != PLATFORM_PREFIX
                 && !snapshot.plugins.contains_key(plugin)
             {
                 let message = format!("no plugin `{plugin}` is connected (connected: {})", known(&snapshot));
@@ -205,11 +241,18 @@ impl Gateway {
         http_response(200, &split::merge_answers(&routing, answers))
     }
 
-    /// One part's answers (introspection: one per plugin).
+    /// One part's answers (introspection: one per plugin, and the gateway's own).
     async fn answer(&self, snapshot: &Snapshot, event: &Value, part: &Part) -> Vec<(Target, Result<Value, String>)> {
+        let mut own = Vec::new();
         let plugins: Vec<&Registration> = match &part.target {
+            Target::Plugin(plugin) if plugin == PLATFORM_PREFIX => {
+                return vec![(part.target.clone(), Ok(self.answer_platform(part).await))];
+            }
             Target::Plugin(plugin) => snapshot.plugins.get(plugin).into_iter().collect(),
-            Target::Introspection => snapshot.plugins.values().collect(),
+            Target::Introspection => {
+                own.push((part.target.clone(), Ok(self.answer_platform(part).await)));
+                snapshot.plugins.values().collect()
+            }
         };
         let body = json!({ "query": part.query, "operationName": part.operation_name, "variables": part.variables });
         let calls = plugins.into_iter().map(|registration| {
@@ -229,7 +272,19 @@ impl Gateway {
                 (part.target.clone(), answer)
             }
         });
-        join_all(calls).await
+        own.extend(join_all(calls).await);
+        own
+    }
+
+    /// A part the gateway answers itself (no identity is needed to list plugins).
+    async fn answer_platform(&self, part: &Part) -> Value {
+        let variables = async_graphql::Variables::from_json(Value::Object(part.variables.clone()));
+        let mut request = async_graphql::Request::new(part.query.clone()).variables(variables);
+        if let Some(name) = &part.operation_name {
+            request = request.operation_name(name);
+        }
+        let response = reventless_graphql::execute(&self.platform, request, reventless_core::Caller::default()).await;
+        serde_json::to_value(&response).unwrap_or_else(|e| graphql_error(&e.to_string(), "INTERNAL"))
     }
 }
 
@@ -268,7 +323,7 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let gateway = Arc::new(Gateway::new(
         Registry::new(&sdk, &config.registry),
         Arc::new(LambdaInvoke(aws_sdk_lambda::Client::new(&sdk))),
-    ));
+    )?);
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<Value>| {
         let gateway = gateway.clone();
         async move { Ok::<Value, lambda_runtime::Error>(gateway.handle(event.payload).await) }
