@@ -320,13 +320,15 @@ fn bank() -> Manifest {
         json!({"kind": "StateChangeSlice", "name": name, "consumes": [], "produces": [], "async": is_async,
                "log": {"kind": "Dcb", "name": "Bank"}})
     };
-    let follower =
-        |kind: &str, name: &str| json!({"kind": kind, "name": name, "consumes": [], "produces": [], "async": false});
+    let follower = |kind: &str, name: &str, sources: serde_json::Value| json!({"kind": kind, "name": name, "consumes": [], "produces": [], "async": false, "sources": sources});
+    let accounts = json!([{"kind": "Aggregate", "name": "Bank_Account"}]);
+    let both = json!([{"kind": "Aggregate", "name": "Bank_Account"}, {"kind": "Aggregate", "name": "Bank_Loan"}]);
     serde_json::from_value(json!({
         "plugin": "Bank", "version": "1.0.0",
         "components": [aggregate("Account"), aggregate("Loan"), slice("Open", true), slice("Close", true),
-                       slice("Rename", false), follower("ReadModel", "Balances"), follower("StateViewSlice", "Owners"),
-                       follower("AutomationSlice", "WelcomeBonus")],
+                       slice("Rename", false), follower("ReadModel", "Balances", both),
+                       follower("StateViewSlice", "Owners", json!([{"kind": "Dcb", "name": "Bank"}])),
+                       follower("AutomationSlice", "WelcomeBonus", accounts)],
         "storage": {"aggregate_logs": ["Bank_Account", "Bank_Loan"], "dcb_logs": ["Bank"], "tables": [], "command_topics": ["Bank_Commands"]}
     }))
     .unwrap()
@@ -459,6 +461,12 @@ fn micro_gives_each_component_its_function_tuned_by_name() {
         assert_eq!(config["topics"], "per-component");
         let mapping = named(&plan, ResourceKind::EventSourceMapping, &format!("{function}:events"));
         assert_eq!(mapping.spec["table"], "shop-dev-bank-events");
+        let logs = match function {
+            "shop-dev-bank-Balances" => json!(["a#Bank_Account", "a#Bank_Loan"]),
+            "shop-dev-bank-Owners" => json!(["d#Bank"]),
+            _ => json!(["a#Bank_Account"]),
+        };
+        assert_eq!(mapping.spec["logs"], logs, "{function} is woken by new events of its logs only");
         assert_eq!(named(&plan, ResourceKind::Function, function).tags["reventless:component"], function[14..]);
     }
     let memory = |function: &str| named(&plan, ResourceKind::Function, function).spec["memorySize"].clone();
@@ -541,6 +549,9 @@ fn extension_points_publish_into_their_subscribers_inboxes() {
         load(&FILE.replace("project = \"shop\"", "project = \"shop\"\nconsolidation = \"micro\""), None, "dev", &[])
             .unwrap();
     let plan = plan_of(&micro, &linked_manifests()).unwrap();
+    let single = plan_of(&config, &linked_manifests()).unwrap();
+    let automations = named(&single, ResourceKind::EventSourceMapping, "shop-dev-catalog-AllAutomationSlices:events");
+    assert_eq!(automations.spec["logs"], json!(["d#Catalog"]), "the published point's source log");
     let products = function_config(&plan, "shop-dev-catalog-ProductsPublisher");
     assert_eq!(products["components"], json!(["Catalog.Products"]));
     assert_eq!(products["subscribers"], json!({"Catalog.Products": ["Ordering"]}));

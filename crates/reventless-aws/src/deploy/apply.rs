@@ -238,6 +238,8 @@ impl Clients {
                         .and_then(|f| f.destination())
                         .and_then(|arn| arn.rsplit(':').next());
                     observed["onFailure"] = json!(on_failure);
+                    let pattern = mapping.filter_criteria().and_then(|f| f.filters().first()).and_then(|f| f.pattern());
+                    observed["logs"] = pattern.map(logs_of_pattern).unwrap_or(Value::Null);
                 }
                 Ok(Some(observed))
             }
@@ -453,7 +455,9 @@ impl Clients {
                                     resource.spec["maximumRetryAttempts"].as_i64().unwrap_or(10) as i32
                                 );
                     }
-                    let update = update.set_destination_config(failure_destination(plan, resource));
+                    let update = update
+                        .set_destination_config(failure_destination(plan, resource))
+                        .set_filter_criteria(stream_filter(resource));
                     update.send().await.map_err(aws("UpdateEventSourceMapping", name))?;
                 } else {
                     let source = self.source_arn(resource).await?;
@@ -476,7 +480,9 @@ impl Clients {
                                     resource.spec["maximumRetryAttempts"].as_i64().unwrap_or(10) as i32
                                 );
                     }
-                    let create = create.set_destination_config(failure_destination(plan, resource));
+                    let create = create
+                        .set_destination_config(failure_destination(plan, resource))
+                        .set_filter_criteria(stream_filter(resource));
                     create.send().await.map_err(aws("CreateEventSourceMapping", name))?;
                 }
             }
@@ -957,6 +963,24 @@ fn failure_destination(plan: &Plan, resource: &Resource) -> Option<aws_sdk_lambd
     let arn = format!("arn:aws:sqs:{}:{}:{queue}", plan.region, plan.account);
     let on_failure = aws_sdk_lambda::types::OnFailure::builder().destination(arn).build();
     Some(aws_sdk_lambda::types::DestinationConfig::builder().on_failure(on_failure).build())
+}
+
+/// A stream mapping's filter: new events of the planned logs only
+/// (`{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"log": {"S": [...]}}}}`).
+fn stream_filter(resource: &Resource) -> Option<aws_sdk_lambda::types::FilterCriteria> {
+    let logs = resource.spec.get("logs")?.as_array()?;
+    let pattern = json!({"eventName": ["INSERT"], "dynamodb": {"NewImage": {"log": {"S": logs}}}});
+    let filter = aws_sdk_lambda::types::Filter::builder().pattern(pattern.to_string()).build();
+    Some(aws_sdk_lambda::types::FilterCriteria::builder().filters(filter).build())
+}
+
+/// The logs a stream filter passes (what [`stream_filter`] wrote), sorted.
+fn logs_of_pattern(pattern: &str) -> Value {
+    let parsed: Value = serde_json::from_str(pattern).unwrap_or(Value::Null);
+    let mut logs: Vec<Value> =
+        parsed.pointer("/dynamodb/NewImage/log/S").and_then(Value::as_array).cloned().unwrap_or_default();
+    logs.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    Value::Array(logs)
 }
 
 fn code_is<E: ProvideErrorMetadata, R>(error: &aws_smithy_runtime_api_error::SdkError<E, R>, expected: &str) -> bool {

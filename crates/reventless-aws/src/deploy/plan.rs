@@ -267,6 +267,35 @@ impl FunctionUnit {
     }
 }
 
+/// The events-table log keys (`log` attribute) a stream function's followers
+/// read: its stream mapping passes only new events of these logs (fence and
+/// counter items, and other followers' logs, never wake it).
+fn followed_log_keys(manifest: &Manifest, unit: &FunctionUnit, extended: &[String]) -> Vec<String> {
+    let kinds: &[ComponentKind] = if unit.group == "AllReadModels" { &PROJECTIONS } else { &AUTOMATIONS };
+    let point_sources = |point: &str| -> Vec<reventless_core::plugin::LogRef> {
+        let published = manifest.components.iter().find(|c| c.kind == ComponentKind::ExtensionPoint && c.name == point);
+        published.map(|c| c.sources.clone()).unwrap_or_default()
+    };
+    let selected = |name: &str| unit.components.is_empty() || unit.components.iter().any(|c| c == name);
+    let mut logs = Vec::new();
+    for component in manifest.components.iter().filter(|c| selected(&c.name)) {
+        if kinds.contains(&component.kind) {
+            logs.extend(component.sources.clone());
+        } else if unit.group == "AllAutomationSlices" {
+            if component.kind == ComponentKind::Extension && !is_remote_extension(manifest, component) {
+                // A point of this plugin: its extension reads the point's own sources.
+                logs.extend(followed_point(component).map(point_sources).unwrap_or_default());
+            } else if component.kind == ComponentKind::ExtensionPoint && extended.contains(&component.name) {
+                logs.extend(component.sources.clone());
+            }
+        }
+    }
+    let mut keys: Vec<String> = logs.iter().map(|log| crate::lambda::stream_log_key(log.kind, &log.name)).collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 /// How a consolidation spreads async commands over queues.
 pub fn topic_layout(consolidation: Consolidation) -> TopicLayout {
     match consolidation {
@@ -625,6 +654,7 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                 None if unit.follows_stream() => Some(json!({
                     "function": function, "table": names.stores.events_table, "batchSize": 100,
                     "bisectOnError": true, "maximumRetryAttempts": 10, "onFailure": names.stream_failures,
+                    "logs": followed_log_keys(manifest, unit, &extended),
                 })),
                 None => None,
             };
