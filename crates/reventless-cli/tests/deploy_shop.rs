@@ -76,6 +76,10 @@ fn the_shop_deploys_to_the_emulator_from_the_command_line() {
     let statuses = statuses.as_array().unwrap();
     assert_eq!(statuses.len(), 67, "one line per planned resource");
     assert!(statuses.iter().all(|s| s["state"] == "exists"));
+    let queue = |name: String| statuses.iter().find(|s| s["name"] == name.as_str()).unwrap()["detail"].clone();
+    let inbox_dlq = queue(format!("shop-{stage}-ordering-Ordering_Extensions-dlq.fifo"));
+    assert_eq!(inbox_dlq, serde_json::json!({"visible": 0, "inFlight": 0, "deadLetters": true}));
+    assert_eq!(queue(format!("shop-{stage}-ordering-Ordering_Extensions.fifo"))["deadLetters"], false);
 
     let (ok, outputs, _) = reventless(&endpoint, &["outputs", "--stage", &stage], &file);
     assert!(ok);

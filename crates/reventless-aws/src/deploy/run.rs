@@ -412,7 +412,7 @@ pub async fn status(clients: &Clients, inputs: &Inputs) -> Result<Vec<ResourceSt
                 detail = json!({
                     "visible": get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages),
                     "inFlight": get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-                    "deadLetters": resource.component.ends_with("dlq"),
+                    "deadLetters": plan.resources.iter().any(|other| other.spec["redriveTo"] == resource.name.as_str()),
                 });
             }
         }
