@@ -399,6 +399,20 @@ impl Runtime {
         failures
     }
 
+    /// Work that is due without new events (on-demand runtimes): automations
+    /// retry their failed items whose retry interval passed, and process
+    /// items still pending. Returns the automations that failed, with the error.
+    pub async fn retry_due(&self) -> Vec<(String, EngineError)> {
+        let workers = self.inner.on_demand.lock().await;
+        let mut failures = Vec::new();
+        for worker in workers.iter().filter(|worker| worker.kind == FollowerKind::Automation) {
+            if let Err(error) = worker.follower.idle().await {
+                failures.push((worker.component.clone(), error));
+            }
+        }
+        failures
+    }
+
     /// The logs the selected followers read (what a stream handler routes);
     /// the selection is [`Runtime::catch_up`]'s.
     pub async fn followed_logs(&self, kinds: &[FollowerKind], components: &[String]) -> Vec<LogRef> {

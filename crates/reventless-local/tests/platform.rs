@@ -832,3 +832,29 @@ async fn catching_up_can_run_only_some_components() {
     assert!(runtime.catch_up(&logs, &kinds, &[]).await.is_empty(), "empty: every follower of the kinds");
     assert_eq!(todo(&runtime, "Bank_Balances", "a1").await.unwrap()["balance"], 10, "the bonus, projected");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_on_demand_host_retries_due_items_when_asked() {
+    use reventless_core::FollowerKind;
+    let stores = reventless_local::memory_stores();
+    let plugin = bank().automation::<Doomed>();
+    let runtime =
+        Runtime::on_demand(stores.clone(), vec![plugin], reventless_spec::Capabilities::new(), Default::default())
+            .unwrap();
+    runtime.execute(request("Account_Open", "d1", json!({"owner": "ann"}))).await.unwrap();
+    let logs = vec!["Bank_Account".to_string()];
+    assert!(runtime.catch_up(&logs, &[FollowerKind::Automation], &[]).await.is_empty());
+    let retries = || async { todo(&runtime, "Bank_DoomedTodos", "d1").await.unwrap()["retryCount"].clone() };
+    assert_eq!(retries().await, 1, "the first attempt failed");
+    assert!(runtime.retry_due().await.is_empty());
+    assert_eq!(retries().await, 1, "not due yet: the retry interval has not passed");
+    for expected in [2, 3] {
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert!(runtime.retry_due().await.is_empty());
+        assert_eq!(retries().await, expected);
+    }
+    let row = todo(&runtime, "Bank_DoomedTodos", "d1").await.unwrap();
+    assert_eq!(row["status"], "EXHAUSTED", "{row}");
+    let stream = stores.aggregates.read_stream("Bank_Account", "d1", 0).await.unwrap();
+    assert_eq!(stream.last().unwrap().event_type, "Deposited", "on_exhausted ran its command");
+}

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use support::{Deployment, LIMIT, body, graphql, http_request};
 
 const CATALOG: &str = env!("CARGO_BIN_EXE_catalog-lambda");
+const ORDERING: &str = env!("CARGO_BIN_EXE_ordering-lambda");
 
 fn merchandiser() -> Value {
     json!({ "sub": "merch", "roles": "Merchandiser" })
@@ -241,4 +242,27 @@ async fn the_heartbeat_function_keeps_the_plugin_row_current() {
     // Other functions do not beat.
     let (api, _api) = shop.function(CATALOG, "CatalogApi").await;
     assert!(api.invoke(json!({"reventless": "heartbeat"}), LIMIT).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_retries_automation_items_that_are_due() {
+    let shop = Deployment::new("Ordering").await;
+    let table = "Ordering_SendOrderConfirmationTodos";
+    // Written as the plugin writes it: with its declared `status` index.
+    let indexes = [(table.to_string(), vec!["status".to_string()])].into();
+    let queries = reventless_aws::aws_stores_with(&shop.config, &shop.names, Default::default(), indexes).queries;
+    let failed = json!({
+        "status": "FAILED", "retryCount": 1, "processedAt": 0, "lastError": "mail server down",
+        "item": {"orderId": "o1", "customerId": "c1", "totalCents": 1200, "currency": "EUR"},
+    });
+    queries.put(table, "o1", failed).await.unwrap();
+
+    let (heart, function) = shop.function(ORDERING, "OrderingHeartbeat").await;
+    let answer = heart.invoke(json!({"reventless": reventless_aws::lambda::HEARTBEAT_EVENT}), LIMIT).await.unwrap();
+    assert_eq!(answer["status"], "CONNECTED");
+    let row = queries.get(table, "o1").await.unwrap().unwrap();
+    assert_eq!(row["status"], "COMPLETED", "retried on the beat: {row}");
+    assert_eq!(row["lastError"], Value::Null);
+    let log = function.stop();
+    assert!(log.contains("mail to c1: Order o1 confirmed"), "the mail went out: {log}");
 }

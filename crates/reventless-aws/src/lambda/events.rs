@@ -125,7 +125,9 @@ impl Handler {
     }
 
     /// The plugin says it is alive: its `Platform_Plugins` row (version,
-    /// status, heartbeat time, schema fragment) is written again.
+    /// status, heartbeat time, schema fragment) is written again. It is also
+    /// the plugin's clock: automation items whose retry is due are retried
+    /// (nothing else would wake them without new events).
     async fn heartbeat(&self) -> Result<Value, InvocationError> {
         let Some((plugin, sdl)) = &self.fragment else {
             return Err(InvocationError::WrongGroup(self.group, "heartbeat"));
@@ -140,6 +142,9 @@ impl Handler {
                 last_heartbeat: reventless_spec::Timestamp::now().0,
             };
             registry.register(&registration).await.map_err(InvocationError::Registry)?;
+        }
+        for (automation, error) in self.runtime.retry_due().await {
+            tracing::error!(automation, %error, "retrying due items failed; the next beat tries again");
         }
         Ok(json!({ "plugin": plugin, "status": "CONNECTED" }))
     }
