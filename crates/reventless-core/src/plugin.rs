@@ -547,9 +547,7 @@ impl TopicLayout {
                 format!("{}_Commands", log.name)
             }
             (Self::PerLog, Some(log)) => format!("{plugin}_{}_Commands", log.name),
-            (Self::PerLog | Self::PerComponent, None) | (Self::PerComponent, _) => {
-                format!("{plugin}_{}_Commands", component.name)
-            }
+            _ => format!("{plugin}_{}_Commands", component.name),
         }
     }
 

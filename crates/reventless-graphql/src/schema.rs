@@ -189,17 +189,11 @@ pub fn platform_schema(source: Arc<dyn PlatformRows>) -> Result<ApiSchema, Build
     let mut outputs = Types::default();
     register_platform_types(&mut outputs);
     let query = Object::new("Query").field(platform_plugins_field(source));
-    let mutation = Object::new("Mutation").field(Field::new("_noop", TypeRef::named(TypeRef::BOOLEAN), |_| {
-        FieldFuture::new(async { Ok(Some(FieldValue::value(true))) })
-    }));
-    let subscription = Subscription::new("Subscription").field(SubscriptionField::new(
-        "_noop",
-        TypeRef::named(TypeRef::BOOLEAN),
-        |_| SubscriptionFieldFuture::new(async { Ok(futures::stream::empty::<async_graphql::Result<FieldValue>>()) }),
-    ));
+    let mutation = Object::new("Mutation").field(noop_field());
+    let subscription = Subscription::new("Subscription").field(noop_subscription_field());
     let mut schema = Schema::build(query.type_name(), Some(mutation.type_name()), Some(subscription.type_name()));
     for (name, values) in outputs.enums {
-        schema = schema.register(values.into_iter().fold(Enum::new(name), |e, value| e.item(EnumItem::new(value))));
+        schema = schema.register(graphql_enum(name, values));
     }
     for (name, fields) in &outputs.objects {
         schema = schema.register(output_object(name, fields));
@@ -324,11 +318,7 @@ pub fn build_schema_of(runtime: &Runtime, only: Option<&str>) -> Result<ApiSchem
     let mut enums = outputs.enums.clone();
     enums.extend(inputs.enums.clone());
     for (name, values) in enums {
-        let mut graphql_enum = Enum::new(name);
-        for value in values {
-            graphql_enum = graphql_enum.item(EnumItem::new(value));
-        }
-        schema = schema.register(graphql_enum);
+        schema = schema.register(graphql_enum(name, values));
     }
     let mut shown_fields = shown_fields(&read_models, &outputs)?;
     for (name, fields) in &outputs.objects {
@@ -349,17 +339,31 @@ pub fn build_schema_of(runtime: &Runtime, only: Option<&str>) -> Result<ApiSchem
         schema = schema.register(extra);
     }
     if no_mutations {
-        mutation = mutation.field(Field::new("_noop", TypeRef::named(TypeRef::BOOLEAN), |_| {
-            FieldFuture::new(async { Ok(Some(FieldValue::value(true))) })
-        }));
+        mutation = mutation.field(noop_field());
     }
     if read_models.is_empty() {
-        subscription = subscription.field(SubscriptionField::new("_noop", TypeRef::named(TypeRef::BOOLEAN), |_| {
-            SubscriptionFieldFuture::new(async { Ok(futures::stream::empty::<async_graphql::Result<FieldValue>>()) })
-        }));
+        subscription = subscription.field(noop_subscription_field());
     }
     let schema = schema.register(query).register(mutation).register(subscription).finish()?;
     Ok(ApiSchema { schema })
+}
+
+/// `_noop: Boolean`: GraphQL wants at least one field on a root type.
+fn noop_field() -> Field {
+    Field::new("_noop", TypeRef::named(TypeRef::BOOLEAN), |_| {
+        FieldFuture::new(async { Ok(Some(FieldValue::value(true))) })
+    })
+}
+
+/// `_noop: Boolean` on the subscription root (a stream of nothing).
+fn noop_subscription_field() -> SubscriptionField {
+    SubscriptionField::new("_noop", TypeRef::named(TypeRef::BOOLEAN), |_| {
+        SubscriptionFieldFuture::new(async { Ok(futures::stream::empty::<async_graphql::Result<FieldValue>>()) })
+    })
+}
+
+fn graphql_enum(name: String, values: Vec<String>) -> Enum {
+    values.into_iter().fold(Enum::new(name), |graphql_enum, value| graphql_enum.item(EnumItem::new(value)))
 }
 
 /// An object type whose fields read the parent's serde JSON.

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests report failures by panicking
 mod support;
 
-use reventless_aws::runtime_api::InvokeError;
+use reventless_aws::runtime_api::{InvokeError, RuntimeApi};
 use reventless_core::CommandRequest;
 use reventless_core::store::CommandMessage;
 use serde_json::{Value, json};
@@ -124,19 +124,24 @@ async fn a_command_batch_fails_only_the_rest_of_a_failing_group() {
     assert_eq!(added, vec!["books", "toys"], "the rejected duplicate counts as handled, novels waits for redelivery");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stream_batches_keep_the_read_models_current_once() {
-    let shop = Deployment::new("Catalog").await;
-    let (api, _api_function) = shop.function(CATALOG, "CatalogApi").await;
-    for id in ["books", "games"] {
-        api.invoke(http_request("POST", "/graphql", Some(&add_category(id)), Some(merchandiser())), LIMIT)
-            .await
-            .unwrap();
+/// Through the Api: the `categories` (the first is `books`), then the product `dune` in `books`.
+async fn stock_dune(api: &RuntimeApi, categories: &[&str]) {
+    for id in categories {
+        let added = api.invoke(http_request("POST", "/graphql", Some(&add_category(id)), Some(merchandiser())), LIMIT);
+        assert_eq!(body(&added.await.unwrap())["data"]["Catalog_AddCategory"]["status"], "ACCEPTED");
     }
     let product = graphql(
         r#"mutation { Catalog_AddProduct(productId: "dune", name: "Dune", description: "", priceCents: 999, currency: "EUR", categoryId: "books") { status } }"#,
     );
-    api.invoke(http_request("POST", "/graphql", Some(&product), Some(merchandiser())), LIMIT).await.unwrap();
+    let added = api.invoke(http_request("POST", "/graphql", Some(&product), Some(merchandiser())), LIMIT).await;
+    assert_eq!(body(&added.unwrap())["data"]["Catalog_AddProduct"]["status"], "ACCEPTED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_batches_keep_the_read_models_current_once() {
+    let shop = Deployment::new("Catalog").await;
+    let (api, _api_function) = shop.function(CATALOG, "CatalogApi").await;
+    stock_dune(&api, &["books", "games"]).await;
 
     let event = shop.stream_event().await;
     assert!(event["Records"].as_array().unwrap().len() >= 3, "{event}");
@@ -186,13 +191,7 @@ async fn stream_batches_keep_the_read_models_current_once() {
 async fn a_micro_follower_function_runs_only_its_component() {
     let shop = Deployment::new("Catalog").await;
     let (api, _api_function) = shop.function(CATALOG, "CatalogApi").await;
-    api.invoke(http_request("POST", "/graphql", Some(&add_category("books")), Some(merchandiser())), LIMIT)
-        .await
-        .unwrap();
-    let product = graphql(
-        r#"mutation { Catalog_AddProduct(productId: "dune", name: "Dune", description: "", priceCents: 999, currency: "EUR", categoryId: "books") { status } }"#,
-    );
-    api.invoke(http_request("POST", "/graphql", Some(&product), Some(merchandiser())), LIMIT).await.unwrap();
+    stock_dune(&api, &["books"]).await;
     let event = shop.stream_event().await;
     let queries = shop.stores().queries;
     let only = |component: &str| reventless_aws::lambda::FunctionConfig {

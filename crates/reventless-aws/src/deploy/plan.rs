@@ -130,17 +130,12 @@ pub const ROLE_NAME_MAX: usize = 64;
 /// Everything a stack's names derive from.
 pub struct StackNames {
     pub stores: StoreNames,
-    pub command_queue: String,
-    pub dead_letters: String,
     /// Where stream batches that exhausted their retries are recorded (a standard queue).
     pub stream_failures: String,
 }
 
-pub fn stack_names(config: &ProjectConfig, stack: &str, plugin: &str) -> StackNames {
+pub fn stack_names(config: &ProjectConfig, stack: &str) -> StackNames {
     let queue_prefix = format!("{}-{}-{stack}-", config.project, config.stage);
-    let topic = reventless_core::plugin::command_topic(plugin);
-    let command_queue = crate::command_topic::queue_name(&queue_prefix, &topic);
-    let dead_letters = crate::command_topic::queue_name(&queue_prefix, &format!("{topic}-dlq"));
     StackNames {
         stream_failures: resource_name(config, stack, "stream-failures", 80),
         stores: StoreNames {
@@ -148,8 +143,6 @@ pub fn stack_names(config: &ProjectConfig, stack: &str, plugin: &str) -> StackNa
             rows_table: resource_name(config, stack, "rows", 255),
             queue_prefix,
         },
-        command_queue,
-        dead_letters,
     }
 }
 
@@ -271,23 +264,18 @@ impl FunctionUnit {
 /// read: its stream mapping passes only new events of these logs (fence and
 /// counter items, and other followers' logs, never wake it).
 fn followed_log_keys(manifest: &Manifest, unit: &FunctionUnit, extended: &[String]) -> Vec<String> {
-    let kinds: &[ComponentKind] = if unit.group == "AllReadModels" { &PROJECTIONS } else { &AUTOMATIONS };
     let point_sources = |point: &str| -> Vec<reventless_core::plugin::LogRef> {
         let published = manifest.components.iter().find(|c| c.kind == ComponentKind::ExtensionPoint && c.name == point);
         published.map(|c| c.sources.clone()).unwrap_or_default()
     };
     let selected = |name: &str| unit.components.is_empty() || unit.components.iter().any(|c| c == name);
     let mut logs = Vec::new();
-    for component in manifest.components.iter().filter(|c| selected(&c.name)) {
-        if kinds.contains(&component.kind) {
+    for component in stream_followers(manifest, unit.group, extended).filter(|c| selected(&c.name)) {
+        if component.kind == ComponentKind::Extension {
+            // A point of this plugin: its extension reads the point's own sources.
+            logs.extend(followed_point(component).map(point_sources).unwrap_or_default());
+        } else {
             logs.extend(component.sources.clone());
-        } else if unit.group == "AllAutomationSlices" {
-            if component.kind == ComponentKind::Extension && !is_remote_extension(manifest, component) {
-                // A point of this plugin: its extension reads the point's own sources.
-                logs.extend(followed_point(component).map(point_sources).unwrap_or_default());
-            } else if component.kind == ComponentKind::ExtensionPoint && extended.contains(&component.name) {
-                logs.extend(component.sources.clone());
-            }
         }
     }
     let mut keys: Vec<String> = logs.iter().map(|log| crate::lambda::stream_log_key(log.kind, &log.name)).collect();
@@ -307,6 +295,25 @@ pub fn topic_layout(consolidation: Consolidation) -> TopicLayout {
 
 const PROJECTIONS: [ComponentKind; 2] = [ComponentKind::ReadModel, ComponentKind::StateViewSlice];
 const AUTOMATIONS: [ComponentKind; 2] = [ComponentKind::AutomationSlice, ComponentKind::OutboundTranslationSlice];
+
+/// The components a stream group runs on AWS: `AllReadModels` its
+/// projections; `AllAutomationSlices` its automations, its extensions of its
+/// own points, and its points in `extended` (publishing to other stacks).
+fn stream_followers<'a>(
+    manifest: &'a Manifest,
+    group: &'a str,
+    extended: &'a [String],
+) -> impl Iterator<Item = &'a reventless_core::plugin::ComponentManifest> + 'a {
+    manifest.components.iter().filter(move |c| match group {
+        "AllReadModels" => PROJECTIONS.contains(&c.kind),
+        "AllAutomationSlices" => {
+            AUTOMATIONS.contains(&c.kind)
+                || (c.kind == ComponentKind::Extension && !is_remote_extension(manifest, c))
+                || (c.kind == ComponentKind::ExtensionPoint && extended.contains(&c.name))
+        }
+        _ => false,
+    })
+}
 
 /// The extension point (`<Plugin>.<Point>`) an extension component follows.
 fn followed_point(component: &reventless_core::plugin::ComponentManifest) -> Option<&str> {
@@ -332,21 +339,17 @@ impl ExtensionLinks {
     /// From every stack's manifest; an extension of a point no stack of the
     /// stage publishes is an error naming both.
     pub fn of(config: &ProjectConfig, manifests: &BTreeMap<String, Manifest>) -> Result<Self, PlanError> {
-        let published: BTreeMap<&str, &str> = manifests
-            .iter()
-            .flat_map(|(stack, manifest)| {
-                manifest
-                    .components
-                    .iter()
-                    .filter(|c| c.kind == ComponentKind::ExtensionPoint)
-                    .map(move |c| (c.name.as_str(), stack.as_str()))
-            })
+        let published: std::collections::BTreeSet<&str> = manifests
+            .values()
+            .flat_map(|manifest| manifest.components.iter())
+            .filter(|c| c.kind == ComponentKind::ExtensionPoint)
+            .map(|c| c.name.as_str())
             .collect();
         let mut links = Self::default();
         for (stack, manifest) in manifests.iter().filter(|(stack, _)| config.plugins.contains_key(*stack)) {
             for extension in manifest.components.iter().filter(|c| is_remote_extension(manifest, c)) {
                 let point = followed_point(extension).unwrap_or_default();
-                if !published.contains_key(point) {
+                if !published.contains(point) {
                     return Err(PlanError::MissingExtensionPoint {
                         stack: stack.clone(),
                         extension: extension.name.clone(),
@@ -397,23 +400,17 @@ pub fn function_units(manifest: &Manifest, consolidation: Consolidation, extende
         };
         units.push(FunctionUnit { group: "StateChanges", name, components, topic: Some(topic) });
     }
-    for (group, kinds) in [("AllReadModels", &PROJECTIONS[..]), ("AllAutomationSlices", &AUTOMATIONS[..])] {
-        let automations = group == "AllAutomationSlices";
-        let mut followers: Vec<(String, String)> = manifest
-            .components
-            .iter()
-            .filter(|c| {
-                kinds.contains(&c.kind)
-                    || (automations && c.kind == ComponentKind::Extension && !is_remote_extension(manifest, c))
+    for group in ["AllReadModels", "AllAutomationSlices"] {
+        // (function name under `micro`, component)
+        let followers: Vec<(String, String)> = stream_followers(manifest, group, extended)
+            .map(|c| match c.kind {
+                ComponentKind::ExtensionPoint => {
+                    let point = c.name.rsplit('.').next().unwrap_or(&c.name);
+                    (format!("{point}Publisher"), c.name.clone())
+                }
+                _ => (c.name.clone(), c.name.clone()),
             })
-            .map(|c| (c.name.clone(), c.name.clone()))
             .collect();
-        if automations {
-            for point in extended {
-                let short = point.rsplit('.').next().unwrap_or(point);
-                followers.push((format!("{short}Publisher"), point.clone()));
-            }
-        }
         if followers.is_empty() {
             continue;
         }
@@ -480,7 +477,7 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                 expected: plugin,
             });
         }
-        let names = stack_names(config, stack, &plugin);
+        let names = stack_names(config, stack);
         let extended = links.points_of(&plugin);
         let units = function_units(manifest, config.consolidation, &extended);
         // Where this plugin's published events go: each subscriber's inbox queue.
@@ -489,14 +486,13 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
         for point in &extended {
             for subscriber_stack in &links.subscribers[point] {
                 let subscriber = config.plugin_name(subscriber_stack);
-                let prefix = stack_names(config, subscriber_stack, &subscriber).stores.queue_prefix;
+                let prefix = stack_names(config, subscriber_stack).stores.queue_prefix;
                 let topic = reventless_core::inbox_topic(&subscriber);
                 inboxes.insert(topic.clone(), crate::command_topic::queue_name(&prefix, &topic));
                 subscribers.entry(point.clone()).or_default().push(subscriber);
             }
         }
-        let mut keys: Vec<&str> = units.iter().flat_map(|unit| [unit.group, unit.name.as_str()]).collect();
-        keys.dedup();
+        let keys: Vec<&str> = units.iter().flat_map(|unit| [unit.group, unit.name.as_str()]).collect();
         check_tuning_keys(config, stack, &keys)?;
         // Each drained topic: its FIFO queue and dead-letter queue.
         let queues: Vec<(&FunctionUnit, String, String)> = units
@@ -758,7 +754,7 @@ fn function_resources(
     environment: BTreeMap<String, String>,
 ) -> Vec<Resource> {
     let tuning = config.tuning(stack, &[unit.group, &unit.name]);
-    let group = unit.name.as_str();
+    let component = unit.name.as_str();
     statements.insert(
         0,
         json!({"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": [arns.log_group(function)]}),
@@ -771,24 +767,24 @@ fn function_resources(
             kind: ResourceKind::Role,
             name: role.clone(),
             stack: stack.to_string(),
-            component: group.into(),
-            tags: tags(config, stack, group),
+            component: component.into(),
+            tags: tags(config, stack, component),
             spec: json!({"trust": "lambda.amazonaws.com", "policy": {"Version": "2012-10-17", "Statement": statements}}),
         },
         Resource {
             kind: ResourceKind::LogGroup,
             name: format!("/aws/lambda/{function}"),
             stack: stack.to_string(),
-            component: group.into(),
-            tags: tags(config, stack, group),
+            component: component.into(),
+            tags: tags(config, stack, component),
             spec: json!({"retentionDays": tuning.log_retention_days}),
         },
         Resource {
             kind: ResourceKind::Function,
             name: function.to_string(),
             stack: stack.to_string(),
-            component: group.into(),
-            tags: tags(config, stack, group),
+            component: component.into(),
+            tags: tags(config, stack, component),
             spec: json!({
                 "role": role,
                 "memorySize": tuning.memory_size,

@@ -55,15 +55,20 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(60);
 /// The root-field prefix the gateway answers itself (`Platform_Plugins`).
 pub const PLATFORM_PREFIX: &str = "Platform";
 
-/// `Platform_Plugins` on AWS: the plugins of the registry.
-struct RegistryRows(Registry);
+/// The registry as the gateway last read it (shared with `Platform_Plugins`).
+type SnapshotSlot = Arc<tokio::sync::Mutex<Option<Arc<Snapshot>>>>;
+
+/// `Platform_Plugins` on AWS: the registry as the request being answered
+/// routed by (read once per [`REGISTRY_TTL`], not again per field).
+struct RegistryRows(SnapshotSlot);
 
 impl reventless_graphql::PlatformRows for RegistryRows {
     fn plugin_rows(&self) -> futures::future::BoxFuture<'_, Result<Vec<Value>, reventless_core::EngineError>> {
         Box::pin(async move {
-            let registrations = self.0.list().await?;
-            Ok(registrations
-                .into_iter()
+            let snapshot = self.0.lock().await.clone();
+            Ok(snapshot
+                .iter()
+                .flat_map(|snapshot| snapshot.plugins.values())
                 .map(|r| {
                     json!({
                         "name": r.plugin, "version": r.version, "status": "CONNECTED",
@@ -141,13 +146,14 @@ pub struct Gateway {
     apis: Arc<dyn PluginApis>,
     /// The fields the gateway answers itself (`Platform_`), over the registry.
     platform: reventless_graphql::ApiSchema,
-    snapshot: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+    snapshot: SnapshotSlot,
 }
 
 impl Gateway {
     pub fn new(registry: Registry, apis: Arc<dyn PluginApis>) -> Result<Self, reventless_graphql::BuildError> {
-        let platform = reventless_graphql::platform_schema(Arc::new(RegistryRows(registry.clone())))?;
-        Ok(Self { registry, apis, platform, snapshot: tokio::sync::Mutex::new(None) })
+        let snapshot = SnapshotSlot::default();
+        let platform = reventless_graphql::platform_schema(Arc::new(RegistryRows(snapshot.clone())))?;
+        Ok(Self { registry, apis, platform, snapshot })
     }
 
     async fn snapshot(&self) -> Result<Arc<Snapshot>, String> {
