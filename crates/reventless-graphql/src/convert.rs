@@ -3,10 +3,10 @@ use async_graphql::dynamic::FieldValue;
 use async_graphql::{Name, Value as GqlValue};
 use serde_json::{Map, Value};
 
-use crate::shape::{Shape, Types};
+use crate::shape::{Shape, Types, screaming_snake_case};
 
 /// A GraphQL input value as the serde JSON the Rust type expects (field
-/// names back to their serde names, enum values to strings).
+/// names back to their serde names, enum values to their serde values).
 pub fn input_to_json(shape: &Shape, value: &GqlValue, types: &Types) -> Value {
     match (shape, value) {
         (_, GqlValue::Null) => Value::Null,
@@ -22,20 +22,36 @@ pub fn input_to_json(shape: &Shape, value: &GqlValue, types: &Types) -> Value {
         (Shape::List(inner, _), GqlValue::List(items)) => {
             Value::Array(items.iter().map(|item| input_to_json(inner, item, types)).collect())
         }
-        (Shape::Enum(_), GqlValue::Enum(name)) => Value::String(name.to_string()),
+        // An enum value written in the query, or given as a variable (a string).
+        (Shape::Enum(enum_type), GqlValue::Enum(name)) => enum_input(enum_type, name, types),
+        (Shape::Enum(enum_type), GqlValue::String(name)) => enum_input(enum_type, name, types),
         (_, other) => other.clone().into_json().unwrap_or(Value::Null),
     }
 }
 
-/// A serde JSON value as a GraphQL output value of `shape`.
-pub fn output_value(shape: &Shape, value: &Value) -> Option<FieldValue<'static>> {
+/// The serde value of a GraphQL enum value (unknown names pass unchanged:
+/// GraphQL validation has already refused names outside the enum).
+fn enum_input(enum_type: &str, name: &str, types: &Types) -> Value {
+    Value::String(types.enum_serde_value(enum_type, name).unwrap_or(name).to_string())
+}
+
+/// A serde JSON value as a GraphQL output value of `shape` (enum values by
+/// their GraphQL names; `types` holds the enums).
+pub fn output_value(shape: &Shape, value: &Value, types: &Types) -> Option<FieldValue<'static>> {
     match (shape, value) {
         (_, Value::Null) => None,
         (Shape::Object(_), object @ Value::Object(_)) => Some(FieldValue::owned_any(object.clone())),
-        (Shape::List(inner, _), Value::Array(items)) => {
-            Some(FieldValue::list(items.iter().map(|item| output_value(inner, item).unwrap_or(FieldValue::NULL))))
+        (Shape::List(inner, _), Value::Array(items)) => Some(FieldValue::list(
+            items.iter().map(|item| output_value(inner, item, types).unwrap_or(FieldValue::NULL)),
+        )),
+        (Shape::Enum(enum_type), Value::String(text)) => {
+            let name = match types.enum_graphql_name(enum_type, text) {
+                Some(name) => name.to_string(),
+                // A value the type no longer declares: the name it would have.
+                None => screaming_snake_case(text),
+            };
+            Some(FieldValue::value(GqlValue::Enum(Name::new(name))))
         }
-        (Shape::Enum(_), Value::String(text)) => Some(FieldValue::value(GqlValue::Enum(Name::new(text)))),
         (_, other) => Some(FieldValue::value(GqlValue::from_json(other.clone()).unwrap_or(GqlValue::Null))),
     }
 }

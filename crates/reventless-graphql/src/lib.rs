@@ -8,6 +8,9 @@
 //! - Queries: `<Plugin>_<Singular>(id: ID!)` and
 //!   `<Plugin>_<Plural>(filter, orderBy, first, after)` (a Relay connection).
 //! - Subscriptions: `<Plugin>_on<Singular>Changed(id: ID!)`.
+//! - Enum values (domain enums, `orderBy` fields) are SCREAMING_SNAKE_CASE,
+//!   mapped to and from the serde values; a unit-variant command's input is
+//!   serde's unit form (`null`).
 mod convert;
 mod schema;
 mod shape;

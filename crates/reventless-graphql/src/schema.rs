@@ -13,7 +13,9 @@ use reventless_core::{Caller, CommandOutcome, CommandRequest, EngineError, Runti
 use serde_json::{Value, json};
 
 use crate::convert::{input_to_json, output_value};
-use crate::shape::{FieldShape, Scalar, Shape, ShapeError, Types, Walker, command_variants};
+use crate::shape::{
+    EnumValue, FieldShape, Scalar, Shape, ShapeError, Types, Walker, command_variants, screaming_snake_case,
+};
 
 /// Rows per page when `first` is not given, and the most a page may hold.
 const DEFAULT_PAGE: i64 = 20;
@@ -88,7 +90,7 @@ fn field(name: &str, shape: Shape, required: bool) -> FieldShape {
 
 /// The types every API has: outcomes, paging.
 fn register_common(outputs: &mut Types) {
-    outputs.enums.insert("CommandStatus".into(), vec!["ACCEPTED".into(), "REJECTED".into(), "PENDING".into()]);
+    outputs.enums.insert("CommandStatus".into(), ["ACCEPTED", "REJECTED", "PENDING"].map(EnumValue::same).to_vec());
     outputs.objects.insert(
         "CommandOutcome".into(),
         vec![
@@ -108,7 +110,7 @@ fn register_common(outputs: &mut Types) {
             scalar_field("endCursor", "endCursor", Scalar::String, false),
         ],
     );
-    outputs.enums.insert("SortDirection".into(), vec!["ASC".into(), "DESC".into()]);
+    outputs.enums.insert("SortDirection".into(), ["ASC", "DESC"].map(EnumValue::same).to_vec());
     outputs.objects.insert(
         "InboundOutcome".into(),
         vec![
@@ -121,7 +123,7 @@ fn register_common(outputs: &mut Types) {
 
 /// `PlatformPlugin` and its `PluginStatus`.
 fn register_platform_types(outputs: &mut Types) {
-    outputs.enums.insert("PluginStatus".into(), vec!["CONNECTED".into(), "STALE".into(), "DISCONNECTED".into()]);
+    outputs.enums.insert("PluginStatus".into(), ["CONNECTED", "STALE", "DISCONNECTED"].map(EnumValue::same).to_vec());
     outputs.objects.insert(
         "PlatformPlugin".into(),
         vec![
@@ -192,11 +194,12 @@ pub fn platform_schema(source: Arc<dyn PlatformRows>) -> Result<ApiSchema, Build
     let mutation = Object::new("Mutation").field(noop_field());
     let subscription = Subscription::new("Subscription").field(noop_subscription_field());
     let mut schema = Schema::build(query.type_name(), Some(mutation.type_name()), Some(subscription.type_name()));
-    for (name, values) in outputs.enums {
+    for (name, values) in &outputs.enums {
         schema = schema.register(graphql_enum(name, values));
     }
+    let enums = Arc::new(Types { objects: Default::default(), enums: outputs.enums.clone() });
     for (name, fields) in &outputs.objects {
-        schema = schema.register(output_object(name, fields));
+        schema = schema.register(output_object(name, fields, &enums));
     }
     let schema = schema.register(query).register(mutation).register(subscription).finish()?;
     Ok(ApiSchema { schema })
@@ -208,6 +211,8 @@ struct MutationSpec {
     plugin: String,
     route: String,
     aggregate: bool,
+    /// A unit variant (no fields): its input is `null`, serde's unit form.
+    unit: bool,
     args: Vec<FieldShape>,
 }
 
@@ -219,9 +224,9 @@ struct ReadModelSpec {
     table: String,
     row_type: String,
     roles: &'static [&'static str],
-    /// Filterable top-level fields: GraphQL argument name → (serde key, operator).
+    /// Filterable top-level fields: (GraphQL argument name, serde key, operator, shape).
     filters: Vec<(String, String, FilterOp, Shape)>,
-    /// Sortable fields: enum value → serde key.
+    /// Sortable fields: enum value (the field name in SCREAMING_SNAKE_CASE) → serde key.
     order_fields: Vec<(String, String)>,
     shown_on: Option<reventless_spec::ShownOn>,
 }
@@ -263,6 +268,11 @@ pub fn build_schema_of(runtime: &Runtime, only: Option<&str>) -> Result<ApiSchem
             let fields_schema = variants.iter().find(|(name, _)| *name == variant).and_then(|(_, fields)| *fields);
             let mut walker =
                 Walker::new(&schema, &plugin.name, "Input", &mut inputs, format!("{}_{route}", plugin.name));
+            // A unit variant, or a unit struct (`struct Ping;`, schema `{type: null}`).
+            let unit = variants.iter().any(|(name, fields)| {
+                *name == variant
+                    && fields.is_none_or(|fields| fields.get("type").and_then(Value::as_str) == Some("null"))
+            });
             let args = match fields_schema {
                 Some(fields) => walker.fields(fields)?,
                 None => Vec::new(),
@@ -272,6 +282,7 @@ pub fn build_schema_of(runtime: &Runtime, only: Option<&str>) -> Result<ApiSchem
                 plugin: plugin.name.clone(),
                 route: route.clone(),
                 aggregate: handler.manifest().kind == ComponentKind::Aggregate,
+                unit,
                 args,
             });
         }
@@ -287,6 +298,7 @@ pub fn build_schema_of(runtime: &Runtime, only: Option<&str>) -> Result<ApiSchem
                 plugin: plugin.name.clone(),
                 route: inbound.name().to_string(),
                 aggregate: false,
+                unit: false,
                 args,
             });
         }
@@ -308,7 +320,7 @@ pub fn build_schema_of(runtime: &Runtime, only: Option<&str>) -> Result<ApiSchem
     for spec in &read_models {
         register_read_model_types(spec, &mut outputs, &mut builder_types);
         query = query.field(single_row_field(spec, runtime.clone()));
-        query = query.field(list_field(spec, runtime.clone()));
+        query = query.field(list_field(spec, runtime.clone(), inputs.clone()));
         subscription = subscription.field(changes_field(spec, runtime.clone()));
     }
     query = query.field(platform_plugins_field(Arc::new(RuntimeRows(runtime.clone()))));
@@ -317,14 +329,15 @@ pub fn build_schema_of(runtime: &Runtime, only: Option<&str>) -> Result<ApiSchem
         .register(GqlScalar::new("JSON").description("Free-form JSON"));
     let mut enums = outputs.enums.clone();
     enums.extend(inputs.enums.clone());
-    for (name, values) in enums {
+    for (name, values) in &enums {
         schema = schema.register(graphql_enum(name, values));
     }
+    let enums = Arc::new(Types { objects: Default::default(), enums });
     let mut shown_fields = shown_fields(&read_models, &outputs)?;
     for (name, fields) in &outputs.objects {
-        let mut object = output_object(name, fields);
+        let mut object = output_object(name, fields, &enums);
         for shown in shown_fields.remove(name).unwrap_or_default() {
-            object = object.field(shown_field(shown, runtime.clone()));
+            object = object.field(shown_field(shown, runtime.clone(), enums.clone()));
         }
         schema = schema.register(object);
     }
@@ -362,20 +375,29 @@ fn noop_subscription_field() -> SubscriptionField {
     })
 }
 
-fn graphql_enum(name: String, values: Vec<String>) -> Enum {
-    values.into_iter().fold(Enum::new(name), |graphql_enum, value| graphql_enum.item(EnumItem::new(value)))
+/// A GraphQL enum of the values' GraphQL names (a value named apart from
+/// its serde value says which one it stands for).
+fn graphql_enum(name: &str, values: &[EnumValue]) -> Enum {
+    values.iter().fold(Enum::new(name), |graphql_enum, value| {
+        let mut item = EnumItem::new(&value.name);
+        if value.name != value.value {
+            item = item.description(format!("Stored as `{}`.", value.value));
+        }
+        graphql_enum.item(item)
+    })
 }
 
-/// An object type whose fields read the parent's serde JSON.
-fn output_object(name: &str, fields: &[FieldShape]) -> Object {
+/// An object type whose fields read the parent's serde JSON (`enums` names
+/// enum values).
+fn output_object(name: &str, fields: &[FieldShape], enums: &Arc<Types>) -> Object {
     let mut object = Object::new(name);
     for field in fields {
-        let (shape, key) = (field.shape.clone(), field.key.clone());
+        let (shape, key, enums) = (field.shape.clone(), field.key.clone(), enums.clone());
         let mut graphql_field = Field::new(&field.name, type_ref(&field.shape, field.required), move |ctx| {
-            let (shape, key) = (shape.clone(), key.clone());
+            let (shape, key, enums) = (shape.clone(), key.clone(), enums.clone());
             FieldFuture::new(async move {
                 let parent = ctx.parent_value.try_downcast_ref::<Value>()?;
-                Ok(parent.get(&key).and_then(|value| output_value(&shape, value)))
+                Ok(parent.get(&key).and_then(|value| output_value(&shape, value, &enums)))
             })
         });
         if let Some(description) = &field.description {
@@ -424,19 +446,20 @@ fn shown_fields(
 
 /// Resolves a shown field by reading the source row with the parent's id; a
 /// missing row is 0 for numbers (nothing counted yet) and null otherwise.
-fn shown_field(shown: ShownField, runtime: Runtime) -> Field {
+fn shown_field(shown: ShownField, runtime: Runtime, enums: Arc<Types>) -> Field {
     let counts = matches!(shown.shape, Shape::Scalar(Scalar::Int | Scalar::Float));
     let ShownField { name, table, key, shape } = shown;
     let description = format!("From `{table}` (the row with this id).");
     Field::new(name, type_ref(&shape, counts), move |ctx| {
-        let (runtime, table, key, shape) = (runtime.clone(), table.clone(), key.clone(), shape.clone());
+        let (runtime, table, key, shape, enums) =
+            (runtime.clone(), table.clone(), key.clone(), shape.clone(), enums.clone());
         FieldFuture::new(async move {
             let parent = ctx.parent_value.try_downcast_ref::<Value>()?;
             let Some(id) = parent.get("id").and_then(Value::as_str) else { return Ok(None) };
             let row = runtime.stores().queries.get(&table, id).await.map_err(|e| engine_error(e.into()))?;
             let value = row.as_ref().and_then(|row| row.get(&key)).cloned();
             Ok(match value {
-                Some(value) => output_value(&shape, &value),
+                Some(value) => output_value(&shape, &value, &enums),
                 None if counts => Some(FieldValue::value(0)),
                 None => None,
             })
@@ -463,12 +486,13 @@ fn args_to_json(ctx: &ResolverContext<'_>, args: &[FieldShape], inputs: &Types) 
 fn mutation_field(spec: MutationSpec, runtime: Runtime, inputs: Arc<Types>) -> Field {
     let mut field_def = Field::new(spec.field.clone(), TypeRef::named_nn("CommandOutcome"), {
         let args = spec.args.clone();
-        let (plugin, route, aggregate) = (spec.plugin.clone(), spec.route.clone(), spec.aggregate);
+        let (plugin, route, aggregate, unit) = (spec.plugin.clone(), spec.route.clone(), spec.aggregate, spec.unit);
         move |ctx| {
             let (runtime, inputs, args) = (runtime.clone(), inputs.clone(), args.clone());
             let (plugin, route) = (plugin.clone(), route.clone());
             FieldFuture::new(async move {
-                let input = args_to_json(&ctx, &args, &inputs);
+                // A unit variant's wire data is null (`"Suspend"` in serde), not a map.
+                let input = if unit { Value::Null } else { args_to_json(&ctx, &args, &inputs) };
                 let mut request = CommandRequest::new(plugin, route, input).caller(caller(&ctx));
                 if aggregate {
                     request.entity_id = Some(ctx.args.try_get("id")?.string()?.to_string());
@@ -543,29 +567,10 @@ fn read_model_spec(
             }
             Shape::Scalar(_) => {}
         }
-        filters.push((field.name.clone(), field.key.clone(), FilterOp::Eq, field.shape.clone()));
-        if field.name != "id" {
-            filters.push((format!("{}Ne", field.name), field.key.clone(), FilterOp::Ne, field.shape.clone()));
+        for (suffix, op) in filter_operators(&field.shape) {
+            filters.push((format!("{}{suffix}", field.name), field.key.clone(), *op, field.shape.clone()));
         }
-        match &field.shape {
-            Shape::Scalar(Scalar::Int | Scalar::Float) | Shape::Scalar(Scalar::String) => {
-                for (suffix, op) in
-                    [("Gt", FilterOp::Gt), ("Gte", FilterOp::Gte), ("Lt", FilterOp::Lt), ("Lte", FilterOp::Lte)]
-                {
-                    filters.push((format!("{}{suffix}", field.name), field.key.clone(), op, field.shape.clone()));
-                }
-            }
-            _ => {}
-        }
-        if field.shape == Shape::Scalar(Scalar::String) {
-            filters.push((
-                format!("{}Contains", field.name),
-                field.key.clone(),
-                FilterOp::Contains,
-                field.shape.clone(),
-            ));
-        }
-        order_fields.push((field.name.clone(), field.key.clone()));
+        order_fields.push((screaming_snake_case(&field.name), field.key.clone()));
     }
     Ok(ReadModelSpec {
         plugin: plugin.to_string(),
@@ -578,6 +583,35 @@ fn read_model_spec(
         order_fields,
         shown_on: handler.shown_on(),
     })
+}
+
+/// The filter operators of a field of `shape`, by argument suffix: the same
+/// set for every field of a kind (`id` included): equality and `Ne` for all,
+/// `Gt/Gte/Lt/Lte` for numbers and strings, `Contains` for strings.
+fn filter_operators(shape: &Shape) -> &'static [(&'static str, FilterOp)] {
+    const EQUALITY: &[(&str, FilterOp)] = &[("", FilterOp::Eq), ("Ne", FilterOp::Ne)];
+    const NUMBER: &[(&str, FilterOp)] = &[
+        ("", FilterOp::Eq),
+        ("Ne", FilterOp::Ne),
+        ("Gt", FilterOp::Gt),
+        ("Gte", FilterOp::Gte),
+        ("Lt", FilterOp::Lt),
+        ("Lte", FilterOp::Lte),
+    ];
+    const STRING: &[(&str, FilterOp)] = &[
+        ("", FilterOp::Eq),
+        ("Ne", FilterOp::Ne),
+        ("Gt", FilterOp::Gt),
+        ("Gte", FilterOp::Gte),
+        ("Lt", FilterOp::Lt),
+        ("Lte", FilterOp::Lte),
+        ("Contains", FilterOp::Contains),
+    ];
+    match shape {
+        Shape::Scalar(Scalar::Int | Scalar::Float) => NUMBER,
+        Shape::Scalar(Scalar::String | Scalar::Id) => STRING,
+        _ => EQUALITY,
+    }
 }
 
 fn register_read_model_types(spec: &ReadModelSpec, outputs: &mut Types, extra: &mut Vec<async_graphql::dynamic::Type>) {
@@ -636,7 +670,7 @@ fn single_row_field(spec: &ReadModelSpec, runtime: Runtime) -> Field {
     .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
 }
 
-fn list_field(spec: &ReadModelSpec, runtime: Runtime) -> Field {
+fn list_field(spec: &ReadModelSpec, runtime: Runtime, inputs: Arc<Types>) -> Field {
     let base = spec.row_type.clone();
     let (table, roles) = (spec.table.clone(), spec.roles);
     let filters = Arc::new(spec.filters.clone());
@@ -645,11 +679,11 @@ fn list_field(spec: &ReadModelSpec, runtime: Runtime) -> Field {
         format!("{}_{}", spec.plugin, spec.plural),
         TypeRef::named_nn(format!("{base}Connection")),
         move |ctx| {
-            let (runtime, table, filters, order_fields) =
-                (runtime.clone(), table.clone(), filters.clone(), order_fields.clone());
+            let (runtime, table, filters, order_fields, inputs) =
+                (runtime.clone(), table.clone(), filters.clone(), order_fields.clone(), inputs.clone());
             FieldFuture::new(async move {
                 check_roles(&ctx, roles)?;
-                let request = list_request(&ctx, &filters, &order_fields)?;
+                let request = list_request(&ctx, &filters, &order_fields, &inputs)?;
                 let page = runtime.stores().queries.list(&table, &request).await.map_err(|e| match e {
                     reventless_core::StoreError::Invalid(message) => error("BAD_USER_INPUT", message),
                     other => engine_error(other.into()),
@@ -687,16 +721,14 @@ fn list_request(
     ctx: &ResolverContext<'_>,
     filters: &[(String, String, FilterOp, Shape)],
     order_fields: &[(String, String)],
+    inputs: &Types,
 ) -> async_graphql::Result<ListRequest> {
     let mut request = ListRequest::default();
     if let Some(filter) = given(ctx, "filter") {
         let filter = filter.object()?;
-        for (name, key, op, _) in filters {
+        for (name, key, op, shape) in filters {
             if let Some(value) = filter.get(name).filter(|value| !value.is_null()) {
-                let value = match value.as_value() {
-                    GqlValue::Enum(name) => Value::String(name.to_string()),
-                    other => other.clone().into_json().unwrap_or(Value::Null),
-                };
+                let value = input_to_json(shape, value.as_value(), inputs);
                 request.filters.push(Filter { field: key.clone(), op: *op, value });
             }
         }

@@ -61,11 +61,41 @@ pub struct FieldShape {
     pub description: Option<String>,
 }
 
+/// One value of a GraphQL enum: its GraphQL name (SCREAMING_SNAKE_CASE) and
+/// the serde value it stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnumValue {
+    pub name: String,
+    pub value: String,
+}
+
+impl EnumValue {
+    /// A value whose GraphQL name is its serde value (the API's own enums,
+    /// already in SCREAMING_SNAKE_CASE).
+    pub fn same(name: &str) -> Self {
+        Self { name: name.to_string(), value: name.to_string() }
+    }
+}
+
 /// Types found while walking schemas, for one direction (input or output).
 #[derive(Debug, Default, Clone)]
 pub struct Types {
     pub objects: BTreeMap<String, Vec<FieldShape>>,
-    pub enums: BTreeMap<String, Vec<String>>,
+    pub enums: BTreeMap<String, Vec<EnumValue>>,
+}
+
+impl Types {
+    /// The serde value of the GraphQL enum value `name` of `enum_type`.
+    pub fn enum_serde_value(&self, enum_type: &str, name: &str) -> Option<&str> {
+        let values = self.enums.get(enum_type)?;
+        values.iter().find(|value| value.name == name).map(|value| value.value.as_str())
+    }
+
+    /// The GraphQL name of the serde value `value` of `enum_type`.
+    pub fn enum_graphql_name(&self, enum_type: &str, value: &str) -> Option<&str> {
+        let values = self.enums.get(enum_type)?;
+        values.iter().find(|candidate| candidate.value == value).map(|candidate| candidate.name.as_str())
+    }
 }
 
 /// Why a Rust type cannot be part of the API.
@@ -91,6 +121,37 @@ pub fn camel_case(name: &str) -> String {
         }
     }
     out
+}
+
+/// A GraphQL enum value name: `Shelved` → `SHELVED`, `on_shelf` / `OnShelf` /
+/// `onShelf` / `on-shelf` → `ON_SHELF`, `HTTPError` → `HTTP_ERROR`; names
+/// already in SCREAMING_SNAKE_CASE stay. Words start at a separator, at an
+/// upper-case letter after a lower-case letter or digit, and at the last
+/// upper-case letter of an acronym followed by a lower-case one.
+pub fn screaming_snake_case(text: &str) -> String {
+    let chars: Vec<char> = text.chars().filter(char::is_ascii).collect();
+    let mut out = String::with_capacity(chars.len() + 4);
+    let mut separated = false;
+    for (index, &c) in chars.iter().enumerate() {
+        if !c.is_ascii_alphanumeric() {
+            separated = true;
+            continue;
+        }
+        let previous = index.checked_sub(1).and_then(|i| chars.get(i)).copied();
+        let next = chars.get(index + 1).copied();
+        let starts_word = c.is_ascii_uppercase()
+            && previous.is_some_and(|p| {
+                p.is_ascii_lowercase()
+                    || p.is_ascii_digit()
+                    || (p.is_ascii_uppercase() && next.is_some_and(|n| n.is_ascii_lowercase()))
+            });
+        if !out.is_empty() && !out.ends_with('_') && (separated || starts_word) {
+            out.push('_');
+        }
+        separated = false;
+        out.push(c.to_ascii_uppercase());
+    }
+    graphql_name(&out)
 }
 
 /// A valid GraphQL name made of the letters and digits of `text`.
@@ -146,7 +207,7 @@ impl<'a> Walker<'a> {
                     return Ok((shape, nullable || inner_nullable));
                 }
                 if let Some(values) = unit_enum_values(&non_null) {
-                    return Ok((self.enum_shape(name_hint, values), nullable));
+                    return Ok((self.enum_shape(name_hint, values)?, nullable));
                 }
                 return Ok((Shape::Scalar(Scalar::Json), nullable));
             }
@@ -154,12 +215,12 @@ impl<'a> Walker<'a> {
         if let Some(values) = schema.get("enum").and_then(Value::as_array) {
             let values: Option<Vec<String>> = values.iter().map(|v| v.as_str().map(str::to_string)).collect();
             if let Some(values) = values {
-                return Ok((self.enum_shape(name_hint, values), false));
+                return Ok((self.enum_shape(name_hint, values)?, false));
             }
             return Ok((Shape::Scalar(Scalar::Json), true));
         }
         if let Some(constant) = schema.get("const").and_then(Value::as_str) {
-            return Ok((self.enum_shape(name_hint, vec![constant.to_string()]), false));
+            return Ok((self.enum_shape(name_hint, vec![constant.to_string()])?, false));
         }
         let (kind, nullable) = match schema.get("type") {
             Some(Value::String(kind)) => (kind.as_str(), false),
@@ -194,10 +255,23 @@ impl<'a> Walker<'a> {
         Ok((shape, nullable))
     }
 
-    fn enum_shape(&mut self, name_hint: &str, values: Vec<String>) -> Shape {
+    /// Registers a GraphQL enum for the serde values `values`: each value is
+    /// named in SCREAMING_SNAKE_CASE; two values with the same name are refused.
+    fn enum_shape(&mut self, name_hint: &str, values: Vec<String>) -> Result<Shape, ShapeError> {
         let name = format!("{}{}", self.prefix, graphql_name(name_hint));
-        self.types.enums.insert(name.clone(), values.iter().map(|v| graphql_name(v)).collect());
-        Shape::Enum(name)
+        let mut items: Vec<EnumValue> = Vec::with_capacity(values.len());
+        for value in values {
+            let graphql = screaming_snake_case(&value);
+            if let Some(taken) = items.iter().find(|item| item.name == graphql) {
+                return Err(self.error(format!(
+                    "enum {name}: the values `{}` and `{value}` are both `{graphql}` in GraphQL",
+                    taken.value
+                )));
+            }
+            items.push(EnumValue { name: graphql, value });
+        }
+        self.types.enums.insert(name.clone(), items);
+        Ok(Shape::Enum(name))
     }
 
     /// Registers an object type for `schema` (named after `name_hint`).
@@ -304,5 +378,40 @@ mod tests {
         assert_eq!(camel_case("priceCents"), "priceCents");
         assert_eq!(camel_case("_private"), "_private");
         assert_eq!(graphql_name("9lives-x"), "_9livesx");
+    }
+
+    #[test]
+    fn enum_values_become_screaming_snake_case() {
+        for (serde, graphql) in [
+            ("Shelved", "SHELVED"),
+            ("on_shelf", "ON_SHELF"),
+            ("OnShelf", "ON_SHELF"),
+            ("onShelf", "ON_SHELF"),
+            ("on-shelf", "ON_SHELF"),
+            ("ON_SHELF", "ON_SHELF"),
+            ("lentAt", "LENT_AT"),
+            ("id", "ID"),
+            ("HTTPError", "HTTP_ERROR"),
+            ("Version2Beta", "VERSION2_BETA"),
+            ("2fa", "_2FA"),
+            ("", "_"),
+        ] {
+            assert_eq!(screaming_snake_case(serde), graphql, "{serde}");
+        }
+    }
+
+    #[test]
+    fn enum_values_keep_their_serde_value_and_clashes_are_refused() {
+        let schema = serde_json::json!({"enum": ["on_shelf", "Lent"]});
+        let mut types = Types::default();
+        let shape = Walker::new(&schema, "Library", "", &mut types, "test".into()).shape(&schema, "Status");
+        assert_eq!(shape, Ok((Shape::Enum("LibraryStatus".into()), false)));
+        assert_eq!(types.enum_serde_value("LibraryStatus", "ON_SHELF"), Some("on_shelf"));
+        assert_eq!(types.enum_graphql_name("LibraryStatus", "Lent"), Some("LENT"));
+        assert_eq!(types.enum_serde_value("LibraryStatus", "on_shelf"), None);
+
+        let clash = serde_json::json!({"enum": ["on_shelf", "OnShelf"]});
+        let refused = Walker::new(&clash, "Library", "", &mut types, "test".into()).shape(&clash, "Status");
+        assert!(refused.is_err_and(|e| e.message.contains("ON_SHELF")));
     }
 }

@@ -12,13 +12,29 @@ use serde_json::{Value, json};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Command)]
 #[serde(rename_all_fields = "camelCase")]
 enum TicketCommand {
-    Open { title: String, owner_id: Option<String> },
+    Open {
+        title: String,
+        owner_id: Option<String>,
+        priority: Option<Priority>,
+    },
+    /// A unit variant: `Support_Ticket_Close(id)`.
     Close,
+}
+
+/// A domain enum whose serde values are not GraphQL's SCREAMING_SNAKE_CASE
+/// (GraphQL: `NORMAL`, `ON_HOLD`, `NEEDS_REVIEW`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+enum Priority {
+    #[default]
+    Normal,
+    OnHold,
+    #[serde(rename = "needs_review")]
+    NeedsReview,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
 enum TicketEvent {
-    Opened { title: String, owner_id: String },
+    Opened { title: String, owner_id: String, priority: Priority },
     Closed,
 }
 
@@ -38,12 +54,14 @@ impl Aggregate for Ticket {
     type State = Option<bool>;
     type Error = TicketError;
 
-    fn decide(state: &Option<bool>, command: &TicketCommand) -> Result<Vec<TicketEvent>, TicketError> {
+    fn decide(_id: &str, state: &Option<bool>, command: &TicketCommand) -> Result<Vec<TicketEvent>, TicketError> {
         match (command, state) {
             (TicketCommand::Open { .. }, Some(_)) => Err(TicketError::AlreadyOpen),
-            (TicketCommand::Open { title, owner_id }, None) => {
-                Ok(vec![TicketEvent::Opened { title: title.clone(), owner_id: owner_id.clone().unwrap_or_default() }])
-            }
+            (TicketCommand::Open { title, owner_id, priority }, None) => Ok(vec![TicketEvent::Opened {
+                title: title.clone(),
+                owner_id: owner_id.clone().unwrap_or_default(),
+                priority: priority.unwrap_or_default(),
+            }]),
             (TicketCommand::Close, Some(true)) => Ok(vec![TicketEvent::Closed]),
             (TicketCommand::Close, _) => Err(TicketError::NotOpen),
         }
@@ -66,8 +84,8 @@ impl Aggregate for Escalation {
     type State = Option<bool>;
     type Error = TicketError;
 
-    fn decide(state: &Option<bool>, command: &TicketCommand) -> Result<Vec<TicketEvent>, TicketError> {
-        Ticket::decide(state, command)
+    fn decide(id: &str, state: &Option<bool>, command: &TicketCommand) -> Result<Vec<TicketEvent>, TicketError> {
+        Ticket::decide(id, state, command)
     }
 
     fn evolve(state: Option<bool>, event: &TicketEvent) -> Option<bool> {
@@ -81,6 +99,7 @@ struct TicketRow {
     title: String,
     owner_id: String,
     open: bool,
+    priority: Priority,
 }
 
 struct AuditedTickets;
@@ -96,16 +115,46 @@ impl ReadModel for AuditedTickets {
     fn project(event: &TicketEvent, envelope: &EventEnvelope) -> Vec<Action<TicketRow>> {
         let id = envelope.stream.as_ref().map(|s| s.id.clone()).unwrap_or_default();
         vec![match event {
-            TicketEvent::Opened { title, owner_id } => {
-                Action::set(id, TicketRow { title: title.clone(), owner_id: owner_id.clone(), open: true })
-            }
+            TicketEvent::Opened { title, owner_id, priority } => Action::set(
+                id,
+                TicketRow { title: title.clone(), owner_id: owner_id.clone(), open: true, priority: *priority },
+            ),
             TicketEvent::Closed => Action::update(id, |row: &mut TicketRow| row.open = false),
         }]
     }
 }
 
+/// A DCB command without fields, a unit struct: `Support_Ping`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Command)]
+struct Ping;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
+enum PingEvent {
+    Pinged,
+}
+
+impl StateChangeSlice for Ping {
+    const NAME: &'static str = "Ping";
+    const CONSUMES: &'static [&'static str] = &["Pinged"];
+    const PRODUCES: &'static [&'static str] = &["Pinged"];
+    type Command = Self;
+    type Event = PingEvent;
+    type State = ();
+    type Error = TicketError;
+
+    fn evolve(_: (), _: &PingEvent) {}
+
+    fn decide(_: &(), _: &Ping) -> Result<Vec<PingEvent>, TicketError> {
+        Ok(vec![PingEvent::Pinged])
+    }
+}
+
 fn support() -> Plugin {
-    Plugin::new("Support").aggregate::<Ticket>().aggregate::<Escalation>().read_model::<AuditedTickets>()
+    Plugin::new("Support")
+        .aggregate::<Ticket>()
+        .aggregate::<Escalation>()
+        .read_model::<AuditedTickets>()
+        .state_change_slice::<Ping>()
 }
 
 struct Server {
@@ -255,7 +304,7 @@ async fn categories_show_their_product_count_from_the_counter() {
     }
     server.settle().await;
     let listed =
-        server.gql(r#"{ Catalog_Categories(orderBy: {field: id}) { edges { node { id productCount } } } }"#).await;
+        server.gql(r#"{ Catalog_Categories(orderBy: {field: ID}) { edges { node { id productCount } } } }"#).await;
     assert_eq!(
         listed["data"]["Catalog_Categories"]["edges"],
         json!([{"node": {"id": "books", "productCount": 3}}, {"node": {"id": "games", "productCount": 0}}]),
@@ -273,7 +322,7 @@ async fn rejections_are_data_with_codes() {
     let negative = server.gql(&add_product("p1", "c", -5)).await;
     assert_eq!(negative["data"]["Catalog_AddProduct"]["errorCode"], "InvalidPrice");
     assert_eq!(negative["data"]["Catalog_AddProduct"]["errorDetail"], json!({"price_cents": -5}));
-    assert_eq!(server.runtime.stores().dcb.head("Catalog").await.unwrap(), 1, "only the category was appended");
+    assert_eq!(server.runtime.stores().events.head("Catalog").await.unwrap(), 1, "only the category was appended");
 }
 
 #[tokio::test]
@@ -305,7 +354,7 @@ async fn malformed_input_is_bad_user_input_and_appends_nothing() {
         .await;
     assert_eq!(no_role["data"]["Catalog_AddCategory"]["errorCode"], "AccessRefused");
     assert!(syntax["errors"][0]["message"].is_string(), "{syntax}");
-    assert_eq!(server.runtime.stores().dcb.head("Catalog").await.unwrap(), 0);
+    assert_eq!(server.runtime.stores().events.head("Catalog").await.unwrap(), 0);
     let response = server
         .client
         .post(format!("{}/graphql", server.base))
@@ -348,7 +397,7 @@ async fn lists_page_filter_and_order() {
     assert_eq!(seen, (0..25).map(|i| format!("p{i:02}")).collect::<Vec<_>>());
 
     let filtered = server
-        .gql(r#"{ Catalog_Products(filter: {categoryId: "books", priceCentsGte: 110, shelfStatus: LISTED}, orderBy: {field: priceCents, direction: DESC}, first: 3) { totalCount edges { node { id priceCents } } } }"#)
+        .gql(r#"{ Catalog_Products(filter: {categoryId: "books", priceCentsGte: 110, shelfStatus: LISTED}, orderBy: {field: PRICE_CENTS, direction: DESC}, first: 3) { totalCount edges { node { id priceCents } } } }"#)
         .await;
     let connection = &filtered["data"]["Catalog_Products"];
     assert_eq!(connection["totalCount"], 12, "{filtered}");
@@ -396,7 +445,7 @@ async fn roles_refuse_and_owners_are_stamped() {
         .await;
     assert_eq!(refused["data"]["Support_Escalation_Close"]["errorCode"], "AccessRefused", "{refused}");
     server.settle().await;
-    let stream = server.runtime.stores().aggregates.read_all("Support_Ticket", 0, 10).await.unwrap();
+    let stream = server.runtime.stores().events.read_all("Support", 0, 10).await.unwrap();
     assert_eq!(stream.len(), 2, "refusals append nothing");
     assert_eq!(stream[0].data["owner_id"], "ann");
     assert_eq!(stream[1].data["owner_id"], "bob");
@@ -474,7 +523,7 @@ async fn hosted_plugins_are_listed_with_their_status() {
         plugins["data"]["Platform_Plugins"],
         json!([
             {"name": "Catalog", "version": env!("CARGO_PKG_VERSION"), "status": "CONNECTED", "components": 13},
-            {"name": "Support", "version": "0.0.0", "status": "CONNECTED", "components": 3}
+            {"name": "Support", "version": "0.0.0", "status": "CONNECTED", "components": 4}
         ])
     );
     let fragments = server.gql("{ Platform_Plugins { name schema } }").await;
@@ -520,4 +569,172 @@ async fn supplier_products_are_imported_through_the_inbound_translation() {
     assert_eq!(audit["outcomes"][0]["status"], "ACCEPTED");
     let audits = server.runtime.stores().queries.list("Catalog_ImportProductAudit", &Default::default()).await.unwrap();
     assert_eq!(audits.total_count, 3);
+}
+
+/// The names of an enum type's values, or of an input type's fields.
+async fn type_names(server: &Server, type_name: &str, list: &str) -> Vec<String> {
+    let query = format!(r#"{{ __type(name: "{type_name}") {{ {list} {{ name }} }} }}"#);
+    let answer = server.gql(&query).await;
+    let items = answer["data"]["__type"][list].as_array().unwrap_or_else(|| panic!("{type_name}: {answer}"));
+    items.iter().map(|item| item["name"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_unit_variant_command_is_accepted_and_appends_its_event() {
+    let server = start().await;
+    let ann = [("x-user-id", "ann")];
+    let opened =
+        server.gql_as(r#"mutation { Support_Ticket_Open(id: "t1", title: "Help") { status } }"#, json!({}), &ann).await;
+    assert_eq!(opened["data"]["Support_Ticket_Open"]["status"], "ACCEPTED", "{opened}");
+    // `Close` has no fields: its input is serde's unit form, not a map.
+    let closed = server
+        .gql_as(
+            r#"mutation { Support_Ticket_Close(id: "t1") { status entityId eventCount errorCode errorDetail } }"#,
+            json!({}),
+            &ann,
+        )
+        .await;
+    assert!(closed["errors"].is_null(), "{closed}");
+    assert_eq!(
+        closed["data"]["Support_Ticket_Close"],
+        json!({"status": "ACCEPTED", "entityId": "t1", "eventCount": 1, "errorCode": null, "errorDetail": null}),
+        "{closed}"
+    );
+    // The second close is decided on the appended `Closed`.
+    let again =
+        server.gql_as(r#"mutation { Support_Ticket_Close(id: "t1") { status errorCode } }"#, json!({}), &ann).await;
+    assert_eq!(again["data"]["Support_Ticket_Close"], json!({"status": "REJECTED", "errorCode": "NotOpen"}));
+    server.settle().await;
+    let row = server
+        .gql_as(r#"{ Support_AuditedTicket(id: "t1") { open } }"#, json!({}), &[("x-user-roles", "auditor")])
+        .await;
+    assert_eq!(row["data"]["Support_AuditedTicket"], json!({"open": false}), "{row}");
+
+    // A DCB command without fields (a unit struct) is sent as null too.
+    let pinged = server.gql(r#"mutation { Support_Ping { status eventCount errorCode errorDetail } }"#).await;
+    assert_eq!(
+        pinged["data"]["Support_Ping"],
+        json!({"status": "ACCEPTED", "eventCount": 1, "errorCode": null, "errorDetail": null}),
+        "{pinged}"
+    );
+}
+
+#[tokio::test]
+async fn enum_values_are_screaming_snake_case_and_map_to_serde_values() {
+    let server = start().await;
+    assert_eq!(type_names(&server, "SupportPriority", "enumValues").await, ["NORMAL", "ON_HOLD", "NEEDS_REVIEW"]);
+    assert_eq!(
+        type_names(&server, "SupportAuditedTicketOrderField", "enumValues").await,
+        ["TITLE", "OWNER_ID", "OPEN", "PRIORITY"]
+    );
+    let product_fields = type_names(&server, "CatalogProductOrderField", "enumValues").await;
+    assert_eq!(product_fields, ["ID", "NAME", "DESCRIPTION", "PRICE_CENTS", "CURRENCY", "CATEGORY_ID", "SHELF_STATUS"]);
+    // The API's own enums stay as they are.
+    assert_eq!(type_names(&server, "SortDirection", "enumValues").await, ["ASC", "DESC"]);
+    assert_eq!(type_names(&server, "CommandStatus", "enumValues").await, ["ACCEPTED", "REJECTED", "PENDING"]);
+
+    // Command arguments: the GraphQL name in, the serde value stored.
+    let agent = [("x-user-id", "sam"), ("x-user-roles", "agent")];
+    for (id, owner, priority) in [("t1", "ann", "ON_HOLD"), ("t3", "cid", "NORMAL")] {
+        let query = format!(
+            r#"mutation {{ Support_Ticket_Open(id: "{id}", title: "{id}", ownerId: "{owner}", priority: {priority}) {{ status }} }}"#
+        );
+        let opened = server.gql_as(&query, json!({}), &agent).await;
+        assert_eq!(opened["data"]["Support_Ticket_Open"]["status"], "ACCEPTED", "{opened}");
+    }
+    let by_variable = server
+        .gql_as(
+            r#"mutation($p: SupportPriority) { Support_Ticket_Open(id: "t2", title: "t2", ownerId: "bob", priority: $p) { status } }"#,
+            json!({"p": "NEEDS_REVIEW"}),
+            &agent,
+        )
+        .await;
+    assert_eq!(by_variable["data"]["Support_Ticket_Open"]["status"], "ACCEPTED", "{by_variable}");
+    let serde_name = server
+        .gql_as(
+            r#"mutation { Support_Ticket_Open(id: "t4", title: "x", priority: OnHold) { status } }"#,
+            json!({}),
+            &agent,
+        )
+        .await;
+    assert!(serde_name["errors"][0]["message"].is_string(), "a serde value is not a GraphQL enum value: {serde_name}");
+    server.settle().await;
+    let rows = server.runtime.stores().queries.list("Support_AuditedTickets", &Default::default()).await;
+    let rows: Vec<Value> = rows.unwrap().rows.into_iter().map(|(_, row)| row["priority"].clone()).collect();
+    assert_eq!(rows, [json!("OnHold"), json!("needs_review"), json!("Normal")], "rows keep the serde values");
+
+    // Filters and order: GraphQL names in; rows: GraphQL names out.
+    let auditor = [("x-user-roles", "auditor")];
+    let held = server
+        .gql_as(
+            r#"{ Support_AuditedTickets(filter: {priority: ON_HOLD}) { edges { node { ownerId priority } } } }"#,
+            json!({}),
+            &auditor,
+        )
+        .await;
+    assert_eq!(
+        held["data"]["Support_AuditedTickets"]["edges"],
+        json!([{"node": {"ownerId": "ann", "priority": "ON_HOLD"}}]),
+        "{held}"
+    );
+    let ordered = server
+        .gql_as(
+            r#"query($p: SupportPriority) { Support_AuditedTickets(filter: {priorityNe: $p}, orderBy: {field: OWNER_ID, direction: DESC}) { edges { node { ownerId priority } } } }"#,
+            json!({"p": "NORMAL"}),
+            &auditor,
+        )
+        .await;
+    assert_eq!(
+        ordered["data"]["Support_AuditedTickets"]["edges"],
+        json!([
+            {"node": {"ownerId": "bob", "priority": "NEEDS_REVIEW"}},
+            {"node": {"ownerId": "ann", "priority": "ON_HOLD"}}
+        ]),
+        "{ordered}"
+    );
+    let single = server.gql_as(r#"{ Support_AuditedTicket(id: "t2") { priority } }"#, json!({}), &auditor).await;
+    assert_eq!(single["data"]["Support_AuditedTicket"], json!({"priority": "NEEDS_REVIEW"}));
+    let old_spelling = server
+        .gql_as(r#"{ Support_AuditedTickets(orderBy: {field: ownerId}) { totalCount } }"#, json!({}), &auditor)
+        .await;
+    assert!(old_spelling["errors"][0]["message"].is_string(), "{old_spelling}");
+}
+
+#[tokio::test]
+async fn filters_offer_the_same_operators_on_every_field() {
+    let server = start().await;
+    let fields = type_names(&server, "CatalogProductFilter", "inputFields").await;
+    let operators = |field: &str| -> Vec<String> {
+        let mut found: Vec<String> = fields
+            .iter()
+            .filter_map(|name| name.strip_prefix(field))
+            .filter(|suffix| suffix.is_empty() || suffix.starts_with(char::is_uppercase))
+            .map(str::to_string)
+            .collect();
+        found.sort();
+        found
+    };
+    let strings = ["", "Contains", "Gt", "Gte", "Lt", "Lte", "Ne"];
+    for field in ["id", "name", "description", "currency", "categoryId"] {
+        assert_eq!(operators(field), strings, "{field} in {fields:?}");
+    }
+    assert_eq!(operators("priceCents"), ["", "Gt", "Gte", "Lt", "Lte", "Ne"], "{fields:?}");
+    assert_eq!(operators("shelfStatus"), ["", "Ne"], "{fields:?}");
+
+    server.add_categories(&["books"]).await;
+    for id in ["p1", "p2", "p3"] {
+        server.gql(&add_product(id, "books", 100)).await;
+    }
+    server.settle().await;
+    let ids = |answer: &Value| -> Vec<String> {
+        let edges = answer["data"]["Catalog_Products"]["edges"].as_array().cloned().unwrap_or_default();
+        edges.iter().map(|edge| edge["node"]["id"].as_str().unwrap_or_default().to_string()).collect()
+    };
+    let not_p2 = server.gql(r#"{ Catalog_Products(filter: {idNe: "p2"}) { edges { node { id } } } }"#).await;
+    assert_eq!(ids(&not_p2), ["p1", "p3"], "{not_p2}");
+    let after_p1 =
+        server.gql(r#"{ Catalog_Products(filter: {idGt: "p1", idNe: "p3"}) { edges { node { id } } } }"#).await;
+    assert_eq!(ids(&after_p1), ["p2"], "{after_p1}");
+    let containing = server.gql(r#"{ Catalog_Products(filter: {idContains: "3"}) { edges { node { id } } } }"#).await;
+    assert_eq!(ids(&containing), ["p3"], "{containing}");
 }

@@ -191,7 +191,7 @@ async fn express_orders_ship_themselves_and_every_order_is_confirmed_by_mail() {
     assert_eq!(subjects, vec!["c1 Order o2 confirmed", "c1 Order o3 confirmed"]);
     shop.eventually(
         "the sent mails are listed",
-        r#"{ Ordering_OrderConfirmations(orderBy: {field: id}) { edges { node { id to subject } } } }"#,
+        r#"{ Ordering_OrderConfirmations(orderBy: {field: ID}) { edges { node { id to subject } } } }"#,
         |d| {
             d["Ordering_OrderConfirmations"]["edges"]
                 == serde_json::json!([
