@@ -25,13 +25,9 @@ pub const EVENT_ATTRIBUTE: &str = "event";
 /// Most items one `TransactWriteItems` may hold.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
-/// The `log` attribute of an aggregate log's events (`a#<log>`).
-pub fn aggregate_log_key(log: &str) -> String {
-    format!("a#{log}")
-}
-
-/// The `log` attribute of a DCB log's events (`d#<log>`).
-pub fn dcb_log_key(log: &str) -> String {
+/// The `log` attribute of a plugin log's events (`d#<log>`; before schema
+/// 2 an aggregate's own log was `a#<Plugin>_<Aggregate>`).
+pub fn log_key(log: &str) -> String {
     format!("d#{log}")
 }
 

@@ -1,17 +1,17 @@
 //! reventless on AWS serverless: the runtime half.
 //!
-//! - Stores: aggregate and DCB event logs and query tables on DynamoDB
-//!   ([`aggregate_log`], [`dcb_log`], [`query_store`]), command topics on
+//! - Stores: each plugin's event log (aggregate streams and DCB events in
+//!   one log) and query tables on DynamoDB ([`event_log`], [`query_store`]),
+//!   command topics on
 //!   SQS FIFO ([`command_topic`]); [`aws_stores`] wires them.
 //! - [`emulator`]: moto on loopback for tests; [`provision`]: the table and
 //!   queue shapes the adapters expect.
-pub mod aggregate_log;
 pub mod command_topic;
-pub mod dcb_log;
 #[cfg(feature = "deploy")]
 pub mod deploy;
 pub(crate) mod dynamo;
 pub mod emulator;
+pub mod event_log;
 pub mod gateway;
 pub mod lambda;
 pub mod package;
@@ -89,8 +89,7 @@ pub fn aws_stores_with(
     let commands =
         command_topic::SqsCommandTopic::new(sqs, &names.queue_prefix).knowing(queues.urls).naming(queues.names);
     Stores {
-        aggregates: Arc::new(aggregate_log::DynamoAggregateLog::new(dynamodb.clone(), &names.events_table)),
-        dcb: Arc::new(dcb_log::DynamoDcbLog::new(dynamodb.clone(), &names.events_table)),
+        events: Arc::new(event_log::DynamoEventLog::new(dynamodb.clone(), &names.events_table)),
         queries: Arc::new(query_store::DynamoQueryStore::new(dynamodb, &names.rows_table).with_indexes(indexes)),
         commands: Arc::new(commands),
         bus: Arc::new(InProcessBus::default()),

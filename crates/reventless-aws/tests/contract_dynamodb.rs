@@ -80,3 +80,94 @@ mod indexes {
         assert!(ids(&indexed.list("t", &c).await.unwrap()).contains(&"r01".to_string()));
     }
 }
+
+mod upgrade {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use reventless_aws::emulator::Emulator;
+    use reventless_aws::event_log::upgrade::{EVENTS_SCHEMA_VERSION, events_schema, upgrade_plugin_log};
+    use reventless_aws::{StoreNames, aws_stores, provision};
+    use reventless_core::store::{Checkpoint, StreamRef};
+    use reventless_spec::{AppendCondition, EventEnvelope, NewEvent, Query, QueryItem, StreamPosition, Timestamp};
+    use serde_json::json;
+
+    fn s(text: impl Into<String>) -> AttributeValue {
+        AttributeValue::S(text.into())
+    }
+
+    /// An event item as schema 1 wrote an aggregate's event: its own log `a#Library_Member`.
+    fn old_item(
+        id: &str,
+        version: u64,
+        position: u64,
+        event_type: &str,
+        recorded_at: u64,
+    ) -> std::collections::HashMap<String, AttributeValue> {
+        let event = NewEvent::new(event_type, vec![], json!({"n": position}));
+        let stream = StreamPosition { id: id.into(), version };
+        let envelope = EventEnvelope::recorded(event, position, Some(stream), Timestamp(recorded_at));
+        [
+            ("id", s(format!("a#Library_Member#{id}"))),
+            ("position", s(format!("{version:020}"))),
+            ("log", s("a#Library_Member")),
+            ("gpos", AttributeValue::N(position.to_string())),
+            ("type", s(event_type)),
+            ("event", s(serde_json::to_string(&envelope).unwrap())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn old_aggregate_logs_join_the_plugin_log() {
+        let emulator = Emulator::shared().expect("the AWS emulator (moto) must run for these tests");
+        let config = emulator.sdk_config().await;
+        let names = StoreNames::unique("upgrade");
+        provision::create_stores(&config, &names, &[]).await.unwrap();
+        let client = aws_sdk_dynamodb::Client::new(&config);
+        let stores = aws_stores(&config, &names);
+        // The plugin's DCB log as schema 1 left it (unchanged by the upgrade).
+        let added = NewEvent::new("BookAdded", vec!["book:b1".parse().unwrap()], json!({}));
+        stores.events.append("Library", vec![added], None).await.unwrap();
+        for item in [old_item("m1", 1, 1, "MemberRegistered", 100), old_item("m2", 1, 2, "MemberRegistered", 200)] {
+            client.put_item().table_name(&names.events_table).set_item(Some(item)).send().await.unwrap();
+        }
+        // Caught up everywhere; behind on the member log.
+        for (name, position) in [("Members@Library_Member", 2), ("Members@Library", 1), ("Loans@Library_Member", 1)] {
+            let checkpoint = Checkpoint { name: name.into(), position };
+            stores.queries.commit("x", vec![], Some(checkpoint)).await.unwrap();
+        }
+        assert_eq!(events_schema(&client, &names.events_table).await.unwrap(), 1);
+
+        let report = upgrade_plugin_log(&client, &names.events_table, &names.rows_table, "Library").await.unwrap();
+        assert_eq!((report.events_moved, report.checkpoints_moved), (2, 2), "{report:?}");
+        assert_eq!(events_schema(&client, &names.events_table).await.unwrap(), EVENTS_SCHEMA_VERSION);
+        let all = stores.events.read("Library", &Query::all(), None, None).await.unwrap();
+        let types: Vec<&str> = all.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(types, ["BookAdded", "MemberRegistered", "MemberRegistered"]);
+        let member = |id| StreamRef { aggregate: "Member", id };
+        let m1 = stores.events.read_stream("Library", member("m1"), 0).await.unwrap();
+        assert_eq!(m1.len(), 1, "the stream still reads its events");
+        assert_eq!(m1[0].tags[0].to_string(), "member:m1", "with their entity tag");
+        let by_member = Query::none().item(QueryItem::new().tags(["member:m2".parse().unwrap()]));
+        let seen = stores.events.read("Library", &by_member, None, None).await.unwrap();
+        assert_eq!(seen.len(), 1, "a DCB query sees the moved event");
+        // The fences know the moved events: a stale condition conflicts.
+        let stale = AppendCondition::new(by_member.clone(), Some(1));
+        let lent = NewEvent::new("BookLent", vec!["member:m2".parse().unwrap()], json!({}));
+        assert!(stores.events.append("Library", vec![lent.clone()], Some(&stale)).await.is_err());
+        let current = AppendCondition::new(by_member, Some(seen[0].position));
+        stores.events.append("Library", vec![lent], Some(&current)).await.unwrap();
+        let next = stores
+            .events
+            .append_to_stream("Library", member("m1"), 1, vec![NewEvent::new("MemberSuspended", vec![], json!({}))])
+            .await
+            .unwrap();
+        assert!(next.first_position > seen[0].position);
+        assert_eq!(stores.queries.checkpoint("Members@Library").await.unwrap(), all[2].position);
+        assert_eq!(stores.queries.checkpoint("Loans@Library").await.unwrap(), all[1].position);
+        assert_eq!(stores.queries.checkpoint("Members@Library_Member").await.unwrap(), 0);
+        let again = upgrade_plugin_log(&client, &names.events_table, &names.rows_table, "Library").await.unwrap();
+        assert!(!again.upgraded, "a table on the current schema is left alone");
+    }
+}

@@ -90,7 +90,7 @@ fn manifest(plugin: &str, kinds: &[&str], async_topic: bool) -> Manifest {
         .enumerate()
         .map(|(i, kind)| {
             let sliced = *kind == "StateChangeSlice";
-            let log = if sliced { json!({"kind": "Dcb", "name": plugin}) } else { json!(null) };
+            let log = if sliced { json!({"kind": "Plugin", "name": plugin}) } else { json!(null) };
             json!({"kind": kind, "name": format!("C{i}"), "consumes": [], "produces": [], "log": log,
                    "async": async_topic && sliced})
         })
@@ -98,7 +98,7 @@ fn manifest(plugin: &str, kinds: &[&str], async_topic: bool) -> Manifest {
     let topics: Vec<String> = if async_topic { vec![format!("{plugin}_Commands")] } else { vec![] };
     serde_json::from_value(json!({
         "plugin": plugin, "version": "1.0.0", "components": components,
-        "storage": {"aggregate_logs": [], "dcb_logs": [plugin], "tables": [], "command_topics": topics}
+        "storage": {"logs": [plugin], "tables": [], "command_topics": topics}
     }))
     .unwrap()
 }
@@ -309,27 +309,26 @@ fn the_platform_stack_has_a_registry_and_a_gateway_that_may_invoke_exactly_the_p
     );
 }
 
-/// A bank: two async aggregates (own logs), two async and one sync DCB
-/// slice (shared log), a read model, a state view, an automation.
+/// A bank: two async aggregates, two async and one sync DCB slice (one log
+/// for all), a read model, a state view, an automation.
 fn bank() -> Manifest {
     let aggregate = |name: &str| {
         json!({"kind": "Aggregate", "name": name, "consumes": [], "produces": [], "async": true,
-               "log": {"kind": "Aggregate", "name": format!("Bank_{name}")}})
+               "log": {"kind": "Plugin", "name": "Bank"}})
     };
     let slice = |name: &str, is_async: bool| {
         json!({"kind": "StateChangeSlice", "name": name, "consumes": [], "produces": [], "async": is_async,
-               "log": {"kind": "Dcb", "name": "Bank"}})
+               "log": {"kind": "Plugin", "name": "Bank"}})
     };
     let follower = |kind: &str, name: &str, sources: serde_json::Value| json!({"kind": kind, "name": name, "consumes": [], "produces": [], "async": false, "sources": sources});
-    let accounts = json!([{"kind": "Aggregate", "name": "Bank_Account"}]);
-    let both = json!([{"kind": "Aggregate", "name": "Bank_Account"}, {"kind": "Aggregate", "name": "Bank_Loan"}]);
+    let log = json!([{"kind": "Plugin", "name": "Bank"}]);
     serde_json::from_value(json!({
         "plugin": "Bank", "version": "1.0.0",
         "components": [aggregate("Account"), aggregate("Loan"), slice("Open", true), slice("Close", true),
-                       slice("Rename", false), follower("ReadModel", "Balances", both),
-                       follower("StateViewSlice", "Owners", json!([{"kind": "Dcb", "name": "Bank"}])),
-                       follower("AutomationSlice", "WelcomeBonus", accounts)],
-        "storage": {"aggregate_logs": ["Bank_Account", "Bank_Loan"], "dcb_logs": ["Bank"], "tables": [], "command_topics": ["Bank_Commands"]}
+                       slice("Rename", false), follower("ReadModel", "Balances", log.clone()),
+                       follower("StateViewSlice", "Owners", log.clone()),
+                       follower("AutomationSlice", "WelcomeBonus", log)],
+        "storage": {"logs": ["Bank"], "tables": [], "command_topics": ["Bank_Commands"]}
     }))
     .unwrap()
 }
@@ -461,12 +460,11 @@ fn micro_gives_each_component_its_function_tuned_by_name() {
         assert_eq!(config["topics"], "per-component");
         let mapping = named(&plan, ResourceKind::EventSourceMapping, &format!("{function}:events"));
         assert_eq!(mapping.spec["table"], "shop-dev-bank-events");
-        let logs = match function {
-            "shop-dev-bank-Balances" => json!(["a#Bank_Account", "a#Bank_Loan"]),
-            "shop-dev-bank-Owners" => json!(["d#Bank"]),
-            _ => json!(["a#Bank_Account"]),
-        };
-        assert_eq!(mapping.spec["logs"], logs, "{function} is woken by new events of its logs only");
+        assert_eq!(
+            mapping.spec["logs"],
+            json!(["d#Bank"]),
+            "{function} is woken by new events of its plugin's log only"
+        );
         assert_eq!(named(&plan, ResourceKind::Function, function).tags["reventless:component"], function[14..]);
     }
     let memory = |function: &str| named(&plan, ResourceKind::Function, function).spec["memorySize"].clone();
@@ -501,13 +499,13 @@ fn linked(plugin: &str, point: &str, extends: &str) -> Manifest {
         "plugin": plugin, "version": "1.0.0",
         "components": [
             {"kind": "StateChangeSlice", "name": "Do", "consumes": [], "produces": [], "async": false,
-             "log": {"kind": "Dcb", "name": plugin}},
+             "log": {"kind": "Plugin", "name": plugin}},
             {"kind": "ExtensionPoint", "name": format!("{plugin}.{point}"), "consumes": [], "produces": ["News"],
-             "async": false, "sources": [{"kind": "Dcb", "name": plugin}]},
+             "async": false, "sources": [{"kind": "Plugin", "name": plugin}]},
             {"kind": "Extension", "name": format!("On{}", extends.replace('.', "")), "consumes": ["News"],
              "produces": [], "async": false, "sources": [{"kind": "ExtensionPoint", "name": extends}]},
         ],
-        "storage": {"aggregate_logs": [], "dcb_logs": [plugin], "tables": [], "command_topics": []}
+        "storage": {"logs": [plugin], "tables": [], "command_topics": []}
     }))
     .unwrap()
 }

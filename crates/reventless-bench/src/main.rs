@@ -398,7 +398,7 @@ async fn replay(dir: &Path, report: &Report, events: u64, event_bytes: usize) ->
             })
             .collect();
         written += batch.len() as u64;
-        stores.dcb.append("Bench", batch, None).await.map_err(|e| e.to_string())?;
+        stores.events.append("Bench", batch, None).await.map_err(|e| e.to_string())?;
     }
     drop(stores);
     let scan_rate = reference::scan(&path, "Bench").map_err(|e| e.to_string())?;

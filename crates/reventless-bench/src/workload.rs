@@ -26,7 +26,7 @@ impl Aggregate for Counter {
     type State = u64;
     type Error = String;
 
-    fn decide(_: &u64, command: &CounterCommand) -> Result<Vec<CounterEvent>, String> {
+    fn decide(_id: &str, _: &u64, command: &CounterCommand) -> Result<Vec<CounterEvent>, String> {
         let CounterCommand::Add { amount } = command;
         Ok(vec![CounterEvent::Added { amount: *amount, note: NOTE.into() }])
     }

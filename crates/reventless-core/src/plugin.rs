@@ -73,6 +73,8 @@ pub trait ProjectionHandler: Send + Sync {
     /// The query table, also the checkpoint name.
     fn table(&self) -> &str;
     fn event_type(&self) -> TypeId;
+    /// The wire names of its event type's variants (what `CONSUMES` may name).
+    fn event_names(&self) -> &'static [&'static str];
     async fn project(&self, store: &dyn QueryStore, events: &[EventEnvelope]) -> Result<Vec<RowOp>, EngineError>;
     /// Singular and plural names (`Product`, `Products`).
     fn names(&self) -> (&'static str, &'static str);
@@ -90,8 +92,9 @@ pub trait ProjectionHandler: Send + Sync {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum LogKind {
-    Aggregate,
-    Dcb,
+    /// The plugin's own event log (named after the plugin): its aggregates'
+    /// streams and its DCB slices' events in one position order.
+    Plugin,
     /// Another plugin's published events (`<Plugin>.<Point>`).
     ExtensionPoint,
 }
@@ -158,6 +161,8 @@ pub struct EventSource {
     pub log: LogRef,
     pub event_type: TypeId,
     pub event_type_name: &'static str,
+    /// The wire names of the event type's variants.
+    pub event_names: &'static [&'static str],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -199,8 +204,8 @@ pub struct ComponentManifest {
 /// The storage a plugin needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StorageManifest {
-    pub aggregate_logs: Vec<String>,
-    pub dcb_logs: Vec<String>,
+    /// The plugin's event log (none for a plugin without command components).
+    pub logs: Vec<String>,
     pub tables: Vec<TableManifest>,
     pub command_topics: Vec<String>,
 }
@@ -227,8 +232,18 @@ pub enum PluginError {
     DuplicateCommand { plugin: String, command: String },
     #[error("plugin `{plugin}`: component `{name}` is registered twice")]
     DuplicateComponent { plugin: String, name: String },
-    #[error("plugin `{plugin}`: DCB slices must share one event type, found {first} and {second}")]
-    MixedDcbEventTypes { plugin: String, first: &'static str, second: &'static str },
+    #[error(
+        "plugin `{plugin}`: event name `{name}` belongs to two event types ({first} and {second}); \
+         the plugin's events share one log, so each name must mean one event"
+    )]
+    DuplicateEventName { plugin: String, name: String, first: &'static str, second: &'static str },
+    #[error("{0}")]
+    UnknownEventName(Box<EventNameTypo>),
+    #[error(
+        "plugin `{plugin}`: {component} consumes `{name}`, which no component of the plugin appends \
+         (appended: {appended}): it could never see one"
+    )]
+    NeverAppended { plugin: String, component: String, name: String, appended: String },
     #[error("plugin `{plugin}`: projection `{projection}` reads events that no component of the plugin appends")]
     UnknownEventSource { plugin: String, projection: String },
     #[error("plugin `{plugin}`: extension point `{point}` publishes events that no component of the plugin appends")]
@@ -239,6 +254,19 @@ pub enum PluginError {
     DuplicatePlugin(String),
     #[error("plugin name `{0}` must be non-empty ASCII letters and digits starting with a letter")]
     InvalidName(String),
+}
+
+/// A name in `CONSUMES` / `PRODUCES` that is not an event of the component's event type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("plugin `{plugin}`: {component} lists `{name}` in {list}, which is not an event of {event_type}{hint}")]
+pub struct EventNameTypo {
+    pub plugin: String,
+    pub component: String,
+    pub list: &'static str,
+    pub name: String,
+    pub event_type: &'static str,
+    /// ` (did you mean `X`?)` or the type's events.
+    pub hint: String,
 }
 
 /// A plugin: a named set of components. Platform-agnostic.
@@ -287,7 +315,7 @@ impl Plugin {
     }
 
     pub fn aggregate<A: Aggregate>(mut self) -> Self {
-        let log = format!("{}_{}", self.name, A::NAME);
+        let log = self.name.clone();
         let cache = Arc::new(StateCache::new(STATE_CACHE_CAPACITY));
         self.commands.push(Arc::new(AggregateHandler::<A> { log, cache, marker: PhantomData }));
         self
@@ -363,8 +391,11 @@ impl Plugin {
         }
         let mut names = BTreeSet::new();
         let mut routes = BTreeMap::new();
-        let mut sources: BTreeMap<TypeId, Vec<LogRef>> = BTreeMap::new();
-        let mut dcb_type: Option<EventSource> = None;
+        // Every event type the plugin's command components append, and which
+        // names each component may append: one log holds them all.
+        let mut event_types: BTreeMap<TypeId, EventSource> = BTreeMap::new();
+        let mut owner_of_name: BTreeMap<&'static str, &'static str> = BTreeMap::new();
+        let mut appended: BTreeSet<String> = BTreeSet::new();
         for handler in &self.commands {
             let manifest = handler.manifest();
             if !names.insert(manifest.name.clone()) {
@@ -376,45 +407,70 @@ impl Plugin {
                 }
             }
             let source = handler.event_source();
-            if source.log.kind == LogKind::Dcb {
-                match &dcb_type {
-                    Some(first) if first.event_type != source.event_type => {
-                        return Err(PluginError::MixedDcbEventTypes {
+            for list in [("CONSUMES", &manifest.consumes), ("PRODUCES", &manifest.produces)] {
+                check_event_names(&self.name, &manifest.name, list.0, list.1, &source)?;
+            }
+            for name in source.event_names {
+                match owner_of_name.insert(name, source.event_type_name) {
+                    Some(first) if first != source.event_type_name => {
+                        return Err(PluginError::DuplicateEventName {
                             plugin: plugin(),
-                            first: first.event_type_name,
+                            name: name.to_string(),
+                            first,
                             second: source.event_type_name,
                         });
                     }
-                    Some(_) => {}
-                    None => dcb_type = Some(source.clone()),
+                    _ => {}
                 }
             }
-            let logs = sources.entry(source.event_type).or_default();
-            if !logs.contains(&source.log) {
-                logs.push(source.log);
+            appended.extend(manifest.produces.iter().cloned());
+            event_types.entry(source.event_type).or_insert(source);
+        }
+        let never_appended = |component: &str, consumes: &[String]| -> Result<(), PluginError> {
+            match consumes.iter().find(|name| !appended.contains(*name)) {
+                Some(name) => Err(PluginError::NeverAppended {
+                    plugin: plugin(),
+                    component: component.to_string(),
+                    name: name.clone(),
+                    appended: appended.iter().cloned().collect::<Vec<_>>().join(", "),
+                }),
+                None => Ok(()),
+            }
+        };
+        for handler in &self.commands {
+            let manifest = handler.manifest();
+            if manifest.kind == ComponentKind::StateChangeSlice {
+                never_appended(&format!("slice `{}`", manifest.name), &manifest.consumes)?;
             }
         }
+        let log = LogRef { kind: LogKind::Plugin, name: self.name.clone() };
         let mut projections = Vec::new();
         for handler in &self.projections {
             let manifest = handler.manifest();
             if !names.insert(manifest.name.clone()) {
                 return Err(PluginError::DuplicateComponent { plugin: plugin(), name: manifest.name });
             }
-            let sources = sources
-                .get(&handler.event_type())
-                .ok_or_else(|| PluginError::UnknownEventSource { plugin: plugin(), projection: manifest.name })?;
-            projections.push(ResolvedProjection { handler: handler.clone(), sources: sources.clone() });
+            let Some(source) = event_types.get(&handler.event_type()) else {
+                return Err(PluginError::UnknownEventSource { plugin: plugin(), projection: manifest.name });
+            };
+            let component = format!("`{}`", manifest.name);
+            let own = EventSource { event_names: handler.event_names(), ..source.clone() };
+            check_event_names(&self.name, &manifest.name, "CONSUMES", &manifest.consumes, &own)?;
+            never_appended(&component, &manifest.consumes)?;
+            projections.push(ResolvedProjection { handler: handler.clone(), sources: vec![log.clone()] });
         }
         let mut publishers = Vec::new();
         for publisher in &self.publishers {
             if !names.insert(format!("{}.{}", self.name, publisher.name())) {
                 return Err(PluginError::DuplicateComponent { plugin: plugin(), name: publisher.name().to_string() });
             }
-            let sources = sources.get(&publisher.event_type()).ok_or_else(|| PluginError::UnknownPublisherSource {
-                plugin: plugin(),
-                point: publisher.name().to_string(),
-            })?;
-            publishers.push(ResolvedPublisher { handler: publisher.clone(), sources: sources.clone() });
+            if !event_types.contains_key(&publisher.event_type()) {
+                return Err(PluginError::UnknownPublisherSource {
+                    plugin: plugin(),
+                    point: publisher.name().to_string(),
+                });
+            }
+            publishers.push(ResolvedPublisher { handler: publisher.clone(), sources: vec![log.clone()] });
         }
         for extension in &self.extensions {
             if !names.insert(extension.name().to_string()) {
@@ -437,11 +493,26 @@ impl Plugin {
     pub fn manifest(&self) -> Result<Manifest, PluginError> {
         let resolved = self.resolve()?;
         let mut components: Vec<ComponentManifest> = self.commands.iter().map(|h| h.manifest()).collect();
+        let slice_events: BTreeSet<String> = components
+            .iter()
+            .filter(|c| c.kind == ComponentKind::StateChangeSlice)
+            .flat_map(|c| c.produces.iter().cloned())
+            .collect::<BTreeSet<_>>()
+            .difference(
+                &components
+                    .iter()
+                    .filter(|c| c.kind == ComponentKind::Aggregate)
+                    .flat_map(|c| c.produces.iter().cloned())
+                    .collect(),
+            )
+            .cloned()
+            .collect();
         let mut storage = StorageManifest::default();
         for projection in &resolved.projections {
             let mut manifest = projection.handler.manifest();
+            // A read model over events only DCB slices append is a state-view slice.
             if manifest.kind == ComponentKind::ReadModel
-                && projection.sources.iter().all(|log| log.kind == LogKind::Dcb)
+                && manifest.consumes.iter().all(|name| slice_events.contains(name))
             {
                 manifest.kind = ComponentKind::StateViewSlice;
             }
@@ -501,18 +572,56 @@ impl Plugin {
             });
         }
         let logs: BTreeSet<LogRef> = components.iter().filter_map(|c| c.log.clone()).collect();
-        for log in logs {
-            match log.kind {
-                LogKind::Aggregate => storage.aggregate_logs.push(log.name),
-                LogKind::Dcb => storage.dcb_logs.push(log.name),
-                LogKind::ExtensionPoint => {}
-            }
-        }
+        storage.logs = logs.into_iter().filter(|log| log.kind == LogKind::Plugin).map(|log| log.name).collect();
         if components.iter().any(|c| c.is_async) {
             storage.command_topics.push(command_topic(&self.name));
         }
         Ok(Manifest { plugin: self.name.clone(), version: self.version.clone(), components, storage })
     }
+}
+
+/// Refuses a name in a component's `CONSUMES` / `PRODUCES` that is not a
+/// variant of its event type (a typo would otherwise fail silently: the
+/// component would never see, or never be allowed to append, that event).
+fn check_event_names(
+    plugin: &str,
+    component: &str,
+    list: &'static str,
+    listed: &[String],
+    source: &EventSource,
+) -> Result<(), PluginError> {
+    let Some(name) = listed.iter().find(|name| !source.event_names.contains(&name.as_str())) else {
+        return Ok(());
+    };
+    let closest = source.event_names.iter().min_by_key(|known| edit_distance(name, known));
+    let hint = match closest {
+        Some(known) if edit_distance(name, known) <= known.len().max(3) / 3 => format!(" (did you mean `{known}`?)"),
+        _ => format!(" (its events: {})", source.event_names.join(", ")),
+    };
+    Err(PluginError::UnknownEventName(Box::new(EventNameTypo {
+        plugin: plugin.to_string(),
+        component: format!("`{component}`"),
+        list,
+        name: name.clone(),
+        event_type: source.event_type_name,
+        hint,
+    })))
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb)).min(row[j] + 1).min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
 }
 
 /// The command queue of a plugin's async components (the default layout).
@@ -539,15 +648,11 @@ pub enum TopicLayout {
 impl TopicLayout {
     /// The topic of one command component of `plugin`.
     pub fn topic(self, plugin: &str, component: &ComponentManifest) -> String {
-        match (self, &component.log) {
+        match (self, component.kind) {
             (Self::PerPlugin, _) => command_topic(plugin),
-            (Self::PerLog, Some(log)) if log.kind == LogKind::Dcb => format!("{plugin}_Dcb_Commands"),
-            // Aggregate logs are `{plugin}_{aggregate}` already.
-            (Self::PerLog, Some(log)) if log.name.starts_with(&format!("{plugin}_")) => {
-                format!("{}_Commands", log.name)
-            }
-            (Self::PerLog, Some(log)) => format!("{plugin}_{}_Commands", log.name),
-            _ => format!("{plugin}_{}_Commands", component.name),
+            (Self::PerLog, ComponentKind::Aggregate) => format!("{plugin}_{}_Commands", component.name),
+            (Self::PerLog, _) => format!("{plugin}_Dcb_Commands"),
+            (Self::PerComponent, _) => format!("{plugin}_{}_Commands", component.name),
         }
     }
 
@@ -661,9 +766,10 @@ impl<A: Aggregate> CommandHandler for AggregateHandler<A> {
 
     fn event_source(&self) -> EventSource {
         EventSource {
-            log: LogRef { kind: LogKind::Aggregate, name: self.log.clone() },
+            log: LogRef { kind: LogKind::Plugin, name: self.log.clone() },
             event_type: TypeId::of::<A::Event>(),
             event_type_name: std::any::type_name::<A::Event>(),
+            event_names: <A::Event as Message>::NAMES,
         }
     }
 }
@@ -730,9 +836,10 @@ impl<S: StateChangeSlice> CommandHandler for SliceHandler<S> {
 
     fn event_source(&self) -> EventSource {
         EventSource {
-            log: LogRef { kind: LogKind::Dcb, name: self.log.clone() },
+            log: LogRef { kind: LogKind::Plugin, name: self.log.clone() },
             event_type: TypeId::of::<S::Event>(),
             event_type_name: std::any::type_name::<S::Event>(),
+            event_names: <S::Event as Message>::NAMES,
         }
     }
 }
@@ -765,6 +872,10 @@ impl<R: ReadModel> ProjectionHandler for ReadModelHandler<R> {
 
     fn event_type(&self) -> TypeId {
         TypeId::of::<R::Event>()
+    }
+
+    fn event_names(&self) -> &'static [&'static str] {
+        <R::Event as Message>::NAMES
     }
 
     async fn project(&self, store: &dyn QueryStore, events: &[EventEnvelope]) -> Result<Vec<RowOp>, EngineError> {
@@ -1002,6 +1113,10 @@ impl<A: TodoWork> ProjectionHandler for AutomationOf<A> {
 
     fn event_type(&self) -> TypeId {
         TypeId::of::<A::Event>()
+    }
+
+    fn event_names(&self) -> &'static [&'static str] {
+        <A::Event as Message>::NAMES
     }
 
     async fn project(&self, store: &dyn QueryStore, events: &[EventEnvelope]) -> Result<Vec<RowOp>, EngineError> {

@@ -613,7 +613,9 @@ impl Runtime {
 
     /// Stops the workers; commands already running finish first.
     pub async fn shutdown(&self) {
-        let _ = self.inner.shutdown.send(true);
+        // `send` would drop the value while no task has subscribed yet (a
+        // lifecycle task not yet polled), which then waited forever.
+        self.inner.shutdown.send_replace(true);
         let tasks = self.inner.tasks.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
         for task in tasks {
             let _ = task.await;
@@ -827,16 +829,14 @@ impl Runtime {
 
 async fn log_head(stores: &Stores, log: &LogRef) -> Result<u64, StoreError> {
     match log.kind {
-        LogKind::Aggregate => stores.aggregates.head(&log.name).await,
-        LogKind::Dcb => stores.dcb.head(&log.name).await,
+        LogKind::Plugin => stores.events.head(&log.name).await,
         LogKind::ExtensionPoint => Ok(0),
     }
 }
 
 async fn read_log(stores: &Stores, log: &LogRef, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
     match log.kind {
-        LogKind::Aggregate => stores.aggregates.read_all(&log.name, after, limit).await,
-        LogKind::Dcb => stores.dcb.read(&log.name, &reventless_spec::Query::all(), Some(after), Some(limit)).await,
+        LogKind::Plugin => stores.events.read_all(&log.name, after, limit).await,
         // Workers follow the publisher's own logs, never the point itself.
         LogKind::ExtensionPoint => Ok(Vec::new()),
     }

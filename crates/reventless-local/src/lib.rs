@@ -1,10 +1,9 @@
 //! The local platform of reventless: adapters for one machine and the
 //! platform that hosts plugins on them.
 //!
-//! Each adapter lives in `<component>/<backend>.rs` (`dcb_log/memory.rs`, …).
-pub mod aggregate_log;
+//! Each adapter lives in `<component>/<backend>.rs` (`event_log/memory.rs`, …).
 pub mod command_topic;
-pub mod dcb_log;
+pub mod event_log;
 pub mod query_store;
 pub mod server;
 pub mod sqlite;
@@ -17,8 +16,7 @@ use reventless_spec::Capabilities;
 /// Stores that live in this process only: for tests and `--memory` runs.
 pub fn memory_stores() -> Stores {
     Stores {
-        aggregates: Arc::new(aggregate_log::memory::MemoryAggregateLog::default()),
-        dcb: Arc::new(dcb_log::memory::MemoryDcbLog::default()),
+        events: Arc::new(event_log::memory::MemoryEventLog::default()),
         queries: Arc::new(query_store::memory::MemoryQueryStore::default()),
         commands: Arc::new(command_topic::memory::MemoryCommandTopic::default()),
         bus: Arc::new(reventless_core::store::InProcessBus::default()),
@@ -30,8 +28,7 @@ pub fn memory_stores() -> Stores {
 /// in process.
 pub fn sqlite_stores(db: &sqlite::SqliteDatabase) -> Stores {
     Stores {
-        aggregates: Arc::new(aggregate_log::sqlite::SqliteAggregateLog::new(db.clone())),
-        dcb: Arc::new(dcb_log::sqlite::SqliteDcbLog::new(db.clone())),
+        events: Arc::new(event_log::sqlite::SqliteEventLog::new(db.clone())),
         queries: Arc::new(query_store::sqlite::SqliteQueryStore::new(db.clone())),
         commands: Arc::new(command_topic::memory::MemoryCommandTopic::default()),
         bus: Arc::new(reventless_core::store::InProcessBus::default()),

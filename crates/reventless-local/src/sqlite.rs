@@ -16,10 +16,21 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::oneshot;
 
 /// The schema this build writes. Opening a file written by a newer build is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// One step of the schema's history.
+enum Migration {
+    Sql(&'static str),
+    Code(fn(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>),
+}
 
 /// Migrations: entry `i` upgrades a database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[Migration] =
+    &[Migration::Sql(SCHEMA_1), Migration::Code(crate::event_log::upgrade::one_log_per_plugin)];
+
+/// Version 1: a log per aggregate (`aggregate_event`) beside the plugin's
+/// DCB log (`dcb_event` / `dcb_tag`).
+const SCHEMA_1: &str = r#"
 CREATE TABLE aggregate_event (
     log TEXT NOT NULL,
     position INTEGER NOT NULL,
@@ -66,7 +77,7 @@ CREATE TABLE checkpoint (
     name TEXT PRIMARY KEY,
     position INTEGER NOT NULL
 ) WITHOUT ROWID;
-"#];
+"#;
 
 /// How hard a commit waits for the disk (SQLite `PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -428,7 +439,10 @@ fn migrate(connection: &mut Connection, path: &Path) -> Result<(), OpenError> {
         return Err(OpenError::NewerSchema { path: path.to_path_buf(), found, supported: SCHEMA_VERSION });
     }
     for migration in &MIGRATIONS[usize::try_from(found).unwrap_or(0)..] {
-        transaction.execute_batch(migration).map_err(sqlite)?;
+        match migration {
+            Migration::Sql(sql) => transaction.execute_batch(sql).map_err(sqlite)?,
+            Migration::Code(upgrade) => upgrade(&transaction).map_err(sqlite)?,
+        }
     }
     if found < SCHEMA_VERSION {
         transaction.execute("DELETE FROM reventless_schema", []).map_err(sqlite)?;
@@ -450,10 +464,12 @@ pub(crate) struct RawEvent {
 }
 
 /// The columns [`RawEvent::from_row`] reads, in order (stream columns last).
-pub(crate) const EVENT_COLUMNS: &str = "position, event_id, type, tags, data, meta, recorded_at";
+pub(crate) const EVENT_COLUMNS: &str = "position, event_id, type, tags, data, meta, recorded_at, stream_id, version";
 
 impl RawEvent {
-    pub(crate) fn from_row(row: &rusqlite::Row<'_>, with_stream: bool) -> rusqlite::Result<Self> {
+    pub(crate) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        let stream_id: Option<String> = row.get(7)?;
+        let version: Option<i64> = row.get(8)?;
         Ok(Self {
             position: row.get(0)?,
             event_id: row.get(1)?,
@@ -462,7 +478,7 @@ impl RawEvent {
             data: row.get(4)?,
             meta: row.get(5)?,
             recorded_at: row.get(6)?,
-            stream: if with_stream { Some((row.get(7)?, row.get(8)?)) } else { None },
+            stream: stream_id.zip(version),
         })
     }
 
@@ -492,19 +508,9 @@ impl RawEvent {
     }
 }
 
-/// The event tables with a log-wide position.
-#[derive(Clone, Copy)]
-pub(crate) enum EventTable {
-    Aggregate,
-    Dcb,
-}
-
-/// The last position of `log` in `table` (0 when empty).
-pub(crate) fn log_head(connection: &Connection, table: EventTable, log: &str) -> Result<i64, StoreError> {
-    let sql = match table {
-        EventTable::Aggregate => "SELECT COALESCE(MAX(position), 0) FROM aggregate_event WHERE log = ?1",
-        EventTable::Dcb => "SELECT COALESCE(MAX(position), 0) FROM dcb_event WHERE log = ?1",
-    };
+/// The last position of `log` (0 when empty).
+pub(crate) fn log_head(connection: &Connection, log: &str) -> Result<i64, StoreError> {
+    let sql = "SELECT COALESCE(MAX(position), 0) FROM event WHERE log = ?1";
     connection.prepare_cached(sql).and_then(|mut s| s.query_row([log], |row| row.get(0))).map_err(sql_error)
 }
 

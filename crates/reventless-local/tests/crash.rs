@@ -41,7 +41,7 @@ impl Aggregate for Counter {
     type State = u64;
     type Error = String;
 
-    fn decide(total: &u64, command: &CounterCommand) -> Result<Vec<CounterEvent>, String> {
+    fn decide(_id: &str, total: &u64, command: &CounterCommand) -> Result<Vec<CounterEvent>, String> {
         let CounterCommand::Add { amount } = command;
         Ok(vec![CounterEvent::Added { amount: *amount }, CounterEvent::Noted { total: total + amount }])
     }
@@ -244,10 +244,10 @@ async fn sigkill_mid_load_loses_nothing_acknowledged() {
         let options = SqliteOptions { synchronous: Synchronous::Normal };
         let (runtime, _db) = reventless_local::start_sqlite(&path, options, vec![plugin()]).await.unwrap();
         let stores = runtime.stores().clone();
-        let aggregate_events = stores.aggregates.read_all("Crash_Counter", 0, usize::MAX).await.unwrap();
-        let dcb_events = stores.dcb.read("Crash", &Query::all(), None, None).await.unwrap();
-        let mut stored = check_log(&aggregate_events, "aggregate log");
-        stored.extend(check_log(&dcb_events, "DCB log"));
+        let events = stores.events.read("Crash", &Query::all(), None, None).await.unwrap();
+        let stored = check_log(&events, "the plugin's log");
+        let (aggregate_events, dcb_events): (Vec<EventEnvelope>, Vec<EventEnvelope>) =
+            events.into_iter().partition(|e| e.stream.is_some());
         let missing: Vec<&String> = acked.iter().filter(|id| !stored.contains_key(*id)).collect();
         assert!(missing.is_empty(), "round {round}: acknowledged but lost: {missing:?}");
         eprintln!("round {round}: {} commands acknowledged, {} stored", acked.len(), stored.len());

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
-use reventless_core::store::{AggregateEventLog, Appended, StoreError};
+use reventless_core::store::{Appended, EventLog, StoreError, StreamRef};
 use reventless_core::{CommandOutcome, CommandRequest, EngineError, Plugin, Runtime, Stores};
-use reventless_spec::{Action, Aggregate, Command, Event, EventEnvelope, NewEvent, ReadModel};
+use reventless_spec::{Action, Aggregate, AppendCondition, Command, Event, EventEnvelope, NewEvent, Query, ReadModel};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -48,7 +48,7 @@ impl Aggregate for Account {
     type State = AccountState;
     type Error = AccountError;
 
-    fn decide(state: &AccountState, command: &AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+    fn decide(_id: &str, state: &AccountState, command: &AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
         match command {
             AccountCommand::Open { .. } if state.open => Err(AccountError::AlreadyOpen),
             AccountCommand::Open { owner } => Ok(vec![AccountEvent::Opened { owner: owner.clone() }]),
@@ -82,8 +82,8 @@ impl Aggregate for AsyncAccount {
     type State = AccountState;
     type Error = AccountError;
 
-    fn decide(state: &AccountState, command: &AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
-        Account::decide(state, command)
+    fn decide(_id: &str, state: &AccountState, command: &AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+        Account::decide(_id, state, command)
     }
 
     fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
@@ -140,6 +140,10 @@ fn request(command: &str, id: &str, input: serde_json::Value) -> CommandRequest 
     CommandRequest::new("Bank", command, input).entity(id)
 }
 
+fn account(id: &str) -> StreamRef<'_> {
+    StreamRef { aggregate: "Account", id }
+}
+
 async fn balance(runtime: &Runtime, id: &str) -> Option<BalanceRow> {
     runtime.wait_for_projections().await.unwrap();
     let row = runtime.stores().queries.get("Bank_Balances", id).await.unwrap()?;
@@ -158,7 +162,7 @@ async fn commands_append_events_and_projections_follow() {
     assert_eq!(error_detail, &json!({"balance": 50}));
     assert_eq!(balance(&runtime, "a1").await, Some(BalanceRow { owner: "ann".into(), balance: 50, movements: 1 }));
 
-    let stream = runtime.stores().aggregates.read_stream("Bank_Account", "a1", 0).await.unwrap();
+    let stream = runtime.stores().events.read_stream("Bank", account("a1"), 0).await.unwrap();
     let types: Vec<&str> = stream.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, vec!["Opened", "Deposited"], "a rejection appends nothing");
     assert_eq!(stream[0].meta.service.as_deref(), Some("Bank"));
@@ -181,7 +185,7 @@ async fn bad_requests_are_typed_errors_and_append_nothing() {
     assert!(matches!(no_plugin, Err(EngineError::UnknownPlugin(_))));
     let no_id = runtime.execute(CommandRequest::new("Bank", "Account_Open", json!({"owner": "x"}))).await;
     assert!(matches!(no_id, Err(EngineError::MissingEntityId(_))));
-    assert_eq!(runtime.stores().aggregates.head("Bank_Account").await.unwrap(), 0);
+    assert_eq!(runtime.stores().events.head("Bank").await.unwrap(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,7 +202,7 @@ async fn many_tasks_on_one_entity_all_land_in_order() {
     for task in tasks {
         assert!(task.await.unwrap().unwrap().is_accepted());
     }
-    let stream = runtime.stores().aggregates.read_stream("Bank_Account", "hot", 0).await.unwrap();
+    let stream = runtime.stores().events.read_stream("Bank", account("hot"), 0).await.unwrap();
     assert_eq!(stream.len(), 65);
     let versions: Vec<u64> = stream.iter().map(|e| e.stream.as_ref().unwrap().version).collect();
     assert_eq!(versions, (1..=65).collect::<Vec<_>>());
@@ -235,30 +239,55 @@ async fn two_runtimes_on_shared_stores_never_overdraw() {
     assert_eq!(balance(&first, "shared").await.unwrap().balance, 0);
 }
 
-/// An aggregate log that reports conflicts for the first `conflicts` appends,
-/// each time after letting a rival writer append a withdrawal of 30.
+/// An event log that reports conflicts for the first `conflicts` stream
+/// appends, each time after letting a rival writer append a withdrawal of 30.
 struct RivalWriter {
-    inner: Arc<dyn AggregateEventLog>,
+    inner: Arc<dyn EventLog>,
     conflicts: u32,
     attempts: AtomicU32,
 }
 
 #[async_trait]
-impl AggregateEventLog for RivalWriter {
-    async fn append(&self, log: &str, id: &str, expected: u64, events: Vec<NewEvent>) -> Result<Appended, StoreError> {
+impl EventLog for RivalWriter {
+    async fn read(
+        &self,
+        log: &str,
+        query: &Query,
+        after: Option<u64>,
+        limit: Option<usize>,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        self.inner.read(log, query, after, limit).await
+    }
+    async fn append(
+        &self,
+        log: &str,
+        events: Vec<NewEvent>,
+        condition: Option<&AppendCondition>,
+    ) -> Result<Appended, StoreError> {
+        self.inner.append(log, events, condition).await
+    }
+    async fn append_to_stream(
+        &self,
+        log: &str,
+        stream: StreamRef<'_>,
+        expected: u64,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, StoreError> {
         let attempt = self.attempts.fetch_add(1, Ordering::SeqCst);
         if attempt < self.conflicts {
             let rival = NewEvent::new("Withdrawn", vec![], json!({"amount": 30}));
-            self.inner.append(log, id, expected, vec![rival]).await?;
-            return self.inner.append(log, id, expected, events).await;
+            self.inner.append_to_stream(log, stream, expected, vec![rival]).await?;
+            return self.inner.append_to_stream(log, stream, expected, events).await;
         }
-        self.inner.append(log, id, expected, events).await
+        self.inner.append_to_stream(log, stream, expected, events).await
     }
-    async fn read_stream(&self, log: &str, id: &str, after: u64) -> Result<Vec<EventEnvelope>, StoreError> {
-        self.inner.read_stream(log, id, after).await
-    }
-    async fn read_all(&self, log: &str, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
-        self.inner.read_all(log, after, limit).await
+    async fn read_stream(
+        &self,
+        log: &str,
+        stream: StreamRef<'_>,
+        after: u64,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        self.inner.read_stream(log, stream, after).await
     }
     async fn head(&self, log: &str) -> Result<u64, StoreError> {
         self.inner.head(log).await
@@ -271,8 +300,8 @@ async fn with_rival(conflicts: u32) -> (Runtime, Arc<RivalWriter>) {
     runtime.execute(request("Account_Open", "a", json!({"owner": "ann"}))).await.unwrap();
     runtime.execute(request("Account_Deposit", "a", json!({"amount": 100}))).await.unwrap();
     runtime.shutdown().await;
-    let rival = Arc::new(RivalWriter { inner: memory.aggregates.clone(), conflicts, attempts: AtomicU32::new(0) });
-    let stores = Stores { aggregates: rival.clone(), ..memory };
+    let rival = Arc::new(RivalWriter { inner: memory.events.clone(), conflicts, attempts: AtomicU32::new(0) });
+    let stores = Stores { events: rival.clone(), ..memory };
     (Runtime::start(stores, vec![bank()]).unwrap(), rival)
 }
 
@@ -294,11 +323,11 @@ async fn a_conflict_is_retried_on_a_fresh_replay() {
 #[tokio::test]
 async fn conflicts_give_up_after_three_retries_with_nothing_appended() {
     let (runtime, rival) = with_rival(u32::MAX).await;
-    let before = runtime.stores().aggregates.head("Bank_Account").await.unwrap();
+    let before = runtime.stores().events.head("Bank").await.unwrap();
     let outcome = runtime.execute(request("Account_Deposit", "a", json!({"amount": 1}))).await;
     assert_eq!(outcome, Err(EngineError::Conflict { attempts: 4 }));
     assert_eq!(rival.attempts.load(Ordering::SeqCst), 4);
-    let stream = runtime.stores().aggregates.read_stream("Bank_Account", "a", 0).await.unwrap();
+    let stream = runtime.stores().events.read_stream("Bank", account("a"), 0).await.unwrap();
     assert_eq!(stream.len() as u64, before + 4, "only the rival's four events landed");
     assert!(stream.iter().all(|e| e.event_type != "Deposited" || e.stream.as_ref().unwrap().version == 2));
 }
@@ -314,10 +343,10 @@ async fn async_commands_are_pending_then_run_in_entity_order() {
     }
     // A rejected async command is consumed, not retried forever.
     runtime.execute(request("AsyncAccount_Open", "q", json!({"owner": "again"}))).await.unwrap();
-    let log = &runtime.stores().aggregates;
+    let log = &runtime.stores().events;
     let mut stream = Vec::new();
     for _ in 0..200 {
-        stream = log.read_stream("Bank_AsyncAccount", "q", 0).await.unwrap();
+        stream = log.read_stream("Bank", StreamRef { aggregate: "AsyncAccount", id: "q" }, 0).await.unwrap();
         if stream.len() == 21 {
             break;
         }
@@ -360,7 +389,7 @@ async fn a_restarted_platform_continues_and_a_fresh_query_store_rebuilds() {
 fn manifest_lists_aggregates_read_models_and_storage() {
     let manifest = bank().manifest().unwrap();
     let json = serde_json::to_value(&manifest).unwrap();
-    assert_eq!(json["storage"]["aggregate_logs"], json!(["Bank_Account", "Bank_AsyncAccount"]));
+    assert_eq!(json["storage"]["logs"], json!(["Bank"]), "one log per plugin");
     assert_eq!(json["storage"]["tables"], json!([{"name": "Bank_Balances", "indexes": []}]));
     assert_eq!(json["storage"]["command_topics"], json!(["Bank_Commands"]));
     let account = &json["components"][0];
@@ -369,10 +398,7 @@ fn manifest_lists_aggregates_read_models_and_storage() {
     assert_eq!(account["produces"], json!(["Opened", "Deposited", "Withdrawn"]));
     let balances = &json["components"][2];
     assert_eq!(balances["kind"], "ReadModel");
-    assert_eq!(
-        balances["sources"],
-        json!([{"kind": "Aggregate", "name": "Bank_Account"}, {"kind": "Aggregate", "name": "Bank_AsyncAccount"}])
-    );
+    assert_eq!(balances["sources"], json!([{"kind": "Plugin", "name": "Bank"}]));
 }
 
 #[test]
@@ -481,7 +507,7 @@ fn mail() -> Plugin {
 }
 
 async fn welcomed(stores: &Stores) -> Vec<String> {
-    let events = stores.dcb.read("Mail", &reventless_spec::Query::all(), None, None).await.unwrap();
+    let events = stores.events.read("Mail", &reventless_spec::Query::all(), None, None).await.unwrap();
     events.iter().map(|e| e.data["account_id"].as_str().unwrap().to_string()).collect()
 }
 
@@ -500,7 +526,7 @@ async fn an_extension_turns_published_events_into_commands_at_least_once() {
 
     // A crash before the checkpoint moved: the published events come again;
     // the idempotent command appends nothing new.
-    let checkpoint = "Mail.WelcomeNewAccounts@Bank_Account";
+    let checkpoint = "Mail.WelcomeNewAccounts@Bank";
     assert_eq!(stores.queries.checkpoint(checkpoint).await.unwrap(), 3);
     let replay = reventless_local::memory_stores();
     let restarted =
@@ -533,9 +559,13 @@ async fn an_extension_point_hands_its_events_to_a_subscriber_hosted_elsewhere() 
     for id in ["a1", "a2"] {
         bank_host.execute(request("Account_Open", id, json!({"owner": "ann"}))).await.unwrap();
     }
-    let logs = vec!["Bank_Account".to_string()];
+    let logs = vec!["Bank".to_string()];
     let publishers = [FollowerKind::Publisher];
-    assert_eq!(bank_host.followed_logs(&publishers, &["Bank.Accounts".to_string()]).await.len(), 2);
+    assert_eq!(
+        bank_host.followed_logs(&publishers, &["Bank.Accounts".to_string()]).await.len(),
+        1,
+        "the plugin's one log"
+    );
     assert!(bank_host.catch_up(&logs, &publishers, &[]).await.is_empty());
     assert!(bank_host.catch_up(&logs, &publishers, &[]).await.is_empty(), "a second run sends nothing again");
 
@@ -557,7 +587,7 @@ async fn an_extension_point_hands_its_events_to_a_subscriber_hosted_elsewhere() 
     let garbled = PublishedMessage { name: "AccountVanished".into(), ..messages[0].clone() };
     mail_host.run_published(&garbled).await.unwrap();
     assert_eq!(welcomed(&mail_stores).await, vec!["a1", "a2"], "unknown points and events are dropped");
-    assert!(bank_stores.dcb.read("Mail", &reventless_spec::Query::all(), None, None).await.unwrap().is_empty());
+    assert!(bank_stores.events.read("Mail", &reventless_spec::Query::all(), None, None).await.unwrap().is_empty());
 }
 
 #[test]
@@ -790,7 +820,8 @@ async fn each_topic_layout_queues_async_commands_on_its_own_topic() {
         }
         runtime.run_queued(&deliveries[0].message).await.unwrap();
         stores.commands.ack(topic, &deliveries[0].receipt).await.unwrap();
-        let stream = stores.aggregates.read_stream("Bank_AsyncAccount", "q", 0).await.unwrap();
+        let stream =
+            stores.events.read_stream("Bank", StreamRef { aggregate: "AsyncAccount", id: "q" }, 0).await.unwrap();
         assert_eq!(stream.len(), 1, "{layout:?}: the drained command ran");
 
         // A background runtime drains every topic its layout uses.
@@ -798,7 +829,8 @@ async fn each_topic_layout_queues_async_commands_on_its_own_topic() {
         let background = Runtime::with_options(stores.clone(), vec![bank()], capabilities, options).unwrap();
         background.execute(request("AsyncAccount_Deposit", "q", json!({"amount": 4}))).await.unwrap();
         eventually("the queued deposit to run", || async {
-            stores.aggregates.read_stream("Bank_AsyncAccount", "q", 0).await.unwrap().len() == 2
+            stores.events.read_stream("Bank", StreamRef { aggregate: "AsyncAccount", id: "q" }, 0).await.unwrap().len()
+                == 2
         })
         .await;
         background.shutdown().await;
@@ -814,11 +846,11 @@ async fn catching_up_can_run_only_some_components() {
     let runtime = Runtime::on_demand(stores.clone(), vec![plugin], capabilities, Default::default()).unwrap();
     runtime.execute(request("Account_Open", "a1", json!({"owner": "ann"}))).await.unwrap();
     let kinds = [FollowerKind::Projection, FollowerKind::Automation];
-    let logs = vec!["Bank_Account".to_string()];
+    let logs = vec!["Bank".to_string()];
     let only = |name: &str| vec![name.to_string()];
 
     assert!(runtime.followed_logs(&[FollowerKind::Automation], &only("Balances")).await.is_empty());
-    assert_eq!(runtime.followed_logs(&kinds, &only("WelcomeBonus")).await.len(), 2, "both account logs");
+    assert_eq!(runtime.followed_logs(&kinds, &only("WelcomeBonus")).await.len(), 1, "the plugin's one log");
 
     assert!(runtime.catch_up(&logs, &kinds, &only("Balances")).await.is_empty());
     assert_eq!(todo(&runtime, "Bank_Balances", "a1").await.unwrap()["balance"], 0);
@@ -842,7 +874,7 @@ async fn an_on_demand_host_retries_due_items_when_asked() {
         Runtime::on_demand(stores.clone(), vec![plugin], reventless_spec::Capabilities::new(), Default::default())
             .unwrap();
     runtime.execute(request("Account_Open", "d1", json!({"owner": "ann"}))).await.unwrap();
-    let logs = vec!["Bank_Account".to_string()];
+    let logs = vec!["Bank".to_string()];
     assert!(runtime.catch_up(&logs, &[FollowerKind::Automation], &[]).await.is_empty());
     let retries = || async { todo(&runtime, "Bank_DoomedTodos", "d1").await.unwrap()["retryCount"].clone() };
     assert_eq!(retries().await, 1, "the first attempt failed");
@@ -855,6 +887,6 @@ async fn an_on_demand_host_retries_due_items_when_asked() {
     }
     let row = todo(&runtime, "Bank_DoomedTodos", "d1").await.unwrap();
     assert_eq!(row["status"], "EXHAUSTED", "{row}");
-    let stream = stores.aggregates.read_stream("Bank_Account", "d1", 0).await.unwrap();
+    let stream = stores.events.read_stream("Bank", account("d1"), 0).await.unwrap();
     assert_eq!(stream.last().unwrap().event_type, "Deposited", "on_exhausted ran its command");
 }

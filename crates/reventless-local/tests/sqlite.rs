@@ -4,11 +4,13 @@
 use std::path::PathBuf;
 
 use reventless_core::StoreError;
-use reventless_core::store::{Filter, ListRequest, QueryStore};
+use reventless_core::store::{Filter, ListRequest, QueryStore, StreamRef};
 use reventless_local::query_store::sqlite::SqliteQueryStore;
 use reventless_local::sqlite::{OpenError, SCHEMA_VERSION, SqliteDatabase, SqliteOptions, Synchronous};
 use reventless_spec::{NewEvent, Query};
 use serde_json::json;
+
+const STREAM: StreamRef<'static> = StreamRef { aggregate: "Account", id: "s" };
 
 fn db_path(name: &str) -> PathBuf {
     tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap().keep().join(name)
@@ -24,20 +26,21 @@ async fn data_survives_closing_and_reopening() {
     {
         let stores = reventless_local::sqlite_stores(&open(&path));
         stores
-            .dcb
+            .events
             .append("log", vec![NewEvent::new("A", vec!["x:1".parse().unwrap()], json!({"n": 1}))], None)
             .await
             .unwrap();
-        stores.aggregates.append("agg", "s", 0, vec![NewEvent::new("B", vec![], json!({}))]).await.unwrap();
+        stores.events.append_to_stream("agg", STREAM, 0, vec![NewEvent::new("B", vec![], json!({}))]).await.unwrap();
         stores.queries.put("t", "r", json!({"v": 1})).await.unwrap();
     }
     let stores = reventless_local::sqlite_stores(&open(&path));
-    let events = stores.dcb.read("log", &Query::all(), None, None).await.unwrap();
+    let events = stores.events.read("log", &Query::all(), None, None).await.unwrap();
     assert_eq!(events[0].data, json!({"n": 1}));
     assert_eq!(events[0].tags[0].to_string(), "x:1");
-    assert_eq!(stores.aggregates.head("agg").await.unwrap(), 1);
+    assert_eq!(stores.events.head("agg").await.unwrap(), 1);
+    assert_eq!(stores.events.read_stream("agg", STREAM, 0).await.unwrap().len(), 1);
     assert_eq!(stores.queries.get("t", "r").await.unwrap(), Some(json!({"v": 1})));
-    let next = stores.dcb.append("log", vec![NewEvent::new("A", vec![], json!({}))], None).await.unwrap();
+    let next = stores.events.append("log", vec![NewEvent::new("A", vec![], json!({}))], None).await.unwrap();
     assert_eq!(next.first_position, 2, "positions continue after a reopen");
 }
 
@@ -62,18 +65,18 @@ async fn a_file_from_a_newer_version_is_refused() {
 async fn corrupt_rows_are_typed_errors() {
     let path = db_path("corrupt.db");
     let stores = reventless_local::sqlite_stores(&open(&path));
-    stores.dcb.append("log", vec![NewEvent::new("A", vec![], json!({}))], None).await.unwrap();
-    stores.aggregates.append("agg", "s", 0, vec![NewEvent::new("B", vec![], json!({}))]).await.unwrap();
+    stores.events.append("log", vec![NewEvent::new("A", vec![], json!({}))], None).await.unwrap();
+    stores.events.append_to_stream("agg", STREAM, 0, vec![NewEvent::new("B", vec![], json!({}))]).await.unwrap();
     stores.queries.put("t", "r", json!({"v": 1})).await.unwrap();
     let raw = rusqlite::Connection::open(&path).unwrap();
     raw.execute_batch(
-        "UPDATE dcb_event SET data = '{not json'; UPDATE aggregate_event SET tags = '[\"no-colon\"]'; \
+        "UPDATE event SET data = '{not json' WHERE log = 'log'; UPDATE event SET tags = '[\"no-colon\"]' WHERE log = 'agg'; \
          UPDATE query_row SET data = 'garbage';",
     )
     .unwrap();
-    let dcb = stores.dcb.read("log", &Query::all(), None, None).await;
+    let dcb = stores.events.read("log", &Query::all(), None, None).await;
     assert!(matches!(&dcb, Err(StoreError::Corrupt { location, .. }) if location.contains("log#1")), "{dcb:?}");
-    let aggregate = stores.aggregates.read_stream("agg", "s", 0).await;
+    let aggregate = stores.events.read_stream("agg", STREAM, 0).await;
     assert!(matches!(aggregate, Err(StoreError::Corrupt { .. })), "{aggregate:?}");
     let row = stores.queries.get("t", "r").await;
     assert!(matches!(&row, Err(StoreError::Corrupt { location, .. }) if location.contains("t/r")), "{row:?}");
@@ -114,4 +117,96 @@ async fn an_unwritable_location_is_a_clear_error() {
     std::fs::write(&blocker, b"x").unwrap();
     let error = SqliteDatabase::open(blocker.join("db.sqlite"), SqliteOptions::default()).unwrap_err();
     assert!(matches!(error, OpenError::Directory { .. }), "{error:?}");
+}
+
+/// The layout before schema 2, as a file of that build holds it: a log per
+/// aggregate (`Library_Member`) beside the plugin's DCB log (`Library`).
+const SCHEMA_1: &str = r#"
+CREATE TABLE reventless_schema (version INTEGER NOT NULL);
+INSERT INTO reventless_schema (version) VALUES (1);
+CREATE TABLE aggregate_event (log TEXT NOT NULL, position INTEGER NOT NULL, stream_id TEXT NOT NULL,
+    version INTEGER NOT NULL, event_id TEXT NOT NULL, type TEXT NOT NULL, tags TEXT NOT NULL, data TEXT NOT NULL,
+    meta TEXT NOT NULL, recorded_at INTEGER NOT NULL, PRIMARY KEY (log, position)) WITHOUT ROWID;
+CREATE UNIQUE INDEX aggregate_event_stream ON aggregate_event (log, stream_id, version);
+CREATE TABLE dcb_event (log TEXT NOT NULL, position INTEGER NOT NULL, event_id TEXT NOT NULL, type TEXT NOT NULL,
+    tags TEXT NOT NULL, data TEXT NOT NULL, meta TEXT NOT NULL, recorded_at INTEGER NOT NULL,
+    PRIMARY KEY (log, position)) WITHOUT ROWID;
+CREATE INDEX dcb_event_type ON dcb_event (log, type, position);
+CREATE TABLE dcb_tag (log TEXT NOT NULL, tag TEXT NOT NULL, position INTEGER NOT NULL, type TEXT NOT NULL,
+    PRIMARY KEY (log, tag, position)) WITHOUT ROWID;
+CREATE TABLE query_row (tbl TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (tbl, id)) WITHOUT ROWID;
+CREATE TABLE checkpoint (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
+
+INSERT INTO aggregate_event VALUES
+ ('Library_Member', 1, 'm1', 1, '0190a0a0-0000-7000-8000-000000000001', 'MemberRegistered', '[]', '{"name":"Ann"}', '{}', 100),
+ ('Library_Member', 2, 'm2', 1, '0190a0a0-0000-7000-8000-000000000002', 'MemberRegistered', '[]', '{"name":"Bob"}', '{}', 300),
+ ('Library_Member', 3, 'm1', 2, '0190a0a0-0000-7000-8000-000000000003', 'MemberSuspended', '["member:m1"]', '{}', '{}', 500);
+INSERT INTO dcb_event VALUES
+ ('Library', 1, '0190a0a0-0000-7000-8000-000000000011', 'BookAdded', '["book:b1"]', '{"title":"Dune"}', '{}', 200),
+ ('Library', 2, '0190a0a0-0000-7000-8000-000000000012', 'BookLent', '["book:b1","member:m2"]', '{}', '{}', 400);
+INSERT INTO dcb_tag VALUES ('Library', 'book:b1', 1, 'BookAdded'), ('Library', 'book:b1', 2, 'BookLent'),
+ ('Library', 'member:m2', 2, 'BookLent');
+-- Caught up on both logs; lagging on the member log; following only the DCB log.
+INSERT INTO checkpoint VALUES ('Library_Members@Library_Member', 3), ('Library_Members@Library', 2),
+ ('Library_Loans@Library_Member', 1), ('Library_Loans@Library', 2), ('Library_Books@Library', 1),
+ ('Other_Rows@Other', 9);
+INSERT INTO query_row VALUES ('Library_Members', 'm1', '{"id":"m1"}');
+"#;
+
+#[tokio::test]
+async fn a_file_of_the_old_layout_is_upgraded_to_one_log_per_plugin() {
+    let path = db_path("schema1.db");
+    rusqlite::Connection::open(&path).unwrap().execute_batch(SCHEMA_1).unwrap();
+    let db = open(&path);
+    let stores = reventless_local::sqlite_stores(&db);
+    let events = stores.events.read("Library", &Query::all(), None, None).await.unwrap();
+    let order: Vec<(u64, &str)> = events.iter().map(|e| (e.position, e.event_type.as_str())).collect();
+    assert_eq!(
+        order,
+        vec![
+            (1, "MemberRegistered"),
+            (2, "BookAdded"),
+            (3, "MemberRegistered"),
+            (4, "BookLent"),
+            (5, "MemberSuspended")
+        ],
+        "both logs merged in recording order"
+    );
+    // Aggregate events carry their entity tag now, and keep their streams.
+    let member = |id| StreamRef { aggregate: "Member", id };
+    let m1 = stores.events.read_stream("Library", member("m1"), 0).await.unwrap();
+    assert_eq!(m1.iter().map(|e| e.stream.as_ref().unwrap().version).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(m1[0].tags.iter().map(ToString::to_string).collect::<Vec<_>>(), vec!["member:m1"]);
+    assert_eq!(m1[1].tags.len(), 1, "an entity tag is not added twice");
+    let by_tag =
+        reventless_spec::Query::none().item(reventless_spec::QueryItem::new().tags(["member:m2".parse().unwrap()]));
+    let m2: Vec<String> =
+        stores.events.read("Library", &by_tag, None, None).await.unwrap().into_iter().map(|e| e.event_type).collect();
+    assert_eq!(m2, vec!["MemberRegistered", "BookLent"], "a DCB query sees the aggregate's events");
+    // A stream continues at its version; the log at its head.
+    let next = stores
+        .events
+        .append_to_stream("Library", member("m2"), 1, vec![NewEvent::new("MemberSuspended", vec![], json!({}))])
+        .await
+        .unwrap();
+    assert_eq!(next.first_position, 6);
+    // Checkpoints: the prefix each follower had applied.
+    let checkpoint = |name: &'static str| stores.queries.checkpoint(name);
+    assert_eq!(checkpoint("Library_Members@Library").await.unwrap(), 5, "caught up: nothing applied twice");
+    assert_eq!(checkpoint("Library_Loans@Library").await.unwrap(), 2, "stops before the first unapplied event");
+    assert_eq!(
+        checkpoint("Library_Books@Library").await.unwrap(),
+        3,
+        "events of logs it never followed do not hold it back"
+    );
+    assert_eq!(checkpoint("Library_Members@Library_Member").await.unwrap(), 0, "old checkpoints are gone");
+    assert_eq!(checkpoint("Other_Rows@Other").await.unwrap(), 9, "checkpoints of logs without events stay");
+    assert_eq!(stores.queries.get("Library_Members", "m1").await.unwrap(), Some(json!({"id": "m1"})));
+    drop(stores);
+    drop(db);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT version FROM reventless_schema", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
 }

@@ -9,7 +9,11 @@ use crate::{Command, DomainError, Event, EventEnvelope, Query, QueryItem};
 /// its own stream and appended with optimistic concurrency.
 ///
 /// `decide` and `evolve` are pure: the platform replays, decides, appends and
-/// retries on conflicts.
+/// retries on conflicts. The entity id is the command's `id` argument (never
+/// a command field): `decide` receives it, and every event the aggregate
+/// appends carries the entity tag `<name in snake_case>:<id>` (`member:m1`,
+/// see [`entity_tag`]), so the plugin's DCB slices see the aggregate's
+/// events through that tag.
 pub trait Aggregate: Send + Sync + 'static {
     /// The aggregate's name, e.g. `Customer` (GraphQL: `<Plugin>_<Name>_<Variant>`).
     const NAME: &'static str;
@@ -28,8 +32,32 @@ pub trait Aggregate: Send + Sync + 'static {
     type State: Default + Clone + Send + Sync + 'static;
     type Error: DomainError;
 
-    fn decide(state: &Self::State, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
+    /// Decides `command` for the entity `id` on its current state.
+    fn decide(id: &str, state: &Self::State, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
+}
+
+/// The tag key of an aggregate's entities: its name in snake_case
+/// (`Member` → `member`, `OrderLine` → `order_line`), the key a `#[tag]`
+/// field `member_id` / `order_line_id` gives too.
+pub fn entity_tag_key(aggregate: &str) -> String {
+    let mut key = String::with_capacity(aggregate.len() + 2);
+    for (index, c) in aggregate.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if index > 0 {
+                key.push('_');
+            }
+            key.push(c.to_ascii_lowercase());
+        } else {
+            key.push(c);
+        }
+    }
+    key
+}
+
+/// The tag every event of aggregate `aggregate`'s entity `id` carries.
+pub fn entity_tag(aggregate: &str, id: &str) -> Result<crate::Tag, crate::TagParseError> {
+    crate::Tag::new(entity_tag_key(aggregate), id)
 }
 
 /// A DCB state-change slice: one decision over the events matching the

@@ -21,7 +21,7 @@ pub use component::ReadModel as StateViewSlice;
 pub use component::{
     Action, Aggregate, AutomationSlice, Capabilities, CountRow, Counter, CounterView, Dispatch, Extension,
     ExtensionPoint, InboundTranslationSlice, OutboundTranslationSlice, Owner, ReadModel, ShownOn, StateChangeSlice,
-    TodoRow, TodoStatus, Update, default_decision_query,
+    TodoRow, TodoStatus, Update, default_decision_query, entity_tag, entity_tag_key,
 };
 pub use envelope::{EventEnvelope, EventMeta, NewEvent, StreamPosition, Timestamp};
 pub use message::{Command, DomainError, Event, Message, WireError, from_wire, to_wire};
@@ -138,6 +138,13 @@ mod derive_tests {
         assert_eq!(error.detail(), json!({"missing": ["p1"]}));
         assert_eq!(OrderError::OrderNotFound.code(), "OrderNotFound");
         assert_eq!(OrderError::OrderNotFound.detail(), serde_json::Value::Null);
+    }
+
+    #[test]
+    fn entity_tags_use_the_snake_case_aggregate_name() {
+        assert_eq!(crate::entity_tag_key("Member"), "member");
+        assert_eq!(crate::entity_tag_key("OrderLine"), "order_line");
+        assert_eq!(crate::entity_tag("OrderLine", "o1:2").unwrap().to_string(), "order_line:o1:2");
     }
 
     #[test]

@@ -54,7 +54,7 @@ async fn the_api_function_answers_graphql_over_http() {
     assert_eq!(health["statusCode"], 200);
 
     // Exactly one event landed: the first AddCategory.
-    let events = shop.stores().dcb.read("Catalog", &reventless_spec::Query::all(), None, None).await.unwrap();
+    let events = shop.stores().events.read("Catalog", &reventless_spec::Query::all(), None, None).await.unwrap();
     assert_eq!(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), vec!["CategoryAdded"]);
 
     // An event of a kind the function does not handle is that invocation's error; the container lives on.
@@ -118,7 +118,7 @@ async fn a_command_batch_fails_only_the_rest_of_a_failing_group() {
         "the broken message and the later one of its group; not the other group ({ids:?}) {log}"
     );
 
-    let events = shop.stores().dcb.read("Catalog", &reventless_spec::Query::all(), None, None).await.unwrap();
+    let events = shop.stores().events.read("Catalog", &reventless_spec::Query::all(), None, None).await.unwrap();
     let mut added: Vec<String> = events.iter().map(|e| e.data["category_id"].as_str().unwrap().to_string()).collect();
     added.sort();
     assert_eq!(added, vec!["books", "toys"], "the rejected duplicate counts as handled, novels waits for redelivery");

@@ -68,7 +68,7 @@ async fn a_catalog_product_reaches_ordering_through_its_inbox() {
     assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
     let again = extensions.invoke(published, LIMIT).await.unwrap();
     assert_eq!(again["batchItemFailures"], json!([]), "a redelivered batch is harmless");
-    let events = ordering.stores().dcb.read("Ordering", &reventless_spec::Query::all(), None, None).await.unwrap();
+    let events = ordering.stores().events.read("Ordering", &reventless_spec::Query::all(), None, None).await.unwrap();
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, vec!["ProductSynced", "SyncedPriceChanged"], "each once");
     // A body that is no published event fails that message only.

@@ -142,6 +142,6 @@ async fn the_gateway_serves_every_registered_plugin_at_one_endpoint() {
     let wrong_type = graphql(r#"mutation { Catalog_AddCategory(categoryId: 5, name: "x") { status } }"#);
     let refused = body(&gateway.invoke(post(&wrong_type, Some(caller)), LIMIT).await.unwrap());
     assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
-    let events = catalog.stores().dcb.read("Catalog", &reventless_spec::Query::all(), None, None).await.unwrap();
+    let events = catalog.stores().events.read("Catalog", &reventless_spec::Query::all(), None, None).await.unwrap();
     assert_eq!(events.len(), 1, "only the accepted AddCategory appended");
 }

@@ -25,7 +25,7 @@ async fn run(runtime: &Runtime, request: CommandRequest) -> CommandOutcome {
 }
 
 async fn head(runtime: &Runtime) -> u64 {
-    runtime.stores().dcb.head(catalog::PLUGIN).await.unwrap()
+    runtime.stores().events.head(catalog::PLUGIN).await.unwrap()
 }
 
 /// Every case runs on each local backend.
@@ -49,7 +49,7 @@ macro_rules! catalog_platform_tests {
             let category = runtime.stores().queries.get("Catalog_Categories", "books").await.unwrap();
             assert_eq!(category, Some(json!({"id": "books", "name": "Books", "archived": false})));
 
-            let stored = runtime.stores().dcb.read("Catalog", &Query::all(), None, None).await.unwrap();
+            let stored = runtime.stores().events.read("Catalog", &Query::all(), None, None).await.unwrap();
             assert_eq!(stored[1].event_type, "ProductAdded");
             let tags: Vec<String> = stored[1].tags.iter().map(ToString::to_string).collect();
             assert_eq!(tags, vec!["product:p1", "category:books"]);
@@ -107,7 +107,7 @@ macro_rules! catalog_platform_tests {
                 let archive = run(&runtime, command("ArchiveCategory", json!({"categoryId": "c"}))).await;
                 assert!(archive.is_accepted());
                 let added = add.await.unwrap().unwrap();
-                let events = runtime.stores().dcb.read("Catalog", &Query::all(), None, None).await.unwrap();
+                let events = runtime.stores().events.read("Catalog", &Query::all(), None, None).await.unwrap();
                 let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
                 if added.is_accepted() {
                     assert_eq!(types, vec!["CategoryAdded", "ProductAdded", "CategoryArchived"]);
@@ -198,8 +198,7 @@ fn the_manifest_names_every_component_with_its_event_types() {
     assert_eq!(products["kind"], "StateViewSlice");
     assert_eq!(products["table"], "Catalog_Products");
     assert_eq!(products["indexes"], json!(["categoryId", "shelfStatus"]));
-    assert_eq!(manifest.storage.dcb_logs, vec!["Catalog"]);
-    assert!(manifest.storage.aggregate_logs.is_empty());
+    assert_eq!(manifest.storage.logs, vec!["Catalog"]);
     assert_eq!(manifest.storage.tables.len(), 5);
     let point = component("Catalog.Products");
     assert_eq!(

@@ -24,7 +24,7 @@ async fn dcb_appends(stores: &Stores, clients: usize, same_key: bool) -> (f64, u
     let started = Instant::now();
     let mut tasks = Vec::new();
     for client in 0..clients {
-        let dcb = stores.dcb.clone();
+        let dcb = stores.events.clone();
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut conflicts) = (0, 0);
             for round in 0..per_client {

@@ -291,6 +291,13 @@ async fn apply(
                     }
                 }
             }
+            // Tables exist now; functions of this build come next: their
+            // events tables must be on the layout they read.
+            if creation_wave + 1 == ResourceKind::Function.wave() {
+                for stack in &stacks {
+                    upgrade_events_table(clients, inputs, stack, progress, &mut failures).await;
+                }
+            }
         }
     }
     // Removed components: dependents first (reverse creation order).
@@ -334,6 +341,33 @@ async fn apply(
         }
     }
     Ok((changes, applied, uploaded, skipped, failures))
+}
+
+/// Upgrades a plugin stack's events table to the layout this build reads
+/// (one log per plugin); a no-op read of a marker when it is current.
+async fn upgrade_events_table(
+    clients: &Clients,
+    inputs: &Inputs,
+    stack: &str,
+    progress: &(dyn Fn(String) + Sync),
+    failures: &mut Vec<Failure>,
+) {
+    let Some(manifest) = inputs.manifests.get(stack) else { return };
+    if manifest.storage.logs.is_empty() {
+        return;
+    }
+    let names = super::plan::stack_names(&inputs.config, stack);
+    let (events, rows) = (&names.stores.events_table, &names.stores.rows_table);
+    match crate::event_log::upgrade::upgrade_plugin_log(&clients.dynamodb, events, rows, &manifest.plugin).await {
+        Ok(report) if report.events_moved > 0 || report.checkpoints_moved > 0 => progress(format!(
+            "upgraded {events}: {} events of old aggregate logs joined the log {}, {} checkpoints moved",
+            report.events_moved, manifest.plugin, report.checkpoints_moved
+        )),
+        Ok(_) => {}
+        Err(error) => {
+            failures.push(Failure { kind: ResourceKind::Table, name: events.clone(), error: error.to_string() })
+        }
+    }
 }
 
 /// A stack's dependencies must be deployed (their outputs are in SSM) or be

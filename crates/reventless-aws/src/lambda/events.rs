@@ -273,8 +273,7 @@ impl Handler {
 /// How a log appears in the events table's `log` attribute.
 pub fn stream_log_key(kind: LogKind, name: &str) -> String {
     match kind {
-        LogKind::Aggregate => crate::dynamo::aggregate_log_key(name),
-        LogKind::Dcb | LogKind::ExtensionPoint => crate::dynamo::dcb_log_key(name),
+        LogKind::Plugin | LogKind::ExtensionPoint => crate::dynamo::log_key(name),
     }
 }
 

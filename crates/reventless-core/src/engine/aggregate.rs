@@ -4,9 +4,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use reventless_spec::Aggregate;
 
+use reventless_spec::{EventMeta, NewEvent};
+
 use super::{CONFLICT_RETRIES, ExecutionContext, decode_event, encode_events, rejected};
 use crate::outcome::{CommandOutcome, EngineError};
-use crate::store::{Published, StoreError};
+use crate::store::{Published, StoreError, StreamRef};
 
 /// Entities whose decided state a warm instance keeps (the original system kept 100).
 pub const STATE_CACHE_CAPACITY: usize = 1024;
@@ -49,6 +51,34 @@ impl<S: Clone> StateCache<S> {
     }
 }
 
+/// Encodes an aggregate's decided events for entity `id`: each carries the
+/// entity tag (added when the event's own tags lack it). An event tagged
+/// with the same key but another entity (a command field repeating the id
+/// wrongly) is refused: it would show up in another entity's boundary.
+pub fn encode_stream_events<A: Aggregate>(
+    id: &str,
+    events: &[A::Event],
+    meta: &EventMeta,
+) -> Result<Vec<NewEvent>, EngineError> {
+    let entity = reventless_spec::entity_tag(A::NAME, id)
+        .map_err(|e| EngineError::Contract(format!("aggregate {}: {e}", A::NAME)))?;
+    let mut encoded = encode_events(events, meta)?;
+    for event in &mut encoded {
+        if let Some(other) = event.tags.iter().find(|t| t.key() == entity.key() && t.value() != entity.value()) {
+            return Err(EngineError::Contract(format!(
+                "aggregate {} decided `{}` for entity `{id}`, but the event is tagged `{other}`: \
+                 take the entity id from decide's `id` instead of a command field",
+                A::NAME,
+                event.event_type
+            )));
+        }
+        if !event.tags.contains(&entity) {
+            event.tags.insert(0, entity.clone());
+        }
+    }
+    Ok(encoded)
+}
+
 /// Folds the entity's events after `version` into `state`.
 async fn catch_up<A: Aggregate>(
     ctx: &ExecutionContext,
@@ -57,7 +87,8 @@ async fn catch_up<A: Aggregate>(
     mut state: A::State,
     mut version: u64,
 ) -> Result<(A::State, u64), EngineError> {
-    for envelope in ctx.stores.aggregates.read_stream(log, entity_id, version).await? {
+    let stream = StreamRef { aggregate: A::NAME, id: entity_id };
+    for envelope in ctx.stores.events.read_stream(log, stream, version).await? {
         state = A::evolve(state, &decode_event::<A::Event>(&envelope)?);
         version = envelope.stream.as_ref().map_or(version + 1, |s| s.version);
     }
@@ -88,12 +119,12 @@ pub async fn execute_aggregate<A: Aggregate>(
             Some((version, state)) => catch_up::<A>(ctx, log, entity_id, state, version).await?,
             None => catch_up::<A>(ctx, log, entity_id, A::State::default(), 0).await?,
         };
-        let mut decision = A::decide(&state, command);
+        let mut decision = A::decide(entity_id, &state, command);
         if unread && !matches!(&decision, Ok(events) if !events.is_empty()) {
             let (current, current_version) = catch_up::<A>(ctx, log, entity_id, state.clone(), version).await?;
             if current_version != version {
                 (state, version) = (current, current_version);
-                decision = A::decide(&state, command);
+                decision = A::decide(entity_id, &state, command);
             }
         }
         let events = match decision {
@@ -107,8 +138,9 @@ pub async fn execute_aggregate<A: Aggregate>(
             cache.put(entity_id, version, state);
             return Ok(CommandOutcome::Accepted { entity_id: entity_id.to_string(), event_count: 0, position: None });
         }
-        let new_events = encode_events(&events, &ctx.meta)?;
-        match ctx.stores.aggregates.append(log, entity_id, version, new_events).await {
+        let new_events = encode_stream_events::<A>(entity_id, &events, &ctx.meta)?;
+        let stream = StreamRef { aggregate: A::NAME, id: entity_id };
+        match ctx.stores.events.append_to_stream(log, stream, version, new_events).await {
             Ok(appended) => {
                 let decided = events.iter().fold(state, |state, event| A::evolve(state, event));
                 cache.put(entity_id, version + events.len() as u64, decided);

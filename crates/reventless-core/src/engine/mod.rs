@@ -5,7 +5,7 @@ mod aggregate;
 mod projection;
 mod slice;
 
-pub use aggregate::{STATE_CACHE_CAPACITY, StateCache, execute_aggregate};
+pub use aggregate::{STATE_CACHE_CAPACITY, StateCache, encode_stream_events, execute_aggregate};
 pub use projection::{ProjectionRows, apply_action, project_batch, project_events};
 pub use slice::{decision_condition, execute_slice, fold_slice, slice_entity_id};
 

@@ -36,7 +36,7 @@ pub async fn execute_slice<S: StateChangeSlice>(
     let entity_id = slice_entity_id(command);
     let query = S::query(command);
     for _ in 0..=CONFLICT_RETRIES {
-        let seen = ctx.stores.dcb.read(log, &query, None, None).await?;
+        let seen = ctx.stores.events.read(log, &query, None, None).await?;
         let state = fold_slice::<S>(&seen)?;
         let events = match S::decide(&state, command) {
             Ok(events) => events,
@@ -48,7 +48,7 @@ pub async fn execute_slice<S: StateChangeSlice>(
         check_produced(S::NAME, &events, S::PRODUCES)?;
         let condition = decision_condition(query.clone(), &seen);
         let new_events = encode_events(&events, &ctx.meta)?;
-        match ctx.stores.dcb.append(log, new_events, Some(&condition)).await {
+        match ctx.stores.events.append(log, new_events, Some(&condition)).await {
             Ok(appended) => {
                 ctx.stores.bus.publish(Published { log: log.to_string(), position: appended.last_position });
                 return Ok(CommandOutcome::Accepted {

@@ -3,6 +3,7 @@
 //! contract suite (`testing::contract`).
 mod bus;
 mod list;
+pub mod relayout;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,38 +51,23 @@ pub struct Appended {
     pub last_position: u64,
 }
 
-/// Per-entity streams with optimistic concurrency. Every event also gets a
-/// log-wide position so projections can follow the whole log.
-#[async_trait]
-pub trait AggregateEventLog: Send + Sync {
-    /// Appends `events` to `stream_id` if its current version is
-    /// `expected_version` (0 for a new stream); otherwise `StoreError::Conflict`.
-    async fn append(
-        &self,
-        log: &str,
-        stream_id: &str,
-        expected_version: u64,
-        events: Vec<NewEvent>,
-    ) -> Result<Appended, StoreError>;
-
-    /// The stream's events with version > `after_version`, in order.
-    async fn read_stream(
-        &self,
-        log: &str,
-        stream_id: &str,
-        after_version: u64,
-    ) -> Result<Vec<EventEnvelope>, StoreError>;
-
-    /// Up to `limit` events of the whole log with position > `after`, in position order.
-    async fn read_all(&self, log: &str, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError>;
-
-    /// The last position of the log (0 when empty).
-    async fn head(&self, log: &str) -> Result<u64, StoreError>;
+/// One aggregate entity's stream inside its plugin's log: the events the
+/// aggregate appended for entity `id`, versioned 1, 2, 3…
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StreamRef<'a> {
+    /// The aggregate's name (`Member`).
+    pub aggregate: &'a str,
+    /// The entity id (`m1`).
+    pub id: &'a str,
 }
 
-/// A DCB event log (dcb.events): read by query, append with a condition.
+/// A plugin's event log: one log-wide position order, read by DCB queries,
+/// appended under an [`AppendCondition`] (DCB slices) or an expected stream
+/// version (aggregates). An aggregate's events join the same log with their
+/// tags (the entity tag included), so DCB queries see them; the stream is
+/// the aggregate's own consistency boundary.
 #[async_trait]
-pub trait DcbEventLog: Send + Sync {
+pub trait EventLog: Send + Sync {
     /// Events matching `query` with position > `after`, in position order, at most `limit`.
     async fn read(
         &self,
@@ -98,6 +84,30 @@ pub trait DcbEventLog: Send + Sync {
         events: Vec<NewEvent>,
         condition: Option<&AppendCondition>,
     ) -> Result<Appended, StoreError>;
+
+    /// Appends `events` to `stream` if its current version is
+    /// `expected_version` (0 for a new stream); otherwise `StoreError::Conflict`.
+    /// The events also get log positions, like any append.
+    async fn append_to_stream(
+        &self,
+        log: &str,
+        stream: StreamRef<'_>,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, StoreError>;
+
+    /// The stream's events with version > `after_version`, in version order.
+    async fn read_stream(
+        &self,
+        log: &str,
+        stream: StreamRef<'_>,
+        after_version: u64,
+    ) -> Result<Vec<EventEnvelope>, StoreError>;
+
+    /// Up to `limit` events of the whole log with position > `after`, in position order.
+    async fn read_all(&self, log: &str, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
+        self.read(log, &Query::all(), Some(after), Some(limit)).await
+    }
 
     /// The last position of the log (0 when empty).
     async fn head(&self, log: &str) -> Result<u64, StoreError>;
@@ -215,8 +225,8 @@ pub trait EventBus: Send + Sync {
 /// Everything a platform hands to the engine.
 #[derive(Clone)]
 pub struct Stores {
-    pub aggregates: Arc<dyn AggregateEventLog>,
-    pub dcb: Arc<dyn DcbEventLog>,
+    /// The plugins' event logs (one per plugin).
+    pub events: Arc<dyn EventLog>,
     pub queries: Arc<dyn QueryStore>,
     pub commands: Arc<dyn CommandTopic>,
     pub bus: Arc<dyn EventBus>,

@@ -7,73 +7,120 @@ use std::marker::PhantomData;
 
 use reventless_spec::{Aggregate, AppendCondition, EventEnvelope, Message, ReadModel, StateChangeSlice, Timestamp};
 
+use reventless_spec::NewEvent;
+
 use crate::engine::{
-    ProjectionRows, apply_action, check_produced, decision_condition, decode_event, encode_events, fold_slice,
+    ProjectionRows, apply_action, check_produced, decision_condition, decode_event, encode_events,
+    encode_stream_events, fold_slice,
 };
 
 /// Records `events` as a store would: wire form, positions 1, 2, 3, …
-fn record<E: reventless_spec::Event>(events: &[E]) -> Vec<EventEnvelope> {
-    let encoded = encode_events(events, &Default::default()).unwrap_or_else(|e| panic!("given events: {e}"));
-    encoded
+fn record(events: Vec<NewEvent>) -> Vec<EventEnvelope> {
+    events
         .into_iter()
         .enumerate()
         .map(|(i, event)| EventEnvelope::recorded(event, i as u64 + 1, None, Timestamp(0)))
         .collect()
 }
 
-/// Checks the decided events survive their wire form, like a real append.
-fn through_wire<E: reventless_spec::Event>(events: Vec<E>) -> Vec<E> {
-    record(&events).iter().map(|e| decode_event::<E>(e).unwrap_or_else(|err| panic!("decided events: {err}"))).collect()
+fn encoded<E: reventless_spec::Event>(events: &[E]) -> Vec<NewEvent> {
+    encode_events(events, &Default::default()).unwrap_or_else(|e| panic!("given events: {e}"))
 }
 
-/// `AggregateTest::<Category>::given([..]).when(cmd).then_events([..])`
+/// Checks the decided events survive their wire form, like a real append.
+fn through_wire<E: reventless_spec::Event>(events: Vec<E>) -> Vec<E> {
+    let recorded = record(encoded(&events));
+    recorded.iter().map(|e| decode_event::<E>(e).unwrap_or_else(|err| panic!("decided events: {err}"))).collect()
+}
+
+/// `AggregateTest::<Member>::given("m1", [..]).when(cmd).then_events([..])`
+///
+/// The given events are the entity's stream; `decide` gets the entity id,
+/// and the decided events are checked as the platform appends them (entity
+/// tag, PRODUCES-free wire form).
 pub struct AggregateTest<A: Aggregate> {
+    id: String,
     given: Vec<A::Event>,
 }
 
 impl<A: Aggregate> AggregateTest<A> {
-    pub fn given(events: impl IntoIterator<Item = A::Event>) -> Self {
-        Self { given: events.into_iter().collect() }
+    /// The entity `id` whose stream holds `events`.
+    pub fn given(id: impl Into<String>, events: impl IntoIterator<Item = A::Event>) -> Self {
+        Self { id: id.into(), given: events.into_iter().collect() }
     }
 
-    pub fn given_no_events() -> Self {
-        Self { given: Vec::new() }
+    /// The entity `id`, never seen before.
+    pub fn given_no_events(id: impl Into<String>) -> Self {
+        Self { id: id.into(), given: Vec::new() }
     }
 
     #[must_use = "a Then asserts nothing until one of its then_* methods is called"]
     pub fn when(self, command: A::Command) -> Then<A::Event, A::Error> {
         let mut state = A::State::default();
-        for envelope in record(&self.given) {
+        let stream = encode_stream_events::<A>(&self.id, &self.given, &Default::default())
+            .unwrap_or_else(|e| panic!("given events: {e}"));
+        for envelope in record(stream) {
             let event = decode_event::<A::Event>(&envelope).unwrap_or_else(|e| panic!("given events: {e}"));
             state = A::evolve(state, &event);
         }
-        Then { result: A::decide(&state, &command).map(through_wire), condition: None }
+        let result = A::decide(&self.id, &state, &command).map(through_wire);
+        if let Ok(events) = &result {
+            encode_stream_events::<A>(&self.id, events, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+        }
+        Then { result, condition: None }
     }
 }
 
 /// `SliceTest::<AddProduct>::given([..]).when(cmd).then_events([..])`
 ///
-/// Only the given events matching the slice's query reach `evolve`, as with a
-/// real DCB read; the append condition the platform would use is checked by
-/// [`Then::then_condition`].
+/// The given events are placed in the plugin's log as the platform places
+/// them: events a slice appended as they are, an aggregate's events
+/// ([`SliceTest::and_stream`]) with the entity tag the aggregate's appends
+/// add. Only the events matching the slice's query reach `evolve`, as with
+/// a real DCB read; the append condition the platform would use is checked
+/// by [`Then::then_condition`].
 pub struct SliceTest<S: StateChangeSlice> {
-    given: Vec<S::Event>,
+    given: Vec<NewEvent>,
+    marker: PhantomData<fn() -> S>,
 }
 
 impl<S: StateChangeSlice> SliceTest<S> {
+    /// Events DCB slices appended.
     pub fn given(events: impl IntoIterator<Item = S::Event>) -> Self {
-        Self { given: events.into_iter().collect() }
+        let events: Vec<S::Event> = events.into_iter().collect();
+        Self { given: encoded(&events), marker: PhantomData }
     }
 
     pub fn given_no_events() -> Self {
-        Self { given: Vec::new() }
+        Self { given: Vec::new(), marker: PhantomData }
+    }
+
+    /// Then events aggregate `A` appended for entity `id` (they carry its
+    /// entity tag, `member:<id>`, as on the platform).
+    pub fn and_stream<A: Aggregate<Event = S::Event>>(
+        mut self,
+        id: &str,
+        events: impl IntoIterator<Item = S::Event>,
+    ) -> Self {
+        let events: Vec<S::Event> = events.into_iter().collect();
+        let stream = encode_stream_events::<A>(id, &events, &Default::default())
+            .unwrap_or_else(|e| panic!("given events of {} {id}: {e}", A::NAME));
+        self.given.extend(stream);
+        self
+    }
+
+    /// Then more events DCB slices appended.
+    pub fn and(mut self, events: impl IntoIterator<Item = S::Event>) -> Self {
+        let events: Vec<S::Event> = events.into_iter().collect();
+        self.given.extend(encoded(&events));
+        self
     }
 
     #[must_use = "a Then asserts nothing until one of its then_* methods is called"]
     pub fn when(self, command: S::Command) -> Then<S::Event, S::Error> {
         let query = S::query(&command);
         let seen: Vec<EventEnvelope> =
-            record(&self.given).into_iter().filter(|e| query.matches(&e.event_type, &e.tags)).collect();
+            record(self.given).into_iter().filter(|e| query.matches(&e.event_type, &e.tags)).collect();
         let state = fold_slice::<S>(&seen).unwrap_or_else(|e| panic!("given events: {e}"));
         let result = S::decide(&state, &command).map(through_wire);
         if let Ok(events) = &result {
@@ -155,7 +202,7 @@ impl<R: ReadModel> ProjectionTest<R> {
     pub fn given(events: impl IntoIterator<Item = R::Event>) -> Self {
         let events: Vec<R::Event> = events.into_iter().collect();
         let mut rows = BTreeMap::new();
-        for envelope in record(&events).iter().filter(|e| R::CONSUMES.contains(&e.event_type.as_str())) {
+        for envelope in record(encoded(&events)).iter().filter(|e| R::CONSUMES.contains(&e.event_type.as_str())) {
             let event = decode_event::<R::Event>(envelope).unwrap_or_else(|e| panic!("given events: {e}"));
             for action in R::project(&event, envelope) {
                 apply_action(&mut rows, action);

@@ -1,53 +1,77 @@
-//! A DCB event log on DynamoDB (see `docs/aws.md` for where it deviates
-//! from the dcb.events specification).
+//! A plugin's event log on DynamoDB (see `docs/aws.md` for where it
+//! deviates from the dcb.events specification).
 //!
-//! - Events: hash `d#<log>#<partition tag>` (the event's first tag), range
-//!   the zero-padded position; positions come from a counter item, so they
-//!   are unique and increasing, with gaps where an append failed.
+//! - Every event has the log attribute `d#<log>` and its log position
+//!   `gpos`; positions come from a counter item, so they are unique and
+//!   increasing, with gaps where an append failed.
+//! - Events of DCB slices: hash `d#<log>#<partition tag>` (the event's first
+//!   tag), range the zero-padded position.
+//! - Events of an aggregate: hash `a#<log>_<aggregate>#<entity id>`, range
+//!   the zero-padded stream version; an append puts each new version only if
+//!   absent and checks that the expected version exists, so exactly one of
+//!   two racing appends wins.
 //! - Fences: one item per (tag, event type) and per (tag, any type) holding
 //!   the position of the last event with that tag and type. An append is one
 //!   `TransactWriteItems`: its events, a condition on the fences its
 //!   condition reads (no event after `after`), and bumps of the fences of
-//!   the events it writes. A cancelled transaction is a conflict.
+//!   the events it writes (an aggregate's append bumps them too, so a DCB
+//!   decision over its entity tag sees it). A cancelled transaction is a
+//!   conflict.
 //! - Reads go through the `by_log` index (all partitions, merged by position).
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
-use reventless_core::store::{Appended, DcbEventLog, StoreError, require_events};
-use reventless_spec::{AppendCondition, EventEnvelope, NewEvent, Query, Timestamp};
+use reventless_core::store::{Appended, EventLog, StoreError, StreamRef, require_events};
+use reventless_spec::{AppendCondition, EventEnvelope, NewEvent, Query, StreamPosition, Timestamp};
 
 use crate::dynamo::{
-    EVENT_HASH, EVENT_RANGE, allocate_positions, event_item, invalid_request, log_head, n, padded, put_if_absent,
-    read_log, s, transact,
+    EVENT_HASH, EVENT_RANGE, allocate_positions, decode_event, event_item, invalid_request, log_head, n, padded,
+    put_if_absent, query_pages, read_log, s, transact,
 };
 
 /// A fence key's wildcard: "any type" for tag fences.
 const ANY: &str = "*";
 
-pub struct DynamoDcbLog {
+pub struct DynamoEventLog {
     client: Client,
     table: String,
 }
 
 /// What an append does with one fence item.
 #[derive(Default)]
-struct FenceUse {
+pub(crate) struct FenceUse {
     /// The condition's `after` (None: no matching event may exist at all).
     check: Option<Option<u64>>,
     /// The last position this append writes under the fence.
     bump: Option<u64>,
 }
 
-impl DynamoDcbLog {
+impl DynamoEventLog {
     /// The log on the events table `table` (keys `id` / `position`, index `by_log`).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
     }
 
     fn log_key(log: &str) -> String {
-        crate::dynamo::dcb_log_key(log)
+        crate::dynamo::log_key(log)
+    }
+
+    /// The hash key of an aggregate's stream (the same as before schema 2,
+    /// when `<log>_<aggregate>` was the aggregate's own log).
+    pub fn stream_key(log: &str, stream: StreamRef<'_>) -> String {
+        format!("a#{log}_{}#{}", stream.aggregate, stream.id)
+    }
+
+    /// Records the fences an event bumps: each of its tags, with its type and with any type.
+    pub(crate) fn bump_fences(log: &str, envelope: &EventEnvelope, fences: &mut BTreeMap<String, FenceUse>) {
+        for tag in &envelope.tags {
+            for event_type in [envelope.event_type.as_str(), ANY] {
+                let fence = fences.entry(Self::fence_key(log, &tag.to_string(), event_type)).or_default();
+                fence.bump = Some(fence.bump.map_or(envelope.position, |bump| bump.max(envelope.position)));
+            }
+        }
     }
 
     fn fence_key(log: &str, tag: &str, event_type: &str) -> String {
@@ -79,6 +103,11 @@ impl DynamoDcbLog {
     }
 
     fn fence_item(&self, key: String, fence: FenceUse) -> Result<TransactWriteItem, StoreError> {
+        Self::fence_update(&self.table, key, fence)
+    }
+
+    /// The transaction item that checks and/or bumps one fence of `table`.
+    pub(crate) fn fence_update(table: &str, key: String, fence: FenceUse) -> Result<TransactWriteItem, StoreError> {
         let check_expression = match fence.check {
             Some(Some(_)) => Some("(attribute_not_exists(#last) OR #last <= :after)"),
             Some(None) => Some("attribute_not_exists(#last)"),
@@ -86,7 +115,7 @@ impl DynamoDcbLog {
         };
         let Some(position) = fence.bump else {
             let check = ConditionCheck::builder()
-                .table_name(&self.table)
+                .table_name(table)
                 .key(EVENT_HASH, s(key))
                 .key(EVENT_RANGE, s(padded(0)))
                 .condition_expression(check_expression.unwrap_or("attribute_not_exists(#last)"))
@@ -105,7 +134,7 @@ impl DynamoDcbLog {
             None => monotonic.to_string(),
         };
         let mut update = Update::builder()
-            .table_name(&self.table)
+            .table_name(table)
             .key(EVENT_HASH, s(key))
             .key(EVENT_RANGE, s(padded(0)))
             .update_expression("SET #last = :position")
@@ -120,7 +149,7 @@ impl DynamoDcbLog {
 }
 
 #[async_trait]
-impl DcbEventLog for DynamoDcbLog {
+impl EventLog for DynamoEventLog {
     async fn read(
         &self,
         log: &str,
@@ -164,12 +193,7 @@ impl DcbEventLog for DynamoDcbLog {
         for (offset, event) in events.into_iter().enumerate() {
             let position = first + offset as u64;
             let envelope = EventEnvelope::recorded(event, position, None, recorded_at);
-            for tag in &envelope.tags {
-                for event_type in [envelope.event_type.as_str(), ANY] {
-                    let fence = fences.entry(Self::fence_key(log, &tag.to_string(), event_type)).or_default();
-                    fence.bump = Some(fence.bump.map_or(position, |bump| bump.max(position)));
-                }
-            }
+            Self::bump_fences(log, &envelope, &mut fences);
             let partition = envelope.tags.first().map_or_else(|| "~".to_string(), ToString::to_string);
             let item = event_item(format!("{log_key}#{partition}"), padded(position), &log_key, &envelope)?;
             items.push(put_if_absent(&self.table, item)?);
@@ -179,6 +203,77 @@ impl DcbEventLog for DynamoDcbLog {
         }
         transact(&self.client, items).await?;
         Ok(Appended { first_position: first, last_position: first + count - 1 })
+    }
+
+    async fn append_to_stream(
+        &self,
+        log: &str,
+        stream: StreamRef<'_>,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, StoreError> {
+        require_events(&events)?;
+        let count = events.len() as u64;
+        let log_key = Self::log_key(log);
+        let stream_key = Self::stream_key(log, stream);
+        let first = allocate_positions(&self.client, &self.table, &log_key, count).await?;
+        let recorded_at = Timestamp::now();
+        let mut items = Vec::with_capacity(events.len() + 1);
+        if expected_version > 0 {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .key(EVENT_HASH, s(stream_key.clone()))
+                .key(EVENT_RANGE, s(padded(expected_version)))
+                .condition_expression("attribute_exists(#id)")
+                .expression_attribute_names("#id", EVENT_HASH)
+                .build()
+                .map_err(invalid_request)?;
+            items.push(TransactWriteItem::builder().condition_check(check).build());
+        }
+        let mut fences = BTreeMap::new();
+        for (offset, event) in events.into_iter().enumerate() {
+            let version = expected_version + 1 + offset as u64;
+            let position = StreamPosition { id: stream.id.to_string(), version };
+            let envelope = EventEnvelope::recorded(event, first + offset as u64, Some(position), recorded_at);
+            Self::bump_fences(log, &envelope, &mut fences);
+            let item = event_item(stream_key.clone(), padded(version), &log_key, &envelope)?;
+            items.push(put_if_absent(&self.table, item)?);
+        }
+        for (key, fence) in fences {
+            items.push(self.fence_item(key, fence)?);
+        }
+        transact(&self.client, items).await?;
+        Ok(Appended { first_position: first, last_position: first + count - 1 })
+    }
+
+    async fn read_stream(
+        &self,
+        log: &str,
+        stream: StreamRef<'_>,
+        after_version: u64,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        let mut events = Vec::new();
+        let query = || {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("#id = :id AND #position > :after")
+                .expression_attribute_names("#id", EVENT_HASH)
+                .expression_attribute_names("#position", EVENT_RANGE)
+                .expression_attribute_values(":id", s(Self::stream_key(log, stream)))
+                .expression_attribute_values(":after", s(padded(after_version)))
+        };
+        query_pages(query, |item| {
+            events.push(decode_event(item, &self.table)?);
+            Ok(true)
+        })
+        .await?;
+        Ok(events)
+    }
+
+    async fn read_all(&self, log: &str, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
+        read_log(&self.client, &self.table, &Self::log_key(log), after, Some(limit), |_| true).await
     }
 
     async fn head(&self, log: &str) -> Result<u64, StoreError> {

@@ -2,18 +2,21 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use reventless_core::store::{Appended, DcbEventLog, StoreError, require_events};
-use reventless_spec::{AppendCondition, EventEnvelope, NewEvent, Query, QueryItem, Timestamp};
+use reventless_core::store::{Appended, EventLog, StoreError, StreamRef, require_events};
+use reventless_spec::{AppendCondition, EventEnvelope, NewEvent, Query, QueryItem, StreamPosition, Timestamp};
 
 use crate::memory_lock;
 
-/// One DCB log: events in position order (`events[i].position == i + 1`,
-/// gapless) plus indexes by tag and by type, as the SQLite tables have.
+/// One plugin's log: events in position order (`events[i].position == i + 1`,
+/// gapless) plus indexes by tag, by type and by aggregate stream, as the
+/// SQLite tables have.
 #[derive(Default)]
 struct Log {
     events: Vec<EventEnvelope>,
     by_tag: HashMap<String, Vec<usize>>,
     by_type: HashMap<String, Vec<usize>>,
+    /// (aggregate, entity id) → indexes in version order.
+    streams: HashMap<(String, String), Vec<usize>>,
 }
 
 impl Log {
@@ -50,7 +53,7 @@ impl Log {
         item.types.iter().map(|t| self.by_type.get(t).map(Vec::as_slice).unwrap_or_default()).collect()
     }
 
-    fn push(&mut self, event: NewEvent, recorded_at: Timestamp) {
+    fn push(&mut self, event: NewEvent, stream: Option<StreamPosition>, recorded_at: Timestamp) {
         let index = self.events.len();
         for tag in &event.tags {
             let list = self.by_tag.entry(tag.to_string()).or_default();
@@ -59,18 +62,18 @@ impl Log {
             }
         }
         self.by_type.entry(event.event_type.clone()).or_default().push(index);
-        self.events.push(EventEnvelope::recorded(event, index as u64 + 1, None, recorded_at));
+        self.events.push(EventEnvelope::recorded(event, index as u64 + 1, stream, recorded_at));
     }
 }
 
-/// DCB logs held in memory.
+/// Plugins' event logs held in memory.
 #[derive(Default)]
-pub struct MemoryDcbLog {
+pub struct MemoryEventLog {
     logs: Mutex<HashMap<String, Log>>,
 }
 
 #[async_trait]
-impl DcbEventLog for MemoryDcbLog {
+impl EventLog for MemoryEventLog {
     async fn read(
         &self,
         log: &str,
@@ -105,9 +108,58 @@ impl DcbEventLog for MemoryDcbLog {
         let first_position = log.events.len() as u64 + 1;
         let recorded_at = Timestamp::now();
         for event in new_events {
-            log.push(event, recorded_at);
+            log.push(event, None, recorded_at);
         }
         Ok(Appended { first_position, last_position: log.events.len() as u64 })
+    }
+
+    async fn append_to_stream(
+        &self,
+        log: &str,
+        stream: StreamRef<'_>,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, StoreError> {
+        require_events(&events)?;
+        let mut logs = memory_lock(&self.logs)?;
+        let log = logs.entry(log.to_string()).or_default();
+        let key = (stream.aggregate.to_string(), stream.id.to_string());
+        let version = log.streams.get(&key).map_or(0, |s| s.len() as u64);
+        if version != expected_version {
+            return Err(StoreError::Conflict(format!(
+                "stream {} {} is at version {version}, expected {expected_version}",
+                stream.aggregate, stream.id
+            )));
+        }
+        let first_position = log.events.len() as u64 + 1;
+        let recorded_at = Timestamp::now();
+        for (offset, event) in events.into_iter().enumerate() {
+            let position = StreamPosition { id: stream.id.to_string(), version: version + 1 + offset as u64 };
+            log.streams.entry(key.clone()).or_default().push(log.events.len());
+            log.push(event, Some(position), recorded_at);
+        }
+        Ok(Appended { first_position, last_position: log.events.len() as u64 })
+    }
+
+    async fn read_stream(
+        &self,
+        log: &str,
+        stream: StreamRef<'_>,
+        after_version: u64,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        let logs = memory_lock(&self.logs)?;
+        let Some(log) = logs.get(log) else { return Ok(Vec::new()) };
+        let key = (stream.aggregate.to_string(), stream.id.to_string());
+        let indexes = log.streams.get(&key).map(Vec::as_slice).unwrap_or_default();
+        let skip = usize::try_from(after_version).unwrap_or(usize::MAX);
+        Ok(indexes.iter().skip(skip).map(|&i| log.events[i].clone()).collect())
+    }
+
+    async fn read_all(&self, log: &str, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
+        let logs = memory_lock(&self.logs)?;
+        let Some(log) = logs.get(log) else { return Ok(Vec::new()) };
+        let skip = usize::try_from(after).unwrap_or(usize::MAX);
+        Ok(log.events.iter().skip(skip).take(limit).cloned().collect())
     }
 
     async fn head(&self, log: &str) -> Result<u64, StoreError> {

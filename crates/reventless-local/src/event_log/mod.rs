@@ -1,2 +1,3 @@
 pub mod memory;
 pub mod sqlite;
+pub(crate) mod upgrade;

@@ -1,4 +1,0 @@
-//! Aggregate event logs on AWS.
-mod dynamodb;
-
-pub use dynamodb::DynamoAggregateLog;

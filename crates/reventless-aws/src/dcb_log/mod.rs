@@ -1,4 +1,0 @@
-//! DCB event logs on AWS.
-mod dynamodb;
-
-pub use dynamodb::DynamoDcbLog;

@@ -1,2 +1,0 @@
-pub mod memory;
-pub mod sqlite;

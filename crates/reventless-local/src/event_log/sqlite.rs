@@ -1,0 +1,338 @@
+use async_trait::async_trait;
+use reventless_core::store::{Appended, EventLog, StoreError, StreamRef, require_events};
+use reventless_spec::{AppendCondition, EventEnvelope, NewEvent, Query, QueryItem, Timestamp};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter};
+
+use crate::sqlite::{
+    EVENT_COLUMNS, RawEvent, SqliteDatabase, appended_after, json_text, log_head, sql_error, to_position,
+    to_sql_position,
+};
+
+/// Plugins' event logs in the `event` / `event_tag` tables, positions
+/// gapless per log; an aggregate's events also carry their stream
+/// (`stream_type`, `stream_id`, `version`, unique per log).
+#[derive(Clone, Debug)]
+pub struct SqliteEventLog {
+    db: SqliteDatabase,
+}
+
+impl SqliteEventLog {
+    pub fn new(db: SqliteDatabase) -> Self {
+        Self { db }
+    }
+}
+
+/// Collects positional SQL arguments.
+struct Args(Vec<SqlValue>);
+
+impl Args {
+    fn push(&mut self, value: SqlValue) -> String {
+        self.0.push(value);
+        format!("?{}", self.0.len())
+    }
+
+    fn text(&mut self, text: &str) -> String {
+        self.push(SqlValue::Text(text.to_string()))
+    }
+}
+
+/// The `FROM … WHERE …` of one query item's events (aliased `e`, position
+/// column `position`) after `after`: driven by the tag index when the item
+/// has tags, else by the type index (or the log itself).
+fn item_source(log: &str, item: &QueryItem, after: i64, args: &mut Args) -> (String, &'static str) {
+    let log_arg = args.text(log);
+    let after_arg = args.push(SqlValue::Integer(after));
+    let type_filter = |args: &mut Args, column: &str| {
+        if item.types.is_empty() {
+            return String::new();
+        }
+        let list: Vec<String> = item.types.iter().map(|t| args.text(t)).collect();
+        format!(" AND {column} IN ({})", list.join(", "))
+    };
+    match item.tags.split_first() {
+        None => {
+            let types = type_filter(args, "e.type");
+            (format!("FROM event e WHERE e.log = {log_arg} AND e.position > {after_arg}{types}"), "e.position")
+        }
+        Some((first, rest)) => {
+            let first_arg = args.text(&first.to_string());
+            let types = type_filter(args, "t0.type");
+            let mut sql = format!(
+                "FROM event_tag t0 JOIN event e ON e.log = t0.log AND e.position = t0.position \
+                 WHERE t0.log = {log_arg} AND t0.tag = {first_arg} AND t0.position > {after_arg}{types}"
+            );
+            for tag in rest {
+                let tag_arg = args.text(&tag.to_string());
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM event_tag tn WHERE tn.log = t0.log AND tn.tag = {tag_arg} AND tn.position = t0.position)"
+                ));
+            }
+            (sql, "t0.position")
+        }
+    }
+}
+
+/// The events of `log` matching `query` after `after`: one index-driven
+/// select per item, each in position order and cut at `limit` (negative:
+/// none); the caller merges them (an event may match several items).
+/// `None` for a query without items.
+fn read_sql(log: &str, query: &Query, after: i64, limit: i64, args: &mut Args) -> Option<String> {
+    let columns: Vec<String> = EVENT_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect();
+    let columns = columns.join(", ");
+    let selects: Vec<String> = query
+        .items
+        .iter()
+        .map(|item| {
+            let (source, position) = item_source(log, item, after, args);
+            format!("SELECT * FROM (SELECT {columns} {source} ORDER BY {position} LIMIT {limit})")
+        })
+        .collect();
+    (!selects.is_empty()).then(|| selects.join(" UNION ALL "))
+}
+
+/// SQL finding one event that violates `condition` (empty result: none).
+fn violation_sql(log: &str, condition: &AppendCondition, args: &mut Args) -> Result<Option<String>, StoreError> {
+    let after = to_sql_position(condition.after.unwrap_or(0))?;
+    let selects: Vec<String> = condition
+        .fail_if_events_match
+        .items
+        .iter()
+        .map(|item| {
+            let (source, position) = item_source(log, item, after, args);
+            format!("SELECT * FROM (SELECT {position} {source} LIMIT 1)")
+        })
+        .collect();
+    Ok((!selects.is_empty()).then(|| format!("SELECT * FROM ({}) LIMIT 1", selects.join(" UNION ALL "))))
+}
+
+/// An event ready for its insert: ids and JSON columns rendered, tags sorted.
+struct EventRow {
+    event_id: String,
+    event_type: String,
+    tags_json: String,
+    tags: Vec<String>,
+    data: String,
+    meta: String,
+}
+
+fn event_rows(events: Vec<NewEvent>) -> Result<Vec<EventRow>, StoreError> {
+    events
+        .into_iter()
+        .map(|e| {
+            let mut tags: Vec<String> = e.tags.iter().map(ToString::to_string).collect();
+            tags.sort_unstable();
+            tags.dedup();
+            Ok(EventRow {
+                event_id: e.event_id.to_string(),
+                tags_json: json_text(&e.tags)?,
+                event_type: e.event_type,
+                tags,
+                data: json_text(&e.data)?,
+                meta: json_text(&e.meta)?,
+            })
+        })
+        .collect()
+}
+
+/// Inserts `rows` after the log's head (with their tag rows and, for an
+/// aggregate's append, their stream versions after `stream.2`).
+fn insert_events(
+    connection: &rusqlite::Connection,
+    log: &str,
+    rows: Vec<EventRow>,
+    stream: Option<(&str, &str, i64)>,
+) -> Result<Appended, StoreError> {
+    let head = log_head(connection, log)?;
+    let appended = appended_after(head, rows.len())?;
+    let recorded_at = i64::try_from(Timestamp::now().0).unwrap_or(i64::MAX);
+    let mut insert_event = connection
+        .prepare_cached(
+            "INSERT INTO event (log, position, stream_type, stream_id, version, event_id, type, tags, data, meta, recorded_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .map_err(sql_error)?;
+    let mut insert_tag = connection
+        .prepare_cached("INSERT INTO event_tag (log, tag, position, type) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(sql_error)?;
+    for (offset, row) in rows.into_iter().enumerate() {
+        let offset = offset as i64 + 1;
+        let position = head + offset;
+        let (stream_type, stream_id, version) = match stream {
+            Some((aggregate, id, version)) => (Some(aggregate), Some(id), Some(version + offset)),
+            None => (None, None, None),
+        };
+        insert_event
+            .execute(params![
+                log,
+                position,
+                stream_type,
+                stream_id,
+                version,
+                row.event_id,
+                row.event_type,
+                row.tags_json,
+                row.data,
+                row.meta,
+                recorded_at
+            ])
+            .map_err(sql_error)?;
+        for tag in row.tags {
+            insert_tag.execute(params![log, tag, position, row.event_type]).map_err(sql_error)?;
+        }
+    }
+    Ok(appended)
+}
+
+fn read_events(
+    connection: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    log: &str,
+) -> Result<Vec<EventEnvelope>, StoreError> {
+    let mut statement = connection.prepare_cached(sql).map_err(sql_error)?;
+    let rows = statement.query_map(params, RawEvent::from_row).map_err(sql_error)?;
+    let mut events = Vec::new();
+    for row in rows {
+        events.push(row.map_err(sql_error)?.into_envelope("event", log)?);
+    }
+    Ok(events)
+}
+
+#[async_trait]
+impl EventLog for SqliteEventLog {
+    async fn read(
+        &self,
+        log: &str,
+        query: &Query,
+        after: Option<u64>,
+        limit: Option<usize>,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        let mut args = Args(Vec::new());
+        let after = to_sql_position(after.unwrap_or(0))?;
+        let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let Some(sql) = read_sql(log, query, after, limit, &mut args) else {
+            return Ok(Vec::new());
+        };
+        let args = args.0;
+        let merge = query.items.len() > 1;
+        let log = log.to_string();
+        self.db
+            .read(move |connection| {
+                let mut statement = connection.prepare_cached(&sql).map_err(sql_error)?;
+                let rows = statement.query_map(params_from_iter(args), RawEvent::from_row).map_err(sql_error)?;
+                let mut events = Vec::new();
+                for row in rows {
+                    events.push(row.map_err(sql_error)?.into_envelope("event", &log)?);
+                }
+                if merge {
+                    events.sort_by_key(|e| e.position);
+                    events.dedup_by_key(|e| e.position);
+                    events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                }
+                Ok(events)
+            })
+            .await
+    }
+
+    async fn append(
+        &self,
+        log: &str,
+        events: Vec<NewEvent>,
+        condition: Option<&AppendCondition>,
+    ) -> Result<Appended, StoreError> {
+        require_events(&events)?;
+        let check = match condition {
+            Some(condition) => {
+                let mut args = Args(Vec::new());
+                violation_sql(log, condition, &mut args)?.map(|sql| (sql, args.0))
+            }
+            None => None,
+        };
+        let rows = event_rows(events)?;
+        let log = log.to_string();
+        self.db
+            .write(move |connection| {
+                if let Some((sql, args)) = check {
+                    let mut statement = connection.prepare_cached(&sql).map_err(sql_error)?;
+                    let mut found = statement.query(params_from_iter(args)).map_err(sql_error)?;
+                    if let Some(row) = found.next().map_err(sql_error)? {
+                        let position: i64 = row.get(0).map_err(sql_error)?;
+                        return Err(StoreError::Conflict(format!(
+                            "the event at position {position} matches the append condition"
+                        )));
+                    }
+                }
+                insert_events(connection, &log, rows, None)
+            })
+            .await
+    }
+
+    async fn append_to_stream(
+        &self,
+        log: &str,
+        stream: StreamRef<'_>,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, StoreError> {
+        require_events(&events)?;
+        let rows = event_rows(events)?;
+        let (log, aggregate, id) = (log.to_string(), stream.aggregate.to_string(), stream.id.to_string());
+        let expected = to_sql_position(expected_version)?;
+        self.db
+            .write(move |connection| {
+                let version: i64 = connection
+                    .prepare_cached(
+                        "SELECT COALESCE(MAX(version), 0) FROM event \
+                         WHERE log = ?1 AND stream_type = ?2 AND stream_id = ?3",
+                    )
+                    .and_then(|mut s| s.query_row(params![log, aggregate, id], |row| row.get(0)))
+                    .map_err(sql_error)?;
+                if version != expected {
+                    return Err(StoreError::Conflict(format!(
+                        "stream {aggregate} {id} is at version {version}, expected {expected}"
+                    )));
+                }
+                insert_events(connection, &log, rows, Some((&aggregate, &id, version)))
+            })
+            .await
+    }
+
+    async fn read_stream(
+        &self,
+        log: &str,
+        stream: StreamRef<'_>,
+        after_version: u64,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        let (log, aggregate, id) = (log.to_string(), stream.aggregate.to_string(), stream.id.to_string());
+        let after = to_sql_position(after_version)?;
+        self.db
+            .read(move |connection| {
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM event \
+                     WHERE log = ?1 AND stream_type = ?2 AND stream_id = ?3 AND version > ?4 ORDER BY version"
+                );
+                read_events(connection, &sql, params![log, aggregate, id, after], &log)
+            })
+            .await
+    }
+
+    async fn read_all(&self, log: &str, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
+        let log = log.to_string();
+        let after = to_sql_position(after)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.db
+            .read(move |connection| {
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM event WHERE log = ?1 AND position > ?2 ORDER BY position LIMIT ?3"
+                );
+                read_events(connection, &sql, params![log, after, limit], &log)
+            })
+            .await
+    }
+
+    async fn head(&self, log: &str) -> Result<u64, StoreError> {
+        let log = log.to_string();
+        self.db.read(move |connection| to_position(log_head(connection, &log)?).map_err(StoreError::Invalid)).await
+    }
+}
