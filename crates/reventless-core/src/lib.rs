@@ -7,6 +7,7 @@
 //! - `testing` (feature `testing`): Given/When/Then harness and the store contract suite.
 pub mod engine;
 pub mod outcome;
+pub mod outcomes;
 pub mod plugin;
 pub mod runtime;
 pub mod store;
@@ -16,6 +17,7 @@ pub mod store;
 pub mod testing;
 
 pub use outcome::{Caller, CommandOutcome, CommandRequest, EngineError, RejectionCause, authorize};
+pub use outcomes::{OutcomeRecord, OutcomeStatus, outcomes_table};
 pub use plugin::{Manifest, Plugin, PluginError, TopicLayout};
 pub use runtime::{
     FollowerKind, GAP_GRACE, HEARTBEAT_INTERVAL, InboundOutcome, PLATFORM_PLUGINS, PublishedMessage, RowChange,

@@ -125,6 +125,10 @@ pub trait AutomationHandler: Send + Sync {
     /// True when a successful attempt completes the item (outbound
     /// translations); else it waits for the event that resolves it.
     fn completes_on_success(&self) -> bool;
+    /// The component's name (`SendOrderConfirmation`).
+    fn name(&self) -> &'static str;
+    /// The capabilities its work uses, checked when the app starts.
+    fn needs(&self) -> &'static [reventless_spec::Need];
     /// The commands of an open item (an outbound translation calls out first).
     fn process(
         &self,
@@ -197,6 +201,9 @@ pub struct ComponentManifest {
     pub table: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indexes: Vec<String>,
+    /// The capabilities it needs (Rust type names), checked at startup.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
     #[serde(rename = "async")]
     pub is_async: bool,
 }
@@ -534,6 +541,7 @@ impl Plugin {
                 sources: publisher.sources.clone(),
                 table: None,
                 indexes: Vec::new(),
+                needs: Vec::new(),
                 is_async: false,
             });
         }
@@ -548,6 +556,7 @@ impl Plugin {
                 sources: Vec::new(),
                 table: Some(inbound_audit_table(&self.name, inbound.name())),
                 indexes: Vec::new(),
+                needs: Vec::new(),
                 is_async: false,
             });
             storage
@@ -568,6 +577,7 @@ impl Plugin {
                 }],
                 table: None,
                 indexes: Vec::new(),
+                needs: Vec::new(),
                 is_async: false,
             });
         }
@@ -715,6 +725,7 @@ impl<A: Aggregate> CommandHandler for AggregateHandler<A> {
             sources: Vec::new(),
             table: None,
             indexes: Vec::new(),
+            needs: Vec::new(),
             is_async: A::ASYNC,
         }
     }
@@ -791,6 +802,7 @@ impl<S: StateChangeSlice> CommandHandler for SliceHandler<S> {
             sources: Vec::new(),
             table: None,
             indexes: Vec::new(),
+            needs: Vec::new(),
             is_async: S::ASYNC,
         }
     }
@@ -862,6 +874,7 @@ impl<R: ReadModel> ProjectionHandler for ReadModelHandler<R> {
             sources: Vec::new(),
             table: Some(self.table.clone()),
             indexes: names(R::INDEXES),
+            needs: Vec::new(),
             is_async: false,
         }
     }
@@ -961,6 +974,7 @@ trait TodoWork: Send + Sync + 'static {
     const MAX_RETRIES: u32;
     const KIND: ComponentKind;
     const COMPLETES_ON_SUCCESS: bool;
+    const NEEDS: &'static [reventless_spec::Need];
     type Event: reventless_spec::Event;
     type Item: serde::Serialize + serde::de::DeserializeOwned + schemars::JsonSchema + Clone + Send + Sync + 'static;
 
@@ -982,6 +996,7 @@ impl<A: AutomationSlice> TodoWork for AsAutomation<A> {
     const MAX_RETRIES: u32 = A::MAX_RETRIES;
     const KIND: ComponentKind = ComponentKind::AutomationSlice;
     const COMPLETES_ON_SUCCESS: bool = false;
+    const NEEDS: &'static [reventless_spec::Need] = &[];
     type Event = A::Event;
     type Item = A::Item;
 
@@ -1014,6 +1029,7 @@ impl<O: OutboundTranslationSlice> TodoWork for AsOutbound<O> {
     const MAX_RETRIES: u32 = O::MAX_RETRIES;
     const KIND: ComponentKind = ComponentKind::OutboundTranslationSlice;
     const COMPLETES_ON_SUCCESS: bool = true;
+    const NEEDS: &'static [reventless_spec::Need] = O::NEEDS;
     type Event = O::Event;
     type Item = O::Item;
 
@@ -1066,6 +1082,7 @@ impl<A: TodoWork> AutomationOf<A> {
                 processed_at: None,
                 completed_at: None,
                 last_error: None,
+                pending_commands: Vec::new(),
             };
             // The first item collected for an id wins.
             actions.push(Action::update_with_default(id, row, |_| {}));
@@ -1103,6 +1120,7 @@ impl<A: TodoWork> ProjectionHandler for AutomationOf<A> {
             sources: Vec::new(),
             table: Some(self.table.clone()),
             indexes: vec!["status".into()],
+            needs: A::NEEDS.iter().map(|need| need.name().to_string()).collect(),
             is_async: false,
         }
     }
@@ -1158,6 +1176,14 @@ impl<A: TodoWork> AutomationHandler for AutomationOf<A> {
 
     fn completes_on_success(&self) -> bool {
         A::COMPLETES_ON_SUCCESS
+    }
+
+    fn name(&self) -> &'static str {
+        A::NAME
+    }
+
+    fn needs(&self) -> &'static [reventless_spec::Need] {
+        A::NEEDS
     }
 
     fn process(

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::engine::ExecutionContext;
 use crate::outcome::{CommandOutcome, CommandRequest, EngineError, authorize};
+use crate::outcomes::{OutcomeRecord, outcomes_table};
 use crate::plugin::{
     CommandHandler, LogKind, LogRef, Manifest, Plugin, PluginError, ResolvedPlugin, TopicLayout, command_topic,
 };
@@ -40,6 +41,11 @@ pub enum RuntimeError {
     ProjectionFailed { projection: String, error: String },
     #[error("projections did not catch up within {0:?}")]
     Timeout(Duration),
+    #[error(
+        "plugin `{plugin}`: `{component}` needs the capability `{capability}`, which is not provided \
+         (App::capabilities, Runtime::start_with, or lambda::main's capabilities)"
+    )]
+    MissingCapability { plugin: String, component: String, capability: &'static str },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -82,6 +88,8 @@ const ROW_CHANGE_CAPACITY: usize = 4096;
 struct Inner {
     stores: Stores,
     capabilities: reventless_spec::Capabilities,
+    /// How long async command outcomes are kept.
+    outcome_retention: Duration,
     row_changes: broadcast::Sender<RowChange>,
     plugins: BTreeMap<String, ResolvedPlugin>,
     manifests: Vec<Manifest>,
@@ -128,6 +136,9 @@ pub struct RuntimeOptions {
     /// point is hosted elsewhere: their events arrive through
     /// [`Runtime::run_published`].
     pub subscribers: BTreeMap<String, Vec<String>>,
+    /// How long async command outcomes are kept (default
+    /// [`crate::outcomes::DEFAULT_OUTCOME_RETENTION`]).
+    pub outcome_retention: Option<Duration>,
 }
 
 /// The topic where a plugin receives the events of other plugins' extension points.
@@ -211,7 +222,7 @@ impl Runtime {
         capabilities: reventless_spec::Capabilities,
         options: RuntimeOptions,
     ) -> Result<Self, RuntimeError> {
-        let RuntimeOptions { mode, topics, subscribers } = options;
+        let RuntimeOptions { mode, topics, subscribers, outcome_retention } = options;
         let mut resolved = BTreeMap::new();
         let mut manifests = Vec::new();
         for plugin in &plugins {
@@ -220,6 +231,11 @@ impl Runtime {
             if resolved.insert(plugin_resolved.name.clone(), plugin_resolved).is_some() {
                 return Err(PluginError::DuplicatePlugin(plugin.name().to_string()).into());
             }
+        }
+        // A local runtime runs every component; an on-demand host checks
+        // the components its role runs (`check_capabilities`).
+        if mode == RuntimeMode::Background {
+            missing_capability(resolved.values(), &capabilities, None)?;
         }
         let command_topics: BTreeMap<String, BTreeMap<String, String>> = resolved
             .values()
@@ -319,6 +335,7 @@ impl Runtime {
             inner: Arc::new(Inner {
                 stores: stores.clone(),
                 capabilities,
+                outcome_retention: outcome_retention.unwrap_or(crate::outcomes::DEFAULT_OUTCOME_RETENTION),
                 row_changes,
                 plugins: resolved,
                 manifests,
@@ -469,6 +486,14 @@ impl Runtime {
             };
             let topic = self.inner.command_topics.get(&request.plugin).and_then(|topics| topics.get(&request.command));
             let topic = topic.cloned().unwrap_or_else(|| command_topic(&request.plugin));
+            // Recorded before it is queued: the worker's outcome always lands after it.
+            let pending = OutcomeRecord::pending(
+                &request.command_id,
+                &request.command,
+                &prepared.entity_id,
+                self.inner.outcome_retention,
+            );
+            self.record_outcome(&request.plugin, &pending).await?;
             self.inner.stores.commands.send(&topic, message).await?;
             return Ok(CommandOutcome::Pending { entity_id: prepared.entity_id, command_id: request.command_id });
         }
@@ -612,6 +637,13 @@ impl Runtime {
     }
 
     /// Stops the workers; commands already running finish first.
+    /// Refuses to go on when a component among `components` (every one
+    /// when empty) needs a capability the runtime was not given.
+    pub fn check_capabilities(&self, components: &[String]) -> Result<(), RuntimeError> {
+        let selected = (!components.is_empty()).then_some(components);
+        missing_capability(self.inner.plugins.values(), &self.inner.capabilities, selected)
+    }
+
     pub async fn shutdown(&self) {
         // `send` would drop the value while no task has subscribed yet (a
         // lifecycle task not yet polled), which then waited forever.
@@ -630,7 +662,12 @@ impl Runtime {
         loop {
             // `wait_for` also sees a shutdown that happened before this task subscribed.
             tokio::select! {
-                _ = tokio::time::sleep(HEARTBEAT_INTERVAL) => self.write_lifecycle(PluginStatus::Connected).await,
+                _ = tokio::time::sleep(HEARTBEAT_INTERVAL) => {
+                    self.write_lifecycle(PluginStatus::Connected).await;
+                    if let Err(error) = self.sweep_outcomes().await {
+                        tracing::warn!(%error, "could not sweep expired command outcomes");
+                    }
+                }
                 _ = async { shutdown.wait_for(|stopped| *stopped).await.map(|_| ()) } => break,
             }
         }
@@ -813,18 +850,129 @@ impl Runtime {
                 return Ok(());
             }
         };
+        let retention = self.inner.outcome_retention;
+        let record = match self.command_outcome(&request.plugin, &request.command_id).await {
+            Ok(Some(record)) => record,
+            _ => OutcomeRecord::pending(
+                &request.command_id,
+                &request.command,
+                request.entity_id.as_deref().unwrap_or_default(),
+                retention,
+            ),
+        };
         let prepared = match self.route(&request).and_then(|handler| handler.prepare(&request)) {
             Ok(prepared) => prepared,
             Err(error) => {
-                tracing::error!(%error, command = request.command, "dropping a command that cannot run");
-                return Ok(());
+                tracing::error!(
+                    %error,
+                    command = request.command,
+                    command_id = request.command_id,
+                    error_code = crate::outcomes::failure_code(&error),
+                    "async command failed: it cannot run"
+                );
+                return self.record_outcome(&request.plugin, &record.fail(&error, retention)).await;
             }
         };
         let _guard = self.inner.locks.lock(format!("{}/{}", request.plugin, prepared.entity_id)).await;
-        let outcome = prepared.run(self.context(&request)).await?;
-        tracing::debug!(?outcome, command = request.command, "async command handled");
+        let outcome = match prepared.run(self.context(&request)).await {
+            Ok(outcome) => outcome,
+            Err(error @ (EngineError::Contract(_) | EngineError::CorruptEvent(_) | EngineError::BadInput { .. })) => {
+                tracing::error!(
+                    %error,
+                    command = request.command,
+                    command_id = request.command_id,
+                    error_code = crate::outcomes::failure_code(&error),
+                    "async command failed"
+                );
+                return self.record_outcome(&request.plugin, &record.fail(&error, retention)).await;
+            }
+            // Infrastructure: the message comes back and the command runs again.
+            Err(other) => return Err(other),
+        };
+        if let CommandOutcome::Rejected { error_code, entity_id, .. } = &outcome {
+            tracing::warn!(
+                command = request.command,
+                command_id = request.command_id,
+                entity_id = entity_id.as_deref().unwrap_or_default(),
+                error_code,
+                "async command rejected"
+            );
+        } else {
+            tracing::debug!(?outcome, command = request.command, "async command handled");
+        }
+        self.record_outcome(&request.plugin, &record.finish(&outcome, retention)).await
+    }
+
+    /// Stores an async command's outcome in its plugin's outcomes table.
+    async fn record_outcome(&self, plugin: &str, record: &OutcomeRecord) -> Result<(), EngineError> {
+        let row = serde_json::to_value(record).map_err(|e| EngineError::Contract(e.to_string()))?;
+        self.inner.stores.queries.put(&outcomes_table(plugin), &record.command_id, row).await?;
         Ok(())
     }
+
+    /// The outcome of the async command `command_id` of `plugin`: `None`
+    /// when unknown or expired.
+    pub async fn command_outcome(&self, plugin: &str, command_id: &str) -> Result<Option<OutcomeRecord>, EngineError> {
+        let Some(row) = self.inner.stores.queries.get(&outcomes_table(plugin), command_id).await? else {
+            return Ok(None);
+        };
+        let record: OutcomeRecord = serde_json::from_value(row).map_err(|e| {
+            EngineError::Store(StoreError::Corrupt {
+                location: format!("{}/{command_id}", outcomes_table(plugin)),
+                message: e.to_string(),
+            })
+        })?;
+        Ok((!record.is_expired(reventless_spec::Timestamp::now().0)).then_some(record))
+    }
+
+    /// Deletes the outcomes kept longer than the retention (the local
+    /// platform does it on every heartbeat).
+    pub async fn sweep_outcomes(&self) -> Result<usize, EngineError> {
+        let now = reventless_spec::Timestamp::now().0;
+        let mut removed = 0;
+        for plugin in self.inner.plugins.keys() {
+            let table = outcomes_table(plugin);
+            let expired = crate::store::ListRequest {
+                filters: vec![crate::store::Filter {
+                    field: "expiresAt".into(),
+                    op: crate::store::FilterOp::Lte,
+                    value: now.into(),
+                }],
+                first: 1000,
+                ..Default::default()
+            };
+            let page = self.inner.stores.queries.list(&table, &expired).await?;
+            let ops: Vec<crate::store::RowOp> =
+                page.rows.into_iter().map(|(id, _)| crate::store::RowOp::Delete { id }).collect();
+            removed += ops.len();
+            if !ops.is_empty() {
+                self.inner.stores.queries.commit(&table, ops, None).await?;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn missing_capability<'a>(
+    plugins: impl Iterator<Item = &'a ResolvedPlugin>,
+    capabilities: &reventless_spec::Capabilities,
+    components: Option<&[String]>,
+) -> Result<(), RuntimeError> {
+    for plugin in plugins {
+        for automation in &plugin.automations {
+            if components.is_some_and(|names| !names.iter().any(|n| n == automation.name())) {
+                continue;
+            }
+            if let Some(need) = automation.needs().iter().find(|need| !capabilities.provides(need)) {
+                return Err(RuntimeError::MissingCapability {
+                    plugin: plugin.name.clone(),
+                    component: automation.name().to_string(),
+                    capability: need.name(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn log_head(stores: &Stores, log: &LogRef) -> Result<u64, StoreError> {
@@ -901,7 +1049,7 @@ impl AutomationFollower {
     async fn process_open(&self) -> Result<(), EngineError> {
         let queries = &self.runtime.inner.stores.queries;
         let table = self.automation.table();
-        for status in ["PENDING", "FAILED"] {
+        for status in ["PENDING", "FAILED", "PROCESSING"] {
             let open = crate::store::ListRequest {
                 filters: vec![crate::store::Filter::eq("status", status)],
                 first: 100,
@@ -913,14 +1061,33 @@ impl AutomationFollower {
                 let item = row.get("item").cloned().unwrap_or(serde_json::Value::Null);
                 let retries = row.get("retryCount").and_then(serde_json::Value::as_u64).unwrap_or(0);
                 let last_attempt = row.get("processedAt").and_then(serde_json::Value::as_u64).unwrap_or(0);
-                if status == "FAILED" && now_ms.saturating_sub(last_attempt) < retry_after {
-                    continue;
-                }
-                let failure = match self.automation.process(&id, &item, &self.runtime.inner.capabilities).await {
-                    Ok(dispatches) => self.send(dispatches).await.err(),
-                    Err(error) => Some(error),
-                };
                 let now = serde_json::json!(reventless_spec::Timestamp::now().0);
+                let failure = if status == "PROCESSING" {
+                    // Sent; what became of its async commands?
+                    match self.async_outcome(&row).await? {
+                        AsyncOutcome::Nothing | AsyncOutcome::Waiting => continue,
+                        AsyncOutcome::Accepted => {
+                            row["pendingCommands"] = serde_json::json!([]);
+                            queries.put(table, &id, row).await?;
+                            continue;
+                        }
+                        AsyncOutcome::Failed(error) => Some(error),
+                    }
+                } else {
+                    if status == "FAILED" && now_ms.saturating_sub(last_attempt) < retry_after {
+                        continue;
+                    }
+                    match self.automation.process(&id, &item, &self.runtime.inner.capabilities).await {
+                        Ok(dispatches) => match self.send(dispatches).await {
+                            Ok(pending) => {
+                                row["pendingCommands"] = serde_json::json!(pending);
+                                None
+                            }
+                            Err(error) => Some(error),
+                        },
+                        Err(error) => Some(error),
+                    }
+                };
                 match failure {
                     None => {
                         let done = self.automation.completes_on_success();
@@ -946,6 +1113,7 @@ impl AutomationFollower {
                         }
                     }
                     Some(error) => {
+                        tracing::info!(automation = table, id, error, "work item failed; it is retried");
                         row["status"] = "FAILED".into();
                         row["retryCount"] = (retries + 1).into();
                         row["processedAt"] = now;
@@ -958,21 +1126,60 @@ impl AutomationFollower {
         Ok(())
     }
 
-    /// Sends the commands of one item; an infrastructure failure is returned
-    /// as text (the item is retried), a domain rejection counts as sent.
-    async fn send(&self, dispatches: Vec<reventless_spec::Dispatch>) -> Result<(), String> {
+    /// Sends the commands of one item and returns the ids of those queued
+    /// (async). A rejection or an infrastructure failure is returned as
+    /// text: the item failed and is retried.
+    async fn send(&self, dispatches: Vec<reventless_spec::Dispatch>) -> Result<Vec<String>, String> {
+        let mut pending = Vec::new();
         for dispatch in dispatches {
+            let command = dispatch.command.clone();
             let request = CommandRequest::internal(self.plugin.clone(), dispatch);
             match self.runtime.execute(request).await {
                 Ok(CommandOutcome::Rejected { error_code, .. }) => {
-                    tracing::info!(automation = self.automation.table(), error_code, "automation command rejected");
+                    return Err(format!("{command} was rejected: {error_code}"));
                 }
-                Ok(_) => {}
+                Ok(CommandOutcome::Pending { command_id, .. }) => pending.push(command_id),
+                Ok(CommandOutcome::Accepted { .. }) => {}
                 Err(error) => return Err(error.to_string()),
             }
         }
-        Ok(())
+        Ok(pending)
     }
+
+    /// What became of the async commands a processed item sent.
+    async fn async_outcome(&self, row: &serde_json::Value) -> Result<AsyncOutcome, EngineError> {
+        let ids: Vec<&str> = row
+            .get("pendingCommands")
+            .and_then(serde_json::Value::as_array)
+            .map(|ids| ids.iter().filter_map(serde_json::Value::as_str).collect())
+            .unwrap_or_default();
+        if ids.is_empty() {
+            return Ok(AsyncOutcome::Nothing);
+        }
+        let mut waiting = false;
+        for id in ids {
+            // Unknown (expired) counts as done: the item waits for its event.
+            let Some(record) = self.runtime.command_outcome(&self.plugin, id).await? else { continue };
+            match record.status {
+                crate::outcomes::OutcomeStatus::Pending => waiting = true,
+                crate::outcomes::OutcomeStatus::Accepted => {}
+                crate::outcomes::OutcomeStatus::Rejected | crate::outcomes::OutcomeStatus::Failed => {
+                    let code = record.error_code.unwrap_or_default();
+                    return Ok(AsyncOutcome::Failed(format!("{} was {:?}: {code}", record.command, record.status)));
+                }
+            }
+        }
+        Ok(if waiting { AsyncOutcome::Waiting } else { AsyncOutcome::Accepted })
+    }
+}
+
+/// The state of the async commands a processed work item sent.
+enum AsyncOutcome {
+    /// It sent none.
+    Nothing,
+    Waiting,
+    Accepted,
+    Failed(String),
 }
 
 #[async_trait::async_trait]

@@ -90,7 +90,10 @@ fn field(name: &str, shape: Shape, required: bool) -> FieldShape {
 
 /// The types every API has: outcomes, paging.
 fn register_common(outputs: &mut Types) {
-    outputs.enums.insert("CommandStatus".into(), ["ACCEPTED", "REJECTED", "PENDING"].map(EnumValue::same).to_vec());
+    // FAILED: an async command that could never run (looked up by its id).
+    outputs
+        .enums
+        .insert("CommandStatus".into(), ["ACCEPTED", "REJECTED", "PENDING", "FAILED"].map(EnumValue::same).to_vec());
     outputs.objects.insert(
         "CommandOutcome".into(),
         vec![
@@ -259,6 +262,7 @@ pub fn build_schema_of(runtime: &Runtime, only: Option<&str>) -> Result<ApiSchem
     let mut mutations = Vec::new();
     let mut inbounds = Vec::new();
     let mut read_models = Vec::new();
+    let mut with_async = Vec::new();
 
     for plugin in runtime.plugins().filter(|plugin| only.is_none_or(|name| plugin.name == name)) {
         for (route, handler) in plugin.routes.iter().filter(|(_, handler)| handler.in_api()) {
@@ -285,6 +289,9 @@ pub fn build_schema_of(runtime: &Runtime, only: Option<&str>) -> Result<ApiSchem
                 unit,
                 args,
             });
+        }
+        if plugin.routes.values().any(|handler| handler.manifest().is_async) {
+            with_async.push(plugin.name.clone());
         }
         for projection in &plugin.projections {
             read_models.push(read_model_spec(&plugin.name, projection.handler.as_ref(), &mut outputs, &mut inputs)?);
@@ -322,6 +329,9 @@ pub fn build_schema_of(runtime: &Runtime, only: Option<&str>) -> Result<ApiSchem
         query = query.field(single_row_field(spec, runtime.clone()));
         query = query.field(list_field(spec, runtime.clone(), inputs.clone()));
         subscription = subscription.field(changes_field(spec, runtime.clone()));
+    }
+    for plugin in with_async {
+        query = query.field(command_outcome_field(plugin, runtime.clone()));
     }
     query = query.field(platform_plugins_field(Arc::new(RuntimeRows(runtime.clone()))));
 
@@ -654,6 +664,22 @@ fn check_roles(ctx: &ResolverContext<'_>, roles: &[&str]) -> async_graphql::Resu
         return Ok(());
     }
     Err(error("FORBIDDEN", format!("AccessRefused: requires one of the roles {}", roles.join(", "))))
+}
+
+/// `<Plugin>_CommandOutcome(commandId)`: what became of an async command
+/// answered `PENDING` (null when unknown or no longer kept).
+fn command_outcome_field(plugin: String, runtime: Runtime) -> Field {
+    Field::new(format!("{plugin}_CommandOutcome"), TypeRef::named("CommandOutcome"), move |ctx| {
+        let (runtime, plugin) = (runtime.clone(), plugin.clone());
+        FieldFuture::new(async move {
+            let id = ctx.args.try_get("commandId")?.string()?.to_string();
+            let record = runtime.command_outcome(&plugin, &id).await.map_err(engine_error)?;
+            let json = record.map(|record| serde_json::to_value(record).unwrap_or(Value::Null));
+            Ok(json.map(FieldValue::owned_any))
+        })
+    })
+    .argument(InputValue::new("commandId", TypeRef::named_nn(TypeRef::ID)))
+    .description("The outcome of an async command (answered PENDING), by its commandId.")
 }
 
 fn single_row_field(spec: &ReadModelSpec, runtime: Runtime) -> Field {

@@ -333,6 +333,10 @@ pub struct TodoRow<I> {
     pub processed_at: Option<u64>,
     pub completed_at: Option<u64>,
     pub last_error: Option<String>,
+    /// Ids of the async commands its last attempt queued (their outcomes
+    /// decide whether it failed).
+    #[serde(default)]
+    pub pending_commands: Vec<String>,
 }
 
 /// The external services a plugin needs (an `EmailService`, a payment
@@ -357,6 +361,42 @@ impl Capabilities {
     pub fn get<T: ?Sized + Send + Sync + 'static>(&self) -> Option<std::sync::Arc<T>> {
         self.services.get(&std::any::TypeId::of::<T>())?.downcast_ref::<std::sync::Arc<T>>().cloned()
     }
+
+    /// Whether the service a component declared it needs is provided.
+    pub fn provides(&self, need: &Need) -> bool {
+        self.services.contains_key(&need.type_id())
+    }
+}
+
+/// A capability a component needs (`Need::of::<dyn EmailService>()`): the
+/// platform refuses to start a component whose needs are not provided, so
+/// a binary that forgets one fails at startup, not on the first item.
+#[derive(Clone, Copy)]
+pub struct Need {
+    type_id: fn() -> std::any::TypeId,
+    type_name: fn() -> &'static str,
+}
+
+impl Need {
+    /// The capability provided as `T` (see [`Capabilities::with`]).
+    pub const fn of<T: ?Sized + 'static>() -> Self {
+        Self { type_id: std::any::TypeId::of::<T>, type_name: std::any::type_name::<T> }
+    }
+
+    pub fn type_id(&self) -> std::any::TypeId {
+        (self.type_id)()
+    }
+
+    /// The Rust type's name (`dyn shop::EmailService`).
+    pub fn name(&self) -> &'static str {
+        (self.type_name)()
+    }
+}
+
+impl Debug for Need {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Debug for Capabilities {
@@ -372,6 +412,9 @@ pub trait OutboundTranslationSlice: Send + Sync + 'static {
     const NAME: &'static str;
     const CONSUMES: &'static [&'static str];
     const MAX_RETRIES: u32 = 3;
+    /// The capabilities `translate` uses (`&[Need::of::<dyn EmailService>()]`),
+    /// checked when the app (or a Lambda function running it) starts.
+    const NEEDS: &'static [Need] = &[];
     type Event: Event;
     type Item: Serialize + DeserializeOwned + schemars::JsonSchema + Clone + Debug + PartialEq + Send + Sync + 'static;
 

@@ -20,8 +20,8 @@ mod tag;
 pub use component::ReadModel as StateViewSlice;
 pub use component::{
     Action, Aggregate, AutomationSlice, Capabilities, CountRow, Counter, CounterView, Dispatch, Extension,
-    ExtensionPoint, InboundTranslationSlice, OutboundTranslationSlice, Owner, ReadModel, ShownOn, StateChangeSlice,
-    TodoRow, TodoStatus, Update, default_decision_query, entity_tag, entity_tag_key,
+    ExtensionPoint, InboundTranslationSlice, Need, OutboundTranslationSlice, Owner, ReadModel, ShownOn,
+    StateChangeSlice, TodoRow, TodoStatus, Update, default_decision_query, entity_tag, entity_tag_key,
 };
 pub use envelope::{EventEnvelope, EventMeta, NewEvent, StreamPosition, Timestamp};
 pub use message::{Command, DomainError, Event, Message, WireError, from_wire, to_wire};

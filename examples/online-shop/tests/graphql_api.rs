@@ -149,10 +149,31 @@ impl StateChangeSlice for Ping {
     }
 }
 
+/// The same ticket, handled asynchronously (answers `PENDING`).
+struct QueuedTicket;
+
+impl Aggregate for QueuedTicket {
+    const NAME: &'static str = "QueuedTicket";
+    const ASYNC: bool = true;
+    type Command = TicketCommand;
+    type Event = TicketEvent;
+    type State = Option<bool>;
+    type Error = TicketError;
+
+    fn decide(id: &str, state: &Option<bool>, command: &TicketCommand) -> Result<Vec<TicketEvent>, TicketError> {
+        Ticket::decide(id, state, command)
+    }
+
+    fn evolve(state: Option<bool>, event: &TicketEvent) -> Option<bool> {
+        Ticket::evolve(state, event)
+    }
+}
+
 fn support() -> Plugin {
     Plugin::new("Support")
         .aggregate::<Ticket>()
         .aggregate::<Escalation>()
+        .aggregate::<QueuedTicket>()
         .read_model::<AuditedTickets>()
         .state_change_slice::<Ping>()
 }
@@ -523,7 +544,7 @@ async fn hosted_plugins_are_listed_with_their_status() {
         plugins["data"]["Platform_Plugins"],
         json!([
             {"name": "Catalog", "version": env!("CARGO_PKG_VERSION"), "status": "CONNECTED", "components": 13},
-            {"name": "Support", "version": "0.0.0", "status": "CONNECTED", "components": 4}
+            {"name": "Support", "version": "0.0.0", "status": "CONNECTED", "components": 5}
         ])
     );
     let fragments = server.gql("{ Platform_Plugins { name schema } }").await;
@@ -631,7 +652,7 @@ async fn enum_values_are_screaming_snake_case_and_map_to_serde_values() {
     assert_eq!(product_fields, ["ID", "NAME", "DESCRIPTION", "PRICE_CENTS", "CURRENCY", "CATEGORY_ID", "SHELF_STATUS"]);
     // The API's own enums stay as they are.
     assert_eq!(type_names(&server, "SortDirection", "enumValues").await, ["ASC", "DESC"]);
-    assert_eq!(type_names(&server, "CommandStatus", "enumValues").await, ["ACCEPTED", "REJECTED", "PENDING"]);
+    assert_eq!(type_names(&server, "CommandStatus", "enumValues").await, ["ACCEPTED", "REJECTED", "PENDING", "FAILED"]);
 
     // Command arguments: the GraphQL name in, the serde value stored.
     let agent = [("x-user-id", "sam"), ("x-user-roles", "agent")];
@@ -737,4 +758,47 @@ async fn filters_offer_the_same_operators_on_every_field() {
     assert_eq!(ids(&after_p1), ["p2"], "{after_p1}");
     let containing = server.gql(r#"{ Catalog_Products(filter: {idContains: "3"}) { edges { node { id } } } }"#).await;
     assert_eq!(ids(&containing), ["p3"], "{containing}");
+}
+
+/// An async command answers PENDING with a commandId; its final outcome
+/// (a rejection included) is looked up by that id.
+#[tokio::test]
+async fn an_async_commands_outcome_is_looked_up_by_its_command_id() {
+    let server = start().await;
+    let outcome_of = |command_id: String| {
+        let server = &server;
+        async move {
+            let query = "query($id: ID!) { Support_CommandOutcome(commandId: $id) { status commandId entityId eventCount errorCode } }";
+            for _ in 0..200 {
+                let answer = server.gql_as(query, json!({"id": command_id}), &[]).await;
+                let outcome = answer["data"]["Support_CommandOutcome"].clone();
+                if outcome["status"] != "PENDING" {
+                    return outcome;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            panic!("{command_id} stayed PENDING");
+        }
+    };
+    let close = server
+        .gql_as(r#"mutation { Support_QueuedTicket_Close(id: "q1") { status commandId } }"#, json!({}), &[])
+        .await;
+    let pending = &close["data"]["Support_QueuedTicket_Close"];
+    assert_eq!(pending["status"], "PENDING", "{close}");
+    let rejected = outcome_of(pending["commandId"].as_str().unwrap().to_string()).await;
+    assert_eq!(rejected["status"], "REJECTED", "{rejected}");
+    assert_eq!(rejected["errorCode"], "NotOpen");
+    assert_eq!(rejected["entityId"], "q1");
+
+    let open = server
+        .gql_as(
+            r#"mutation { Support_QueuedTicket_Open(id: "q1", title: "Printer") { status commandId } }"#,
+            json!({}),
+            &[("x-user-id", "ann")],
+        )
+        .await;
+    let accepted = outcome_of(open["data"]["Support_QueuedTicket_Open"]["commandId"].as_str().unwrap().into()).await;
+    assert_eq!((&accepted["status"], &accepted["eventCount"]), (&json!("ACCEPTED"), &json!(1)), "{accepted}");
+    let unknown = server.gql_as(r#"{ Support_CommandOutcome(commandId: "nope") { status } }"#, json!({}), &[]).await;
+    assert_eq!(unknown["data"]["Support_CommandOutcome"], Value::Null, "{unknown}");
 }

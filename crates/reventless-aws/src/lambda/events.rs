@@ -81,6 +81,14 @@ impl Handler {
             ..Default::default()
         };
         let runtime = Runtime::on_demand(stores, vec![plugin], capabilities, options)?;
+        // Roles that run automations (their stream group, and the heartbeat
+        // that retries due items) refuse to start without the capabilities
+        // those need: a binary missing one fails at init, not item by item.
+        let runs_automations =
+            group == HandlerGroup::Heartbeat || group.followers().contains(&reventless_core::FollowerKind::Automation);
+        if runs_automations {
+            runtime.check_capabilities(&config.components)?;
+        }
         let schema =
             if group == HandlerGroup::Api { Some(reventless_graphql::build_schema_of(&runtime, None)?) } else { None };
         let fragment = if group == HandlerGroup::Heartbeat {

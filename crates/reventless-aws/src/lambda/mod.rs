@@ -8,7 +8,7 @@ mod events;
 use std::sync::Arc;
 
 pub use config::{CONFIG_ENV, CONFIG_FILE_ENV, ConfigError, FunctionConfig, HandlerGroup};
-pub use events::{HEARTBEAT_EVENT, Handler, stream_log_key};
+pub use events::{HEARTBEAT_EVENT, Handler, HandlerInitError, stream_log_key};
 pub(crate) use events::{graphql_error, http_response, request_body};
 use reventless_core::Plugin;
 use reventless_spec::Capabilities;

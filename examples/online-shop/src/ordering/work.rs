@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use reventless::prelude::*;
+use reventless::spec::Need;
 use serde::{Deserialize, Serialize};
 
 use super::events::{OrderingError, OrderingEvent, Shipping};
@@ -96,6 +97,7 @@ pub struct SendOrderConfirmation;
 impl OutboundTranslationSlice for SendOrderConfirmation {
     const NAME: &'static str = "SendOrderConfirmation";
     const CONSUMES: &'static [&'static str] = &["OrderPlaced"];
+    const NEEDS: &'static [Need] = &[Need::of::<dyn EmailService>()];
     type Event = OrderingEvent;
     type Item = Confirmation;
 
