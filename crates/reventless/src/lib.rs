@@ -30,6 +30,10 @@ pub mod prelude {
         Query, QueryItem, ReadModel, StateChangeSlice, StateViewSlice, Tag, TagValue,
     };
 
+    /// `#[derive(JsonSchema)]`, which every command needs; `schemars` is
+    /// here so the derive works without a direct dependency on it.
+    pub use reventless_spec::schemars::{self, JsonSchema};
+
     pub use crate::{CommandOutcome, CommandRequest, Plugin};
 }
 
@@ -38,3 +42,23 @@ pub mod prelude {
 pub mod testing {
     pub use reventless_core::testing::{AggregateTest, ProjectionTest, SliceTest, Then};
 }
+
+// The project's markdown, compiled and run as doc tests (`cargo test --doc`):
+// every fenced Rust block (an untagged fence counts as Rust) must build. The
+// README's tests use `reventless::testing`, hence its feature (CI runs
+// `cargo test --workspace --all-features`).
+#[cfg(all(doctest, feature = "testing"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/architecture.md")]
+pub struct ArchitectureDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/aws.md")]
+pub struct AwsDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/benchmarks.md")]
+pub struct BenchmarksDoctests;
