@@ -21,7 +21,7 @@ use reventless_spec::EventEnvelope;
 use super::DynamoEventLog;
 use crate::dynamo::{
     EVENT_HASH, EVENT_RANGE, GLOBAL_POSITION, Item, LOG_ATTRIBUTE, allocate_positions, decode_event, invalid_request,
-    log_head, log_key, n, padded, s, transact, unavailable,
+    log_head, log_key, n, padded, query_pages, s, transact, unavailable,
 };
 use crate::query_store::{ROW_HASH, ROW_RANGE};
 
@@ -196,31 +196,24 @@ async fn move_checkpoints(
     first: u64,
 ) -> Result<usize, StoreError> {
     let mut checkpoints: Vec<(String, u64)> = Vec::new();
-    let mut start = None;
-    loop {
-        let output = client
+    let query = || {
+        client
             .query()
             .table_name(rows_table)
             .key_condition_expression("#t = :t")
             .expression_attribute_names("#t", ROW_HASH)
             .expression_attribute_values(":t", s(CHECKPOINTS))
             .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        for item in output.items() {
-            let name = item.get(ROW_RANGE).and_then(|v| v.as_s().ok());
-            let position = item.get("checkpoint").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok());
-            if let (Some(name), Some(position)) = (name, position) {
-                checkpoints.push((name.clone(), position));
-            }
+    };
+    query_pages(query, |item| {
+        let name = item.get(ROW_RANGE).and_then(|v| v.as_s().ok());
+        let position = item.get("checkpoint").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok());
+        if let (Some(name), Some(position)) = (name, position) {
+            checkpoints.push((name.clone(), position));
         }
-        match output.last_evaluated_key() {
-            Some(key) => start = Some(key.clone()),
-            None => break,
-        }
-    }
+        Ok(true)
+    })
+    .await?;
     // Per follower: its checkpoint on the plugin's log and on each old log.
     let mut followers: BTreeMap<String, (Option<u64>, Vec<Option<u64>>)> = BTreeMap::new();
     for (name, position) in &checkpoints {
