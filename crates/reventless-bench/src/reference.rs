@@ -59,13 +59,14 @@ pub fn batched_insert(dir: &Path, synchronous: &str, rows: i64, batch: i64) -> r
     Ok(rows as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Reads every event of a reventless DCB log in position order, all columns,
+/// Reads every event of a reventless log in position order, all columns,
 /// no parsing: rows/s.
 pub fn scan(db: &Path, log: &str) -> rusqlite::Result<f64> {
     let connection = Connection::open(db)?;
     let started = Instant::now();
-    let mut statement =
-        connection.prepare("SELECT position, event_id, type, tags, data, meta, recorded_at FROM dcb_event WHERE log = ?1 ORDER BY position")?;
+    let mut statement = connection.prepare(
+        "SELECT position, event_id, type, tags, data, meta, recorded_at FROM event WHERE log = ?1 ORDER BY position",
+    )?;
     let mut rows = statement.query(params![log])?;
     let mut count = 0u64;
     let mut bytes = 0usize;

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use reventless_spec::Aggregate;
 
-use reventless_spec::{EventMeta, NewEvent};
+use reventless_spec::{EventMeta, Message, NewEvent};
 
 use super::{CONFLICT_RETRIES, ExecutionContext, decode_event, encode_events, rejected};
 use crate::outcome::{CommandOutcome, EngineError};
@@ -144,7 +144,7 @@ pub async fn execute_aggregate<A: Aggregate>(
             Ok(appended) => {
                 let decided = events.iter().fold(state, |state, event| A::evolve(state, event));
                 cache.put(entity_id, version + events.len() as u64, decided);
-                ctx.stores.bus.publish(Published { log: log.to_string(), position: appended.last_position });
+                ctx.stores.bus.publish(Published::of(log, &appended, events.iter().map(|e| e.name())));
                 return Ok(CommandOutcome::Accepted {
                     entity_id: entity_id.to_string(),
                     event_count: events.len(),

@@ -50,7 +50,7 @@ pub async fn execute_slice<S: StateChangeSlice>(
         let new_events = encode_events(&events, &ctx.meta)?;
         match ctx.stores.events.append(log, new_events, Some(&condition)).await {
             Ok(appended) => {
-                ctx.stores.bus.publish(Published { log: log.to_string(), position: appended.last_position });
+                ctx.stores.bus.publish(Published::of(log, &appended, events.iter().map(|e| e.name())));
                 return Ok(CommandOutcome::Accepted {
                     entity_id,
                     event_count: events.len(),

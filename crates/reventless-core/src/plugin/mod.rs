@@ -257,6 +257,10 @@ pub enum PluginError {
     #[error("{0}")]
     UnknownEventName(Box<EventNameTypo>),
     #[error(
+        "plugin `{plugin}`: aggregates `{first}` and `{second}` would tag their entities with the same key `{key}`"
+    )]
+    DuplicateEntityTag { plugin: String, key: String, first: String, second: String },
+    #[error(
         "plugin `{plugin}`: {component} consumes `{name}`, which no component of the plugin appends \
          (appended: {appended}): it could never see one"
     )]
@@ -413,6 +417,7 @@ impl Plugin {
         let mut event_types: BTreeMap<TypeId, EventSource> = BTreeMap::new();
         let mut owner_of_name: BTreeMap<&'static str, &'static str> = BTreeMap::new();
         let mut appended: BTreeSet<String> = BTreeSet::new();
+        let mut entity_keys: BTreeMap<String, String> = BTreeMap::new();
         for handler in &self.commands {
             let manifest = handler.manifest();
             if !names.insert(manifest.name.clone()) {
@@ -442,6 +447,17 @@ impl Plugin {
             }
             appended.extend(manifest.produces.iter().cloned());
             event_types.entry(source.event_type).or_insert(source);
+            if manifest.kind == ComponentKind::Aggregate {
+                let key = reventless_spec::entity_tag_key(&manifest.name);
+                if let Some(other) = entity_keys.insert(key.clone(), manifest.name.clone()) {
+                    return Err(PluginError::DuplicateEntityTag {
+                        plugin: plugin(),
+                        key,
+                        first: other,
+                        second: manifest.name,
+                    });
+                }
+            }
         }
         let never_appended = |component: &str, consumes: &[String]| -> Result<(), PluginError> {
             match consumes.iter().find(|name| !appended.contains(*name)) {

@@ -166,6 +166,10 @@ impl Follower for AutomationFollower {
     fn idle_interval(&self) -> Option<Duration> {
         Some(AUTOMATION_RETRY_INTERVAL)
     }
+
+    fn consumes(&self, event_type: &str) -> bool {
+        self.projection.consumes(event_type)
+    }
 }
 
 /// Keeps a read model's table current.
@@ -173,10 +177,16 @@ pub(super) struct ProjectionFollower {
     pub(super) handler: Arc<dyn crate::plugin::ProjectionHandler>,
     pub(super) stores: Stores,
     pub(super) row_changes: broadcast::Sender<RowChange>,
+    /// The event types it projects.
+    pub(super) consumes: BTreeSet<String>,
 }
 
 #[async_trait::async_trait]
 impl Follower for ProjectionFollower {
+    fn consumes(&self, event_type: &str) -> bool {
+        self.consumes.contains(event_type)
+    }
+
     async fn apply(&self, events: &[EventEnvelope], advance: Checkpoint) -> Result<(), EngineError> {
         let queries = &self.stores.queries;
         let ops = self.handler.project(queries.as_ref(), events).await?;

@@ -301,6 +301,7 @@ impl Runtime {
                     handler: projection.handler.clone(),
                     stores: stores.clone(),
                     row_changes: row_changes.clone(),
+                    consumes: projection.handler.manifest().consumes.into_iter().collect(),
                 };
                 let sources = follow(projection.handler.table(), &projection.sources);
                 let automation = plugin.automations.iter().find(|a| a.table() == projection.handler.table());

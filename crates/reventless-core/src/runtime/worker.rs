@@ -42,6 +42,14 @@ pub(super) trait Follower: Send + Sync {
     fn idle_interval(&self) -> Option<Duration> {
         None
     }
+
+    /// Whether it does anything with events of this type. A batch of only
+    /// other events (a plugin's log holds every component's events) is
+    /// passed in memory without a commit: after a restart it is read again
+    /// and passed again, which changes nothing.
+    fn consumes(&self, _event_type: &str) -> bool {
+        true
+    }
 }
 
 /// One task per follower, following all its source logs in turn (one writer
@@ -153,6 +161,11 @@ impl Worker {
             source.progress.send_replace(Progress { position: checkpoint, error: None });
             return Ok(false);
         };
+        if !events.iter().any(|event| self.follower.consumes(&event.event_type)) {
+            source.known_position = Some(last);
+            source.progress.send_replace(Progress { position: last, error: None });
+            return Ok(true);
+        }
         let advance = Checkpoint { name: source.checkpoint.clone(), position: last };
         match self.follower.apply(&events, advance).await {
             Ok(()) => source.known_position = Some(last),
@@ -200,11 +213,27 @@ impl Worker {
         }
     }
 
-    /// True when `notice` reports events a source of this projection has not applied.
-    fn is_news(&self, notice: &crate::store::Published) -> bool {
-        self.sources
-            .iter()
-            .any(|s| s.log.name == notice.log && s.known_position.is_none_or(|known| notice.position > known))
+    /// True when `notice` reports events a source of this follower has not
+    /// applied. An append right after what a source applied, of events the
+    /// follower does not consume, moves the source past it unread.
+    fn is_news(&mut self, notice: &crate::store::Published) -> bool {
+        let follower = &self.follower;
+        let mut news = false;
+        for source in self.sources.iter_mut().filter(|s| s.log.name == notice.log) {
+            match source.known_position {
+                Some(known) if notice.position <= known => {}
+                Some(known)
+                    if notice.first_position == known + 1
+                        && !notice.types.is_empty()
+                        && !notice.types.iter().any(|t| follower.consumes(t)) =>
+                {
+                    source.known_position = Some(notice.position);
+                    source.progress.send_replace(Progress { position: notice.position, error: None });
+                }
+                _ => news = true,
+            }
+        }
+        news
     }
 }
 

@@ -209,10 +209,26 @@ pub trait CommandTopic: Send + Sync {
 }
 
 /// A log just advanced to `position` (a commit notice, not the events).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Published {
     pub log: String,
+    /// The last position of the append.
     pub position: u64,
+    /// Its first position (0: unknown).
+    pub first_position: u64,
+    /// The types of its events: a follower that consumes none of them and
+    /// had applied everything before `first_position` passes it unread.
+    pub types: Vec<String>,
+}
+
+impl Published {
+    /// The notice of an append of events of `types` at `appended`.
+    pub fn of<'a>(log: &str, appended: &Appended, types: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut types: Vec<String> = types.into_iter().map(str::to_string).collect();
+        types.sort_unstable();
+        types.dedup();
+        Self { log: log.to_string(), position: appended.last_position, first_position: appended.first_position, types }
+    }
 }
 
 /// In-process fan-out after commit. Subscribers treat it as a wake-up and

@@ -358,10 +358,22 @@ pub async fn stream_events_are_in_the_dcb_boundary(stores: Stores) {
     log.append_to_stream(name, stream("m1"), 2, vec![event("MemberReinstated", &["member:m1"], json!({"n": 4}))])
         .await
         .unwrap();
+    // The entity tag combines with other tags, whichever comes first.
+    let opened = event("Opened", &["account:a9", "branch:b1"], json!({"n": 5}));
+    log.append_to_stream(name, stream("a9"), 0, vec![opened]).await.unwrap();
+    for tags in [["branch:b1", "account:a9"], ["account:a9", "branch:b1"]] {
+        let both = Query::none().item(QueryItem::new().tags(tags.map(tag)));
+        let found = log.read(name, &both, None, None).await.unwrap();
+        assert_eq!(found.len(), 1, "{tags:?}");
+        let stale = AppendCondition::new(both, Some(found[0].position - 1));
+        assert!(is_conflict(&log.append(name, vec![event("X", &["branch:b1"], json!({}))], Some(&stale)).await));
+    }
+    let none = Query::none().item(QueryItem::new().tags([tag("account:a9"), tag("branch:b2")]));
+    assert!(log.read(name, &none, None, None).await.unwrap().is_empty());
     let all = log.read_all(name, 0, 100).await.unwrap();
-    assert_eq!(all.len(), 4);
+    assert_eq!(all.len(), 5);
     assert_strictly_increasing(&all);
-    assert_eq!(log.head(name).await.unwrap(), all[3].position);
+    assert_eq!(log.head(name).await.unwrap(), all[4].position);
 }
 
 /// Two aggregates of one plugin may use the same entity id: two streams.
@@ -638,10 +650,10 @@ pub async fn command_topic_receive_waits_for_a_send(stores: Stores) {
 pub async fn bus_delivers_commit_notices(stores: Stores) {
     let mut first = stores.bus.subscribe();
     let mut second = stores.bus.subscribe();
-    stores.bus.publish(Published { log: "contract_bus".into(), position: 7 });
+    stores.bus.publish(Published { log: "contract_bus".into(), position: 7, ..Default::default() });
     for receiver in [&mut first, &mut second] {
         let notice = tokio::time::timeout(Duration::from_secs(5), receiver.recv()).await.unwrap().unwrap();
-        assert_eq!(*notice, Published { log: "contract_bus".into(), position: 7 });
+        assert_eq!(*notice, Published { log: "contract_bus".into(), position: 7, ..Default::default() });
     }
 }
 

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use reventless_core::store::{Appended, EventLog, StoreError, StreamRef, require_events};
-use reventless_spec::{AppendCondition, EventEnvelope, NewEvent, Query, QueryItem, Timestamp};
+use reventless_spec::{AppendCondition, EventEnvelope, NewEvent, Query, QueryItem, Timestamp, entity_tag_key};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter};
 
@@ -11,7 +11,8 @@ use crate::sqlite::{
 
 /// Plugins' event logs in the `event` / `event_tag` tables, positions
 /// gapless per log; an aggregate's events also carry their stream
-/// (`stream_type`, `stream_id`, `version`, unique per log).
+/// (`stream_type` = the entity tag key, `stream_id`, `version`, unique per
+/// log), which is also how tag queries find them by their entity tag.
 #[derive(Clone, Debug)]
 pub struct SqliteEventLog {
     db: SqliteDatabase,
@@ -37,58 +38,116 @@ impl Args {
     }
 }
 
-/// The `FROM … WHERE …` of one query item's events (aliased `e`, position
-/// column `position`) after `after`: driven by the tag index when the item
-/// has tags, else by the type index (or the log itself).
-fn item_source(log: &str, item: &QueryItem, after: i64, args: &mut Args) -> (String, &'static str) {
-    let log_arg = args.text(log);
-    let after_arg = args.push(SqlValue::Integer(after));
-    let type_filter = |args: &mut Args, column: &str| {
+/// One `FROM … WHERE …` clause of a query item, with the column it is read
+/// in order of and its position column.
+struct Source {
+    clause: String,
+    order: &'static str,
+    position: &'static str,
+}
+
+impl Source {
+    fn by_position(clause: String, position: &'static str) -> Self {
+        Self { clause, order: position, position }
+    }
+}
+
+/// The `FROM … WHERE …` clauses that find one query item's events (aliased
+/// `e`, with their position column) after `after`. An item with tags is
+/// driven by its first tag, looked up twice: in the tag index (events that
+/// carry it) and in the stream index (an aggregate's events carry their
+/// entity tag `<key>:<id>` as their stream, without a tag row). An item
+/// without tags reads the log by type.
+fn item_sources(log: &str, item: &QueryItem, after: i64, args: &mut Args) -> Vec<Source> {
+    let types = |args: &mut Args, column: &str| {
         if item.types.is_empty() {
             return String::new();
         }
         let list: Vec<String> = item.types.iter().map(|t| args.text(t)).collect();
         format!(" AND {column} IN ({})", list.join(", "))
     };
-    match item.tags.split_first() {
-        None => {
-            let types = type_filter(args, "e.type");
-            (format!("FROM event e WHERE e.log = {log_arg} AND e.position > {after_arg}{types}"), "e.position")
+    // The other tags of the item: a tag row, or the event's own stream.
+    let rest_tags = |args: &mut Args, rest: &[reventless_spec::Tag], position: &str| {
+        let mut sql = String::new();
+        for tag in rest {
+            let (tag_arg, key_arg, id_arg) =
+                (args.text(&tag.to_string()), args.text(tag.key()), args.text(tag.value()));
+            sql.push_str(&format!(
+                " AND (EXISTS (SELECT 1 FROM event_tag tn WHERE tn.log = e.log AND tn.tag = {tag_arg} AND tn.position = {position}) \
+                 OR (e.stream_type = {key_arg} AND e.stream_id = {id_arg}))"
+            ));
         }
-        Some((first, rest)) => {
-            let first_arg = args.text(&first.to_string());
-            let types = type_filter(args, "t0.type");
-            let mut sql = format!(
-                "FROM event_tag t0 JOIN event e ON e.log = t0.log AND e.position = t0.position \
-                 WHERE t0.log = {log_arg} AND t0.tag = {first_arg} AND t0.position > {after_arg}{types}"
-            );
-            for tag in rest {
-                let tag_arg = args.text(&tag.to_string());
-                sql.push_str(&format!(
-                    " AND EXISTS (SELECT 1 FROM event_tag tn WHERE tn.log = t0.log AND tn.tag = {tag_arg} AND tn.position = t0.position)"
-                ));
-            }
-            (sql, "t0.position")
+        sql
+    };
+    let Some((first, rest)) = item.tags.split_first() else {
+        let (log_arg, after_arg) = (args.text(log), args.push(SqlValue::Integer(after)));
+        if item.types.is_empty() {
+            return vec![Source::by_position(
+                format!("FROM event e WHERE e.log = {log_arg} AND e.position > {after_arg}"),
+                "e.position",
+            )];
         }
-    }
+        // DCB events through the type index; an aggregate's events (not in
+        // it) by a scan of the log, only when its aggregates ever appended
+        // one of the types (the gate is the outer loop: no rows, no scan).
+        let dcb_types = types(args, "e.type");
+        let indexed = format!(
+            "FROM event e INDEXED BY event_type WHERE e.log = {log_arg} AND e.stream_id IS NULL{dcb_types} \
+             AND e.position > {after_arg}"
+        );
+        let (log_arg, gate_log, after_arg) = (args.text(log), args.text(log), args.push(SqlValue::Integer(after)));
+        let gate_types = types(args, "st.type");
+        let stream_types = types(args, "e.type");
+        let scanned = format!(
+            "FROM (SELECT 1 WHERE EXISTS (SELECT 1 FROM stream_event_type st WHERE st.log = {gate_log}{gate_types})) gate \
+             CROSS JOIN event e WHERE e.log = {log_arg} AND e.position > {after_arg} AND e.stream_id IS NOT NULL{stream_types}"
+        );
+        return vec![Source::by_position(indexed, "e.position"), Source::by_position(scanned, "e.position")];
+    };
+    let (log_arg, after_arg, first_arg) =
+        (args.text(log), args.push(SqlValue::Integer(after)), args.text(&first.to_string()));
+    let tag_types = types(args, "t0.type");
+    let tagged = format!(
+        "FROM event_tag t0 JOIN event e ON e.log = t0.log AND e.position = t0.position \
+         WHERE t0.log = {log_arg} AND t0.tag = {first_arg} AND t0.position > {after_arg}{tag_types}{}",
+        rest_tags(args, rest, "t0.position")
+    );
+    // Only when the tag's key is an entity key of the log's aggregates: the
+    // gate is the outer loop, so for other tags the stream index is not read.
+    let (gate_log, gate_key) = (args.text(log), args.text(first.key()));
+    let (log_arg, after_arg) = (args.text(log), args.push(SqlValue::Integer(after)));
+    let (key_arg, id_arg) = (args.text(first.key()), args.text(first.value()));
+    let stream_types = types(args, "e.type");
+    let streamed = format!(
+        "FROM (SELECT 1 WHERE EXISTS (SELECT 1 FROM stream_key sk WHERE sk.log = {gate_log} AND sk.key = {gate_key})) gate \
+         CROSS JOIN event e INDEXED BY event_stream WHERE e.log = {log_arg} AND e.stream_type = {key_arg} \
+         AND e.stream_id = {id_arg} AND e.position > {after_arg}{stream_types}{}",
+        rest_tags(args, rest, "e.position")
+    );
+    // Within one stream, version order is position order (and the index's).
+    vec![
+        Source::by_position(tagged, "t0.position"),
+        Source { clause: streamed, order: "e.version", position: "e.position" },
+    ]
 }
 
-/// The events of `log` matching `query` after `after`: one index-driven
-/// select per item, each in position order and cut at `limit` (negative:
-/// none); the caller merges them (an event may match several items).
-/// `None` for a query without items.
-fn read_sql(log: &str, query: &Query, after: i64, limit: i64, args: &mut Args) -> Option<String> {
+/// The events of `log` matching `query` after `after`: index-driven selects
+/// per item, each in position order and cut at `limit` (negative: none);
+/// with the number of selects (more than one: the caller merges them, an
+/// event may match several). `None` for a query without items.
+fn read_sql(log: &str, query: &Query, after: i64, limit: i64, args: &mut Args) -> Option<(String, usize)> {
     let columns: Vec<String> = EVENT_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect();
     let columns = columns.join(", ");
     let selects: Vec<String> = query
         .items
         .iter()
-        .map(|item| {
-            let (source, position) = item_source(log, item, after, args);
-            format!("SELECT * FROM (SELECT {columns} {source} ORDER BY {position} LIMIT {limit})")
+        .flat_map(|item| item_sources(log, item, after, args))
+        .map(|source| {
+            let Source { clause, order, .. } = source;
+            format!("SELECT * FROM (SELECT {columns} {clause} ORDER BY {order} LIMIT {limit})")
         })
         .collect();
-    (!selects.is_empty()).then(|| selects.join(" UNION ALL "))
+    (!selects.is_empty()).then(|| (selects.join(" UNION ALL "), selects.len()))
 }
 
 /// SQL finding one event that violates `condition` (empty result: none).
@@ -98,10 +157,8 @@ fn violation_sql(log: &str, condition: &AppendCondition, args: &mut Args) -> Res
         .fail_if_events_match
         .items
         .iter()
-        .map(|item| {
-            let (source, position) = item_source(log, item, after, args);
-            format!("SELECT * FROM (SELECT {position} {source} LIMIT 1)")
-        })
+        .flat_map(|item| item_sources(log, item, after, args))
+        .map(|Source { clause, position, .. }| format!("SELECT * FROM (SELECT {position} {clause} LIMIT 1)"))
         .collect();
     Ok((!selects.is_empty()).then(|| format!("SELECT * FROM ({}) LIMIT 1", selects.join(" UNION ALL "))))
 }
@@ -135,8 +192,10 @@ fn event_rows(events: Vec<NewEvent>) -> Result<Vec<EventRow>, StoreError> {
         .collect()
 }
 
-/// Inserts `rows` after the log's head (with their tag rows and, for an
-/// aggregate's append, their stream versions after `stream.2`).
+/// Inserts `rows` after the log's head with their tag rows; for an
+/// aggregate's append `stream` is (entity tag key, id, version before): the
+/// events get the versions after it, and their entity tag is found through
+/// the stream index instead of a tag row (one index page less per commit).
 fn insert_events(
     connection: &rusqlite::Connection,
     log: &str,
@@ -145,6 +204,7 @@ fn insert_events(
 ) -> Result<Appended, StoreError> {
     let head = log_head(connection, log)?;
     let appended = appended_after(head, rows.len())?;
+    let entity_tag = stream.map(|(key, id, _)| format!("{key}:{id}"));
     let recorded_at = i64::try_from(Timestamp::now().0).unwrap_or(i64::MAX);
     let mut insert_event = connection
         .prepare_cached(
@@ -155,6 +215,15 @@ fn insert_events(
     let mut insert_tag = connection
         .prepare_cached("INSERT INTO event_tag (log, tag, position, type) VALUES (?1, ?2, ?3, ?4)")
         .map_err(sql_error)?;
+    let mut insert_stream_type = connection
+        .prepare_cached("INSERT OR IGNORE INTO stream_event_type (log, type) VALUES (?1, ?2)")
+        .map_err(sql_error)?;
+    if let Some((key, _, _)) = stream {
+        connection
+            .prepare_cached("INSERT OR IGNORE INTO stream_key (log, key) VALUES (?1, ?2)")
+            .and_then(|mut statement| statement.execute(params![log, key]))
+            .map_err(sql_error)?;
+    }
     for (offset, row) in rows.into_iter().enumerate() {
         let offset = offset as i64 + 1;
         let position = head + offset;
@@ -178,7 +247,13 @@ fn insert_events(
             ])
             .map_err(sql_error)?;
         for tag in row.tags {
+            if entity_tag.as_deref() == Some(tag.as_str()) {
+                continue;
+            }
             insert_tag.execute(params![log, tag, position, row.event_type]).map_err(sql_error)?;
+        }
+        if stream.is_some() {
+            insert_stream_type.execute(params![log, row.event_type]).map_err(sql_error)?;
         }
     }
     Ok(appended)
@@ -211,11 +286,11 @@ impl EventLog for SqliteEventLog {
         let mut args = Args(Vec::new());
         let after = to_sql_position(after.unwrap_or(0))?;
         let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
-        let Some(sql) = read_sql(log, query, after, limit, &mut args) else {
+        let Some((sql, selects)) = read_sql(log, query, after, limit, &mut args) else {
             return Ok(Vec::new());
         };
         let args = args.0;
-        let merge = query.items.len() > 1;
+        let merge = selects > 1;
         let log = log.to_string();
         self.db
             .read(move |connection| {
@@ -277,7 +352,7 @@ impl EventLog for SqliteEventLog {
     ) -> Result<Appended, StoreError> {
         require_events(&events)?;
         let rows = event_rows(events)?;
-        let (log, aggregate, id) = (log.to_string(), stream.aggregate.to_string(), stream.id.to_string());
+        let (log, aggregate, id) = (log.to_string(), entity_tag_key(stream.aggregate), stream.id.to_string());
         let expected = to_sql_position(expected_version)?;
         self.db
             .write(move |connection| {
@@ -304,7 +379,7 @@ impl EventLog for SqliteEventLog {
         stream: StreamRef<'_>,
         after_version: u64,
     ) -> Result<Vec<EventEnvelope>, StoreError> {
-        let (log, aggregate, id) = (log.to_string(), stream.aggregate.to_string(), stream.id.to_string());
+        let (log, aggregate, id) = (log.to_string(), entity_tag_key(stream.aggregate), stream.id.to_string());
         let after = to_sql_position(after_version)?;
         self.db
             .read(move |connection| {

@@ -12,7 +12,9 @@ const SCHEMA_2: &str = r#"
 CREATE TABLE event (
     log TEXT NOT NULL,
     position INTEGER NOT NULL,
-    -- An aggregate's events: its name, the entity id and the stream version.
+    -- An aggregate's events: its entity tag key (`member`), the entity id and
+    -- the stream version; tag queries find them by `<key>:<id>` here (no
+    -- tag row for the entity tag).
     stream_type TEXT,
     stream_id TEXT,
     version INTEGER,
@@ -25,7 +27,22 @@ CREATE TABLE event (
     PRIMARY KEY (log, position)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX event_stream ON event (log, stream_type, stream_id, version) WHERE stream_id IS NOT NULL;
-CREATE INDEX event_type ON event (log, type, position);
+-- DCB events by type (an aggregate's appends skip it: one index page less
+-- per commit; queries by type alone find them through stream_event_type).
+CREATE INDEX event_type ON event (log, type, position) WHERE stream_id IS NULL;
+-- The entity tag keys of a log's aggregates (`member`): a tag query looks in
+-- the stream index only for these.
+CREATE TABLE stream_key (
+    log TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (log, key)
+) WITHOUT ROWID;
+-- The event types a log's aggregates have appended.
+CREATE TABLE stream_event_type (
+    log TEXT NOT NULL,
+    type TEXT NOT NULL,
+    PRIMARY KEY (log, type)
+) WITHOUT ROWID;
 -- One row per (event, tag): what DCB queries and conditions search by.
 CREATE TABLE event_tag (
     log TEXT NOT NULL,
@@ -85,7 +102,8 @@ fn old_rows(transaction: &Transaction<'_>, log: &OldLog) -> rusqlite::Result<Vec
 }
 
 /// The tags of an old event, with the entity tag for an aggregate's event
-/// (kept as text: a row whose tags do not parse is moved as it is).
+/// (kept as text: a row whose tags do not parse is moved as it is), and the
+/// tags that get a tag row (all but the entity tag, found by its stream).
 fn tags_with_entity(row: &OldRow, aggregate: Option<&str>) -> (String, Vec<String>) {
     let Ok(mut tags) = serde_json::from_str::<Vec<String>>(&row.tags) else {
         return (row.tags.clone(), Vec::new());
@@ -97,6 +115,10 @@ fn tags_with_entity(row: &OldRow, aggregate: Option<&str>) -> (String, Vec<Strin
         }
     }
     let json = serde_json::to_string(&tags).unwrap_or_else(|_| row.tags.clone());
+    if let (Some(aggregate), Some((id, _))) = (aggregate, &row.stream) {
+        let entity = format!("{}:{id}", reventless_spec::entity_tag_key(aggregate));
+        tags.retain(|tag| *tag != entity);
+    }
     let mut unique = tags;
     unique.sort_unstable();
     unique.dedup();
@@ -154,7 +176,7 @@ pub(crate) fn one_log_per_plugin(transaction: &Transaction<'_>) -> rusqlite::Res
             insert_event.execute(params![
                 plugin,
                 position,
-                log.aggregate.as_deref().filter(|_| stream_id.is_some()),
+                log.aggregate.as_deref().filter(|_| stream_id.is_some()).map(reventless_spec::entity_tag_key),
                 stream_id,
                 version,
                 row.event_id,
@@ -166,6 +188,16 @@ pub(crate) fn one_log_per_plugin(transaction: &Transaction<'_>) -> rusqlite::Res
             ])?;
             for tag in tags {
                 insert_tag.execute(params![plugin, tag, position, row.event_type])?;
+            }
+            if let (Some(aggregate), Some(_)) = (log.aggregate.as_deref(), &stream_id) {
+                transaction.execute(
+                    "INSERT OR IGNORE INTO stream_event_type (log, type) VALUES (?1, ?2)",
+                    params![plugin, row.event_type],
+                )?;
+                transaction.execute(
+                    "INSERT OR IGNORE INTO stream_key (log, key) VALUES (?1, ?2)",
+                    params![plugin, reventless_spec::entity_tag_key(aggregate)],
+                )?;
             }
         }
         // Followers' checkpoints `<follower>@<old log>` → `<follower>@<Plugin>`.
