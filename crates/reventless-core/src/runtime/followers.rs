@@ -170,6 +170,10 @@ impl Follower for AutomationFollower {
     fn consumes(&self, event_type: &str) -> bool {
         self.projection.consumes(event_type)
     }
+
+    fn consumed(&self) -> Option<&BTreeSet<String>> {
+        self.projection.consumed()
+    }
 }
 
 /// Keeps a read model's table current.
@@ -185,6 +189,10 @@ pub(super) struct ProjectionFollower {
 impl Follower for ProjectionFollower {
     fn consumes(&self, event_type: &str) -> bool {
         self.consumes.contains(event_type)
+    }
+
+    fn consumed(&self) -> Option<&BTreeSet<String>> {
+        Some(&self.consumes)
     }
 
     async fn apply(&self, events: &[EventEnvelope], advance: Checkpoint) -> Result<(), EngineError> {

@@ -991,9 +991,23 @@ async fn log_head(stores: &Stores, log: &LogRef) -> Result<u64, StoreError> {
     }
 }
 
-async fn read_log(stores: &Stores, log: &LogRef, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
+/// Up to `limit` events of `log` after `after`; with `consumed`, events of
+/// other types may be position markers.
+async fn read_log(
+    stores: &Stores,
+    log: &LogRef,
+    after: u64,
+    limit: usize,
+    consumed: Option<&BTreeSet<String>>,
+) -> Result<Vec<EventEnvelope>, StoreError> {
     match log.kind {
-        LogKind::Plugin => stores.events.read_all(&log.name, after, limit).await,
+        LogKind::Plugin => match consumed {
+            Some(types) => {
+                let types: Vec<&str> = types.iter().map(String::as_str).collect();
+                stores.events.read_all_of(&log.name, after, limit, &types).await
+            }
+            None => stores.events.read_all(&log.name, after, limit).await,
+        },
         // Workers follow the publisher's own logs, never the point itself.
         LogKind::ExtensionPoint => Ok(Vec::new()),
     }

@@ -50,6 +50,12 @@ pub(super) trait Follower: Send + Sync {
     fn consumes(&self, _event_type: &str) -> bool {
         true
     }
+
+    /// The event types it reads (all when `None`): the others are read as
+    /// position markers.
+    fn consumed(&self) -> Option<&BTreeSet<String>> {
+        None
+    }
 }
 
 /// One task per follower, following all its source logs in turn (one writer
@@ -142,7 +148,8 @@ impl Worker {
         };
         let source = &mut self.sources[index];
         let events = loop {
-            let mut events = read_log(&self.stores, &source.log, checkpoint, self.batch).await?;
+            let consumed = self.follower.consumed();
+            let mut events = read_log(&self.stores, &source.log, checkpoint, self.batch, consumed).await?;
             let settled = settled_prefix(checkpoint, &events, reventless_spec::Timestamp::now());
             if settled == 0
                 && let Some(first) = events.first()

@@ -109,8 +109,37 @@ pub trait EventLog: Send + Sync {
         self.read(log, &Query::all(), Some(after), Some(limit)).await
     }
 
+    /// As [`EventLog::read_all`], for a reader that uses only events of
+    /// `types`: events of other types may come back as position markers
+    /// (type, position, stream and time; no tags, data or meta), which
+    /// spares copying and decoding them. Followers read this way: a plugin's
+    /// log holds every component's events.
+    async fn read_all_of(
+        &self,
+        log: &str,
+        after: u64,
+        limit: usize,
+        _types: &[&str],
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        self.read_all(log, after, limit).await
+    }
+
     /// The last position of the log (0 when empty).
     async fn head(&self, log: &str) -> Result<u64, StoreError>;
+}
+
+/// An event reduced to its place in the log (see [`EventLog::read_all_of`]).
+pub fn position_marker(event: &EventEnvelope) -> EventEnvelope {
+    EventEnvelope {
+        event_id: event.event_id,
+        event_type: event.event_type.clone(),
+        tags: Vec::new(),
+        data: Value::Null,
+        position: event.position,
+        stream: event.stream.clone(),
+        recorded_at: event.recorded_at,
+        meta: Default::default(),
+    }
 }
 
 /// One change of a query table.

@@ -448,6 +448,32 @@ pub async fn concurrent_stream_and_dcb_appends_respect_the_boundary(stores: Stor
     assert_eq!(versions, (1..=(RACERS / 2) as u64 + 1).collect::<Vec<_>>());
 }
 
+/// A follower's read: every position, the events of its types whole (others
+/// may be markers without data).
+pub async fn read_all_of_keeps_every_position(stores: Stores) {
+    let log = &stores.events;
+    let name = "contract_read_of";
+    log.append(name, vec![event("Kept", &["k:1"], json!({"n": 1})), event("Other", &["o:1"], json!({"n": 2}))], None)
+        .await
+        .unwrap();
+    log.append_to_stream(name, stream("s"), 0, vec![event("Other", &[], json!({"n": 3}))]).await.unwrap();
+    log.append(name, vec![event("Kept", &[], json!({"n": 4}))], None).await.unwrap();
+    let all = log.read_all(name, 0, 100).await.unwrap();
+    let read = log.read_all_of(name, 0, 100, &["Kept"]).await.unwrap();
+    assert_eq!(read.iter().map(|e| e.position).collect::<Vec<_>>(), all.iter().map(|e| e.position).collect::<Vec<_>>());
+    for (read, whole) in read.iter().zip(&all) {
+        assert_eq!(
+            (&read.event_type, read.event_id, read.recorded_at),
+            (&whole.event_type, whole.event_id, whole.recorded_at)
+        );
+        if read.event_type == "Kept" {
+            assert_eq!(read, whole, "events of the asked types come whole");
+        }
+    }
+    let page = log.read_all_of(name, all[0].position, 2, &["Kept"]).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.position).collect::<Vec<_>>(), vec![all[1].position, all[2].position]);
+}
+
 // ---------------------------------------------------------------- query store
 
 pub async fn query_store_put_get_delete(stores: Stores) {
@@ -676,6 +702,7 @@ macro_rules! store_contract_tests {
             stream_events_are_in_the_dcb_boundary,
             streams_of_two_aggregates_are_apart,
             concurrent_stream_and_dcb_appends_respect_the_boundary,
+            read_all_of_keeps_every_position,
             query_store_put_get_delete,
             query_store_list_filter_order_paginate,
             query_store_commit_is_atomic_with_checkpoint,

@@ -2,8 +2,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use reventless_core::store::{Appended, EventLog, StoreError, StreamRef, require_events};
-use reventless_spec::{AppendCondition, EventEnvelope, NewEvent, Query, QueryItem, StreamPosition, Timestamp};
+use reventless_core::store::{Appended, EventLog, StoreError, StreamRef, position_marker, require_events};
+use reventless_spec::{AppendCondition, EventEnvelope, NewEvent, Query, QueryItem, StreamPosition, Tag, Timestamp};
 
 use crate::memory_lock;
 
@@ -13,10 +13,10 @@ use crate::memory_lock;
 #[derive(Default)]
 struct Log {
     events: Vec<EventEnvelope>,
-    by_tag: HashMap<String, Vec<usize>>,
+    by_tag: HashMap<Tag, Vec<usize>>,
     by_type: HashMap<String, Vec<usize>>,
     /// (aggregate, entity id) → indexes in version order.
-    streams: HashMap<(String, String), Vec<usize>>,
+    streams: HashMap<String, HashMap<String, Vec<usize>>>,
 }
 
 impl Log {
@@ -48,7 +48,7 @@ impl Log {
     /// The index lists that hold every event an item can match.
     fn candidates(&self, item: &QueryItem) -> Vec<&[usize]> {
         if let Some(first) = item.tags.first() {
-            return vec![self.by_tag.get(&first.to_string()).map(Vec::as_slice).unwrap_or_default()];
+            return vec![self.by_tag.get(first).map(Vec::as_slice).unwrap_or_default()];
         }
         item.types.iter().map(|t| self.by_type.get(t).map(Vec::as_slice).unwrap_or_default()).collect()
     }
@@ -56,12 +56,21 @@ impl Log {
     fn push(&mut self, event: NewEvent, stream: Option<StreamPosition>, recorded_at: Timestamp) {
         let index = self.events.len();
         for tag in &event.tags {
-            let list = self.by_tag.entry(tag.to_string()).or_default();
+            // Looked up by reference: a key is cloned only for a new tag.
+            let list = match self.by_tag.get_mut(tag) {
+                Some(list) => list,
+                None => self.by_tag.entry(tag.clone()).or_default(),
+            };
             if list.last() != Some(&index) {
                 list.push(index);
             }
         }
-        self.by_type.entry(event.event_type.clone()).or_default().push(index);
+        match self.by_type.get_mut(&event.event_type) {
+            Some(list) => list.push(index),
+            None => {
+                self.by_type.insert(event.event_type.clone(), vec![index]);
+            }
+        }
         self.events.push(EventEnvelope::recorded(event, index as u64 + 1, stream, recorded_at));
     }
 }
@@ -122,9 +131,12 @@ impl EventLog for MemoryEventLog {
     ) -> Result<Appended, StoreError> {
         require_events(&events)?;
         let mut logs = memory_lock(&self.logs)?;
-        let log = logs.entry(log.to_string()).or_default();
-        let key = (stream.aggregate.to_string(), stream.id.to_string());
-        let version = log.streams.get(&key).map_or(0, |s| s.len() as u64);
+        let log = match logs.get_mut(log) {
+            Some(existing) => existing,
+            None => logs.entry(log.to_string()).or_default(),
+        };
+        let version =
+            log.streams.get(stream.aggregate).and_then(|ids| ids.get(stream.id)).map_or(0, |s| s.len() as u64);
         if version != expected_version {
             return Err(StoreError::Conflict(format!(
                 "stream {} {} is at version {version}, expected {expected_version}",
@@ -133,9 +145,18 @@ impl EventLog for MemoryEventLog {
         }
         let first_position = log.events.len() as u64 + 1;
         let recorded_at = Timestamp::now();
+        let ids = match log.streams.get_mut(stream.aggregate) {
+            Some(ids) => ids,
+            None => log.streams.entry(stream.aggregate.to_string()).or_default(),
+        };
+        let versions = match ids.get_mut(stream.id) {
+            Some(versions) => versions,
+            None => ids.entry(stream.id.to_string()).or_default(),
+        };
+        let first_index = log.events.len();
+        versions.extend(first_index..first_index + events.len());
         for (offset, event) in events.into_iter().enumerate() {
             let position = StreamPosition { id: stream.id.to_string(), version: version + 1 + offset as u64 };
-            log.streams.entry(key.clone()).or_default().push(log.events.len());
             log.push(event, Some(position), recorded_at);
         }
         Ok(Appended { first_position, last_position: log.events.len() as u64 })
@@ -149,10 +170,24 @@ impl EventLog for MemoryEventLog {
     ) -> Result<Vec<EventEnvelope>, StoreError> {
         let logs = memory_lock(&self.logs)?;
         let Some(log) = logs.get(log) else { return Ok(Vec::new()) };
-        let key = (stream.aggregate.to_string(), stream.id.to_string());
-        let indexes = log.streams.get(&key).map(Vec::as_slice).unwrap_or_default();
+        let indexes = log.streams.get(stream.aggregate).and_then(|ids| ids.get(stream.id));
+        let indexes = indexes.map(Vec::as_slice).unwrap_or_default();
         let skip = usize::try_from(after_version).unwrap_or(usize::MAX);
         Ok(indexes.iter().skip(skip).map(|&i| log.events[i].clone()).collect())
+    }
+
+    async fn read_all_of(
+        &self,
+        log: &str,
+        after: u64,
+        limit: usize,
+        types: &[&str],
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        let logs = memory_lock(&self.logs)?;
+        let Some(log) = logs.get(log) else { return Ok(Vec::new()) };
+        let skip = usize::try_from(after).unwrap_or(usize::MAX);
+        let read = log.events.iter().skip(skip).take(limit);
+        Ok(read.map(|e| if types.contains(&e.event_type.as_str()) { e.clone() } else { position_marker(e) }).collect())
     }
 
     async fn read_all(&self, log: &str, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {

@@ -392,6 +392,29 @@ impl EventLog for SqliteEventLog {
             .await
     }
 
+    async fn read_all_of(
+        &self,
+        log: &str,
+        after: u64,
+        limit: usize,
+        types: &[&str],
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        let mut args = Args(vec![SqlValue::Text(log.to_string()), SqlValue::Integer(to_sql_position(after)?)]);
+        args.push(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let list: Vec<String> = types.iter().map(|t| args.text(t)).collect();
+        let list = if list.is_empty() { "NULL".to_string() } else { list.join(", ") };
+        // Other types: no tags, data or meta to copy and parse.
+        let sql = format!(
+            "SELECT position, event_id, type, \
+             CASE WHEN type IN ({list}) THEN tags ELSE '[]' END, \
+             CASE WHEN type IN ({list}) THEN data ELSE 'null' END, \
+             CASE WHEN type IN ({list}) THEN meta ELSE '{{}}' END, \
+             recorded_at, stream_id, version FROM event WHERE log = ?1 AND position > ?2 ORDER BY position LIMIT ?3"
+        );
+        let (log, args) = (log.to_string(), args.0);
+        self.db.read(move |connection| read_events(connection, &sql, params_from_iter(args), &log)).await
+    }
+
     async fn read_all(&self, log: &str, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
         let log = log.to_string();
         let after = to_sql_position(after)?;
