@@ -320,14 +320,14 @@ fn bank() -> Manifest {
         json!({"kind": "StateChangeSlice", "name": name, "consumes": [], "produces": [], "async": is_async,
                "log": {"kind": "Plugin", "name": "Bank"}})
     };
-    let follower = |kind: &str, name: &str, sources: serde_json::Value| json!({"kind": kind, "name": name, "consumes": [], "produces": [], "async": false, "sources": sources});
+    let follower = |kind: &str, name: &str, consumes: serde_json::Value, sources: serde_json::Value| json!({"kind": kind, "name": name, "consumes": consumes, "produces": [], "async": false, "sources": sources});
     let log = json!([{"kind": "Plugin", "name": "Bank"}]);
     serde_json::from_value(json!({
         "plugin": "Bank", "version": "1.0.0",
         "components": [aggregate("Account"), aggregate("Loan"), slice("Open", true), slice("Close", true),
-                       slice("Rename", false), follower("ReadModel", "Balances", log.clone()),
-                       follower("StateViewSlice", "Owners", log.clone()),
-                       follower("AutomationSlice", "WelcomeBonus", log)],
+                       slice("Rename", false), follower("ReadModel", "Balances", json!(["Opened", "Deposited"]), log.clone()),
+                       follower("StateViewSlice", "Owners", json!(["Renamed"]), log.clone()),
+                       follower("AutomationSlice", "WelcomeBonus", json!(["Opened"]), log)],
         "storage": {"logs": ["Bank"], "tables": [], "command_topics": ["Bank_Commands"]}
     }))
     .unwrap()
@@ -450,10 +450,10 @@ fn micro_gives_each_component_its_function_tuned_by_name() {
             "shop-dev-bank-WelcomeBonus",
         ]
     );
-    for (function, role, components) in [
-        ("shop-dev-bank-Balances", "AllReadModels", json!(["Balances"])),
-        ("shop-dev-bank-Owners", "AllReadModels", json!(["Owners"])),
-        ("shop-dev-bank-WelcomeBonus", "AllAutomationSlices", json!(["WelcomeBonus"])),
+    for (function, role, components, types) in [
+        ("shop-dev-bank-Balances", "AllReadModels", json!(["Balances"]), json!(["Deposited", "Opened"])),
+        ("shop-dev-bank-Owners", "AllReadModels", json!(["Owners"]), json!(["Renamed"])),
+        ("shop-dev-bank-WelcomeBonus", "AllAutomationSlices", json!(["WelcomeBonus"]), json!(["Opened"])),
     ] {
         let config = function_config(&plan, function);
         assert_eq!((&config["role"], &config["components"]), (&json!(role), &components), "{function}");
@@ -465,6 +465,7 @@ fn micro_gives_each_component_its_function_tuned_by_name() {
             json!(["d#Bank"]),
             "{function} is woken by new events of its plugin's log only"
         );
+        assert_eq!(mapping.spec["types"], types, "{function} is woken only by the types its followers consume");
         assert_eq!(named(&plan, ResourceKind::Function, function).tags["reventless:component"], function[14..]);
     }
     let memory = |function: &str| named(&plan, ResourceKind::Function, function).spec["memorySize"].clone();
@@ -550,6 +551,11 @@ fn extension_points_publish_into_their_subscribers_inboxes() {
     let single = plan_of(&config, &linked_manifests()).unwrap();
     let automations = named(&single, ResourceKind::EventSourceMapping, "shop-dev-catalog-AllAutomationSlices:events");
     assert_eq!(automations.spec["logs"], json!(["d#Catalog"]), "the published point's source log");
+    assert_eq!(
+        automations.spec["types"],
+        serde_json::Value::Null,
+        "a publisher maps every type of its log: no type filter"
+    );
     let products = function_config(&plan, "shop-dev-catalog-ProductsPublisher");
     assert_eq!(products["components"], json!(["Catalog.Products"]));
     assert_eq!(products["subscribers"], json!({"Catalog.Products": ["Ordering"]}));

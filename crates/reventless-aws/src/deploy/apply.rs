@@ -239,7 +239,8 @@ impl Clients {
                         .and_then(|arn| arn.rsplit(':').next());
                     observed["onFailure"] = json!(on_failure);
                     let pattern = mapping.filter_criteria().and_then(|f| f.filters().first()).and_then(|f| f.pattern());
-                    observed["logs"] = pattern.map(logs_of_pattern).unwrap_or(Value::Null);
+                    observed["logs"] = pattern.map(|p| filtered_values(p, "log")).unwrap_or(Value::Null);
+                    observed["types"] = pattern.map(|p| filtered_values(p, "type")).unwrap_or(Value::Null);
                 }
                 Ok(Some(observed))
             }
@@ -965,19 +966,24 @@ fn failure_destination(plan: &Plan, resource: &Resource) -> Option<aws_sdk_lambd
     Some(aws_sdk_lambda::types::DestinationConfig::builder().on_failure(on_failure).build())
 }
 
-/// A stream mapping's filter: new events of the planned logs only
-/// (`{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"log": {"S": [...]}}}}`).
+/// A stream mapping's filter: new events of the planned logs only, and of
+/// the planned types when the plan names them
+/// (`{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"log": {"S": [...]}, "type": {"S": [...]}}}}`).
 fn stream_filter(resource: &Resource) -> Option<aws_sdk_lambda::types::FilterCriteria> {
     let logs = resource.spec.get("logs")?.as_array()?;
-    let pattern = json!({"eventName": ["INSERT"], "dynamodb": {"NewImage": {"log": {"S": logs}}}});
+    let mut image = json!({"log": {"S": logs}});
+    if let Some(types) = resource.spec.get("types").and_then(Value::as_array) {
+        image["type"] = json!({"S": types});
+    }
+    let pattern = json!({"eventName": ["INSERT"], "dynamodb": {"NewImage": image}});
     let filter = aws_sdk_lambda::types::Filter::builder().pattern(pattern.to_string()).build();
     Some(aws_sdk_lambda::types::FilterCriteria::builder().filters(filter).build())
 }
 
-/// The logs a stream filter passes (what [`stream_filter`] wrote).
-fn logs_of_pattern(pattern: &str) -> Value {
+/// The values of `attribute` a stream filter passes (what [`stream_filter`] wrote).
+fn filtered_values(pattern: &str, attribute: &str) -> Value {
     let parsed: Value = serde_json::from_str(pattern).unwrap_or(Value::Null);
-    parsed.pointer("/dynamodb/NewImage/log/S").cloned().unwrap_or(Value::Null)
+    parsed.pointer(&format!("/dynamodb/NewImage/{attribute}/S")).cloned().unwrap_or(Value::Null)
 }
 
 fn code_is<E: ProvideErrorMetadata, R>(error: &aws_smithy_runtime_api_error::SdkError<E, R>, expected: &str) -> bool {

@@ -284,6 +284,24 @@ fn followed_log_keys(manifest: &Manifest, unit: &FunctionUnit, extended: &[Strin
     keys
 }
 
+/// The event types a stream function's followers consume, for its mapping's
+/// filter (a plugin's log holds every component's events, so a read model is
+/// not woken by events it never reads). `None` when a follower takes every
+/// type (an extension point publishing its internal events) or none is known.
+fn followed_types(manifest: &Manifest, unit: &FunctionUnit, extended: &[String]) -> Option<Vec<String>> {
+    let selected = |name: &str| unit.components.is_empty() || unit.components.iter().any(|c| c == name);
+    let mut types = Vec::new();
+    for component in stream_followers(manifest, unit.group, extended).filter(|c| selected(&c.name)) {
+        if !(PROJECTIONS.contains(&component.kind) || AUTOMATIONS.contains(&component.kind)) {
+            return None;
+        }
+        types.extend(component.consumes.iter().cloned());
+    }
+    types.sort();
+    types.dedup();
+    (!types.is_empty()).then_some(types)
+}
+
 /// How a consolidation spreads async commands over queues.
 pub fn topic_layout(consolidation: Consolidation) -> TopicLayout {
     match consolidation {
@@ -651,6 +669,7 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                     "function": function, "table": names.stores.events_table, "batchSize": 100,
                     "bisectOnError": true, "maximumRetryAttempts": 10, "onFailure": names.stream_failures,
                     "logs": followed_log_keys(manifest, unit, &extended),
+                    "types": followed_types(manifest, unit, &extended),
                 })),
                 None => None,
             };
