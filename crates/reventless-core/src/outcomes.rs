@@ -42,8 +42,7 @@ pub struct OutcomeRecord {
     pub error_code: Option<String>,
     #[serde(default)]
     pub error_detail: Value,
-    /// Milliseconds since the Unix epoch.
-    pub queued_at: u64,
+    /// When it ran (milliseconds since the Unix epoch).
     pub finished_at: Option<u64>,
     /// After this (milliseconds since the epoch) the record is gone.
     pub expires_at: u64,
@@ -61,12 +60,11 @@ impl OutcomeRecord {
             command_id: command_id.to_string(),
             command: command.to_string(),
             status: OutcomeStatus::Pending,
-            entity_id: Some(entity_id.to_string()),
+            entity_id: (!entity_id.is_empty()).then(|| entity_id.to_string()),
             event_count: None,
             position: None,
             error_code: None,
             error_detail: Value::Null,
-            queued_at: now,
             finished_at: None,
             expires_at: now.saturating_add(millis(retention)),
         }

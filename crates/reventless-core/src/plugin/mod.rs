@@ -418,6 +418,8 @@ impl Plugin {
         let mut owner_of_name: BTreeMap<&'static str, &'static str> = BTreeMap::new();
         let mut appended: BTreeSet<String> = BTreeSet::new();
         let mut entity_keys: BTreeMap<String, String> = BTreeMap::new();
+        // Checked once every appended name is known.
+        let mut slice_consumes: Vec<(String, Vec<String>)> = Vec::new();
         for handler in &self.commands {
             let manifest = handler.manifest();
             if !names.insert(manifest.name.clone()) {
@@ -446,6 +448,9 @@ impl Plugin {
                 }
             }
             appended.extend(manifest.produces.iter().cloned());
+            if manifest.kind == ComponentKind::StateChangeSlice {
+                slice_consumes.push((manifest.name.clone(), manifest.consumes.clone()));
+            }
             event_types.entry(source.event_type).or_insert(source);
             if manifest.kind == ComponentKind::Aggregate {
                 let key = reventless_spec::entity_tag_key(&manifest.name);
@@ -470,11 +475,8 @@ impl Plugin {
                 None => Ok(()),
             }
         };
-        for handler in &self.commands {
-            let manifest = handler.manifest();
-            if manifest.kind == ComponentKind::StateChangeSlice {
-                never_appended(&format!("slice `{}`", manifest.name), &manifest.consumes)?;
-            }
+        for (slice, consumes) in &slice_consumes {
+            never_appended(&format!("slice `{slice}`"), consumes)?;
         }
         let log = LogRef { kind: LogKind::Plugin, name: self.name.clone() };
         let mut projections = Vec::new();

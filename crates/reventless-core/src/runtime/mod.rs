@@ -20,6 +20,7 @@ use reventless_spec::EventEnvelope;
 
 use crate::store::{Checkpoint, CommandMessage, Delivery, StoreError, Stores};
 
+mod async_commands;
 mod followers;
 mod locks;
 mod worker;
@@ -787,9 +788,6 @@ impl Runtime {
         }
     }
 
-    /// Runs one queued command (a message of a plugin's command topic).
-    /// Domain rejections and undecodable messages count as handled; only
-    /// infrastructure failures are errors (the message is to be redelivered).
     /// Runs the commands one extension of `plugin` makes of one published event.
     async fn run_extension(
         &self,
@@ -849,116 +847,6 @@ impl Runtime {
             tracing::warn!(point = message.point, "no extension here follows this extension point; dropped");
         }
         Ok(())
-    }
-
-    pub async fn run_queued(&self, message: &CommandMessage) -> Result<(), EngineError> {
-        let request: CommandRequest = match serde_json::from_value(message.body.clone()) {
-            Ok(request) => request,
-            Err(error) => {
-                tracing::error!(%error, "dropping an undecodable command message");
-                return Ok(());
-            }
-        };
-        let retention = self.inner.outcome_retention;
-        let record = match self.command_outcome(&request.plugin, &request.command_id).await {
-            Ok(Some(record)) => record,
-            _ => OutcomeRecord::pending(
-                &request.command_id,
-                &request.command,
-                request.entity_id.as_deref().unwrap_or_default(),
-                retention,
-            ),
-        };
-        let prepared = match self.route(&request).and_then(|handler| handler.prepare(&request)) {
-            Ok(prepared) => prepared,
-            Err(error) => {
-                tracing::error!(
-                    %error,
-                    command = request.command,
-                    command_id = request.command_id,
-                    error_code = crate::outcomes::failure_code(&error),
-                    "async command failed: it cannot run"
-                );
-                return self.record_outcome(&request.plugin, &record.fail(&error, retention)).await;
-            }
-        };
-        let _guard = self.inner.locks.lock(format!("{}/{}", request.plugin, prepared.entity_id)).await;
-        let outcome = match prepared.run(self.context(&request)).await {
-            Ok(outcome) => outcome,
-            Err(error @ (EngineError::Contract(_) | EngineError::CorruptEvent(_) | EngineError::BadInput { .. })) => {
-                tracing::error!(
-                    %error,
-                    command = request.command,
-                    command_id = request.command_id,
-                    error_code = crate::outcomes::failure_code(&error),
-                    "async command failed"
-                );
-                return self.record_outcome(&request.plugin, &record.fail(&error, retention)).await;
-            }
-            // Infrastructure: the message comes back and the command runs again.
-            Err(other) => return Err(other),
-        };
-        if let CommandOutcome::Rejected { error_code, entity_id, .. } = &outcome {
-            tracing::warn!(
-                command = request.command,
-                command_id = request.command_id,
-                entity_id = entity_id.as_deref().unwrap_or_default(),
-                error_code,
-                "async command rejected"
-            );
-        } else {
-            tracing::debug!(?outcome, command = request.command, "async command handled");
-        }
-        self.record_outcome(&request.plugin, &record.finish(&outcome, retention)).await
-    }
-
-    /// Stores an async command's outcome in its plugin's outcomes table.
-    async fn record_outcome(&self, plugin: &str, record: &OutcomeRecord) -> Result<(), EngineError> {
-        let row = serde_json::to_value(record).map_err(|e| EngineError::Contract(e.to_string()))?;
-        self.inner.stores.queries.put(&outcomes_table(plugin), &record.command_id, row).await?;
-        Ok(())
-    }
-
-    /// The outcome of the async command `command_id` of `plugin`: `None`
-    /// when unknown or expired.
-    pub async fn command_outcome(&self, plugin: &str, command_id: &str) -> Result<Option<OutcomeRecord>, EngineError> {
-        let Some(row) = self.inner.stores.queries.get(&outcomes_table(plugin), command_id).await? else {
-            return Ok(None);
-        };
-        let record: OutcomeRecord = serde_json::from_value(row).map_err(|e| {
-            EngineError::Store(StoreError::Corrupt {
-                location: format!("{}/{command_id}", outcomes_table(plugin)),
-                message: e.to_string(),
-            })
-        })?;
-        Ok((!record.is_expired(reventless_spec::Timestamp::now().0)).then_some(record))
-    }
-
-    /// Deletes the outcomes kept longer than the retention (the local
-    /// platform does it on every heartbeat).
-    pub async fn sweep_outcomes(&self) -> Result<usize, EngineError> {
-        let now = reventless_spec::Timestamp::now().0;
-        let mut removed = 0;
-        for plugin in self.inner.plugins.keys() {
-            let table = outcomes_table(plugin);
-            let expired = crate::store::ListRequest {
-                filters: vec![crate::store::Filter {
-                    field: "expiresAt".into(),
-                    op: crate::store::FilterOp::Lte,
-                    value: now.into(),
-                }],
-                first: 1000,
-                ..Default::default()
-            };
-            let page = self.inner.stores.queries.list(&table, &expired).await?;
-            let ops: Vec<crate::store::RowOp> =
-                page.rows.into_iter().map(|(id, _)| crate::store::RowOp::Delete { id }).collect();
-            removed += ops.len();
-            if !ops.is_empty() {
-                self.inner.stores.queries.commit(&table, ops, None).await?;
-            }
-        }
-        Ok(removed)
     }
 }
 
