@@ -1,0 +1,1 @@
+//! Fires the Scheduler entries found on the emulator at their rate.
