@@ -569,3 +569,62 @@ fn extension_points_publish_into_their_subscribers_inboxes() {
         "{refused}"
     );
 }
+
+/// The indexes the stores query on a table, by the table's component: the
+/// events table's `by_log` (reading a log), the rows table's index slots
+/// (indexed lists, e.g. an automation's todos by status). The registry is
+/// read by partition, the deploy lock by key: no index.
+fn queried_indexes(table: &Resource) -> Vec<String> {
+    match table.component.as_str() {
+        "events" => vec!["by_log".to_string()],
+        "rows" => (0..reventless_aws::query_store::INDEX_SLOTS)
+            .map(|s| reventless_aws::query_store::index_slot(s).1)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn every_role_that_queries_a_table_may_query_its_indexes_and_nothing_else_there() {
+    let config = load(FILE, None, "dev", &[]).unwrap();
+    let plans = [
+        plan_of(&config, &manifests()).unwrap(),
+        plan_of(&config, &linked_manifests()).unwrap(),
+        bank_plan("single", "").unwrap(),
+        bank_plan("micro", "").unwrap(),
+    ];
+    for plan in &plans {
+        let tables: Vec<&Resource> = plan.resources.iter().filter(|r| r.kind == ResourceKind::Table).collect();
+        let mut checked = 0;
+        for role in plan.resources.iter().filter(|r| r.kind == ResourceKind::Role) {
+            for table in &tables {
+                let arn = format!("arn:aws:dynamodb:us-east-1:123456789012:table/{}", table.name);
+                if !granted(role, &format!(":table/{}", table.name)).contains(&"dynamodb:Query".to_string()) {
+                    continue;
+                }
+                for index in queried_indexes(table) {
+                    let index_arn = format!("{arn}/index/{index}");
+                    let actions = granted(role, &format!(":table/{}/index/{index}", table.name));
+                    assert_eq!(actions, vec!["dynamodb:Query"], "{} on {index_arn}", role.name);
+                    checked += 1;
+                }
+            }
+            // No index of a table the role may not query, and only Query on indexes.
+            let statements = role.spec["policy"]["Statement"].as_array().unwrap();
+            for statement in statements {
+                for resource in statement["Resource"].as_array().unwrap() {
+                    if resource.as_str().unwrap().contains("/index/") {
+                        assert_eq!(statement["Action"], json!(["dynamodb:Query"]), "{}: {statement}", role.name);
+                    }
+                }
+            }
+        }
+        assert!(checked > 0, "the plan has roles querying indexes");
+    }
+    // The read model role of the bank reads its indexed lists through by_ix1….
+    let plan = bank_plan("single", "").unwrap();
+    let read_models = named(&plan, ResourceKind::Role, "shop-dev-bank-AllReadModels");
+    assert_eq!(granted(read_models, ":table/shop-dev-bank-rows/index/by_ix1"), vec!["dynamodb:Query"]);
+    let automations = named(&plan, ResourceKind::Role, "shop-dev-bank-AllAutomationSlices");
+    assert_eq!(granted(automations, ":table/shop-dev-bank-rows/index/by_ix1"), vec!["dynamodb:Query"]);
+}

@@ -220,6 +220,14 @@ impl Arns<'_> {
     fn table(&self, name: &str) -> String {
         format!("arn:aws:dynamodb:{}:{}:table/{name}", self.region, self.account)
     }
+    /// The indexes a stack's stores query: the events table's `by_log` and
+    /// the rows table's index slots (`by_ix1`…, see `provision`).
+    fn indexes(&self, stores: &StoreNames) -> Vec<String> {
+        let events = format!("{}/index/{}", self.table(&stores.events_table), crate::dynamo::BY_LOG_INDEX);
+        let rows = (0..crate::query_store::INDEX_SLOTS)
+            .map(|slot| format!("{}/index/{}", self.table(&stores.rows_table), crate::query_store::index_slot(slot).1));
+        std::iter::once(events).chain(rows).collect()
+    }
     fn queue(&self, name: &str) -> String {
         format!("arn:aws:sqs:{}:{}:{name}", self.region, self.account)
     }
@@ -585,16 +593,18 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
             let group = unit.group;
             let function = resource_name(config, stack, &unit.name, FUNCTION_NAME_MAX);
             let tuning = config.tuning(stack, &[group, &unit.name]);
-            let mut statements = vec![json!({
-                "Effect": "Allow",
-                "Action": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
-                           "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
-                "Resource": [
-                    arns.table(&names.stores.events_table),
-                    format!("{}/index/{}", arns.table(&names.stores.events_table), crate::dynamo::BY_LOG_INDEX),
-                    arns.table(&names.stores.rows_table),
-                ],
-            })];
+            let mut statements = vec![
+                json!({
+                    "Effect": "Allow",
+                    "Action": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+                               "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
+                    "Resource": [arns.table(&names.stores.events_table), arns.table(&names.stores.rows_table)],
+                }),
+                // A Query through an index is authorized on the index's own ARN:
+                // without these, reading a log and every indexed list
+                // (automations list their todos by status) is refused.
+                json!({"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": arns.indexes(&names.stores)}),
+            ];
             // Any function may send the plugin's async commands; only a
             // command function receives, and only from its own queue.
             if !queue_arns.is_empty() {
