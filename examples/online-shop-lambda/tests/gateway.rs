@@ -57,7 +57,7 @@ async fn the_gateway_serves_every_registered_plugin_at_one_endpoint() {
     .await
     .unwrap();
     let gateway = RuntimeApi::start().await.unwrap();
-    let config = GatewayConfig { registry: registry.clone() };
+    let config = GatewayConfig { registry: registry.clone(), auth: None };
     let mut env = catalog.env("unused");
     env.retain(|(key, _)| *key != "REVENTLESS_CONFIG");
     env.push((GATEWAY_ENV, serde_json::to_string(&config).unwrap()));

@@ -12,8 +12,13 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use super::plan::{Plan, Resource, ResourceKind, TAG_PLUGIN, TAG_STAGE};
+use super::plan::{
+    PUBLIC_URL_INVOKE_STATEMENT, PUBLIC_URL_STATEMENT, Plan, Resource, ResourceKind, TAG_PLUGIN, TAG_STAGE,
+};
 use crate::package::Package;
+
+/// The statements that make a function URL public (both, or it is not).
+const PUBLIC_URL_STATEMENTS: [&str; 2] = [PUBLIC_URL_STATEMENT, PUBLIC_URL_INVOKE_STATEMENT];
 
 /// Calls in flight at once.
 pub const MAX_IN_FLIGHT: usize = 5;
@@ -245,7 +250,10 @@ impl Clients {
                 Ok(Some(observed))
             }
             ResourceKind::FunctionUrl => match self.lambda.get_function_url_config().function_name(name).send().await {
-                Ok(output) => Ok(Some(json!({"authType": output.auth_type().as_str()}))),
+                Ok(output) => {
+                    let public = self.public_url_statements(name).await?.len() == PUBLIC_URL_STATEMENTS.len();
+                    Ok(Some(json!({"authType": output.auth_type().as_str(), "public": public})))
+                }
                 Err(error) if code(&error) == Some("ResourceNotFoundException") => Ok(None),
                 Err(error) => Err(aws("GetFunctionUrlConfig", name)(error)),
             },
@@ -268,6 +276,55 @@ impl Clients {
                 Err(error) => Err(aws("GetSchedule", name)(error)),
             },
         }
+    }
+
+    /// Which of the public-URL statements the function's resource policy has
+    /// (read back by statement id; no policy at all is none).
+    async fn public_url_statements(&self, function: &str) -> Result<Vec<&'static str>, DeployError> {
+        self.count();
+        let policy = match self.lambda.get_policy().function_name(function).send().await {
+            Ok(output) => output.policy().map(decode_policy).unwrap_or(Value::Null),
+            Err(error) if code(&error) == Some("ResourceNotFoundException") => return Ok(Vec::new()),
+            Err(error) => return Err(aws("GetPolicy", function)(error)),
+        };
+        let statements = policy.get("Statement").and_then(Value::as_array).cloned().unwrap_or_default();
+        Ok(PUBLIC_URL_STATEMENTS
+            .into_iter()
+            .filter(|sid| statements.iter().any(|s| s["Sid"] == *sid && s["Effect"] == "Allow"))
+            .collect())
+    }
+
+    /// Grants (or withdraws) invoking the function through its URL by anyone:
+    /// AWS answers a URL with `AuthType NONE` only when its resource policy allows it.
+    async fn ensure_public_url(&self, function: &str, public: bool) -> Result<(), DeployError> {
+        use aws_sdk_lambda::types::FunctionUrlAuthType;
+        let present = self.public_url_statements(function).await?;
+        for sid in PUBLIC_URL_STATEMENTS {
+            self.count();
+            if public && !present.contains(&sid) {
+                let add = self.lambda.add_permission().function_name(function).statement_id(sid).principal("*");
+                let add = if sid == PUBLIC_URL_STATEMENT {
+                    add.action("lambda:InvokeFunctionUrl").function_url_auth_type(FunctionUrlAuthType::None)
+                } else {
+                    add.action("lambda:InvokeFunction").invoked_via_function_url(true)
+                };
+                match add.send().await {
+                    // Added meanwhile by a concurrent deploy: what we wanted.
+                    Err(error) if code(&error) == Some("ResourceConflictException") => {}
+                    other => {
+                        other.map_err(aws("AddPermission", function))?;
+                    }
+                }
+            } else if !public && present.contains(&sid) {
+                match self.lambda.remove_permission().function_name(function).statement_id(sid).send().await {
+                    Err(error) if code(&error) != Some("ResourceNotFoundException") => {
+                        return Err(aws("RemovePermission", function)(error));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn source_arn(&self, resource: &Resource) -> Result<String, DeployError> {
@@ -488,7 +545,10 @@ impl Clients {
                 }
             }
             ResourceKind::FunctionUrl => {
-                let auth = aws_sdk_lambda::types::FunctionUrlAuthType::AwsIam;
+                let auth = match resource.spec["authType"].as_str() {
+                    Some("NONE") => aws_sdk_lambda::types::FunctionUrlAuthType::None,
+                    _ => aws_sdk_lambda::types::FunctionUrlAuthType::AwsIam,
+                };
                 if exists {
                     self.lambda
                         .update_function_url_config()
@@ -506,6 +566,7 @@ impl Clients {
                         .await
                         .map_err(aws("CreateFunctionUrlConfig", name))?;
                 }
+                self.ensure_public_url(name, resource.spec["public"].as_bool().unwrap_or(false)).await?;
             }
             ResourceKind::Schedule => {
                 let function = resource.spec["function"].as_str().unwrap_or_default();

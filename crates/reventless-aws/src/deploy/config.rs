@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::gateway::AuthSettings;
 use crate::package::Architecture;
 
 /// Tuning of one handler group (every field optional: unset inherits).
@@ -159,6 +160,38 @@ pub struct PlatformStack {
     pub groups: BTreeMap<String, TuningLayer>,
 }
 
+/// `[auth]`: the OIDC issuer whose tokens the gateway accepts (every key
+/// optional in a layer; later layers override single keys).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthLayer {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub user_claim: Option<String>,
+    pub roles_claim: Option<String>,
+    pub jwks_url: Option<String>,
+}
+
+impl AuthLayer {
+    /// The gateway's settings; `issuer` and `audience` are required once any key is set.
+    fn resolve(self) -> Result<AuthSettings, ConfigError> {
+        let issuer = self.issuer.ok_or(ConfigError::Missing { key: "auth.issuer".into() })?;
+        let audience = self.audience.ok_or(ConfigError::Missing { key: "auth.audience".into() })?;
+        let mut settings = AuthSettings::new(issuer, audience);
+        if let Some(claim) = self.user_claim {
+            settings.user_claim = claim;
+        }
+        if let Some(claim) = self.roles_claim {
+            settings.roles_claim = claim;
+        }
+        settings.jwks_url = self.jwks_url;
+        if let Some((key, message)) = settings.problem() {
+            return Err(ConfigError::Value { key: format!("auth.{key}"), message });
+        }
+        Ok(settings)
+    }
+}
+
 /// One layer of the file (top level, a stage, or the local file).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -170,6 +203,7 @@ struct Layer {
     layers: Option<Vec<String>>,
     defaults: Option<TuningLayer>,
     platform: Option<PlatformStack>,
+    auth: Option<AuthLayer>,
     #[serde(default)]
     plugins: BTreeMap<String, PluginStack>,
     #[serde(default)]
@@ -187,6 +221,8 @@ pub struct ProjectConfig {
     pub layers: Vec<String>,
     pub defaults: Tuning,
     pub platform: PlatformStack,
+    /// End-user authentication at the gateway (`[auth]`); None: anonymous callers only.
+    pub auth: Option<AuthSettings>,
     /// Stack key → stack (e.g. `catalog`).
     pub plugins: BTreeMap<String, PluginStack>,
     /// Where the file is (builds run in its workspace).
@@ -220,6 +256,13 @@ fn merge(base: &mut Layer, over: Layer) {
         ($($field:ident),*) => { $( if over.$field.is_some() { base.$field = over.$field; } )* };
     }
     take!(project, region, architecture, consolidation, layers);
+    if let Some(auth) = over.auth {
+        let base = base.auth.get_or_insert_with(AuthLayer::default);
+        macro_rules! take_auth {
+            ($($field:ident),*) => { $( if auth.$field.is_some() { base.$field = auth.$field; } )* };
+        }
+        take_auth!(issuer, audience, user_claim, roles_claim, jwks_url);
+    }
     if let Some(defaults) = over.defaults {
         let merged = base.defaults.get_or_insert_with(TuningLayer::default);
         merge_tuning(merged, defaults);
@@ -283,6 +326,16 @@ fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError>
             key: "REVENTLESS_CONSOLIDATION".into(),
             message: format!("`{text}` is not one of single, per-aggregate, micro"),
         })?);
+    }
+    let auth = AuthLayer {
+        issuer: env("REVENTLESS_AUTH_ISSUER"),
+        audience: env("REVENTLESS_AUTH_AUDIENCE"),
+        user_claim: env("REVENTLESS_AUTH_USER_CLAIM"),
+        roles_claim: env("REVENTLESS_AUTH_ROLES_CLAIM"),
+        jwks_url: env("REVENTLESS_AUTH_JWKS_URL"),
+    };
+    if auth != AuthLayer::default() {
+        layer.auth = Some(auth);
     }
     let mut tuning = TuningLayer::default();
     let number = |key: &str| -> Result<Option<i64>, ConfigError> {
@@ -364,6 +417,7 @@ impl ProjectConfig {
         }
         defaults.validate("defaults")?;
         let platform = merged.platform.unwrap_or_default();
+        let auth = merged.auth.map(AuthLayer::resolve).transpose()?;
         for (group, layer) in &platform.groups {
             let mut tuning = defaults.clone();
             tuning.apply(layer);
@@ -410,6 +464,7 @@ impl ProjectConfig {
             layers: merged.layers.unwrap_or_default(),
             defaults,
             platform,
+            auth,
             plugins: merged.plugins,
             root,
         };

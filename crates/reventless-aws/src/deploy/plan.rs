@@ -169,7 +169,16 @@ pub fn api_function(config: &ProjectConfig, stack: &str) -> String {
 /// The platform gateway's group name.
 pub const GATEWAY: &str = "Gateway";
 
-/// The gateway: reads the registry, invokes exactly the plugins' API functions.
+/// The statement id of the resource-based permission that makes a function
+/// URL public (`lambda:InvokeFunctionUrl` by `*`, `FunctionUrlAuthType NONE`).
+pub const PUBLIC_URL_STATEMENT: &str = "reventless-public-url";
+/// Its companion that AWS requires for function URLs created since October
+/// 2025 (`lambda:InvokeFunction` by `*`, only when invoked via the URL).
+pub const PUBLIC_URL_INVOKE_STATEMENT: &str = "reventless-public-url-invoke";
+
+/// The gateway: reads the registry, invokes exactly the plugins' API
+/// functions, and is served at a public URL (it verifies end users' tokens
+/// itself, see [`crate::gateway::auth`]).
 fn gateway_resources(config: &ProjectConfig, arns: &Arns, registry: &str) -> Vec<Resource> {
     let function = gateway_function(config);
     let apis: Vec<String> = config.plugins.keys().map(|stack| arns.function(&api_function(config, stack))).collect();
@@ -178,7 +187,7 @@ fn gateway_resources(config: &ProjectConfig, arns: &Arns, registry: &str) -> Vec
     if !apis.is_empty() {
         statements.push(json!({"Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": apis}));
     }
-    let gateway_config = crate::gateway::GatewayConfig { registry: registry.to_string() };
+    let gateway_config = crate::gateway::GatewayConfig { registry: registry.to_string(), auth: config.auth.clone() };
     let environment = BTreeMap::from([(
         crate::gateway::GATEWAY_ENV.to_string(),
         serde_json::to_string(&gateway_config).unwrap_or_default(),
@@ -191,7 +200,7 @@ fn gateway_resources(config: &ProjectConfig, arns: &Arns, registry: &str) -> Vec
         stack: PLATFORM.into(),
         component: GATEWAY.into(),
         tags: tags(config, PLATFORM, GATEWAY),
-        spec: json!({"authType": "AWS_IAM"}),
+        spec: json!({"authType": "NONE", "public": true}),
     });
     resources.push(parameter(config, PLATFORM, "gateway-function", &function));
     resources
@@ -722,7 +731,7 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                     stack: stack.clone(),
                     component: unit.name.clone(),
                     tags: tags(config, stack, &unit.name),
-                    spec: json!({"authType": "AWS_IAM"}),
+                    spec: json!({"authType": "AWS_IAM", "public": false}),
                 });
             }
         }

@@ -5,9 +5,11 @@
 //! the fragments into one schema (`GET` answers it as SDL), and answers a
 //! `POST`ed request by splitting its root fields per plugin ([`split`]),
 //! invoking each plugin's `<Plugin>Api` function with its part (the
-//! caller's identity travels along unchanged) and merging the answers.
+//! caller's identity, verified by [`auth`], travels along unchanged) and
+//! merging the answers.
 //! Plugins deploy on their own: a new plugin is served from its first
 //! heartbeat on, without redeploying the platform.
+pub mod auth;
 pub mod compose;
 pub mod registry;
 pub mod split;
@@ -22,6 +24,7 @@ use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use auth::{AuthError, AuthSettings, Authenticator};
 pub use compose::{ComposeError, compose};
 pub use registry::{Registration, Registry};
 pub use split::{Part, RouteError, Routing, Target, route};
@@ -89,6 +92,10 @@ impl reventless_graphql::PlatformRows for RegistryRows {
 pub struct GatewayConfig {
     /// The registry table.
     pub registry: String,
+    /// The end users' OIDC issuer (`[auth]`); without it every caller is
+    /// anonymous and a bearer token is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,12 +104,18 @@ pub enum GatewayConfigError {
     Missing,
     #[error("invalid gateway configuration: {0}")]
     Invalid(#[from] serde_json::Error),
+    #[error("invalid gateway configuration: auth.{0}: {1}")]
+    Auth(&'static str, String),
 }
 
 impl GatewayConfig {
     pub fn from_env() -> Result<Self, GatewayConfigError> {
         let text = std::env::var(GATEWAY_ENV).map_err(|_| GatewayConfigError::Missing)?;
-        Ok(serde_json::from_str(&text)?)
+        let config: Self = serde_json::from_str(&text)?;
+        if let Some((key, message)) = config.auth.as_ref().and_then(AuthSettings::problem) {
+            return Err(GatewayConfigError::Auth(key, message));
+        }
+        Ok(config)
     }
 }
 
@@ -147,13 +160,20 @@ pub struct Gateway {
     /// The fields the gateway answers itself (`Platform_`), over the registry.
     platform: reventless_graphql::ApiSchema,
     snapshot: SnapshotSlot,
+    /// Who the caller is (before anything runs).
+    auth: Authenticator,
 }
 
 impl Gateway {
     pub fn new(registry: Registry, apis: Arc<dyn PluginApis>) -> Result<Self, reventless_graphql::BuildError> {
         let snapshot = SnapshotSlot::default();
         let platform = reventless_graphql::platform_schema(Arc::new(RegistryRows(snapshot.clone())))?;
-        Ok(Self { registry, apis, platform, snapshot })
+        Ok(Self { registry, apis, platform, snapshot, auth: Authenticator::none() })
+    }
+
+    /// The gateway verifying bearer tokens with `auth`.
+    pub fn with_auth(self, auth: Authenticator) -> Self {
+        Self { auth, ..self }
     }
 
     async fn snapshot(&self) -> Result<Arc<Snapshot>, String> {
@@ -179,6 +199,17 @@ impl Gateway {
         if method == "GET" && path.ends_with("/health") {
             return http_response(200, &json!({"status": "ok"}));
         }
+        let caller = match self.auth.caller(payload.get("headers")).await {
+            Ok(caller) => caller,
+            Err(AuthError::Unauthenticated(message)) => {
+                let mut response = http_response(401, &graphql_error(&message, "UNAUTHENTICATED"));
+                response["headers"]["www-authenticate"] = json!("Bearer");
+                return response;
+            }
+            Err(AuthError::Unavailable(message)) => {
+                return http_response(503, &graphql_error(&message, "UNAVAILABLE"));
+            }
+        };
         let snapshot = match self.snapshot().await {
             Ok(snapshot) => snapshot,
             Err(error) => {
@@ -234,11 +265,11 @@ impl Gateway {
         let answers = if routing.serial {
             let mut answers = Vec::new();
             for part in &routing.parts {
-                answers.extend(self.answer(&snapshot, &payload, part).await);
+                answers.extend(self.answer(&snapshot, &payload, &caller, part).await);
             }
             answers
         } else {
-            join_all(routing.parts.iter().map(|part| self.answer(&snapshot, &payload, part)))
+            join_all(routing.parts.iter().map(|part| self.answer(&snapshot, &payload, &caller, part)))
                 .await
                 .into_iter()
                 .flatten()
@@ -248,7 +279,13 @@ impl Gateway {
     }
 
     /// One part's answers (introspection: one per plugin, and the gateway's own).
-    async fn answer(&self, snapshot: &Snapshot, event: &Value, part: &Part) -> Vec<(Target, Result<Value, String>)> {
+    async fn answer(
+        &self,
+        snapshot: &Snapshot,
+        event: &Value,
+        caller: &reventless_core::Caller,
+        part: &Part,
+    ) -> Vec<(Target, Result<Value, String>)> {
         let mut own = Vec::new();
         let plugins: Vec<&Registration> = match &part.target {
             Target::Plugin(plugin) if plugin == PLATFORM_PREFIX => {
@@ -262,11 +299,7 @@ impl Gateway {
         };
         let body = json!({ "query": part.query, "operationName": part.operation_name, "variables": part.variables });
         let calls = plugins.into_iter().map(|registration| {
-            let mut event = event.clone();
-            if let Some(object) = event.as_object_mut() {
-                object.insert("body".into(), Value::String(body.to_string()));
-                object.insert("isBase64Encoded".into(), Value::Bool(false));
-            }
+            let event = auth::forwarded_event(event, caller, body.to_string());
             async move {
                 let answer = match self.apis.call(&registration.api_function, event).await {
                     Ok(response) => response_body(&response),
@@ -326,10 +359,10 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<serde_json::M
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     let config = GatewayConfig::from_env()?;
     let sdk = crate::lambda::sdk_config().await;
-    let gateway = Arc::new(Gateway::new(
-        Registry::new(&sdk, &config.registry),
-        Arc::new(LambdaInvoke(aws_sdk_lambda::Client::new(&sdk))),
-    )?);
+    let gateway = Arc::new(
+        Gateway::new(Registry::new(&sdk, &config.registry), Arc::new(LambdaInvoke(aws_sdk_lambda::Client::new(&sdk))))?
+            .with_auth(Authenticator::https(config.auth)),
+    );
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<Value>| {
         let gateway = gateway.clone();
         async move { Ok::<Value, lambda_runtime::Error>(gateway.handle(event.payload).await) }
