@@ -1,1 +1,265 @@
 //! Fires the Scheduler entries found on the emulator at their rate.
+//!
+//! moto stores EventBridge Scheduler entries but never fires them, so the
+//! local cloud reads them back every `rescan` and invokes their Lambda
+//! targets itself: once when an entry is first seen (so a freshly deployed
+//! heartbeat runs without waiting a period), then at its `rate(...)`. The
+//! invocation is checked as Scheduler's own call would be: the entry's role
+//! must allow `lambda:InvokeFunction` on the target.
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_scheduler::error::DisplayErrorContext;
+use aws_sdk_scheduler::types::ScheduleState;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::iam::Access;
+use crate::invoke::Invoker;
+
+/// The running scheduler; stops on [`Scheduler::shutdown`] or drop.
+pub struct Scheduler {
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler").field("running", &!self.task.is_finished()).finish()
+    }
+}
+
+impl Scheduler {
+    /// Polls moto's EventBridge Scheduler (ListSchedules in every group,
+    /// GetSchedule) every `rescan` and fires each ENABLED schedule whose
+    /// target is a Lambda function ARN: once when first found, then at its
+    /// `rate(...)` (`cron(...)` and `at(...)` entries are logged and skipped). Must be
+    /// called within a tokio runtime.
+    pub fn start(
+        moto: aws_config::SdkConfig,
+        invoker: Arc<dyn Invoker>,
+        access: Arc<dyn Access>,
+        rescan: Duration,
+    ) -> Self {
+        let client = aws_sdk_scheduler::Client::new(&moto);
+        let task = tokio::spawn(run(client, invoker, access, rescan.max(Duration::from_millis(10))));
+        Scheduler { task }
+    }
+
+    pub fn shutdown(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One schedule as last read, with when it fires next.
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    expression: String,
+    function_arn: String,
+    role_arn: String,
+    input: Value,
+    period: Option<Duration>,
+}
+
+struct Armed {
+    entry: Entry,
+    next: Option<Instant>,
+}
+
+async fn run(client: aws_sdk_scheduler::Client, invoker: Arc<dyn Invoker>, access: Arc<dyn Access>, rescan: Duration) {
+    let mut armed: HashMap<(String, String), Armed> = HashMap::new();
+    let mut next_scan = Instant::now();
+    loop {
+        let now = Instant::now();
+        if now >= next_scan {
+            match scan(&client).await {
+                Ok(found) => {
+                    armed.retain(|key, _| found.contains_key(key));
+                    for (key, entry) in found {
+                        match armed.get_mut(&key) {
+                            Some(current) if current.entry == entry => {}
+                            Some(current) => {
+                                // Changed: the new rate counts from now; it is not a new discovery.
+                                current.next = entry.period.map(|p| now + p);
+                                current.entry = entry;
+                            }
+                            None if entry.period.is_none() => {
+                                tracing::info!(group = %key.0, schedule = %key.1, expression = %entry.expression, "only rate(...) schedules fire here; skipped");
+                                armed.insert(key, Armed { entry, next: None });
+                            }
+                            None => {
+                                fire(&key, &entry, &invoker, &access);
+                                let next = entry.period.map(|p| now + p);
+                                armed.insert(key, Armed { entry, next });
+                            }
+                        }
+                    }
+                }
+                Err(problem) => tracing::warn!(problem, "cannot read the schedules"),
+            }
+            next_scan = now + rescan;
+        }
+        for (key, schedule) in armed.iter_mut() {
+            if let (Some(next), Some(period)) = (schedule.next, schedule.entry.period)
+                && now >= next
+            {
+                fire(key, &schedule.entry, &invoker, &access);
+                // Missed periods are not made up, as Scheduler does not.
+                let mut following = next + period;
+                while following <= now {
+                    following += period;
+                }
+                schedule.next = Some(following);
+            }
+        }
+        let wake = armed.values().filter_map(|a| a.next).fold(next_scan, Instant::min);
+        tokio::time::sleep_until(wake).await;
+    }
+}
+
+/// The ENABLED schedules with a Lambda target, by (group, name).
+async fn scan(client: &aws_sdk_scheduler::Client) -> Result<HashMap<(String, String), Entry>, String> {
+    let mut found = HashMap::new();
+    let mut groups = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_schedule_groups()
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| format!("ListScheduleGroups: {}", DisplayErrorContext(&e)))?;
+        groups.extend(page.schedule_groups().iter().filter_map(|g| g.name().map(str::to_string)));
+        token = page.next_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    if !groups.iter().any(|g| g == "default") {
+        groups.push("default".to_string());
+    }
+    for group in groups {
+        let mut token = None;
+        loop {
+            let page = client
+                .list_schedules()
+                .group_name(&group)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| format!("ListSchedules in {group}: {}", DisplayErrorContext(&e)))?;
+            for summary in page.schedules() {
+                let Some(name) = summary.name() else { continue };
+                if summary.state() == Some(&ScheduleState::Disabled) {
+                    continue;
+                }
+                let schedule = match client.get_schedule().group_name(&group).name(name).send().await {
+                    Ok(schedule) => schedule,
+                    Err(e) => {
+                        tracing::warn!(group, name, error = %DisplayErrorContext(&e), "GetSchedule failed");
+                        continue;
+                    }
+                };
+                if schedule.state() != Some(&ScheduleState::Enabled) {
+                    continue;
+                }
+                let Some(target) = schedule.target() else { continue };
+                let function_arn = target.arn().to_string();
+                if !function_arn.starts_with("arn:aws:lambda:") {
+                    continue;
+                }
+                let expression = schedule.schedule_expression().unwrap_or_default().to_string();
+                let period = rate(&expression);
+                let input = match target.input() {
+                    None => Value::Object(Default::default()),
+                    Some(text) => serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string())),
+                };
+                found.insert(
+                    (group.clone(), name.to_string()),
+                    Entry { expression, function_arn, role_arn: target.role_arn().to_string(), input, period },
+                );
+            }
+            token = page.next_token;
+            if token.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The period of a `rate(N unit)` expression.
+fn rate(expression: &str) -> Option<Duration> {
+    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (count, unit) = inner.trim().split_once(char::is_whitespace)?;
+    let count: u64 = count.parse().ok().filter(|n| *n > 0)?;
+    let seconds = match unit.trim() {
+        "second" | "seconds" => 1,
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(count.checked_mul(seconds)?))
+}
+
+/// The function name of a Lambda function ARN (`...:function:NAME[:qualifier]`).
+fn function_name(arn: &str) -> Option<&str> {
+    arn.split(':').skip_while(|part| *part != "function").nth(1).filter(|name| !name.is_empty())
+}
+
+/// Invokes the target in the background (a slow function must not delay other schedules).
+fn fire(key: &(String, String), entry: &Entry, invoker: &Arc<dyn Invoker>, access: &Arc<dyn Access>) {
+    let Some(function) = function_name(&entry.function_arn).map(str::to_string) else {
+        tracing::warn!(schedule = %key.1, target = %entry.function_arn, "not a function ARN");
+        return;
+    };
+    let (invoker, access, entry, schedule) = (invoker.clone(), access.clone(), entry.clone(), key.1.clone());
+    tokio::spawn(async move {
+        if let Err(denied) = access.authorize(&entry.role_arn, "lambda:InvokeFunction", &entry.function_arn).await {
+            tracing::warn!(schedule, %denied, "the schedule's role may not invoke its target");
+            return;
+        }
+        match invoker.invoke(&function, entry.input).await {
+            Ok(_) => tracing::debug!(schedule, function, "schedule fired"),
+            Err(failure) => tracing::warn!(schedule, function, %failure, "the scheduled invocation failed"),
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{function_name, rate};
+
+    #[test]
+    fn rates_parse_and_other_expressions_do_not() {
+        assert_eq!(rate("rate(1 minute)"), Some(Duration::from_secs(60)));
+        assert_eq!(rate("rate(5 minutes)"), Some(Duration::from_secs(300)));
+        assert_eq!(rate("rate(2 hours)"), Some(Duration::from_secs(7200)));
+        assert_eq!(rate("rate(1 day)"), Some(Duration::from_secs(86_400)));
+        assert_eq!(rate("rate(30 seconds)"), Some(Duration::from_secs(30)));
+        assert_eq!(rate("rate(0 minutes)"), None);
+        assert_eq!(rate("rate(minutes)"), None);
+        assert_eq!(rate("cron(0 12 * * ? *)"), None);
+        assert_eq!(rate("at(2030-01-01T00:00:00)"), None);
+    }
+
+    #[test]
+    fn function_names_come_from_arns() {
+        assert_eq!(
+            function_name("arn:aws:lambda:us-east-1:123456789012:function:shop-dev-Heartbeat"),
+            Some("shop-dev-Heartbeat")
+        );
+        assert_eq!(function_name("arn:aws:lambda:us-east-1:123456789012:function:f:live"), Some("f"));
+        assert_eq!(function_name("arn:aws:sqs:us-east-1:123456789012:q"), None);
+    }
+}
