@@ -388,3 +388,78 @@ async fn a_failing_resource_is_reported_and_unrelated_ones_still_land() {
     assert!(report.changes.iter().all(|c| !matches!(c, Change::Create { kind: ResourceKind::Table, .. })));
     run::destroy(&clients, &fixed.config, &|_| {}).await.unwrap();
 }
+
+/// A deployed stage, its planned command and stream mappings, and what AWS has of a function's mappings.
+async fn deployed_mappings(
+    prefix: &str,
+) -> (Clients, Inputs, reventless_aws::deploy::plan::Resource, reventless_aws::deploy::plan::Resource) {
+    let clients = clients().await;
+    let inputs = inputs(config(&unique_stage(prefix), ""));
+    let report = run::deploy(&clients, &inputs, &DeployOptions::default(), &|_| {}).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let (plan, _) = run::plan_stage(&clients, &inputs, &DeployOptions::default()).await.unwrap();
+    let mapping_of = |source: &str| {
+        let found =
+            plan.resources.iter().find(|r| r.kind == ResourceKind::EventSourceMapping && r.spec.get(source).is_some());
+        found.unwrap().clone()
+    };
+    let (commands, events) = (mapping_of("queue"), mapping_of("table"));
+    (clients, inputs, commands, events)
+}
+
+async fn mappings_of(
+    function: &reventless_aws::deploy::plan::Resource,
+) -> Vec<aws_sdk_lambda::types::EventSourceMappingConfiguration> {
+    let lambda = aws_sdk_lambda::Client::new(&Emulator::shared().unwrap().sdk_config().await);
+    let name = function.spec["function"].as_str().unwrap();
+    let listed = lambda.list_event_source_mappings().function_name(name).send().await.unwrap();
+    listed.event_source_mappings().to_vec()
+}
+
+/// The mapping updates a plan reports: (name, fields).
+async fn mapping_updates(clients: &Clients, inputs: &Inputs) -> Vec<(String, Vec<String>)> {
+    let (_, planned) = run::plan_stage(clients, inputs, &DeployOptions::default()).await.unwrap();
+    planned
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Update { kind: ResourceKind::EventSourceMapping, name, fields, .. } => {
+                Some((name.clone(), fields.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_without_partial_batch_responses_is_drift_and_the_deploy_sets_them_again() {
+    let (clients, inputs, commands, events) = deployed_mappings("r").await;
+    let report_failures = vec![aws_sdk_lambda::types::FunctionResponseType::ReportBatchItemFailures];
+    // An older deploy (or someone) left both mappings without them: Lambda
+    // would ignore the handlers' `batchItemFailures` and retry whole batches.
+    let lambda = aws_sdk_lambda::Client::new(&Emulator::shared().unwrap().sdk_config().await);
+    for mapping in [&commands, &events] {
+        let existing = mappings_of(mapping).await.remove(0);
+        assert_eq!(existing.function_response_types(), report_failures.as_slice(), "set on create");
+        let uuid = existing.uuid().unwrap();
+        let cleared = lambda.update_event_source_mapping().uuid(uuid).set_function_response_types(Some(Vec::new()));
+        cleared.send().await.unwrap();
+        let actual = clients.observe(mapping).await.unwrap().unwrap();
+        let drift = reventless_aws::deploy::apply::changed_fields(&mapping.spec, &actual);
+        assert_eq!(drift, vec!["functionResponseTypes"], "{} read back: {actual}", mapping.name);
+    }
+    let updates = mapping_updates(&clients, &inputs).await;
+    for mapping in [&commands, &events] {
+        assert!(updates.contains(&(mapping.name.clone(), vec!["functionResponseTypes".into()])), "{updates:?}");
+    }
+
+    let report = run::deploy(&clients, &inputs, &DeployOptions::default(), &|_| {}).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    for mapping in [&commands, &events] {
+        let repaired = mappings_of(mapping).await;
+        assert_eq!(repaired[0].function_response_types(), report_failures.as_slice(), "set on update too");
+    }
+    let again = run::deploy(&clients, &inputs, &DeployOptions::default(), &|_| {}).await.unwrap();
+    assert_eq!(again.changes, vec![], "no drift left");
+    run::destroy(&clients, &inputs.config, &|_| {}).await.unwrap();
+}

@@ -230,7 +230,13 @@ impl Clients {
             ResourceKind::EventSourceMapping => {
                 let function = resource.spec["function"].as_str().unwrap_or_default();
                 let Some(mapping) = self.find_mapping(resource).await? else { return Ok(None) };
-                let mut observed = json!({"function": function, "batchSize": mapping.batch_size()});
+                // Read back: a mapping without partial batch responses is drift.
+                let response_types: Vec<&str> = mapping.function_response_types().iter().map(|t| t.as_str()).collect();
+                let mut observed = json!({
+                    "function": function,
+                    "batchSize": mapping.batch_size(),
+                    "functionResponseTypes": response_types,
+                });
                 if let Some(queue) = resource.spec.get("queue") {
                     observed["queue"] = queue.clone();
                 } else {
@@ -502,7 +508,8 @@ impl Clients {
                         .lambda
                         .update_event_source_mapping()
                         .uuid(mapping.uuid().unwrap_or_default())
-                        .batch_size(batch);
+                        .batch_size(batch)
+                        .set_function_response_types(Some(response_types(resource)));
                     if resource.spec.get("table").is_some() {
                         update =
                             update
@@ -526,7 +533,7 @@ impl Clients {
                         .function_name(function)
                         .event_source_arn(source)
                         .batch_size(batch)
-                        .function_response_types(aws_sdk_lambda::types::FunctionResponseType::ReportBatchItemFailures);
+                        .set_function_response_types(Some(response_types(resource)));
                     if resource.spec.get("table").is_some() {
                         create =
                             create
@@ -1017,6 +1024,17 @@ impl Clients {
         }
         Ok(found)
     }
+}
+
+/// The response types the plan asks of a mapping (`ReportBatchItemFailures`).
+fn response_types(resource: &Resource) -> Vec<aws_sdk_lambda::types::FunctionResponseType> {
+    let planned = resource.spec["functionResponseTypes"].as_array();
+    planned
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(aws_sdk_lambda::types::FunctionResponseType::from)
+        .collect()
 }
 
 /// Where a stream mapping records batches that exhausted their retries.

@@ -681,14 +681,19 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
             }
             resources.extend(function_resources(config, &arns, stack, unit, &function, statements, environment));
             let mapping = match own_queue {
+                // Both handlers answer `batchItemFailures`: without
+                // ReportBatchItemFailures Lambda ignores it and retries (or
+                // drops) the whole batch.
                 Some((_, queue, _)) => Some(json!({
                     "function": function, "queue": queue, "batchSize": tuning.sqs_batch_size,
+                    "functionResponseTypes": ["ReportBatchItemFailures"],
                 })),
                 None if unit.follows_stream() => Some(json!({
                     "function": function, "table": names.stores.events_table, "batchSize": 100,
                     "bisectOnError": true, "maximumRetryAttempts": 10, "onFailure": names.stream_failures,
                     "logs": followed_log_keys(manifest, unit, &extended),
                     "types": followed_types(manifest, unit, &extended),
+                    "functionResponseTypes": ["ReportBatchItemFailures"],
                 })),
                 None => None,
             };
