@@ -463,3 +463,53 @@ async fn a_mapping_without_partial_batch_responses_is_drift_and_the_deploy_sets_
     assert_eq!(again.changes, vec![], "no drift left");
     run::destroy(&clients, &inputs.config, &|_| {}).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_repointed_at_another_queue_is_drift_and_the_deploy_puts_it_back() {
+    let (clients, inputs, commands, events) = deployed_mappings("q").await;
+    let planned_queue = commands.spec["queue"].as_str().unwrap().to_string();
+    let sdk = Emulator::shared().unwrap().sdk_config().await;
+    let (lambda, sqs) = (aws_sdk_lambda::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk));
+    // Someone repoints the command function at another queue (a source
+    // cannot be updated: delete, create).
+    let elsewhere = format!("elsewhere-{}.fifo", inputs.config.stage);
+    let fifo = aws_sdk_sqs::types::QueueAttributeName::FifoQueue;
+    let created = sqs.create_queue().queue_name(&elsewhere).attributes(fifo, "true").send().await.unwrap();
+    let elsewhere_url = created.queue_url().unwrap().to_string();
+    for mapping in mappings_of(&commands).await {
+        lambda.delete_event_source_mapping().uuid(mapping.uuid().unwrap()).send().await.unwrap();
+    }
+    let function = commands.spec["function"].as_str().unwrap();
+    let report_failures = aws_sdk_lambda::types::FunctionResponseType::ReportBatchItemFailures;
+    lambda
+        .create_event_source_mapping()
+        .function_name(function)
+        .event_source_arn(format!("arn:aws:sqs:us-east-1:123456789012:{elsewhere}"))
+        .batch_size(10)
+        .function_response_types(report_failures)
+        .send()
+        .await
+        .unwrap();
+
+    // Read back as AWS reports it, not as the plan says.
+    let actual = clients.observe(&commands).await.unwrap().unwrap();
+    assert_eq!(actual["queue"], elsewhere.as_str(), "{actual}");
+    assert_eq!(reventless_aws::deploy::apply::changed_fields(&commands.spec, &actual), vec!["queue"]);
+    let stream = clients.observe(&events).await.unwrap().unwrap();
+    assert_eq!(stream["table"], format!("shop-{}-{}-events", inputs.config.stage, events.stack), "{stream}");
+    assert_eq!(stream["function"], events.spec["function"], "{stream}");
+    let updates = mapping_updates(&clients, &inputs).await;
+    assert_eq!(updates, vec![(commands.name.clone(), vec!["queue".to_string()])]);
+
+    // The deploy replaces it: the function drains its own queue again.
+    let report = run::deploy(&clients, &inputs, &DeployOptions::default(), &|_| {}).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let repaired = mappings_of(&commands).await;
+    let sources: Vec<&str> = repaired.iter().filter_map(|m| m.event_source_arn()).collect();
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    assert!(sources[0].ends_with(&format!(":{planned_queue}")), "{sources:?}");
+    let again = run::deploy(&clients, &inputs, &DeployOptions::default(), &|_| {}).await.unwrap();
+    assert_eq!(again.changes, vec![], "no drift left");
+    run::destroy(&clients, &inputs.config, &|_| {}).await.unwrap();
+    sqs.delete_queue().queue_url(elsewhere_url).send().await.unwrap();
+}

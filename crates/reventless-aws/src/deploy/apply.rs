@@ -228,19 +228,21 @@ impl Clients {
                 })))
             }
             ResourceKind::EventSourceMapping => {
-                let function = resource.spec["function"].as_str().unwrap_or_default();
                 let Some(mapping) = self.find_mapping(resource).await? else { return Ok(None) };
-                // Read back: a mapping without partial batch responses is drift.
+                // Everything as AWS reports it: a mapping repointed at another
+                // queue or table, or without partial batch responses, is drift.
+                let function = mapping.function_arn().and_then(|arn| arn.split("function:").nth(1));
+                let function = function.and_then(|rest| rest.split(':').next());
                 let response_types: Vec<&str> = mapping.function_response_types().iter().map(|t| t.as_str()).collect();
                 let mut observed = json!({
                     "function": function,
                     "batchSize": mapping.batch_size(),
                     "functionResponseTypes": response_types,
                 });
-                if let Some(queue) = resource.spec.get("queue") {
-                    observed["queue"] = queue.clone();
-                } else {
-                    observed["table"] = resource.spec["table"].clone();
+                if let Some((key, name)) = mapping.event_source_arn().and_then(mapping_source) {
+                    observed[key] = json!(name);
+                }
+                if resource.spec.get("table").is_some() {
                     observed["bisectOnError"] = json!(mapping.bisect_batch_on_function_error());
                     observed["maximumRetryAttempts"] = json!(mapping.maximum_retry_attempts());
                     let on_failure = mapping
@@ -374,11 +376,18 @@ impl Clients {
             Err(error) => return Err(aws("ListEventSourceMappings", function)(error)),
         };
         let queue_source = resource.spec.get("queue").is_some();
-        Ok(mappings
+        let of_kind: Vec<&aws_sdk_lambda::types::EventSourceMappingConfiguration> = mappings
             .event_source_mappings()
             .iter()
-            .find(|m| m.event_source_arn().is_some_and(|arn| arn.starts_with("arn:aws:sqs") == queue_source))
-            .cloned())
+            .filter(|m| m.event_source_arn().is_some_and(|arn| arn.starts_with("arn:aws:sqs") == queue_source))
+            .collect();
+        // The one on the planned queue or table, else another of its kind (drift).
+        let planned = |m: &aws_sdk_lambda::types::EventSourceMappingConfiguration| {
+            let source = m.event_source_arn().and_then(mapping_source);
+            source.is_some_and(|(key, name)| resource.spec.get(key).and_then(Value::as_str) == Some(name.as_str()))
+        };
+        let found = of_kind.iter().find(|m| planned(m)).or(of_kind.first());
+        Ok(found.map(|m| (*m).clone()))
     }
 
     // ------------------------------------------------------------ ensure
@@ -502,7 +511,21 @@ impl Clients {
             ResourceKind::EventSourceMapping => {
                 let function = resource.spec["function"].as_str().unwrap_or_default();
                 let batch = i32::try_from(resource.spec["batchSize"].as_i64().unwrap_or(10)).unwrap_or(10);
-                if let Some(mapping) = self.find_mapping(resource).await? {
+                let source = self.source_arn(resource).await?;
+                let mut found = self.find_mapping(resource).await?;
+                // A mapping's source cannot be changed: one on another queue
+                // or table is replaced.
+                if let Some(stray) = found.take_if(|m| m.event_source_arn() != Some(source.as_str())) {
+                    self.count();
+                    let uuid = stray.uuid().unwrap_or_default();
+                    match self.lambda.delete_event_source_mapping().uuid(uuid).send().await {
+                        Err(error) if !code_is(&error, "ResourceNotFoundException") => {
+                            return Err(aws("DeleteEventSourceMapping", name)(error));
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some(mapping) = found {
                     self.count();
                     let mut update = self
                         .lambda
@@ -525,7 +548,6 @@ impl Clients {
                         .set_filter_criteria(stream_filter(resource));
                     update.send().await.map_err(aws("UpdateEventSourceMapping", name))?;
                 } else {
-                    let source = self.source_arn(resource).await?;
                     self.count();
                     let mut create = self
                         .lambda
@@ -1024,6 +1046,16 @@ impl Clients {
         }
         Ok(found)
     }
+}
+
+/// The spec key and name of an event source: `("queue", NAME)` for
+/// `arn:aws:sqs:…:NAME`, `("table", NAME)` for `arn:aws:dynamodb:…:table/NAME/stream/…`.
+fn mapping_source(arn: &str) -> Option<(&'static str, String)> {
+    if arn.starts_with("arn:aws:sqs:") {
+        return arn.rsplit(':').next().map(|name| ("queue", name.to_string()));
+    }
+    let table = arn.split(":table/").nth(1)?.split('/').next()?;
+    Some(("table", table.to_string()))
 }
 
 /// The response types the plan asks of a mapping (`ReportBatchItemFailures`).
