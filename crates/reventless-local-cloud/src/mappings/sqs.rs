@@ -12,7 +12,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName,
+    QueueAttributeName,
+};
 use base64::Engine;
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -31,6 +34,11 @@ const LONG_POLL_SECONDS: i32 = 1;
 /// SQS's largest receive.
 const MAX_RECEIVE: i32 = 10;
 
+/// How long before the visibility timeout kept FIFO messages are released (see [`Poller::return_in_order`]).
+const RETURN_MARGIN: Duration = Duration::from_millis(150);
+/// SQS's default visibility timeout, when the queue's cannot be read.
+const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
+
 const ACTIONS: [&str; 3] = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"];
 
 pub(super) async fn run(shared: Arc<Shared>, mut config: watch::Receiver<MappingConfig>, status: Status) {
@@ -45,7 +53,9 @@ pub(super) async fn run(shared: Arc<Shared>, mut config: watch::Receiver<Mapping
             }
         }
     };
+    let visibility = visibility_timeout(&shared.sqs, &url).await;
     let poller = Arc::new(Poller {
+        visibility,
         shared,
         fifo: arn.ends_with(".fifo"),
         arn,
@@ -68,6 +78,14 @@ pub(super) async fn run(shared: Arc<Shared>, mut config: watch::Receiver<Mapping
             Polled::Problem => tokio::time::sleep(PROBLEM_PAUSE).await,
         }
     }
+}
+
+async fn visibility_timeout(sqs: &aws_sdk_sqs::Client, url: &str) -> Duration {
+    let read =
+        sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::VisibilityTimeout).send().await;
+    read.ok()
+        .and_then(|output| output.attributes?.get(&QueueAttributeName::VisibilityTimeout)?.parse::<u64>().ok())
+        .map_or(DEFAULT_VISIBILITY, Duration::from_secs)
 }
 
 /// A poller added while the queue has a backlog; it ends when the queue looks drained.
@@ -93,6 +111,8 @@ struct Poller {
     arn: String,
     url: String,
     fifo: bool,
+    /// The queue's visibility timeout (receives use the queue's).
+    visibility: Duration,
     status: Status,
     /// FIFO groups some poller of this mapping holds in a batch.
     groups_in_flight: Mutex<HashSet<String>>,
@@ -102,6 +122,8 @@ struct Poller {
 struct Received {
     message: Message,
     record: Value,
+    /// When the receive that returned it was sent (its visibility timeout runs from there).
+    received_at: Instant,
 }
 
 impl Poller {
@@ -142,7 +164,51 @@ impl Poller {
         // the group's next message in between.
         self.release_groups(&owned_groups);
         self.delete(&to_delete).await;
+        if self.fifo {
+            let kept: Vec<&Received> =
+                batch.iter().filter(|r| !to_delete.iter().any(|d| d.message_id == r.message.message_id)).collect();
+            self.return_in_order(&kept);
+        }
         Polled::Busy
+    }
+
+    /// Makes the kept messages of a FIFO batch visible together just before
+    /// their visibility timeout ends. moto otherwise redelivers a group out of
+    /// order: when several in-flight messages of a group time out at once, it
+    /// skips each while a later one still counts as in flight, so the last
+    /// message comes back first. Releasing them all (in order) before the
+    /// timeout clears the group at once; then moto hands them out in order.
+    fn return_in_order(&self, kept: &[&Received]) {
+        let Some(earliest) = kept.iter().map(|r| r.received_at).min() else { return };
+        let Some(at) = (earliest + self.visibility).checked_sub(RETURN_MARGIN) else { return };
+        if at <= Instant::now() {
+            // Too late: moto may already be handing them out; a second release could duplicate one.
+            return;
+        }
+        let receipts: Vec<String> = kept.iter().filter_map(|r| r.message.receipt_handle.clone()).collect();
+        let (sqs, url, arn) = (self.shared.sqs.clone(), self.url.clone(), self.arn.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            for chunk in receipts.chunks(10) {
+                let entries = chunk.iter().enumerate().filter_map(|(i, receipt)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .visibility_timeout(0)
+                        .build()
+                        .ok()
+                });
+                if let Err(e) = sqs
+                    .change_message_visibility_batch()
+                    .queue_url(&url)
+                    .set_entries(Some(entries.collect()))
+                    .send()
+                    .await
+                {
+                    tracing::warn!(queue = %arn, error = %DisplayErrorContext(&e), "cannot return kept messages in order");
+                }
+            }
+        });
     }
 
     /// Invokes the function with the batch; the messages Lambda deletes afterwards.
@@ -211,6 +277,7 @@ impl Poller {
                     i32::try_from(left.as_secs_f64().ceil() as i64).unwrap_or(0).min(LONG_POLL_SECONDS)
                 }
             };
+            let received_at = Instant::now();
             let messages = match self.receive(wanted, wait).await {
                 Ok(messages) => messages,
                 // What was received is still a batch; it is not left to time out.
@@ -231,7 +298,7 @@ impl Poller {
                     continue;
                 }
                 let record = self.record(&message);
-                batch.push(Received { message, record });
+                batch.push(Received { message, record, received_at });
             }
             if batch.len() >= target {
                 break;
