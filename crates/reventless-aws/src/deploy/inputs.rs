@@ -35,6 +35,11 @@ pub fn prepare(
     bootstraps: &Bootstraps,
     progress: &(dyn Fn(String) + Sync),
 ) -> Result<Inputs, DeployError> {
+    // Without it cargo fails mid-way with "no such command: `zigbuild`".
+    let builds = !config.plugins.is_empty() || config.platform.bin.is_some();
+    if matches!(bootstraps, Bootstraps::Build) && builds {
+        check_zigbuild()?;
+    }
     let mut binaries = Vec::new();
     for (stack, plugin) in &config.plugins {
         let bin = bin_of(&config, stack);
@@ -125,6 +130,46 @@ fn locate(
             .cloned()
             .ok_or_else(|| DeployError::Refused(format!("no bootstrap given for stack `{stack}`"))),
     }
+}
+
+/// The cargo subcommand that builds Lambda binaries (glibc pinned by zig).
+const ZIGBUILD: &str = "cargo-zigbuild";
+
+/// Where cargo would find `cargo-zigbuild`, looking where cargo looks for
+/// subcommands: `cargo_home/bin`, then each directory of `path` (`PATH`).
+pub fn find_zigbuild(path: Option<&std::ffi::OsStr>, cargo_home: Option<&Path>) -> Option<PathBuf> {
+    let name = format!("{ZIGBUILD}{}", std::env::consts::EXE_SUFFIX);
+    let home_bin = cargo_home.map(|home| home.join("bin"));
+    let dirs = home_bin.into_iter().chain(path.into_iter().flat_map(std::env::split_paths));
+    dirs.map(|dir| dir.join(&name)).find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    let Ok(metadata) = std::fs::metadata(path) else { return false };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        metadata.is_file() && metadata.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        metadata.is_file()
+    }
+}
+
+/// Refuses a build up front, saying what to install, when cargo-zigbuild is missing.
+fn check_zigbuild() -> Result<(), DeployError> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    if find_zigbuild(std::env::var_os("PATH").as_deref(), cargo_home.as_deref()).is_some() {
+        return Ok(());
+    }
+    Err(DeployError::Refused(format!(
+        "building the Lambda binaries needs {ZIGBUILD}, which is not installed (not in $CARGO_HOME/bin nor on \
+         PATH): install it with `pip install ziglang` and `cargo install cargo-zigbuild`, or skip the build with \
+         `--bootstrap-dir <dir>` holding binaries built elsewhere"
+    )))
 }
 
 /// The deterministic zip of a `bootstrap`.
