@@ -240,11 +240,17 @@ pub struct Authenticator {
     settings: Option<AuthSettings>,
     fetch: Arc<dyn FetchJson>,
     cache: tokio::sync::Mutex<KeyCache>,
+    refetch_after: Duration,
 }
 
 impl Authenticator {
     pub fn new(settings: Option<AuthSettings>, fetch: Arc<dyn FetchJson>) -> Self {
-        Self { settings, fetch, cache: tokio::sync::Mutex::default() }
+        Self { settings, fetch, cache: tokio::sync::Mutex::default(), refetch_after: REFETCH_AFTER }
+    }
+
+    /// Another minimum interval between key-set reads than [`REFETCH_AFTER`] (tests).
+    pub fn refetching_after(self, interval: Duration) -> Self {
+        Self { refetch_after: interval, ..self }
     }
 
     /// Fetching over HTTPS ([`HttpsFetch`]).
@@ -322,7 +328,7 @@ impl Authenticator {
         if found.is_some() && !stale {
             return Ok(found);
         }
-        if age.is_some_and(|age| age < REFETCH_AFTER) {
+        if age.is_some_and(|age| age < self.refetch_after) {
             return match &cache.failure {
                 Some(failure) if found.is_none() => Err(AuthError::Unavailable(failure.clone())),
                 _ => Ok(found),
