@@ -1,16 +1,19 @@
 //! The platform gateway's real `bootstrap` in front of the Catalog and
 //! Ordering API functions (real binaries too): plugins register through
 //! their heartbeats, the gateway composes their schemas, splits requests
-//! per plugin, forwards the caller's identity and merges the answers.
+//! per plugin, forwards the caller's identity and merges the answers. The
+//! caller is who a bearer token from the local OIDC issuer says; claims a
+//! client puts into its own request never reach a plugin.
 #![allow(clippy::unwrap_used)] // tests report failures by panicking
 mod support;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use reventless_aws::gateway::{GATEWAY_ENV, GatewayConfig, Registry};
+use reventless_aws::gateway::{AuthSettings, GATEWAY_ENV, GatewayConfig, Registry};
 use reventless_aws::provision;
 use reventless_aws::runtime_api::{InvokeEndpoint, RuntimeApi};
+use reventless_local_cloud::oidc::Issuer;
 use serde_json::{Value, json};
 use support::{Deployment, LIMIT, body, graphql, http_request};
 
@@ -18,9 +21,17 @@ const CATALOG: &str = env!("CARGO_BIN_EXE_catalog-lambda");
 const ORDERING: &str = env!("CARGO_BIN_EXE_ordering-lambda");
 const GATEWAY: &str = env!("CARGO_BIN_EXE_platform-gateway");
 
-fn post(body: &str, claims: Option<Value>) -> Value {
-    http_request("POST", "/graphql", Some(body), claims)
+/// A POST as the gateway's public function URL passes it: with the client's
+/// `Authorization` header when it sent one.
+fn post(body: &str, token: Option<&str>) -> Value {
+    let mut request = http_request("POST", "/graphql", Some(body), None);
+    if let Some(token) = token {
+        request["headers"]["authorization"] = json!(format!("Bearer {token}"));
+    }
+    request
 }
+
+const AUDIENCE: &str = "shop-web";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_serves_every_registered_plugin_at_one_endpoint() {
@@ -57,7 +68,9 @@ async fn the_gateway_serves_every_registered_plugin_at_one_endpoint() {
     .await
     .unwrap();
     let gateway = RuntimeApi::start().await.unwrap();
-    let config = GatewayConfig { registry: registry.clone(), auth: None };
+    let issuer = Issuer::start(AUDIENCE).unwrap();
+    let config =
+        GatewayConfig { registry: registry.clone(), auth: Some(AuthSettings::new(issuer.issuer_url(), AUDIENCE)) };
     let mut env = catalog.env("unused");
     env.retain(|(key, _)| *key != "REVENTLESS_CONFIG");
     env.push((GATEWAY_ENV, serde_json::to_string(&config).unwrap()));
@@ -77,8 +90,8 @@ async fn the_gateway_serves_every_registered_plugin_at_one_endpoint() {
         r#"mutation { Catalog_AddCategory(categoryId: "books", name: "Books") { status errorCode }
                       Ordering_Customer_Register(id: "c1", name: "Ann", email: "ann@example.org") { status errorCode } }"#,
     );
-    let caller = json!({ "sub": "c1", "roles": "Merchandiser" });
-    let answer = body(&gateway.invoke(post(&both, Some(caller.clone())), LIMIT).await.unwrap());
+    let caller = issuer.sign("c1", &["Merchandiser"], std::time::Duration::from_secs(600)).unwrap();
+    let answer = body(&gateway.invoke(post(&both, Some(&caller)), LIMIT).await.unwrap());
     assert_eq!(
         answer["data"],
         json!({
@@ -89,6 +102,22 @@ async fn the_gateway_serves_every_registered_plugin_at_one_endpoint() {
     );
     let anonymous = body(&gateway.invoke(post(&both, None), LIMIT).await.unwrap());
     assert_eq!(anonymous["data"]["Catalog_AddCategory"]["errorCode"], "AccessRefused");
+    // Claims a client writes into its own request context are not an identity.
+    let smuggled = http_request("POST", "/graphql", Some(&both), Some(json!({"sub": "c1", "roles": "Merchandiser"})));
+    let smuggled = body(&gateway.invoke(smuggled, LIMIT).await.unwrap());
+    assert_eq!(smuggled["data"]["Catalog_AddCategory"]["errorCode"], "AccessRefused", "{smuggled}");
+    // A token of another issuer, or an expired one: 401 and nothing runs.
+    let stranger = Issuer::start(AUDIENCE).unwrap();
+    let forged = stranger.sign("c1", &["Merchandiser"], std::time::Duration::from_secs(600)).unwrap();
+    let mut expired = issuer.claims("c1", &["Merchandiser"], std::time::Duration::from_secs(600));
+    expired.insert("exp".into(), json!(expired["iat"].as_u64().unwrap() - 600));
+    let expired = issuer.sign_claims(&expired).unwrap();
+    for token in [forged, expired, "garbage".to_string()] {
+        let refused = gateway.invoke(post(&both, Some(&token)), LIMIT).await.unwrap();
+        assert_eq!(refused["statusCode"], 401, "{refused}");
+        assert_eq!(body(&refused)["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    }
+    stranger.shutdown();
 
     // A query across both, with variables, an alias and a fragment, after the views caught up.
     let (views, _views_fn) = catalog.function(CATALOG, "AllReadModels").await;
@@ -140,8 +169,9 @@ async fn the_gateway_serves_every_registered_plugin_at_one_endpoint() {
     assert_eq!(garbage["statusCode"], 400);
     // A plugin's own validation error comes back as the plugin said it.
     let wrong_type = graphql(r#"mutation { Catalog_AddCategory(categoryId: 5, name: "x") { status } }"#);
-    let refused = body(&gateway.invoke(post(&wrong_type, Some(caller)), LIMIT).await.unwrap());
+    let refused = body(&gateway.invoke(post(&wrong_type, Some(&caller)), LIMIT).await.unwrap());
     assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
     let events = catalog.stores().events.read("Catalog", &reventless_spec::Query::all(), None, None).await.unwrap();
     assert_eq!(events.len(), 1, "only the accepted AddCategory appended");
+    issuer.shutdown();
 }
