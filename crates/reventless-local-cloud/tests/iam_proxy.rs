@@ -476,3 +476,90 @@ async fn the_caller_is_the_assumed_role() {
     assert_eq!(identity.arn(), Some(format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/{role_name}").as_str()));
     assert!(identity.user_id().unwrap().starts_with("AROA"));
 }
+
+#[tokio::test]
+async fn secrets_need_get_parameter_on_their_path() {
+    let cloud = cloud().await;
+    let prefix = format!("/reventless/{}", unique("shop"));
+    let moto_ssm = aws_sdk_ssm::Client::new(&cloud.moto);
+    for name in ["granted", "other"] {
+        moto_ssm
+            .put_parameter()
+            .name(format!("{prefix}/{name}"))
+            .value(format!("{name}-secret"))
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .unwrap();
+    }
+    // The deployer's `Arns::parameter`: `parameter` followed by the path.
+    let granted = format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{prefix}/granted");
+    let (_, role) = role(
+        &cloud.moto,
+        json!([{"Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:GetParameters"], "Resource": [granted]}]),
+    )
+    .await;
+    let config = aws_sdk_ssm::config::Builder::from(&cloud.moto)
+        .endpoint_url(cloud.proxy.url())
+        .credentials_provider(sdk_credentials(&cloud.iam.credentials_for(&role)))
+        .build();
+    let ssm = aws_sdk_ssm::Client::from_conf(config);
+
+    let read = ssm.get_parameter().name(format!("{prefix}/granted")).with_decryption(true).send().await.unwrap();
+    assert_eq!(read.parameter.unwrap().value.as_deref(), Some("granted-secret"));
+    let error = ssm.get_parameter().name(format!("{prefix}/other")).with_decryption(true).send().await.unwrap_err();
+    assert_eq!(aws_sdk_ssm::error::ProvideErrorMetadata::code(&error), Some("AccessDeniedException"), "{error:?}");
+    let error = ssm
+        .get_parameters()
+        .names(format!("{prefix}/granted"))
+        .names(format!("{prefix}/other"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(aws_sdk_ssm::error::ProvideErrorMetadata::code(&error), Some("AccessDeniedException"), "{error:?}");
+}
+
+#[tokio::test]
+async fn log_streams_fall_under_the_log_group_grant() {
+    let cloud = cloud().await;
+    let function = unique("fn");
+    let (mine, other) = (format!("/aws/lambda/{function}"), format!("/aws/lambda/{function}-other"));
+    let moto_logs = aws_sdk_cloudwatchlogs::Client::new(&cloud.moto);
+    for group in [&mine, &other] {
+        moto_logs.create_log_group().log_group_name(group).send().await.unwrap();
+    }
+    // The deployer's `Arns::log_group`.
+    let (_, role) = role(
+        &cloud.moto,
+        json!([{"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{mine}:*")]}]),
+    )
+    .await;
+    let config = aws_sdk_cloudwatchlogs::config::Builder::from(&cloud.moto)
+        .endpoint_url(cloud.proxy.url())
+        .credentials_provider(sdk_credentials(&cloud.iam.credentials_for(&role)))
+        .build();
+    let logs = aws_sdk_cloudwatchlogs::Client::from_conf(config);
+    let event = || {
+        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+            .timestamp(1_700_000_000_000)
+            .message("hello")
+            .build()
+            .unwrap()
+    };
+
+    logs.create_log_stream().log_group_name(&mine).log_stream_name("2025/01/01/[$LATEST]a").send().await.unwrap();
+    logs.put_log_events()
+        .log_group_name(&mine)
+        .log_stream_name("2025/01/01/[$LATEST]a")
+        .log_events(event())
+        .send()
+        .await
+        .unwrap();
+    let error = logs.create_log_stream().log_group_name(&other).log_stream_name("s").send().await.unwrap_err();
+    assert_eq!(aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata::code(&error), Some("AccessDeniedException"));
+    let error = logs.create_log_group().log_group_name(format!("{mine}-new")).send().await.unwrap_err();
+    assert_eq!(aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata::code(&error), Some("AccessDeniedException"));
+    let streams = moto_logs.describe_log_streams().log_group_name(&other).send().await.unwrap();
+    assert!(streams.log_streams().is_empty(), "a refused stream is not created");
+}
