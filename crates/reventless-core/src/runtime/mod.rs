@@ -48,6 +48,8 @@ pub enum RuntimeError {
     Plugin(#[from] PluginError),
     #[error("projection `{projection}` is failing: {error}")]
     ProjectionFailed { projection: String, error: String },
+    #[error("follower `{follower}` stopped ({reason}): it applies nothing more until the runtime restarts")]
+    FollowerStopped { follower: String, reason: String },
     #[error("projections did not catch up within {0:?}")]
     Timeout(Duration),
     #[error(
@@ -63,6 +65,8 @@ pub enum RuntimeError {
 struct Progress {
     position: u64,
     error: Option<String>,
+    /// Why the follower's task ended, once it has.
+    stopped: Option<String>,
 }
 
 struct HostedProjection {
@@ -386,7 +390,7 @@ impl Runtime {
         }
         tasks.push(tokio::spawn(runtime.clone().run_lifecycle()));
         for worker in workers {
-            tasks.push(tokio::spawn(worker.run()));
+            tasks.push(worker.spawn_supervised());
         }
         if let Ok(mut slot) = runtime.inner.tasks.lock() {
             *slot = tasks;
@@ -605,14 +609,25 @@ impl Runtime {
             for projection in &self.inner.projections {
                 let target = heads.get(&projection.source).copied().unwrap_or(0);
                 let mut progress = projection.progress.clone();
-                let reached = progress.wait_for(|p| p.position >= target || p.error.is_some()).await;
-                if let Ok(progress) = reached
-                    && let (Some(error), true) = (&progress.error, progress.position < target)
-                {
-                    return Err(RuntimeError::ProjectionFailed {
-                        projection: projection.name.clone(),
-                        error: error.clone(),
-                    });
+                let reached = progress
+                    .wait_for(|p| p.position >= target || p.error.is_some() || p.stopped.is_some())
+                    .await
+                    .map(|p| p.clone());
+                let follower = projection.name.clone();
+                match reached {
+                    Ok(progress) if progress.position >= target => {}
+                    Ok(Progress { stopped: Some(reason), .. }) => {
+                        return Err(RuntimeError::FollowerStopped { follower, reason });
+                    }
+                    Ok(Progress { error: Some(error), .. }) => {
+                        return Err(RuntimeError::ProjectionFailed { projection: follower, error });
+                    }
+                    Ok(_) => {}
+                    // Every sender is gone: nothing will move it any more.
+                    Err(_) => {
+                        let reason = "its task is gone".to_string();
+                        return Err(RuntimeError::FollowerStopped { follower, reason });
+                    }
                 }
             }
             Ok(())

@@ -84,6 +84,27 @@ impl Worker {
         Self { stores: stores.clone(), follower, sources, shutdown, kind, component, batch: PROJECTION_BATCH }
     }
 
+    /// Runs the worker in a task watched by another: when it ends for any
+    /// reason (a follower panicked, the event bus closed, shutdown) its
+    /// sources are marked stopped, so [`Runtime::wait_for_projections`]
+    /// reports the follower instead of answering `Ok` or waiting in vain.
+    pub(super) fn spawn_supervised(self) -> JoinHandle<()> {
+        let progress: Vec<watch::Sender<Progress>> = self.sources.iter().map(|s| s.progress.clone()).collect();
+        let component = self.component.clone();
+        let task = tokio::spawn(self.run());
+        tokio::spawn(async move {
+            let reason = match task.await {
+                Ok(()) => "its task ended".to_string(),
+                Err(error) if error.is_panic() => format!("it panicked: {}", panic_message(error.into_panic())),
+                Err(error) => format!("its task was cancelled: {error}"),
+            };
+            tracing::error!(follower = component, reason, "follower stopped; it applies nothing more");
+            for sender in progress {
+                sender.send_modify(|p| p.stopped = Some(reason.clone()));
+            }
+        })
+    }
+
     pub(super) fn selected(&self, kinds: &[FollowerKind], components: &[String]) -> bool {
         kinds.contains(&self.kind) && (components.is_empty() || components.contains(&self.component))
     }
@@ -165,12 +186,12 @@ impl Worker {
         };
         let Some(last) = events.last().map(|e| e.position) else {
             source.known_position = Some(checkpoint);
-            source.progress.send_replace(Progress { position: checkpoint, error: None });
+            source.progress.send_replace(Progress { position: checkpoint, ..Progress::default() });
             return Ok(false);
         };
         if !events.iter().any(|event| self.follower.consumes(&event.event_type)) {
             source.known_position = Some(last);
-            source.progress.send_replace(Progress { position: last, error: None });
+            source.progress.send_replace(Progress { position: last, ..Progress::default() });
             return Ok(true);
         }
         let advance = Checkpoint { name: source.checkpoint.clone(), position: last };
@@ -189,7 +210,7 @@ impl Worker {
             }
         }
         let position = source.known_position.unwrap_or(checkpoint);
-        source.progress.send_replace(Progress { position, error: None });
+        source.progress.send_replace(Progress { position, ..Progress::default() });
         Ok(true)
     }
 
@@ -235,12 +256,20 @@ impl Worker {
                         && !notice.types.iter().any(|t| follower.consumes(t)) =>
                 {
                     source.known_position = Some(notice.position);
-                    source.progress.send_replace(Progress { position: notice.position, error: None });
+                    source.progress.send_replace(Progress { position: notice.position, ..Progress::default() });
                 }
                 _ => news = true,
             }
         }
         news
+    }
+}
+
+/// The text a panic was raised with.
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(text) => *text,
+        Err(payload) => payload.downcast_ref::<&str>().map_or_else(|| "(no message)".to_string(), |t| t.to_string()),
     }
 }
 
