@@ -4,6 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod emulate;
+
 use clap::{Parser, Subcommand};
 use reventless_aws::deploy::apply::{Change, Clients};
 use reventless_aws::deploy::config::ProjectConfig;
@@ -75,6 +77,22 @@ enum Command {
     Outputs {
         #[arg(long)]
         stage: String,
+    },
+    /// Run the stage offline: the emulator, a local Lambda service running the
+    /// deployed functions under their roles, and a local token issuer; serves
+    /// until Ctrl-C.
+    Emulate {
+        #[arg(long, default_value = "emulate")]
+        stage: String,
+        /// Use binaries already built in this directory (`<dir>/<bin>`) instead of building them.
+        #[arg(long)]
+        bootstrap_dir: Option<PathBuf>,
+        /// Build with the release profile (the dev profile by default).
+        #[arg(long)]
+        release: bool,
+        /// Where uploaded code is unpacked (default: a temporary directory).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
     },
 }
 
@@ -161,9 +179,14 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
     let progress = |line: String| eprintln!("{line}");
     let stage = match &cli.command {
         Command::Plan { target } | Command::Deploy { target, .. } | Command::Status { target } => target.stage.clone(),
-        Command::Destroy { stage, .. } | Command::Outputs { stage } => stage.clone(),
+        Command::Destroy { stage, .. } | Command::Outputs { stage } | Command::Emulate { stage, .. } => stage.clone(),
     };
     let config = ProjectConfig::load(&cli.config, &stage).map_err(|e| format!("{}: {e}", cli.config.display()))?;
+    if let Command::Emulate { bootstrap_dir, release, work_dir, .. } = cli.command {
+        let options =
+            emulate::Options { endpoint_url: cli.endpoint_url, bootstrap_dir, release, work_dir, json: cli.json };
+        return emulate::run(config, options).await;
+    }
     let clients = clients(&config, cli.endpoint_url.as_deref()).await;
     let inputs = |target: &Target| {
         let bootstraps = match &target.bootstrap_dir {
@@ -244,6 +267,7 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Emulate { .. } => unreachable!("answered above"),
         Command::Outputs { .. } => {
             let outputs = run::outputs(&clients, &config).await.map_err(|e| e.to_string())?;
             if cli.json {

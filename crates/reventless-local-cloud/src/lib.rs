@@ -10,11 +10,14 @@
 //! credentials naming its role, so that each AWS request the function makes
 //! is checked against that role's policies ([`iam`]) before it reaches moto.
 //! A local OIDC issuer ([`oidc`]) signs test tokens for the gateway.
+mod cloud;
 pub mod iam;
 pub mod invoke;
 pub mod lambda;
 pub mod mappings;
 pub mod oidc;
 pub mod scheduler;
+pub mod stage;
 
+pub use cloud::{ACCOUNT, AUDIENCE, CloudError, CloudOptions, LocalCloud};
 pub use invoke::{InvokeFailure, Invoker};

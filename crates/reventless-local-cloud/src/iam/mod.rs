@@ -268,14 +268,17 @@ impl Access for Iam {
 
 /// A policy document as IAM returns it: URL-encoded (real IAM) or plain.
 fn parse(name: &str, document: &str) -> Result<policy::Policy, PolicyError> {
-    let decoded;
-    let document = if document.trim_start().starts_with('{') {
-        document
+    policy::Policy::parse(&document_text(document))
+        .map_err(|error| PolicyError::Malformed { name: name.to_string(), error })
+}
+
+/// The JSON of a policy document as IAM returns it (URL-encoded on real IAM and moto, or plain).
+pub fn document_text(document: &str) -> std::borrow::Cow<'_, str> {
+    if document.trim_start().starts_with('{') {
+        std::borrow::Cow::Borrowed(document)
     } else {
-        decoded = percent_encoding::percent_decode_str(document).decode_utf8_lossy();
-        &decoded
-    };
-    policy::Policy::parse(document).map_err(|error| PolicyError::Malformed { name: name.to_string(), error })
+        percent_encoding::percent_decode_str(document).decode_utf8_lossy()
+    }
 }
 
 /// `NAME` of `arn:aws:iam::ACCOUNT:role/path/…/NAME`.
