@@ -84,7 +84,10 @@ struct Item {
 /// Part of a batch still to hand to the function.
 struct Part {
     items: Vec<Item>,
+    /// Retries used; a bisected half inherits its parent's (splitting is not a retry).
     retries: i32,
+    /// Invocations that included these items, halves inheriting their parent's
+    /// (the failure record's `approximateInvokeCount`).
     invocations: u32,
 }
 
