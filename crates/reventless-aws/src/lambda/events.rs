@@ -136,6 +136,14 @@ impl Handler {
     /// status, heartbeat time, schema fragment) is written again. It is also
     /// the plugin's clock: automation items whose retry is due are retried
     /// (nothing else would wake them without new events).
+    ///
+    /// When retrying fails (the todo list cannot be read or written) the
+    /// answer says `DEGRADED` with each automation's error, and each is
+    /// logged as an error: an invocation answering `CONNECTED` would hide
+    /// automations that no longer move. The registry still shows the plugin
+    /// (it is alive and its API answers; the gateway keeps routing to it) —
+    /// the failure belongs to the function's log and answer, and the next
+    /// beat tries again.
     async fn heartbeat(&self) -> Result<Value, InvocationError> {
         let Some((plugin, sdl)) = &self.fragment else {
             return Err(InvocationError::WrongGroup(self.group, "heartbeat"));
@@ -151,10 +159,20 @@ impl Handler {
             };
             registry.register(&registration).await.map_err(InvocationError::Registry)?;
         }
-        for (automation, error) in self.runtime.retry_due().await {
-            tracing::error!(automation, %error, "retrying due items failed; the next beat tries again");
+        let failures: Vec<Value> = self
+            .runtime
+            .retry_due()
+            .await
+            .into_iter()
+            .map(|(automation, error)| {
+                tracing::error!(automation, %error, "retrying due items failed; the next beat tries again");
+                json!({ "automation": automation, "error": error.to_string() })
+            })
+            .collect();
+        if failures.is_empty() {
+            return Ok(json!({ "plugin": plugin, "status": "CONNECTED" }));
         }
-        Ok(json!({ "plugin": plugin, "status": "CONNECTED" }))
+        Ok(json!({ "plugin": plugin, "status": "DEGRADED", "failures": failures }))
     }
 
     /// Commands from a FIFO queue: each group in order, groups in parallel.

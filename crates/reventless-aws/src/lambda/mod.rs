@@ -100,6 +100,10 @@ pub fn main(plugin: Plugin, capabilities: Capabilities) -> std::process::ExitCod
             }
         };
     }
+    // Without a subscriber `tracing` events go nowhere: the function's
+    // errors (failed followers, automations, commands) would never reach its
+    // log. Lambda keeps stderr as it keeps stdout.
+    lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
     serve(run(plugin, capabilities))
 }
 
