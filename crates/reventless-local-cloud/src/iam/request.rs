@@ -103,11 +103,16 @@ pub fn classify(request: &RequestParts<'_>, signature: &Signature, account: &str
     match (signature.service.as_str(), target) {
         ("dynamodb", Some(target)) => {
             let protocol = json_protocol("com.amazonaws.dynamodb.v20120810#", JSON_10, false);
-            let needs = match (target.split_once('.'), json_body(request.body)) {
-                (Some(("DynamoDB_20120810", op)), Some(body)) => dynamodb(op, &body, scope),
-                (Some(("DynamoDBStreams_20120810", op)), Some(body)) => dynamodb_streams(op, &body, scope),
-                (Some((_, op)), _) => unknown("dynamodb", op),
-                (None, _) => Needs::Unknown { action: None },
+            let body = || typed_body::<DynamoRequest>(request.body);
+            let needs = match target.split_once('.') {
+                Some(("DynamoDB_20120810", op)) => {
+                    body().map_or_else(|| unknown("dynamodb", op), |b| dynamodb(op, b, scope))
+                }
+                Some(("DynamoDBStreams_20120810", op)) => {
+                    body().map_or_else(|| unknown("dynamodb", op), |b| dynamodb_streams(op, b, scope))
+                }
+                Some((_, op)) => unknown("dynamodb", op),
+                None => Needs::Unknown { action: None },
             };
             Classification { protocol, needs }
         }
@@ -232,70 +237,96 @@ fn table_arn(name: &str, scope: Scope<'_>) -> String {
     }
 }
 
-fn dynamodb(op: &str, body: &Value, scope: Scope<'_>) -> Needs {
+/// The fields of a DynamoDB request that name what it touches. Read typed,
+/// so that items and keys (up to megabytes on every call) are skipped, not
+/// built into a tree.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DynamoRequest {
+    table_name: Option<String>,
+    index_name: Option<String>,
+    request_items: Option<std::collections::BTreeMap<String, serde::de::IgnoredAny>>,
+    transact_items: Option<Vec<TransactItem>>,
+    stream_arn: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TransactItem {
+    get: Option<TableOf>,
+    put: Option<TableOf>,
+    update: Option<TableOf>,
+    delete: Option<TableOf>,
+    condition_check: Option<TableOf>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TableOf {
+    table_name: String,
+}
+
+/// A JSON body read as `T`; an empty body is `T::default()`.
+fn typed_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Option<T> {
+    if body.is_empty() { Some(T::default()) } else { serde_json::from_slice(body).ok() }
+}
+
+fn dynamodb(op: &str, body: DynamoRequest, scope: Scope<'_>) -> Needs {
     let action = format!("dynamodb:{op}");
-    let table = |value: &Value| value.get("TableName").and_then(Value::as_str).map(|name| table_arn(name, scope));
-    match op {
+    let table = body.table_name.as_deref().map(|name| table_arn(name, scope));
+    let needs = match op {
         "GetItem"
         | "PutItem"
         | "UpdateItem"
         | "DeleteItem"
         | "DescribeTable"
         | "DescribeTimeToLive"
-        | "DescribeContinuousBackups" => match table(body) {
-            Some(arn) => check([(action, arn)]),
-            None => Needs::Unknown { action: Some(action) },
-        },
-        "Query" | "Scan" => match (table(body), body.get("IndexName")) {
-            (Some(arn), None) => check([(action, arn)]),
-            (Some(arn), Some(Value::String(index))) => check([(action, format!("{arn}/index/{index}"))]),
-            _ => Needs::Unknown { action: Some(action) },
-        },
-        "BatchGetItem" | "BatchWriteItem" => match body.get("RequestItems").and_then(Value::as_object) {
-            Some(items) if !items.is_empty() => {
-                check(items.keys().map(|name| (action.clone(), table_arn(name, scope))).collect::<Vec<_>>())
-            }
-            _ => Needs::Unknown { action: Some(action) },
-        },
+        | "DescribeContinuousBackups" => table.map(|arn| vec![(action.clone(), arn)]),
+        "Query" | "Scan" => table.map(|arn| match &body.index_name {
+            Some(index) => vec![(action.clone(), format!("{arn}/index/{index}"))],
+            None => vec![(action.clone(), arn)],
+        }),
+        "BatchGetItem" | "BatchWriteItem" => body
+            .request_items
+            .filter(|items| !items.is_empty())
+            .map(|items| items.keys().map(|name| (action.clone(), table_arn(name, scope))).collect()),
         "TransactWriteItems" | "TransactGetItems" => {
-            let kinds: &[(&str, &str)] = if op == "TransactGetItems" {
-                &[("Get", "dynamodb:GetItem")]
-            } else {
-                &[
-                    ("Put", "dynamodb:PutItem"),
-                    ("Update", "dynamodb:UpdateItem"),
-                    ("Delete", "dynamodb:DeleteItem"),
-                    ("ConditionCheck", "dynamodb:ConditionCheckItem"),
-                ]
-            };
-            let items = body.get("TransactItems").and_then(Value::as_array).filter(|items| !items.is_empty());
-            let needs = items.and_then(|items| {
+            let write = op == "TransactWriteItems";
+            body.transact_items.filter(|items| !items.is_empty()).and_then(|items| {
                 items
-                    .iter()
+                    .into_iter()
                     .map(|item| {
-                        kinds.iter().find_map(|(kind, action)| {
-                            item.get(*kind).and_then(table).map(|arn| (action.to_string(), arn))
-                        })
+                        let (target, action) = match item {
+                            TransactItem { get: Some(target), .. } if !write => (target, "dynamodb:GetItem"),
+                            TransactItem { put: Some(target), .. } if write => (target, "dynamodb:PutItem"),
+                            TransactItem { update: Some(target), .. } if write => (target, "dynamodb:UpdateItem"),
+                            TransactItem { delete: Some(target), .. } if write => (target, "dynamodb:DeleteItem"),
+                            TransactItem { condition_check: Some(target), .. } if write => {
+                                (target, "dynamodb:ConditionCheckItem")
+                            }
+                            _ => return None,
+                        };
+                        Some((action.to_string(), table_arn(&target.table_name, scope)))
                     })
                     .collect::<Option<Vec<_>>>()
-            });
-            match needs {
-                Some(needs) => check(needs),
-                None => Needs::Unknown { action: Some(action) },
-            }
+            })
         }
-        "ListTables" => check([(action, "*".to_string())]),
-        _ => Needs::Unknown { action: Some(action) },
+        "ListTables" => Some(vec![(action.clone(), "*".to_string())]),
+        _ => None,
+    };
+    match needs {
+        Some(needs) => check(needs),
+        None => Needs::Unknown { action: Some(action) },
     }
 }
 
 /// DynamoDB Streams (signed as `dynamodb`): on the stream ARN. `GetRecords`
 /// takes an opaque shard iterator, so it is refused here.
-fn dynamodb_streams(op: &str, body: &Value, scope: Scope<'_>) -> Needs {
+fn dynamodb_streams(op: &str, body: DynamoRequest, scope: Scope<'_>) -> Needs {
     let action = format!("dynamodb:{op}");
-    match (op, body.get("StreamArn").and_then(Value::as_str), body.get("TableName").and_then(Value::as_str)) {
-        ("DescribeStream" | "GetShardIterator", Some(stream), _) => check([(action, stream.to_string())]),
-        ("ListStreams", _, Some(table)) => check([(action, format!("{}/stream/*", table_arn(table, scope)))]),
+    match (op, body.stream_arn, body.table_name) {
+        ("DescribeStream" | "GetShardIterator", Some(stream), _) => check([(action, stream)]),
+        ("ListStreams", _, Some(table)) => check([(action, format!("{}/stream/*", table_arn(&table, scope)))]),
         ("ListStreams", _, None) => check([(action, "*".to_string())]),
         _ => Needs::Unknown { action: Some(action) },
     }
@@ -503,6 +534,11 @@ mod tests {
         let arn = "arn:aws:dynamodb:eu-west-1:210987654321:table/other";
         let needs = json_call("dynamodb", "DynamoDB_20120810.GetItem", json!({"TableName": arn}));
         assert_eq!(pairs(needs), [pair("dynamodb:GetItem", arn)]);
+        let stream = format!("{PREFIX}/events/stream/2025-01-01T00:00:00.000");
+        let needs = json_call("dynamodb", "DynamoDBStreams_20120810.DescribeStream", json!({"StreamArn": stream}));
+        assert_eq!(pairs(needs), [pair("dynamodb:DescribeStream", &stream)]);
+        let needs = json_call("dynamodb", "DynamoDBStreams_20120810.GetRecords", json!({"ShardIterator": "x"}));
+        assert_eq!(needs, Needs::Unknown { action: Some("dynamodb:GetRecords".to_string()) });
     }
 
     #[test]
