@@ -21,25 +21,71 @@ const CA_BUNDLES: [&str; 3] =
 /// trusts the system's one CA bundle file: the default loader also reads
 /// every file of the certificate directory, which cost ≈ 4 ms of each cold
 /// start (measured); `SSL_CERT_FILE` / `SSL_CERT_DIR`, when set, keep the
-/// default behaviour.
+/// default behaviour. Falling back without a usable bundle is logged as a
+/// warning (with each path tried and why), since it costs every cold start.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     let chosen = std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some();
-    if !chosen
-        && let Some(bundle) = CA_BUNDLES.iter().find_map(|path| std::fs::read(path).ok())
-        && let Some(usable) = usable_roots(&bundle)
-    {
-        let trust = TrustStore::empty().with_native_roots(false).with_pem_certificate(usable);
-        if let Ok(context) = TlsContext::builder().with_trust_store(trust).build() {
-            let client = aws_smithy_http_client::Builder::new()
-                .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-                .tls_context(context)
-                .build_https();
-            loader = loader.http_client(client);
+    match trust_roots(chosen, &CA_BUNDLES.map(std::path::Path::new)) {
+        TrustRoots::Environment => {}
+        TrustRoots::Bundle { path, pem } => {
+            let trust = TrustStore::empty().with_native_roots(false).with_pem_certificate(pem);
+            match TlsContext::builder().with_trust_store(trust).build() {
+                Ok(context) => {
+                    let client = aws_smithy_http_client::Builder::new()
+                        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+                        .tls_context(context)
+                        .build_https();
+                    loader = loader.http_client(client);
+                }
+                Err(error) => tracing::warn!(
+                    bundle = %path.display(), %error,
+                    "the TLS layer refused the CA bundle; the default loader reads the certificate directory (slower cold starts)"
+                ),
+            }
+        }
+        TrustRoots::Fallback { tried } => {
+            let tried: Vec<String> = tried.iter().map(|(path, why)| format!("{}: {why}", path.display())).collect();
+            let tried = tried.join("; ");
+            tracing::warn!(
+                tried,
+                "no usable CA bundle; the default loader reads the certificate directory (slower cold starts)"
+            );
         }
     }
     loader.load().await
+}
+
+/// Where the HTTPS client's trust anchors come from (see [`sdk_config`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustRoots {
+    /// `SSL_CERT_FILE` / `SSL_CERT_DIR` is set: the default loader honours it.
+    Environment,
+    /// The first bundle holding usable certificates (the fast path), and those certificates as PEM.
+    Bundle { path: std::path::PathBuf, pem: Vec<u8> },
+    /// No bundle can serve: each path tried and why not.
+    Fallback { tried: Vec<(std::path::PathBuf, String)> },
+}
+
+/// Chooses the trust anchors: the environment's choice when `environment`
+/// is set, else the first of `bundles` that can be read and holds a usable
+/// certificate, else a fallback saying why each failed.
+pub fn trust_roots(environment: bool, bundles: &[&std::path::Path]) -> TrustRoots {
+    if environment {
+        return TrustRoots::Environment;
+    }
+    let mut tried = Vec::new();
+    for path in bundles {
+        match std::fs::read(path) {
+            Err(error) => tried.push((path.to_path_buf(), format!("cannot read it: {error}"))),
+            Ok(bundle) => match usable_roots(&bundle) {
+                Some(pem) => return TrustRoots::Bundle { path: path.to_path_buf(), pem },
+                None => tried.push((path.to_path_buf(), "it holds no usable certificate".to_string())),
+            },
+        }
+    }
+    TrustRoots::Fallback { tried }
 }
 
 /// The certificates of a PEM bundle that can serve as trust anchors, as PEM
@@ -123,5 +169,36 @@ pub fn serve(work: impl std::future::Future<Output = Result<(), lambda_runtime::
             eprintln!("error: {error}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests report failures by panicking
+    use super::{TrustRoots, trust_roots};
+
+    #[test]
+    fn the_first_usable_bundle_is_trusted_and_a_fallback_says_why_each_path_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
+        let TrustRoots::Fallback { tried } = trust_roots(false, &[&missing, &garbage]) else {
+            panic!("no usable bundle: the default loader");
+        };
+        assert_eq!(tried.len(), 2, "{tried:?}");
+        assert_eq!(tried[0].0, missing);
+        assert!(tried[0].1.starts_with("cannot read it:"), "{}", tried[0].1);
+        assert_eq!(tried[1], (garbage.clone(), "it holds no usable certificate".to_string()));
+
+        let system = ["/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt"]
+            .iter()
+            .find_map(|path| std::fs::read(path).ok())
+            .expect("a CA bundle (Debian: ca-certificates)");
+        let good = dir.path().join("good.pem");
+        std::fs::write(&good, system).unwrap();
+        let chosen = trust_roots(false, &[&missing, &garbage, &good]);
+        assert!(matches!(&chosen, TrustRoots::Bundle { path, pem } if *path == good && !pem.is_empty()), "{chosen:?}");
+        assert_eq!(trust_roots(true, &[&good]), TrustRoots::Environment, "SSL_CERT_FILE / SSL_CERT_DIR win");
     }
 }
