@@ -285,3 +285,111 @@ async fn the_deployed_shop_runs_its_flows_through_the_gateway_with_tokens() {
         .await;
     assert_eq!(restored["Catalog_AddCategory"]["status"], "ACCEPTED");
 }
+
+/// Kills `pid` as the OOM killer or a crash would (no chance to answer).
+fn kill(pid: u32) {
+    let status = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status().unwrap();
+    assert!(status.success(), "kill -9 {pid}");
+}
+
+async fn queue_depth(statuses: &[reventless_aws::deploy::run::ResourceStatus], name: &str) -> u64 {
+    let status = statuses.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("{name} in the status"));
+    status.detail["visible"].as_u64().unwrap_or(0) + status.detail["inFlight"].as_u64().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_instances_poison_messages_and_failing_stream_batches_are_handled_as_on_aws() {
+    let stage = unique_stage("f");
+    let shop = start(&stage).await;
+    let merchandiser = shop.token("mia", &["Merchandiser"]).await;
+    shop.gql(&merchandiser, r#"mutation { Catalog_AddCategory(categoryId: "books", name: "Books") { status } }"#).await;
+
+    // An instance of the inbox function killed mid-batch: the batch comes
+    // back after the visibility timeout and nothing is stored twice.
+    let inbox = shop.function("ordering", "OrderingExtensions");
+    let products: Vec<String> = (0..12).map(|i| format!("k{i:02}")).collect();
+    for id in &products {
+        let query = format!(
+            r#"mutation {{ Catalog_AddProduct(productId: "{id}", name: "{id}", description: "", priceCents: 100, currency: "EUR", categoryId: "books") {{ status }} }}"#
+        );
+        assert_eq!(shop.gql(&merchandiser, &query).await["Catalog_AddProduct"]["status"], "ACCEPTED");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let victim = loop {
+        if let Some(pid) = shop.cloud.lambda.busy_pids(&inbox).first() {
+            break *pid;
+        }
+        assert!(Instant::now() < deadline, "the inbox function never ran\n{}", shop.output());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    kill(victim);
+    let admin = shop.token("root", &["Admin"]).await;
+    for id in &products {
+        let query = format!(r#"{{ Ordering_AvailableProduct(id: "{id}") {{ available }} }}"#);
+        shop.eventually(&admin, &format!("{id} synced after the kill"), &query, |d| {
+            d["Ordering_AvailableProduct"]["available"] == true
+        })
+        .await;
+    }
+    let synced = shop.events("ordering").await.iter().filter(|e| e["type"] == "ProductSynced").count();
+    assert_eq!(synced, products.len(), "each product synced exactly once");
+
+    // A poison message in the inbox: received maxReceiveCount times, then in the DLQ.
+    let sqs = aws_sdk_sqs::Client::new(&shop.cloud.sdk);
+    let queue = format!("shop-{stage}-ordering-Ordering_Extensions.fifo");
+    let dlq = format!("shop-{stage}-ordering-Ordering_Extensions-dlq.fifo");
+    let url = sqs.get_queue_url().queue_name(&queue).send().await.unwrap().queue_url().unwrap().to_string();
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body("{\"not\": \"an event\"")
+        .message_group_id("poison")
+        .message_deduplication_id("poison-1")
+        .send()
+        .await
+        .unwrap();
+
+    // A stream batch that keeps failing: a corrupt event row in Catalog's log.
+    let dynamodb = aws_sdk_dynamodb::Client::new(&shop.cloud.sdk);
+    let table = format!("shop-{stage}-catalog-events");
+    let scanned = dynamodb.scan().table_name(&table).send().await.unwrap();
+    let template = scanned
+        .items()
+        .iter()
+        .filter(|item| item.get("type").is_some() && item.get("event").is_some())
+        .max_by_key(|item| match item.get("gpos") {
+            Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) => n.parse::<u64>().unwrap_or(0),
+            _ => 0,
+        })
+        .unwrap()
+        .clone();
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let head = match template.get("gpos") {
+        Some(AttributeValue::N(n)) => n.parse::<u64>().unwrap(),
+        other => panic!("an event item has a numeric gpos: {other:?}"),
+    };
+    let mut corrupt = template.clone();
+    corrupt.insert("id".into(), AttributeValue::S("corrupt#row".into()));
+    corrupt.insert("gpos".into(), AttributeValue::N((head + 1).to_string()));
+    corrupt.insert("event".into(), AttributeValue::S("{ this is not an event".into()));
+    dynamodb.put_item().table_name(&table).set_item(Some(corrupt)).send().await.unwrap();
+
+    // Both land where `reventless status` shows them.
+    let inputs = reventless_aws::deploy::inputs::prepare(config(&stage), &bootstraps(), &|_| {}).unwrap();
+    let clients = reventless_local_cloud::stage::deploy_clients(&shop.cloud);
+    let failures = format!("shop-{stage}-catalog-stream-failures");
+    let deadline = Instant::now() + Duration::from_secs(150);
+    loop {
+        let statuses = reventless_aws::deploy::run::status(&clients, &inputs).await.unwrap();
+        let (dead, parked) = (queue_depth(&statuses, &dlq).await, queue_depth(&statuses, &failures).await);
+        if dead >= 1 && parked >= 1 {
+            let record = sqs.get_queue_url().queue_name(&failures).send().await.unwrap();
+            let received = sqs.receive_message().queue_url(record.queue_url().unwrap()).send().await.unwrap();
+            let body: Value = serde_json::from_str(received.messages()[0].body().unwrap()).unwrap();
+            assert_eq!(body["requestContext"]["condition"], "RetryAttemptsExhausted", "{body}");
+            assert!(body["DDBStreamBatchInfo"]["streamArn"].as_str().unwrap().contains(&table), "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "dead letters {dead}, parked stream batches {parked}\n{}", shop.output());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -24,6 +24,9 @@ use crate::mappings::MappingConfig;
 
 type Shared = State<Arc<Inner>>;
 
+/// An answer that ends a request early (boxed: a response is large).
+type Refusal = Box<Response>;
+
 /// Lambda's request payload ceiling for synchronous invocations.
 const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 
@@ -77,11 +80,11 @@ async fn unknown(method: axum::http::Method, uri: axum::http::Uri) -> Response {
     )
 }
 
-fn body_json(body: &Bytes) -> Result<Value, Response> {
+fn body_json(body: &Bytes) -> Result<Value, Refusal> {
     if body.is_empty() {
         return Ok(json!({}));
     }
-    serde_json::from_slice(body).map_err(|e| invalid(format!("the request body is not JSON: {e}")))
+    serde_json::from_slice(body).map_err(|e| Box::new(invalid(format!("the request body is not JSON: {e}"))))
 }
 
 fn string_map(value: &Value) -> BTreeMap<String, String> {
@@ -96,9 +99,10 @@ fn strings(value: &Value) -> Vec<String> {
 }
 
 /// Unpacks a base64 zip into `<work_dir>/code/<sha>/`; refuses a zip without an executable `bootstrap`.
-fn store_code(inner: &Inner, zip_base64: &str) -> Result<Code, Response> {
-    let bytes =
-        base64::engine::general_purpose::STANDARD.decode(zip_base64).map_err(|_| invalid("ZipFile is not base64"))?;
+fn store_code(inner: &Inner, zip_base64: &str) -> Result<Code, Refusal> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(zip_base64)
+        .map_err(|_| Box::new(invalid("ZipFile is not base64")))?;
     let digest = sha2::Sha256::digest(&bytes);
     let sha256 = base64::engine::general_purpose::STANDARD.encode(digest);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -107,11 +111,11 @@ fn store_code(inner: &Inner, zip_base64: &str) -> Result<Code, Response> {
         let unpacked = unpack(&bytes, &root);
         if let Err(message) = unpacked {
             let _ = std::fs::remove_dir_all(&root);
-            return Err(invalid(format!("Could not unzip uploaded file: {message}")));
+            return Err(Box::new(invalid(format!("Could not unzip uploaded file: {message}"))));
         }
         if !root.join("bootstrap").is_file() {
             let _ = std::fs::remove_dir_all(&root);
-            return Err(invalid("the zip has no `bootstrap` at its root (runtime provided.al2023)"));
+            return Err(Box::new(invalid("the zip has no `bootstrap` at its root (runtime provided.al2023)")));
         }
     }
     Ok(Code { sha256, size: bytes.len() as u64, root })
@@ -153,7 +157,7 @@ fn with_function<T>(inner: &Inner, name: &str, change: impl FnOnce(&mut Function
 async fn create_function(State(inner): Shared, body: Bytes) -> Response {
     let request = match body_json(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(name) = request["FunctionName"].as_str().map(str::to_string) else {
         return invalid("FunctionName is required");
@@ -169,7 +173,7 @@ async fn create_function(State(inner): Shared, body: Bytes) -> Response {
     };
     let code = match store_code(&inner, zip) {
         Ok(code) => code,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let record = FunctionRecord {
         arn: format!("arn:aws:lambda:{}:{}:function:{name}", inner.options.region, inner.options.account),
@@ -280,12 +284,12 @@ async fn delete_function(State(inner): Shared, Path(name): Path<String>) -> Resp
 async fn update_code(State(inner): Shared, Path(name): Path<String>, body: Bytes) -> Response {
     let request = match body_json(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(zip) = request["ZipFile"].as_str() else { return invalid("ZipFile is required") };
     let code = match store_code(&inner, zip) {
         Ok(code) => code,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let revision = inner.revision();
     let architectures = strings(&request["Architectures"]);
@@ -306,7 +310,7 @@ async fn update_code(State(inner): Shared, Path(name): Path<String>, body: Bytes
 async fn update_configuration(State(inner): Shared, Path(name): Path<String>, body: Bytes) -> Response {
     let request = match body_json(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(mut function) = inner.function(function_name(&name)) else {
         return not_found(&format!("Function {name}"));
@@ -349,7 +353,7 @@ async fn update_configuration(State(inner): Shared, Path(name): Path<String>, bo
 async fn put_concurrency(State(inner): Shared, Path(name): Path<String>, body: Bytes) -> Response {
     let request = match body_json(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(reserved) = request["ReservedConcurrentExecutions"].as_i64().filter(|r| *r >= 0) else {
         return invalid("ReservedConcurrentExecutions must be a number ≥ 0");
@@ -458,7 +462,7 @@ async fn invoke(State(inner): Shared, Path(name): Path<String>, headers: HeaderM
 async fn add_permission(State(inner): Shared, Path(name): Path<String>, body: Bytes) -> Response {
     let request = match body_json(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let (Some(sid), Some(action), Some(principal)) =
         (request["StatementId"].as_str(), request["Action"].as_str(), request["Principal"].as_str())
@@ -523,21 +527,21 @@ async fn get_url(State(inner): Shared, Path(name): Path<String>) -> Response {
     }
 }
 
-fn auth_type(request: &Value) -> Result<String, Response> {
+fn auth_type(request: &Value) -> Result<String, Refusal> {
     match request["AuthType"].as_str() {
         Some(kind @ ("AWS_IAM" | "NONE")) => Ok(kind.to_string()),
-        other => Err(invalid(format!("AuthType must be AWS_IAM or NONE, not {other:?}"))),
+        other => Err(Box::new(invalid(format!("AuthType must be AWS_IAM or NONE, not {other:?}")))),
     }
 }
 
 async fn create_url(State(inner): Shared, Path(name): Path<String>, body: Bytes) -> Response {
     let request = match body_json(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let auth = match auth_type(&request) {
         Ok(auth) => auth,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let name = function_name(&name).to_string();
     let Some(function) = inner.function(&name) else { return not_found(&format!("Function {name}")) };
@@ -575,12 +579,12 @@ async fn create_url(State(inner): Shared, Path(name): Path<String>, body: Bytes)
 async fn update_url(State(inner): Shared, Path(name): Path<String>, body: Bytes) -> Response {
     let request = match body_json(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let auth = if request.get("AuthType").is_some() {
         match auth_type(&request) {
             Ok(auth) => Some(auth),
-            Err(response) => return response,
+            Err(response) => return *response,
         }
     } else {
         None
@@ -630,7 +634,7 @@ async fn list_tags(State(inner): Shared, Path(arn): Path<String>) -> Response {
 async fn tag_resource(State(inner): Shared, Path(arn): Path<String>, body: Bytes) -> Response {
     let request = match body_json(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(name) = function_by_arn(&inner, &arn) else { return not_found(&format!("Function {arn}")) };
     with_function(&inner, &name, |f| f.tags.extend(string_map(&request["Tags"])));
@@ -772,7 +776,7 @@ fn poller_actions(source: &str) -> &'static [&'static str] {
 async fn create_mapping(State(inner): Shared, body: Bytes) -> Response {
     let request = match body_json(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let (Some(function), Some(source)) = (request["FunctionName"].as_str(), request["EventSourceArn"].as_str()) else {
         return invalid("FunctionName and EventSourceArn are required");
@@ -866,7 +870,7 @@ async fn get_mapping(State(inner): Shared, Path(uuid): Path<String>) -> Response
 async fn update_mapping(State(inner): Shared, Path(uuid): Path<String>, body: Bytes) -> Response {
     let request = match body_json(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(mut config) = inner.mapping_configs.lock().ok().and_then(|m| m.get(&uuid).cloned()) else {
         return not_found(&format!("Event source mapping {uuid}"));

@@ -40,9 +40,12 @@ struct Pending {
     function_arn: String,
 }
 
+/// The invocation an instance is running: its request id and where its answer goes.
+type Current = Option<(String, oneshot::Sender<Result<Value, InvokeFailure>>)>;
+
 #[derive(Default)]
 struct Shared {
-    current: Mutex<Option<(String, oneshot::Sender<Result<Value, InvokeFailure>>)>>,
+    current: Mutex<Current>,
     init_error: Mutex<Option<String>>,
     /// When the process first asked for work (its init ended).
     ready_at: Mutex<Option<Instant>>,
