@@ -241,7 +241,7 @@ fn failing(body: &'static str, times: usize) -> impl Fn(&Value) -> Result<Value,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fifo_partial_batch_response_keeps_the_failed_message_and_the_later_ones() {
+async fn fifo_partial_batch_response_keeps_only_the_listed_messages_as_lambda_does() {
     let config = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
     let (url, arn) = queue(&sqs, &format!("{}.fifo", unique("partial")), &fifo(1)).await;
@@ -273,7 +273,7 @@ async fn fifo_partial_batch_response_keeps_the_failed_message_and_the_later_ones
     wait_for("an empty queue", Duration::from_secs(10), async || messages_left(&sqs, &url).await == 0).await;
     let calls = function.calls();
     assert_eq!(bodies(&calls[0]), ["m1", "m2", "m3"]);
-    assert_eq!(bodies(&calls[1]), ["m2", "m3"], "FIFO keeps the failed message and every later one");
+    assert_eq!(bodies(&calls[1]), ["m2"], "Lambda deletes what the answer does not list, m3 included");
     assert_eq!(records(&calls[1])[0]["attributes"]["ApproximateReceiveCount"], "2");
     assert_eq!(calls.len(), 2);
     assert_eq!(mappings.last_processing_result(&config.uuid).as_deref(), Some("OK"));

@@ -228,14 +228,10 @@ impl Poller {
                         Vec::new()
                     }
                     Some(failed) => {
-                        // FIFO: the first failure keeps itself and everything after it.
-                        let keep_from = if self.fifo { failed.first().copied() } else { None };
-                        batch
-                            .iter()
-                            .enumerate()
-                            .filter(|(i, _)| keep_from.is_none_or(|first| *i < first) && !failed.contains(i))
-                            .map(|(_, r)| &r.message)
-                            .collect()
+                        // Lambda deletes every message not listed, FIFO or not: a
+                        // FIFO handler must list the failed message *and* the later
+                        // ones of its group itself, or they are lost (as on AWS).
+                        batch.iter().enumerate().filter(|(i, _)| !failed.contains(i)).map(|(_, r)| &r.message).collect()
                     }
                 }
             }
