@@ -22,6 +22,9 @@ struct Cli {
     /// Send every AWS call here (the emulator), e.g. http://127.0.0.1:5000.
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     endpoint_url: Option<String>,
+    /// Send Lambda calls here (the local cloud's Lambda service of `emulate`).
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL_LAMBDA")]
+    lambda_endpoint_url: Option<String>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -114,12 +117,20 @@ fn main() -> ExitCode {
     }
 }
 
-async fn clients(config: &ProjectConfig, endpoint: Option<&str>) -> Clients {
+async fn clients(config: &ProjectConfig, endpoint: Option<&str>, lambda_endpoint: Option<&str>) -> Clients {
     let mut loader = aws_config_loader(config);
     if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
     }
-    Clients::new(&loader.load().await)
+    let sdk = loader.load().await;
+    let mut clients = Clients::new(&sdk);
+    // An explicit endpoint overrides aws-config's service-specific ones, so
+    // the Lambda one is applied here.
+    if let Some(lambda) = lambda_endpoint {
+        clients.lambda =
+            aws_sdk_lambda::Client::from_conf(aws_sdk_lambda::config::Builder::from(&sdk).endpoint_url(lambda).build());
+    }
+    clients
 }
 
 fn aws_config_loader(config: &ProjectConfig) -> reventless_aws::deploy::ConfigLoader {
@@ -187,7 +198,7 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
             emulate::Options { endpoint_url: cli.endpoint_url, bootstrap_dir, release, work_dir, json: cli.json };
         return emulate::run(config, options).await;
     }
-    let clients = clients(&config, cli.endpoint_url.as_deref()).await;
+    let clients = clients(&config, cli.endpoint_url.as_deref(), cli.lambda_endpoint_url.as_deref()).await;
     let inputs = |target: &Target| {
         let bootstraps = match &target.bootstrap_dir {
             Some(dir) => Bootstraps::Dir(dir.clone()),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use reventless_aws::deploy::apply::Clients;
 use reventless_aws::deploy::config::ProjectConfig;
-use reventless_aws::deploy::inputs::{Bootstraps, bin_of, prepare};
+use reventless_aws::deploy::inputs::{Bootstraps, bin_of, prepare, workspace_root};
 use reventless_aws::deploy::plan::{PLATFORM, gateway_function, registry_table};
 use reventless_aws::deploy::run::{self, DeployOptions, DeployReport};
 use reventless_aws::gateway::{AuthSettings, Registry};
@@ -76,7 +76,12 @@ pub fn build_native(
     for (stack, package, bin) in stacks {
         progress(format!("building {bin} for this machine (cargo build{})", if release { " --release" } else { "" }));
         let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        command.current_dir(&config.root).args(["build", "--message-format=json-render-diagnostics", "--bin", &bin]);
+        command.current_dir(workspace_root(&config.root)).args([
+            "build",
+            "--message-format=json-render-diagnostics",
+            "--bin",
+            &bin,
+        ]);
         if let Some(package) = &package {
             command.args(["-p", package]);
         }

@@ -181,7 +181,7 @@ fn zip_code(binary: &Path, stack: &str, bin: &str, progress: &(dyn Fn(String) + 
 }
 
 /// The cargo workspace holding the project (the nearest ancestor with a `Cargo.lock`).
-fn workspace_root(start: &std::path::Path) -> PathBuf {
+pub fn workspace_root(start: &std::path::Path) -> PathBuf {
     let start = if start.as_os_str().is_empty() { std::path::Path::new(".") } else { start };
     let mut dir = start.canonicalize().unwrap_or_else(|_| start.to_path_buf());
     loop {
