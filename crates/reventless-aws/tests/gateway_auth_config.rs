@@ -116,7 +116,9 @@ fn the_gateway_url_is_public_with_the_issuer_in_its_configuration() {
     };
     assert_eq!(
         find(ResourceKind::FunctionUrl, "shop-dev-platform-Gateway").spec,
-        json!({"authType": "NONE", "public": true})
+        json!({"authType": "NONE", "public": true, "cors": {"allowOrigins": ["*"], "allowMethods": ["GET", "POST"],
+            "allowHeaders": ["authorization", "content-type"], "maxAge": 86400}}),
+        "public, and callable from browsers on any origin (bearer tokens, no cookies)"
     );
     assert_eq!(
         find(ResourceKind::FunctionUrl, "shop-dev-catalog-CatalogApi").spec,

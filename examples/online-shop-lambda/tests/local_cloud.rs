@@ -165,6 +165,20 @@ async fn the_deployed_shop_runs_its_flows_through_the_gateway_with_tokens() {
     )
     .await;
 
+    // A browser on another origin may call the gateway (CORS preflight).
+    let preflight = shop
+        .client
+        .request(reqwest::Method::OPTIONS, &shop.deployed.graphql_url)
+        .header("origin", "http://127.0.0.1:5173")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization,content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("*"));
+    let allowed = preflight.headers().get("access-control-allow-headers").and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(allowed.contains("authorization"), "{allowed}");
+
     // Without the role: refused as data; anonymous alike.
     let refused = shop
         .gql(&customer, r#"mutation { Catalog_AddCategory(categoryId: "x", name: "X") { status errorCode } }"#)

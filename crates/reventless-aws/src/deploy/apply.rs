@@ -260,7 +260,17 @@ impl Clients {
             ResourceKind::FunctionUrl => match self.lambda.get_function_url_config().function_name(name).send().await {
                 Ok(output) => {
                     let public = self.public_url_statements(name).await?.len() == PUBLIC_URL_STATEMENTS.len();
-                    Ok(Some(json!({"authType": output.auth_type().as_str(), "public": public})))
+                    let mut observed = json!({"authType": output.auth_type().as_str(), "public": public});
+                    if resource.spec.get("cors").is_some() {
+                        observed["cors"] = output
+                            .cors()
+                            .map(|cors| {
+                                json!({"allowOrigins": cors.allow_origins(), "allowMethods": cors.allow_methods(),
+                                "allowHeaders": cors.allow_headers(), "maxAge": cors.max_age()})
+                            })
+                            .unwrap_or(Value::Null);
+                    }
+                    Ok(Some(observed))
                 }
                 Err(error) if code(&error) == Some("ResourceNotFoundException") => Ok(None),
                 Err(error) => Err(aws("GetFunctionUrlConfig", name)(error)),
@@ -578,11 +588,13 @@ impl Clients {
                     Some("NONE") => aws_sdk_lambda::types::FunctionUrlAuthType::None,
                     _ => aws_sdk_lambda::types::FunctionUrlAuthType::AwsIam,
                 };
+                let cors = url_cors(&resource.spec["cors"]);
                 if exists {
                     self.lambda
                         .update_function_url_config()
                         .function_name(name)
                         .auth_type(auth)
+                        .set_cors(cors)
                         .send()
                         .await
                         .map_err(aws("UpdateFunctionUrlConfig", name))?;
@@ -591,6 +603,7 @@ impl Clients {
                         .create_function_url_config()
                         .function_name(name)
                         .auth_type(auth)
+                        .set_cors(cors)
                         .send()
                         .await
                         .map_err(aws("CreateFunctionUrlConfig", name))?;
@@ -1089,6 +1102,21 @@ fn stream_filter(resource: &Resource) -> Option<aws_sdk_lambda::types::FilterCri
     let pattern = json!({"eventName": ["INSERT"], "dynamodb": {"NewImage": image}});
     let filter = aws_sdk_lambda::types::Filter::builder().pattern(pattern.to_string()).build();
     Some(aws_sdk_lambda::types::FilterCriteria::builder().filters(filter).build())
+}
+
+/// A function URL's CORS settings from the plan (None: no CORS).
+fn url_cors(spec: &Value) -> Option<aws_sdk_lambda::types::Cors> {
+    let list = |key: &str| -> Option<Vec<String>> {
+        spec.get(key)?.as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+    };
+    spec.is_object().then(|| {
+        aws_sdk_lambda::types::Cors::builder()
+            .set_allow_origins(list("allowOrigins"))
+            .set_allow_methods(list("allowMethods"))
+            .set_allow_headers(list("allowHeaders"))
+            .set_max_age(spec["maxAge"].as_i64().and_then(|age| i32::try_from(age).ok()))
+            .build()
+    })
 }
 
 /// The values of `attribute` a stream filter passes (what [`stream_filter`] wrote).

@@ -200,7 +200,11 @@ fn gateway_resources(config: &ProjectConfig, arns: &Arns, registry: &str) -> Vec
         stack: PLATFORM.into(),
         component: GATEWAY.into(),
         tags: tags(config, PLATFORM, GATEWAY),
-        spec: json!({"authType": "NONE", "public": true}),
+        // Browsers on any origin may call it: callers prove who they are with
+        // a bearer token, never with cookies, so `*` without credentials is safe.
+        spec: json!({"authType": "NONE", "public": true, "cors": {
+            "allowOrigins": ["*"], "allowMethods": ["GET", "POST"],
+            "allowHeaders": ["authorization", "content-type"], "maxAge": 86400}}),
     });
     resources.push(parameter(config, PLATFORM, "gateway-function", &function));
     resources
