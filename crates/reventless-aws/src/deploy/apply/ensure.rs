@@ -1,0 +1,549 @@
+//! Creating or updating one resource to match the plan (idempotent `ensure_*` calls).
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, Tag as DynamoTag,
+};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use serde_json::{Value, json};
+
+use super::{Clients, CodeZip, DeployError, PUBLIC_URL_STATEMENTS, aws, aws_smithy_runtime_api_error, code, code_is};
+use crate::deploy::plan::{PUBLIC_URL_STATEMENT, Plan, Resource, ResourceKind};
+
+impl Clients {
+    /// Creates or updates one resource to match the plan.
+    pub async fn ensure(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        code: Option<&CodeZip>,
+        exists: bool,
+    ) -> Result<(), DeployError> {
+        let name = resource.name.as_str();
+        self.count();
+        match resource.kind {
+            ResourceKind::Table => {
+                if !exists {
+                    let layout = resource.spec["layout"].as_str().unwrap_or_default();
+                    self.create_table(name, layout).await?;
+                }
+                let arn = format!("arn:aws:dynamodb:{}:{}:table/{name}", plan.region, plan.account);
+                let tags: Vec<DynamoTag> = resource
+                    .tags
+                    .iter()
+                    .filter_map(|(k, v)| DynamoTag::builder().key(k).value(v).build().ok())
+                    .collect();
+                self.count();
+                self.dynamodb
+                    .tag_resource()
+                    .resource_arn(arn)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .map_err(aws("TagResource", name))?;
+            }
+            ResourceKind::Queue => {
+                let mut attributes = vec![(
+                    aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                    resource.spec["visibilityTimeout"].to_string(),
+                )];
+                if let Some(dlq) = resource.spec["redriveTo"].as_str() {
+                    let arn = format!("arn:aws:sqs:{}:{}:{dlq}", plan.region, plan.account);
+                    let receives = resource.spec["maxReceiveCount"].as_i64().unwrap_or(5);
+                    let policy = json!({"deadLetterTargetArn": arn, "maxReceiveCount": receives}).to_string();
+                    attributes.push((aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, policy));
+                }
+                if exists {
+                    let url =
+                        self.sqs.get_queue_url().queue_name(name).send().await.map_err(aws("GetQueueUrl", name))?;
+                    self.count();
+                    self.sqs
+                        .set_queue_attributes()
+                        .queue_url(url.queue_url().unwrap_or_default())
+                        .set_attributes(Some(attributes.into_iter().collect()))
+                        .send()
+                        .await
+                        .map_err(aws("SetQueueAttributes", name))?;
+                } else {
+                    let mut create = self.sqs.create_queue().queue_name(name);
+                    if resource.spec["fifo"].as_bool().unwrap_or(true) {
+                        create = create.attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
+                    }
+                    for (key, value) in attributes {
+                        create = create.attributes(key, value);
+                    }
+                    for (key, value) in &resource.tags {
+                        create = create.tags(key, value);
+                    }
+                    create.send().await.map_err(aws("CreateQueue", name))?;
+                }
+            }
+            ResourceKind::LogGroup => {
+                if !exists {
+                    let mut create = self.logs.create_log_group().log_group_name(name);
+                    for (key, value) in &resource.tags {
+                        create = create.tags(key, value);
+                    }
+                    create.send().await.map_err(aws("CreateLogGroup", name))?;
+                    self.count();
+                }
+                let days = i32::try_from(resource.spec["retentionDays"].as_i64().unwrap_or(7)).unwrap_or(7);
+                self.logs
+                    .put_retention_policy()
+                    .log_group_name(name)
+                    .retention_in_days(days)
+                    .send()
+                    .await
+                    .map_err(aws("PutRetentionPolicy", name))?;
+            }
+            ResourceKind::Role => {
+                if !exists {
+                    let service = resource.spec["trust"].as_str().unwrap_or("lambda.amazonaws.com");
+                    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                        "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]});
+                    let tags: Vec<aws_sdk_iam::types::Tag> = resource
+                        .tags
+                        .iter()
+                        .filter_map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().ok())
+                        .collect();
+                    self.iam
+                        .create_role()
+                        .role_name(name)
+                        .path(format!("/reventless/{}/{}/", plan.project, plan.stage))
+                        .assume_role_policy_document(trust.to_string())
+                        .set_tags(Some(tags))
+                        .send()
+                        .await
+                        .map_err(aws("CreateRole", name))?;
+                    self.count();
+                }
+                self.iam
+                    .put_role_policy()
+                    .role_name(name)
+                    .policy_name("reventless")
+                    .policy_document(resource.spec["policy"].to_string())
+                    .send()
+                    .await
+                    .map_err(aws("PutRolePolicy", name))?;
+            }
+            ResourceKind::Function => self.ensure_function(plan, resource, code, exists).await?,
+            ResourceKind::EventSourceMapping => {
+                let function = resource.spec["function"].as_str().unwrap_or_default();
+                let batch = i32::try_from(resource.spec["batchSize"].as_i64().unwrap_or(10)).unwrap_or(10);
+                let source = self.source_arn(resource).await?;
+                let mut found = self.find_mapping(resource).await?;
+                // A mapping's source cannot be changed: one on another queue
+                // or table is replaced.
+                if let Some(stray) = found.take_if(|m| m.event_source_arn() != Some(source.as_str())) {
+                    self.count();
+                    let uuid = stray.uuid().unwrap_or_default();
+                    match self.lambda.delete_event_source_mapping().uuid(uuid).send().await {
+                        Err(error) if !code_is(&error, "ResourceNotFoundException") => {
+                            return Err(aws("DeleteEventSourceMapping", name)(error));
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some(mapping) = found {
+                    self.count();
+                    let mut update = self
+                        .lambda
+                        .update_event_source_mapping()
+                        .uuid(mapping.uuid().unwrap_or_default())
+                        .batch_size(batch)
+                        .set_function_response_types(Some(response_types(resource)));
+                    if resource.spec.get("table").is_some() {
+                        update =
+                            update
+                                .bisect_batch_on_function_error(
+                                    resource.spec["bisectOnError"].as_bool().unwrap_or(true),
+                                )
+                                .maximum_retry_attempts(
+                                    resource.spec["maximumRetryAttempts"].as_i64().unwrap_or(10) as i32
+                                );
+                    }
+                    let update = update
+                        .set_destination_config(failure_destination(plan, resource))
+                        .set_filter_criteria(stream_filter(resource));
+                    update.send().await.map_err(aws("UpdateEventSourceMapping", name))?;
+                } else {
+                    self.count();
+                    let mut create = self
+                        .lambda
+                        .create_event_source_mapping()
+                        .function_name(function)
+                        .event_source_arn(source)
+                        .batch_size(batch)
+                        .set_function_response_types(Some(response_types(resource)));
+                    if resource.spec.get("table").is_some() {
+                        create =
+                            create
+                                .starting_position(aws_sdk_lambda::types::EventSourcePosition::TrimHorizon)
+                                .bisect_batch_on_function_error(
+                                    resource.spec["bisectOnError"].as_bool().unwrap_or(true),
+                                )
+                                .maximum_retry_attempts(
+                                    resource.spec["maximumRetryAttempts"].as_i64().unwrap_or(10) as i32
+                                );
+                    }
+                    let create = create
+                        .set_destination_config(failure_destination(plan, resource))
+                        .set_filter_criteria(stream_filter(resource));
+                    create.send().await.map_err(aws("CreateEventSourceMapping", name))?;
+                }
+            }
+            ResourceKind::FunctionUrl => {
+                let auth = match resource.spec["authType"].as_str() {
+                    Some("NONE") => aws_sdk_lambda::types::FunctionUrlAuthType::None,
+                    _ => aws_sdk_lambda::types::FunctionUrlAuthType::AwsIam,
+                };
+                let cors = url_cors(&resource.spec["cors"]);
+                if exists {
+                    self.lambda
+                        .update_function_url_config()
+                        .function_name(name)
+                        .auth_type(auth)
+                        .set_cors(cors)
+                        .send()
+                        .await
+                        .map_err(aws("UpdateFunctionUrlConfig", name))?;
+                } else {
+                    self.lambda
+                        .create_function_url_config()
+                        .function_name(name)
+                        .auth_type(auth)
+                        .set_cors(cors)
+                        .send()
+                        .await
+                        .map_err(aws("CreateFunctionUrlConfig", name))?;
+                }
+                self.ensure_public_url(name, resource.spec["public"].as_bool().unwrap_or(false)).await?;
+            }
+            ResourceKind::Schedule => {
+                let function = resource.spec["function"].as_str().unwrap_or_default();
+                let role = resource.spec["role"].as_str().unwrap_or_default();
+                let target = aws_sdk_scheduler::types::Target::builder()
+                    .arn(format!("arn:aws:lambda:{}:{}:function:{function}", plan.region, plan.account))
+                    .role_arn(format!(
+                        "arn:aws:iam::{}:role/reventless/{}/{}/{role}",
+                        plan.account, plan.project, plan.stage
+                    ))
+                    .input(json!({"reventless": crate::lambda::HEARTBEAT_EVENT}).to_string())
+                    .build()
+                    .map_err(|e| DeployError::Refused(e.to_string()))?;
+                let window = aws_sdk_scheduler::types::FlexibleTimeWindow::builder()
+                    .mode(aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off)
+                    .build()
+                    .map_err(|e| DeployError::Refused(e.to_string()))?;
+                let expression = resource.spec["expression"].as_str().unwrap_or("rate(1 minute)");
+                if exists {
+                    self.scheduler
+                        .update_schedule()
+                        .name(name)
+                        .schedule_expression(expression)
+                        .flexible_time_window(window)
+                        .target(target)
+                        .send()
+                        .await
+                        .map_err(aws("UpdateSchedule", name))?;
+                } else {
+                    self.scheduler
+                        .create_schedule()
+                        .name(name)
+                        .schedule_expression(expression)
+                        .flexible_time_window(window)
+                        .target(target)
+                        .send()
+                        .await
+                        .map_err(aws("CreateSchedule", name))?;
+                }
+            }
+            ResourceKind::Parameter => {
+                let value = resource.spec["value"].as_str().unwrap_or_default();
+                self.ssm
+                    .put_parameter()
+                    .name(name)
+                    .value(value)
+                    .r#type(aws_sdk_ssm::types::ParameterType::String)
+                    .overwrite(true)
+                    .send()
+                    .await
+                    .map_err(aws("PutParameter", name))?;
+                let tags: Vec<aws_sdk_ssm::types::Tag> = resource
+                    .tags
+                    .iter()
+                    .filter_map(|(k, v)| aws_sdk_ssm::types::Tag::builder().key(k).value(v).build().ok())
+                    .collect();
+                self.count();
+                self.ssm
+                    .add_tags_to_resource()
+                    .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+                    .resource_id(name)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .map_err(aws("AddTagsToResource", name))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_table(&self, name: &str, layout: &str) -> Result<(), DeployError> {
+        let refused = |e: reventless_core::store::StoreError| DeployError::Aws {
+            call: "CreateTable".into(),
+            name: name.into(),
+            message: e.to_string(),
+        };
+        match layout {
+            "events" => crate::provision::create_events_table(&self.dynamodb, name).await.map_err(refused),
+            "rows" => crate::provision::create_rows_table(&self.dynamodb, name).await.map_err(refused),
+            _ => {
+                let key = KeySchemaElement::builder().attribute_name("id").key_type(KeyType::Hash).build();
+                let attribute =
+                    AttributeDefinition::builder().attribute_name("id").attribute_type(ScalarAttributeType::S).build();
+                let (Ok(key), Ok(attribute)) = (key, attribute) else {
+                    return Err(DeployError::Refused(format!("cannot describe table {name}")));
+                };
+                self.dynamodb
+                    .create_table()
+                    .table_name(name)
+                    .billing_mode(BillingMode::PayPerRequest)
+                    .key_schema(key)
+                    .attribute_definitions(attribute)
+                    .send()
+                    .await
+                    .map_err(aws("CreateTable", name))?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn ensure_function(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        code: Option<&CodeZip>,
+        exists: bool,
+    ) -> Result<(), DeployError> {
+        let name = resource.name.as_str();
+        let spec = &resource.spec;
+        let role_arn = format!(
+            "arn:aws:iam::{}:role/reventless/{}/{}/{}",
+            plan.account,
+            plan.project,
+            plan.stage,
+            spec["role"].as_str().unwrap_or_default()
+        );
+        let variables: std::collections::HashMap<String, String> = spec["environment"]
+            .as_object()
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+            .unwrap_or_default();
+        let environment = aws_sdk_lambda::types::Environment::builder().set_variables(Some(variables)).build();
+        let storage = aws_sdk_lambda::types::EphemeralStorage::builder()
+            .size(spec["ephemeralStorageMb"].as_i64().unwrap_or(512) as i32)
+            .build()
+            .map_err(|e| DeployError::Refused(e.to_string()))?;
+        let layers: Vec<String> = spec["layers"]
+            .as_array()
+            .map(|l| l.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let memory = spec["memorySize"].as_i64().unwrap_or(1024) as i32;
+        let timeout = spec["timeout"].as_i64().unwrap_or(30) as i32;
+        let architecture = aws_sdk_lambda::types::Architecture::from(spec["architecture"].as_str().unwrap_or("x86_64"));
+        if !exists {
+            let code = code.ok_or_else(|| DeployError::Refused(format!("no code for function {name}")))?;
+            let mut delay = Duration::from_millis(200);
+            loop {
+                let zip = aws_sdk_lambda::types::FunctionCode::builder()
+                    .zip_file(aws_sdk_lambda::primitives::Blob::new(code.bytes.as_ref().clone()))
+                    .build();
+                let mut create = self
+                    .lambda
+                    .create_function()
+                    .function_name(name)
+                    .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+                    .handler("bootstrap")
+                    .role(&role_arn)
+                    .code(zip)
+                    .memory_size(memory)
+                    .timeout(timeout)
+                    .environment(environment.clone())
+                    .ephemeral_storage(storage.clone())
+                    .architectures(architecture.clone())
+                    .set_layers(Some(layers.clone()));
+                for (key, value) in &resource.tags {
+                    create = create.tags(key, value);
+                }
+                match create.send().await {
+                    Ok(_) => break,
+                    // A new role takes a moment before Lambda may assume it.
+                    Err(error)
+                        if code_is(&error, "InvalidParameterValueException")
+                            && error.message().is_some_and(|m| m.contains("role"))
+                            && delay < Duration::from_secs(30) =>
+                    {
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                        self.count();
+                    }
+                    Err(error) => return Err(aws("CreateFunction", name)(error)),
+                }
+            }
+        } else {
+            if let Some(code) = code {
+                self.count();
+                retry_conflicts(|| async {
+                    self.lambda
+                        .update_function_code()
+                        .function_name(name)
+                        .zip_file(aws_sdk_lambda::primitives::Blob::new(code.bytes.as_ref().clone()))
+                        .architectures(architecture.clone())
+                        .send()
+                        .await
+                        .map(|_| ())
+                })
+                .await
+                .map_err(aws("UpdateFunctionCode", name))?;
+            }
+            self.count();
+            retry_conflicts(|| async {
+                self.lambda
+                    .update_function_configuration()
+                    .function_name(name)
+                    .role(&role_arn)
+                    .memory_size(memory)
+                    .timeout(timeout)
+                    .environment(environment.clone())
+                    .ephemeral_storage(storage.clone())
+                    .set_layers(Some(layers.clone()))
+                    .send()
+                    .await
+                    .map(|_| ())
+            })
+            .await
+            .map_err(aws("UpdateFunctionConfiguration", name))?;
+        }
+        self.count();
+        match spec["reservedConcurrency"].as_i64() {
+            Some(reserved) => {
+                self.lambda
+                    .put_function_concurrency()
+                    .function_name(name)
+                    .reserved_concurrent_executions(reserved as i32)
+                    .send()
+                    .await
+                    .map_err(aws("PutFunctionConcurrency", name))?;
+            }
+            None if exists => {
+                self.lambda
+                    .delete_function_concurrency()
+                    .function_name(name)
+                    .send()
+                    .await
+                    .map_err(aws("DeleteFunctionConcurrency", name))?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Grants (or withdraws) invoking the function through its URL by anyone:
+    /// AWS answers a URL with `AuthType NONE` only when its resource policy allows it.
+    async fn ensure_public_url(&self, function: &str, public: bool) -> Result<(), DeployError> {
+        use aws_sdk_lambda::types::FunctionUrlAuthType;
+        let present = self.public_url_statements(function).await?;
+        for sid in PUBLIC_URL_STATEMENTS {
+            self.count();
+            if public && !present.contains(&sid) {
+                let add = self.lambda.add_permission().function_name(function).statement_id(sid).principal("*");
+                let add = if sid == PUBLIC_URL_STATEMENT {
+                    add.action("lambda:InvokeFunctionUrl").function_url_auth_type(FunctionUrlAuthType::None)
+                } else {
+                    add.action("lambda:InvokeFunction").invoked_via_function_url(true)
+                };
+                match add.send().await {
+                    // Added meanwhile by a concurrent deploy: what we wanted.
+                    Err(error) if code(&error) == Some("ResourceConflictException") => {}
+                    other => {
+                        other.map_err(aws("AddPermission", function))?;
+                    }
+                }
+            } else if !public && present.contains(&sid) {
+                match self.lambda.remove_permission().function_name(function).statement_id(sid).send().await {
+                    Err(error) if code(&error) != Some("ResourceNotFoundException") => {
+                        return Err(aws("RemovePermission", function)(error));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The response types the plan asks of a mapping (`ReportBatchItemFailures`).
+fn response_types(resource: &Resource) -> Vec<aws_sdk_lambda::types::FunctionResponseType> {
+    let planned = resource.spec["functionResponseTypes"].as_array();
+    planned
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(aws_sdk_lambda::types::FunctionResponseType::from)
+        .collect()
+}
+
+/// Where a stream mapping records batches that exhausted their retries.
+fn failure_destination(plan: &Plan, resource: &Resource) -> Option<aws_sdk_lambda::types::DestinationConfig> {
+    let queue = resource.spec["onFailure"].as_str()?;
+    let arn = format!("arn:aws:sqs:{}:{}:{queue}", plan.region, plan.account);
+    let on_failure = aws_sdk_lambda::types::OnFailure::builder().destination(arn).build();
+    Some(aws_sdk_lambda::types::DestinationConfig::builder().on_failure(on_failure).build())
+}
+
+/// A stream mapping's filter: new events of the planned logs only, and of
+/// the planned types when the plan names them
+/// (`{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"log": {"S": [...]}, "type": {"S": [...]}}}}`).
+fn stream_filter(resource: &Resource) -> Option<aws_sdk_lambda::types::FilterCriteria> {
+    let logs = resource.spec.get("logs")?.as_array()?;
+    let mut image = json!({"log": {"S": logs}});
+    if let Some(types) = resource.spec.get("types").and_then(Value::as_array) {
+        image["type"] = json!({"S": types});
+    }
+    let pattern = json!({"eventName": ["INSERT"], "dynamodb": {"NewImage": image}});
+    let filter = aws_sdk_lambda::types::Filter::builder().pattern(pattern.to_string()).build();
+    Some(aws_sdk_lambda::types::FilterCriteria::builder().filters(filter).build())
+}
+
+/// A function URL's CORS settings from the plan (None: no CORS).
+fn url_cors(spec: &Value) -> Option<aws_sdk_lambda::types::Cors> {
+    let list = |key: &str| -> Option<Vec<String>> {
+        spec.get(key)?.as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+    };
+    spec.is_object().then(|| {
+        aws_sdk_lambda::types::Cors::builder()
+            .set_allow_origins(list("allowOrigins"))
+            .set_allow_methods(list("allowMethods"))
+            .set_allow_headers(list("allowHeaders"))
+            .set_max_age(spec["maxAge"].as_i64().and_then(|age| i32::try_from(age).ok()))
+            .build()
+    })
+}
+
+/// Retries a Lambda update while another update of the function is in progress.
+async fn retry_conflicts<F, Fut, E, R>(call: F) -> Result<(), aws_smithy_runtime_api_error::SdkError<E, R>>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), aws_smithy_runtime_api_error::SdkError<E, R>>>,
+    E: ProvideErrorMetadata,
+{
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match call().await {
+            Err(error) if code_is(&error, "ResourceConflictException") && delay < Duration::from_secs(30) => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+}
