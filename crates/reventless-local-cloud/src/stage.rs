@@ -4,7 +4,7 @@
 //! everything else to the emulator — with the gateway trusting the local
 //! OIDC issuer; ready once every plugin's heartbeat has registered it.
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -75,38 +75,38 @@ pub fn build_native(
     let mut built = BTreeMap::new();
     for (stack, package, bin) in stacks {
         progress(format!("building {bin} for this machine (cargo build{})", if release { " --release" } else { "" }));
-        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        command.current_dir(workspace_root(&config.root)).args([
-            "build",
-            "--message-format=json-render-diagnostics",
-            "--bin",
-            &bin,
-        ]);
-        if let Some(package) = &package {
-            command.args(["-p", package]);
-        }
-        if release {
-            command.arg("--release");
-        }
-        let output = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| StageError::Build { bin: bin.clone(), message: format!("cannot run cargo: {e}") })?;
-        if !output.status.success() {
-            return Err(StageError::Build { bin, message: format!("cargo build failed ({})", output.status) });
-        }
-        let executable = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|message| message["reason"] == "compiler-artifact" && message["target"]["name"] == bin.as_str())
-            .find_map(|message| message["executable"].as_str().map(PathBuf::from));
-        let Some(executable) = executable else {
-            return Err(StageError::Build { bin, message: "cargo reported no executable".into() });
-        };
+        let executable = cargo_build(&workspace_root(&config.root), package.as_deref(), &bin, release)
+            .map_err(|message| StageError::Build { bin: bin.clone(), message })?;
         built.insert(stack, executable);
     }
     Ok(built)
+}
+
+/// `cargo build --bin <bin> [-p <package>] [--release]` in `workspace`;
+/// answers the executable cargo reports (whatever the target directory).
+pub fn cargo_build(workspace: &Path, package: Option<&str>, bin: &str, release: bool) -> Result<PathBuf, String> {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(workspace).args(["build", "--message-format=json-render-diagnostics", "--bin", bin]);
+    if let Some(package) = package {
+        command.args(["-p", package]);
+    }
+    if release {
+        command.arg("--release");
+    }
+    let output = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo build failed ({})", output.status));
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact" && message["target"]["name"] == bin)
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| "cargo reported no executable".into())
 }
 
 /// Deploys the stage into the local cloud and waits until the gateway can

@@ -16,7 +16,7 @@
 //!  [--echo PATH] [--samples 30] [--warm 30] [--cold 5] [--json]`
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
@@ -196,32 +196,8 @@ fn load_config(path: &Path, stage: &str) -> Result<ProjectConfig, Failure> {
 /// `echo-lambda` of reventless-aws, built with cargo in the project's workspace.
 fn build_echo(root: &Path, release: bool) -> Result<PathBuf, Failure> {
     progress(format!("building echo-lambda (cargo build{})", if release { " --release" } else { "" }));
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command.current_dir(root).args([
-        "build",
-        "--message-format=json-render-diagnostics",
-        "-p",
-        "reventless-aws",
-        "--bin",
-        "echo-lambda",
-    ]);
-    if release {
-        command.arg("--release");
-    }
-    let output = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !output.status.success() {
-        return Err(format!("building echo-lambda failed ({})", output.status));
-    }
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|message| message["reason"] == "compiler-artifact" && message["target"]["name"] == "echo-lambda")
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| "cargo reported no echo-lambda executable".into())
+    reventless_local_cloud::stage::cargo_build(root, Some("reventless-aws"), "echo-lambda", release)
+        .map_err(|e| format!("building echo-lambda: {e}"))
 }
 
 /// The moto version of the python that runs the emulator.
