@@ -200,7 +200,11 @@ impl Instance {
                 (Err(InvokeFailure::Function { error: serde_json::json!({"errorType": "Runtime.ExitError", "errorMessage": message}) }), false)
             }
             () = tokio::time::sleep(timeout) => {
+                // Killed and reaped here, before the caller hears of the
+                // timeout: a process merely signalled lingers (a zombie
+                // until tokio's orphan reaper sees a SIGCHLD).
                 let _ = self.child.start_kill();
+                let _ = tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await;
                 (Err(InvokeFailure::Timeout(timeout)), false)
             }
         };

@@ -217,12 +217,15 @@ impl Inner {
     }
 
     /// Takes an idle instance or the right to start one; waits while the
-    /// function is at its limit, unless `throttle` (then: `Throttled`).
+    /// function is at its limit, unless `throttle` and the limit is the
+    /// function's reserved concurrency (then: `Throttled`, as on Lambda).
+    /// Past `max_instances` (our machine's limit, not Lambda's) it waits.
     async fn acquire(&self, function: &FunctionRecord, throttle: bool) -> Result<Option<Instance>, InvokeFailure> {
         let limit = match function.reserved_concurrency {
             Some(reserved) => usize::try_from(reserved).unwrap_or(0),
             None => self.options.max_instances,
         };
+        let throttle = throttle && function.reserved_concurrency.is_some();
         loop {
             let freed = self.freed.notified();
             {
@@ -242,6 +245,10 @@ impl Inner {
     }
 
     fn release(&self, name: &str, instance: Option<Instance>) {
+        // An instance of a function deleted or changed meanwhile is stopped
+        // now, not kept warm (nothing would take it again).
+        let current = self.function(name).map(|f| f.revision);
+        let instance = instance.filter(|i| current == Some(i.revision));
         if let Ok(mut pools) = self.pools.lock() {
             let pool = pools.entry(name.to_string()).or_default();
             pool.busy = pool.busy.saturating_sub(1);

@@ -88,7 +88,8 @@ async fn handle(
         return forbidden();
     }
     let event = http_event(&state, &method, &uri, &headers, &body, peer, authorizer);
-    let answer = state.inner.run(&function.name, event, false).await;
+    // A synchronous invocation: throttled (429) past reserved concurrency, as on AWS.
+    let answer = state.inner.run(&function.name, event, true).await;
     let mut response = match answer {
         Ok(answer) => http_response(answer),
         Err(InvokeFailure::Throttled) => {
