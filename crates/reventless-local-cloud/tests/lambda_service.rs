@@ -293,6 +293,7 @@ async fn a_timed_out_invocation_kills_its_instance() {
     assert_eq!(timed_out.function_error.as_deref(), Some("Unhandled"));
     let message = timed_out.payload["errorMessage"].as_str().unwrap_or_default();
     assert!(message.contains("Task timed out"), "{}", timed_out.payload);
+    assert_eq!(timed_out.payload["errorType"], "Sandbox.Timedout", "Lambda's error type");
     assert!(!proc_exists(pid), "the timed-out instance {pid} is still there");
     let next = setup.invoke("slow-fn", json!({"echo": 2})).await;
     assert_ne!(next.pid(), pid);
@@ -309,6 +310,8 @@ async fn a_process_exiting_mid_invocation_fails_only_that_invocation() {
 
     assert_eq!(exited.function_error.as_deref(), Some("Unhandled"));
     assert_eq!(exited.payload["errorType"], "Runtime.ExitError", "{}", exited.payload);
+    let reason = exited.payload["errorMessage"].as_str().unwrap_or_default();
+    assert!(reason.contains("Runtime exited with error: exit status: 3"), "{reason}");
     let next = setup.invoke("exit-fn", json!({"echo": 2})).await;
     assert_ne!(next.pid(), pid);
     assert_eq!(next.payload["echo"], json!(2));

@@ -65,6 +65,8 @@ pub struct Instance {
     pub started: Instant,
     pub last_used: Instant,
     pub invocations: u64,
+    /// Peak resident memory when last seen (MB).
+    peak_mb: Option<u64>,
     child: tokio::process::Child,
     sender: mpsc::UnboundedSender<Pending>,
     shared: Arc<Shared>,
@@ -156,6 +158,7 @@ impl Instance {
             started,
             last_used: started,
             invocations: 0,
+            peak_mb: None,
             child,
             sender,
             shared,
@@ -196,10 +199,11 @@ impl Instance {
             },
             status = self.child.wait() => {
                 let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                let message = format!("Runtime exited without providing a reason ({status})");
+                let message = format!("RequestId: {request_id} Error: Runtime exited with error: {status}");
                 (Err(InvokeFailure::Function { error: serde_json::json!({"errorType": "Runtime.ExitError", "errorMessage": message}) }), false)
             }
             () = tokio::time::sleep(timeout) => {
+                self.peak_mb = peak_rss_mb(self.child.id()).or(self.peak_mb);
                 // Killed and reaped here, before the caller hears of the
                 // timeout: a process merely signalled lingers (a zombie
                 // until tokio's orphan reaper sees a SIGCHLD).
@@ -234,7 +238,9 @@ impl Instance {
             ));
         }
         self.log(format!("END RequestId: {request_id}"));
-        let memory = peak_rss_mb(self.child.id());
+        // A process gone (timed out, exited) reports what was last seen of it.
+        let memory = peak_rss_mb(self.child.id()).or(self.peak_mb);
+        self.peak_mb = memory;
         let init_text =
             init.map(|i| format!("\tInit Duration: {:.2} ms", i.as_secs_f64() * 1000.0)).unwrap_or_default();
         self.log(format!(

@@ -157,8 +157,13 @@ pub(super) async fn delete_function(State(inner): Shared, Path(name): Path<Strin
     if let Some((_, server)) = inner.url_servers.lock().ok().and_then(|mut s| s.remove(&name)) {
         server.abort();
     }
-    if let Ok(mut pools) = inner.pools.lock() {
-        pools.remove(&name);
+    // Idle instances stop now; busy ones stop when their invocation ends
+    // (`release` sees the function gone). The pool stays, so its count of
+    // running invocations stays right if the name is created again.
+    if let Ok(mut pools) = inner.pools.lock()
+        && let Some(pool) = pools.get_mut(&name)
+    {
+        pool.idle.clear();
     }
     // Lambda keeps a deleted function's mappings (they fail); we stop them.
     let orphans: Vec<String> = inner

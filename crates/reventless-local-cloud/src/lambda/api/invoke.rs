@@ -67,9 +67,8 @@ pub(super) async fn invoke(
             Err(failure) => {
                 let body = match failure {
                     InvokeFailure::Function { error } => error,
-                    InvokeFailure::Timeout(limit) => {
-                        json!({"errorMessage": format!("Task timed out after {:.2} seconds", limit.as_secs_f64())})
-                    }
+                    InvokeFailure::Timeout(limit) => json!({"errorType": "Sandbox.Timedout",
+                        "errorMessage": format!("Task timed out after {:.2} seconds", limit.as_secs_f64())}),
                     other => json!({"errorType": "Runtime.Unknown", "errorMessage": other.to_string()}),
                 };
                 (
