@@ -287,6 +287,31 @@ async fn bad_tokens_are_refused_before_any_plugin_is_called() {
         (rsa.sign("rsa-1", &with(&|c| drop(c.insert("iss".into(), json!("https://evil.example.org"))))), "issuer"),
         (rsa.sign("rsa-1", &with(&|c| drop(c.insert("aud".into(), json!("another-app"))))), "audience"),
         (rsa.sign("rsa-1", &with(&|c| drop(c.remove("aud")))), "audience"),
+        // An RFC 9068 access token for another API (`aud`) of our app (`client_id`).
+        (
+            rsa.sign(
+                "rsa-1",
+                &with(&|c| {
+                    c.remove("token_use");
+                    c.insert("aud".into(), json!("https://other-api.example.org"));
+                    c.insert("client_id".into(), json!(AUDIENCE));
+                }),
+            ),
+            "audience",
+        ),
+        // Cognito: an ID token is matched by `aud`, an access token by `client_id`, no other `token_use`.
+        (rsa.sign("rsa-1", &with(&|c| drop(c.insert("token_use".into(), json!("access"))))), "audience"),
+        (
+            rsa.sign(
+                "rsa-1",
+                &with(&|c| {
+                    c.remove("aud");
+                    c.insert("client_id".into(), json!(AUDIENCE));
+                }),
+            ),
+            "audience",
+        ),
+        (rsa.sign("rsa-1", &with(&|c| drop(c.insert("token_use".into(), json!("refresh"))))), "token_use"),
         (rsa.sign("rsa-1", &with(&|c| drop(c.remove("exp")))), "exp"),
         (rsa.sign("rsa-1", &with(&|c| drop(c.remove("sub")))), "sub"),
         (forger.sign("forged-1", &Value::Object(good.clone())), "unknown signing key"),

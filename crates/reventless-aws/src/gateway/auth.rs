@@ -297,7 +297,7 @@ impl Authenticator {
         let mut validation = Validation::new(header.alg);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;
-        validation.validate_aud = false; // `aud` or `client_id`, checked below
+        validation.validate_aud = false; // `aud` or `client_id`, checked by `for_audience`
         validation.set_issuer(&[&settings.issuer]);
         validation.required_spec_claims = HashSet::from(["exp".to_string(), "iss".to_string()]);
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation).map_err(|e| {
@@ -312,9 +312,7 @@ impl Authenticator {
             })
         })?;
         let claims = data.claims;
-        if !for_audience(&claims, &settings.audience) {
-            return Err(refused(format!("the token is not for audience `{}`", settings.audience)));
-        }
+        for_audience(&claims, &settings.audience).map_err(refused)?;
         let user = claims.get(&settings.user_claim).and_then(Value::as_str).filter(|user| !user.is_empty());
         let user = user.ok_or_else(|| refused(format!("the token has no `{}` claim", settings.user_claim)))?;
         Ok(Caller { user_id: Some(user.to_string()), roles: roles(claims.get(&settings.roles_claim)) })
@@ -395,15 +393,30 @@ fn key_fits(jwk: &Jwk, alg: Algorithm) -> bool {
     }
 }
 
-/// `aud` (a string or a list) names the audience, or — Cognito access
-/// tokens carry no `aud` — `client_id` does.
-fn for_audience(claims: &Map<String, Value>, audience: &str) -> bool {
-    let aud = match claims.get("aud") {
+/// Whether the token is for `audience`, or why not.
+///
+/// A Cognito token says which it is in `token_use`: an ID token names the
+/// app client in `aud`, an access token (which has no `aud`) in
+/// `client_id`; any other `token_use` is refused. Without `token_use`
+/// (other OIDC providers), `aud` decides when the token has one: in an
+/// RFC 9068 access token `aud` names the API and `client_id` the app that
+/// asked for it, so a token for another API must not pass by its
+/// `client_id`. Only a token without `aud` is matched by `client_id`.
+fn for_audience(claims: &Map<String, Value>, audience: &str) -> Result<(), String> {
+    let by_aud = || match claims.get("aud") {
         Some(Value::String(aud)) => aud == audience,
         Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(audience)),
         _ => false,
     };
-    aud || claims.get("client_id").and_then(Value::as_str) == Some(audience)
+    let by_client_id = || claims.get("client_id").and_then(Value::as_str) == Some(audience);
+    let matches = match claims.get("token_use") {
+        Some(Value::String(token_use)) if token_use == "id" => by_aud(),
+        Some(Value::String(token_use)) if token_use == "access" => by_client_id(),
+        Some(other) => return Err(format!("the token's `token_use` is {other}, not `id` or `access`")),
+        None if claims.contains_key("aud") => by_aud(),
+        None => by_client_id(),
+    };
+    if matches { Ok(()) } else { Err(format!("the token is not for audience `{audience}`")) }
 }
 
 /// A roles claim: a list of strings, or one string listing them (comma or space separated).
@@ -503,13 +516,23 @@ mod tests {
     }
 
     #[test]
-    fn the_audience_is_aud_or_client_id() {
+    fn the_audience_is_aud_or_without_aud_client_id() {
         let claims = |value: Value| value.as_object().cloned().unwrap_or_default();
-        assert!(for_audience(&claims(json!({"aud": "app"})), "app"));
-        assert!(for_audience(&claims(json!({"aud": ["other", "app"]})), "app"));
-        assert!(for_audience(&claims(json!({"client_id": "app", "token_use": "access"})), "app"));
-        assert!(!for_audience(&claims(json!({"aud": "other"})), "app"));
-        assert!(!for_audience(&claims(json!({})), "app"));
+        let ok = |value: Value| for_audience(&claims(value), "app").is_ok();
+        assert!(ok(json!({"aud": "app"})));
+        assert!(ok(json!({"aud": ["other", "app"]})));
+        assert!(ok(json!({"client_id": "app"})));
+        assert!(ok(json!({"aud": "app", "token_use": "id"})));
+        assert!(ok(json!({"client_id": "app", "token_use": "access"})));
+        assert!(!ok(json!({"aud": "other"})));
+        assert!(!ok(json!({})));
+        // RFC 9068: `aud` names the API; a token for another API does not pass by its `client_id`.
+        assert!(!ok(json!({"aud": "other-api", "client_id": "app"})));
+        // Cognito: an ID token by `aud`, an access token by `client_id`, nothing else.
+        assert!(!ok(json!({"client_id": "app", "token_use": "id"})));
+        assert!(!ok(json!({"aud": "app", "token_use": "access"})));
+        assert!(!ok(json!({"aud": "app", "client_id": "app", "token_use": "refresh"})));
+        assert!(!ok(json!({"aud": "app", "token_use": 1})));
     }
 
     #[test]
