@@ -191,6 +191,36 @@ impl Setup {
         }
     }
 
+    /// The first statement AWS requires of a public URL: `lambda:InvokeFunctionUrl`
+    /// for anyone, conditioned on the NONE auth type.
+    async fn allow_public_url(&self, name: &str) {
+        self.lambda
+            .add_permission()
+            .function_name(name)
+            .statement_id("public-url")
+            .action("lambda:InvokeFunctionUrl")
+            .principal("*")
+            .function_url_auth_type(FunctionUrlAuthType::None)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The second (since October 2025): `lambda:InvokeFunction` for anyone,
+    /// conditioned on the call coming through the function URL.
+    async fn allow_invoke_via_url(&self, name: &str) {
+        self.lambda
+            .add_permission()
+            .function_name(name)
+            .statement_id("public-url-invoke")
+            .action("lambda:InvokeFunction")
+            .principal("*")
+            .invoked_via_function_url(true)
+            .send()
+            .await
+            .unwrap();
+    }
+
     fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
         aws_sdk_cloudwatchlogs::Client::new(&self.moto)
     }
@@ -421,17 +451,8 @@ async fn a_function_url_is_throttled_past_reserved_concurrency() {
         .unwrap()
         .function_url()
         .to_string();
-    setup
-        .lambda
-        .add_permission()
-        .function_name("busy-url-fn")
-        .statement_id("public-url")
-        .action("lambda:InvokeFunctionUrl")
-        .principal("*")
-        .function_url_auth_type(FunctionUrlAuthType::None)
-        .send()
-        .await
-        .unwrap();
+    setup.allow_public_url("busy-url-fn").await;
+    setup.allow_invoke_via_url("busy-url-fn").await;
     setup
         .lambda
         .put_function_concurrency()
@@ -541,17 +562,29 @@ async fn a_public_function_url_needs_the_public_permission() {
 
     assert_eq!(call().await.unwrap().status(), 403, "NONE without the public permission");
 
+    setup.allow_public_url("url-fn").await;
+    assert_eq!(call().await.unwrap().status(), 403, "InvokeFunctionUrl alone no longer opens a URL");
+
+    // lambda:InvokeFunction for anyone, not limited to the URL: the function
+    // may be invoked directly by anyone, but the URL still needs the
+    // conditioned statement.
     setup
         .lambda
         .add_permission()
         .function_name("url-fn")
-        .statement_id("public-url")
-        .action("lambda:InvokeFunctionUrl")
+        .statement_id("anyone-invokes")
+        .action("lambda:InvokeFunction")
         .principal("*")
-        .function_url_auth_type(FunctionUrlAuthType::None)
         .send()
         .await
         .unwrap();
+    assert_eq!(call().await.unwrap().status(), 403, "an InvokeFunction without InvokedViaFunctionUrl");
+
+    setup.allow_invoke_via_url("url-fn").await;
+    let policy = setup.lambda.get_policy().function_name("url-fn").send().await.unwrap();
+    let policy: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    let via_url = policy["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "public-url-invoke").unwrap();
+    assert_eq!(via_url["Condition"], json!({"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}), "{policy}");
     let response = call().await.unwrap();
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.unwrap();

@@ -108,20 +108,24 @@ impl FunctionRecord {
         })
     }
 
-    /// Whether the resource policy lets anyone call the function URL (what
-    /// AWS requires of an `AuthType NONE` URL besides the auth type).
+    /// Whether the resource policy lets anyone call the function URL: since
+    /// October 2025 AWS requires of an `AuthType NONE` URL two statements for
+    /// principal `*`: `lambda:InvokeFunctionUrl` conditioned on
+    /// `lambda:FunctionUrlAuthType` = NONE, and `lambda:InvokeFunction`
+    /// conditioned on `lambda:InvokedViaFunctionUrl` = true (an unconditioned
+    /// `lambda:InvokeFunction` opens direct invocation to anyone, not the URL).
     pub fn url_is_public(&self) -> bool {
-        self.permissions.values().any(|statement| {
-            let action = &statement["Action"];
-            let principal = &statement["Principal"];
-            let anyone = principal == "*" || principal["AWS"] == "*";
-            let none_url = statement.pointer("/Condition/StringEquals/lambda:FunctionUrlAuthType")
-                == Some(&Value::String("NONE".into()));
-            statement["Effect"] == "Allow"
-                && anyone
-                && none_url
-                && (action == "lambda:InvokeFunctionUrl" || action == "lambda:*")
-        })
+        let public = |action: &str, condition: &str, value: &str| {
+            self.permissions.values().any(|statement| {
+                let principal = &statement["Principal"];
+                let anyone = principal == "*" || principal["AWS"] == "*";
+                let granted = statement["Action"] == action || statement["Action"] == "lambda:*";
+                let conditioned = statement.pointer(condition).and_then(Value::as_str) == Some(value);
+                statement["Effect"] == "Allow" && anyone && granted && conditioned
+            })
+        };
+        public("lambda:InvokeFunctionUrl", "/Condition/StringEquals/lambda:FunctionUrlAuthType", "NONE")
+            && public("lambda:InvokeFunction", "/Condition/Bool/lambda:InvokedViaFunctionUrl", "true")
     }
 
     pub fn url_config(&self) -> Option<Value> {

@@ -32,6 +32,11 @@ pub(super) async fn add_permission(State(inner): Shared, Path(name): Path<String
     if let Some(kind) = request["FunctionUrlAuthType"].as_str() {
         condition.insert("StringEquals".into(), json!({"lambda:FunctionUrlAuthType": kind}));
     }
+    // `InvokedViaFunctionUrl: true` limits the statement to calls through the
+    // function's URL (what a public URL needs besides InvokeFunctionUrl).
+    if request["InvokedViaFunctionUrl"].as_bool() == Some(true) {
+        condition.insert("Bool".into(), json!({"lambda:InvokedViaFunctionUrl": "true"}));
+    }
     if let Some(source) = request["SourceArn"].as_str() {
         condition.insert("ArnLike".into(), json!({"AWS:SourceArn": source}));
     }
