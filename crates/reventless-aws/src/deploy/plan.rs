@@ -176,17 +176,24 @@ pub const PUBLIC_URL_STATEMENT: &str = "reventless-public-url";
 /// 2025 (`lambda:InvokeFunction` by `*`, only when invoked via the URL).
 pub const PUBLIC_URL_INVOKE_STATEMENT: &str = "reventless-public-url-invoke";
 
-/// The gateway: reads the registry, invokes exactly the plugins' API
-/// functions, and is served at a public URL (it verifies end users' tokens
-/// itself, see [`crate::gateway::auth`]).
+/// The gateway: reads the registry, invokes the stage's functions (the
+/// registered plugins' API functions), and is served at a public URL (it
+/// verifies end users' tokens itself, see [`crate::gateway::auth`]).
 fn gateway_resources(config: &ProjectConfig, arns: &Arns, registry: &str) -> Vec<Resource> {
     let function = gateway_function(config);
-    let apis: Vec<String> = config.plugins.keys().map(|stack| arns.function(&api_function(config, stack))).collect();
-    let mut statements =
-        vec![json!({"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [arns.table(registry)]})];
-    if !apis.is_empty() {
-        statements.push(json!({"Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": apis}));
-    }
+    // By name prefix, not the exact `Api` functions of the plugins in this
+    // plan: a plugin deployed later on its own (`deploy --plugin`) never
+    // updates the platform's role, yet must be served from its first
+    // heartbeat without redeploying the platform. The prefix is still a
+    // named resource, never `*`: only this stage's functions
+    // (`{project}-{stage}-…`, which no function name shortening cuts: project
+    // ≤ 20, stage ≤ 10 characters), and only those the registry names — which
+    // only this stage's heartbeat roles can write — are invoked.
+    let stage_functions = arns.function(&format!("{}-{}-*", config.project, config.stage));
+    let statements = vec![
+        json!({"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [arns.table(registry)]}),
+        json!({"Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": [stage_functions]}),
+    ];
     let gateway_config = crate::gateway::GatewayConfig { registry: registry.to_string(), auth: config.auth.clone() };
     let environment = BTreeMap::from([(
         crate::gateway::GATEWAY_ENV.to_string(),
