@@ -596,32 +596,51 @@ async fn a_public_function_url_needs_the_public_permission() {
     assert_eq!(event["requestContext"]["http"]["method"], "POST");
 }
 
-#[tokio::test]
-async fn an_iam_function_url_needs_a_signed_caller() {
-    let setup = setup(&[]).await;
-    setup.create("iam-url-fn", 3, &[]).await;
+/// An `AWS_IAM` URL of a new function `name`, and the signature of [`ROLE`].
+async fn iam_url(setup: &Setup, name: &str) -> (String, String) {
+    setup.create(name, 3, &[]).await;
     let url = setup
         .lambda
         .create_function_url_config()
-        .function_name("iam-url-fn")
+        .function_name(name)
         .auth_type(FunctionUrlAuthType::AwsIam)
         .send()
         .await
         .unwrap()
         .function_url()
         .to_string();
-    let http = reqwest::Client::new();
-
-    assert_eq!(http.get(&url).send().await.unwrap().status(), 403, "no Authorization");
-
     let [key, ..] = setup.identities.credentials_for(ROLE);
     let authorization = format!(
         "AWS4-HMAC-SHA256 Credential={key}/20250101/{REGION}/lambda/aws4_request, SignedHeaders=host, Signature=00"
     );
+    (url, authorization)
+}
+
+#[tokio::test]
+async fn an_iam_function_url_needs_a_signed_caller() {
+    let setup = setup(&[]).await;
+    let (url, authorization) = iam_url(&setup, "iam-url-fn").await;
+    let http = reqwest::Client::new();
+
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 403, "no Authorization");
+
     let response = http.get(&url).header("authorization", authorization).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["echo"]["requestContext"]["authorizer"]["iam"]["userArn"], ROLE, "{answer}");
+}
+
+#[tokio::test]
+async fn an_iam_function_url_caller_needs_both_invoke_function_url_and_invoke_function() {
+    for denied in ["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"] {
+        let setup = setup(&[denied]).await;
+        let (url, authorization) = iam_url(&setup, "iam-both-fn").await;
+
+        let response = reqwest::Client::new().get(&url).header("authorization", authorization).send().await.unwrap();
+
+        assert_eq!(response.status(), 403, "a caller that may not {denied}");
+        assert!(setup.access.was_asked(denied, ":function:iam-both-fn"));
+    }
 }
 
 #[tokio::test]

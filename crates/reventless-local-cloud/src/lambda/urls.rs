@@ -1,7 +1,8 @@
 //! Function URLs on loopback: one port per URL (each its own origin, as
 //! each URL is its own host on AWS). A request becomes Lambda's HTTP event
 //! (payload 2.0); the answer becomes the response. `AWS_IAM` URLs need a
-//! SigV4 caller whose role may `lambda:InvokeFunctionUrl`; `NONE` URLs need
+//! SigV4 caller whose role may `lambda:InvokeFunctionUrl` and
+//! `lambda:InvokeFunction` on the function; `NONE` URLs need
 //! the resource policy AWS requires of a public URL — otherwise 403, as on AWS.
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -80,8 +81,11 @@ async fn handle(
     if url.auth_type == "AWS_IAM" {
         let Some(key) = access_key(&headers) else { return forbidden() };
         let Some(role) = state.inner.identities.role_for_access_key(key) else { return forbidden() };
-        if state.inner.access.authorize(&role, "lambda:InvokeFunctionUrl", &function.arn).await.is_err() {
-            return forbidden();
+        // AWS needs both: the URL call, and the invocation it makes.
+        for action in ["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"] {
+            if state.inner.access.authorize(&role, action, &function.arn).await.is_err() {
+                return forbidden();
+            }
         }
         authorizer = json!({"iam": {"accessKey": key, "accountId": state.inner.options.account, "userArn": role}});
     } else if !function.url_is_public() {
