@@ -26,6 +26,8 @@ impl Clients {
                 if !exists {
                     let layout = resource.spec["layout"].as_str().unwrap_or_default();
                     self.create_table(name, layout).await?;
+                    // TagResource on a table still CREATING is refused (ResourceInUseException).
+                    self.wait_until_active(name).await?;
                 }
                 let arn = format!("arn:aws:dynamodb:{}:{}:table/{name}", plan.region, plan.account);
                 let tags: Vec<DynamoTag> = resource
@@ -318,6 +320,28 @@ impl Clients {
         }
     }
 
+    /// Waits until DescribeTable answers `ACTIVE` (see [`table_wait`]).
+    async fn wait_until_active(&self, name: &str) -> Result<(), DeployError> {
+        let (mut delay, mut waited) = (TABLE_WAIT_FIRST, Duration::ZERO);
+        loop {
+            self.count();
+            let described =
+                self.dynamodb.describe_table().table_name(name).send().await.map_err(aws("DescribeTable", name))?;
+            let status = described.table().and_then(|table| table.table_status());
+            match table_wait(status, delay, waited) {
+                TableWait::Active => return Ok(()),
+                TableWait::Again(sleep) => {
+                    tokio::time::sleep(sleep).await;
+                    waited += sleep;
+                    delay = sleep * 2;
+                }
+                TableWait::Never(message) => {
+                    return Err(DeployError::Aws { call: "DescribeTable".into(), name: name.into(), message });
+                }
+            }
+        }
+    }
+
     async fn ensure_function(
         &self,
         plan: &Plan,
@@ -481,6 +505,43 @@ impl Clients {
     }
 }
 
+/// The first pause while a new table is not `ACTIVE` yet; each next one doubles.
+const TABLE_WAIT_FIRST: Duration = Duration::from_millis(100);
+/// The longest single pause.
+const TABLE_WAIT_STEP_MAX: Duration = Duration::from_secs(5);
+/// How long a new table may take to become `ACTIVE` before the deploy gives up.
+const TABLE_WAIT_MAX: Duration = Duration::from_secs(60);
+
+/// What to do after DescribeTable answered `status` of a new table.
+#[derive(Debug, PartialEq)]
+enum TableWait {
+    Active,
+    /// Ask again after this pause.
+    Again(Duration),
+    /// It will not become active: why.
+    Never(String),
+}
+
+/// `ACTIVE`: done. `CREATING` / `UPDATING` (or no status yet): ask again
+/// after `delay` (at most [`TABLE_WAIT_STEP_MAX`]) while less than
+/// [`TABLE_WAIT_MAX`] has been `waited`. Any other status (`DELETING`, …)
+/// will not become active.
+fn table_wait(status: Option<&aws_sdk_dynamodb::types::TableStatus>, delay: Duration, waited: Duration) -> TableWait {
+    use aws_sdk_dynamodb::types::TableStatus;
+    match status {
+        Some(TableStatus::Active) => TableWait::Active,
+        None | Some(TableStatus::Creating | TableStatus::Updating) if waited < TABLE_WAIT_MAX => {
+            TableWait::Again(delay.min(TABLE_WAIT_STEP_MAX).min(TABLE_WAIT_MAX - waited))
+        }
+        None | Some(TableStatus::Creating | TableStatus::Updating) => TableWait::Never(format!(
+            "the new table is not ACTIVE after {} s (status {})",
+            waited.as_secs(),
+            status.map_or("unknown", TableStatus::as_str)
+        )),
+        Some(other) => TableWait::Never(format!("the new table is {}, not ACTIVE", other.as_str())),
+    }
+}
+
 /// The response types the plan asks of a mapping (`ReportBatchItemFailures`).
 fn response_types(resource: &Resource) -> Vec<aws_sdk_lambda::types::FunctionResponseType> {
     let planned = resource.spec["functionResponseTypes"].as_array();
@@ -545,5 +606,40 @@ where
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::types::TableStatus;
+
+    use super::*;
+
+    #[test]
+    fn a_new_table_is_awaited_with_backoff_until_active_for_at_most_a_minute() {
+        let ms = Duration::from_millis;
+        assert_eq!(table_wait(Some(&TableStatus::Active), ms(100), ms(0)), TableWait::Active);
+        assert_eq!(table_wait(Some(&TableStatus::Creating), ms(100), ms(0)), TableWait::Again(ms(100)));
+        assert_eq!(table_wait(None, ms(400), ms(300)), TableWait::Again(ms(400)));
+        assert_eq!(table_wait(Some(&TableStatus::Updating), ms(12_800), ms(12_700)), TableWait::Again(ms(5_000)));
+        assert_eq!(table_wait(Some(&TableStatus::Creating), ms(5_000), ms(58_000)), TableWait::Again(ms(2_000)));
+        let TableWait::Never(message) = table_wait(Some(&TableStatus::Creating), ms(5_000), ms(60_000)) else {
+            panic!("a table CREATING for a minute is given up")
+        };
+        assert!(message.contains("not ACTIVE after 60 s") && message.contains("CREATING"), "{message}");
+        let TableWait::Never(message) = table_wait(Some(&TableStatus::Deleting), ms(100), ms(0)) else {
+            panic!("a table being deleted will not become active")
+        };
+        assert!(message.contains("DELETING"), "{message}");
+
+        // The whole schedule: doubling from 100 ms, capped per pause and in total.
+        let (mut delay, mut waited, mut pauses) = (TABLE_WAIT_FIRST, Duration::ZERO, Vec::new());
+        while let TableWait::Again(sleep) = table_wait(Some(&TableStatus::Creating), delay, waited) {
+            pauses.push(sleep.as_millis());
+            waited += sleep;
+            delay = sleep * 2;
+        }
+        assert_eq!(&pauses[..7], &[100, 200, 400, 800, 1600, 3200, 5000]);
+        assert_eq!(waited, TABLE_WAIT_MAX);
     }
 }
