@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{Environment, EventSourcePosition, FunctionCode, FunctionUrlAuthType, Runtime};
+use aws_sdk_lambda::types::{
+    DestinationConfig, Environment, EventSourcePosition, Filter, FilterCriteria, FunctionCode, FunctionUrlAuthType,
+    OnFailure, Runtime,
+};
 use reventless_aws::emulator::Emulator;
 use reventless_local_cloud::iam::{Access, Denied};
 use reventless_local_cloud::lambda::{Identities, LambdaOptions, LambdaService};
@@ -219,6 +222,23 @@ impl Setup {
             .send()
             .await
             .unwrap();
+    }
+
+    /// A new queue on the emulator (named `prefix` and a unique part), its ARN.
+    async fn queue(&self, prefix: &str, visibility_timeout: i32) -> String {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let (stem, fifo) = prefix.strip_suffix(".fifo").map_or((prefix, false), |stem| (stem, true));
+        let name = format!("{stem}-{}{}", uuid::Uuid::new_v4().simple(), if fifo { ".fifo" } else { "" });
+        let sqs = aws_sdk_sqs::Client::new(&self.moto);
+        let mut create = sqs
+            .create_queue()
+            .queue_name(&name)
+            .attributes(QueueAttributeName::VisibilityTimeout, visibility_timeout.to_string());
+        if fifo {
+            create = create.attributes(QueueAttributeName::FifoQueue, "true");
+        }
+        create.send().await.unwrap();
+        format!("arn:aws:sqs:{REGION}:123456789012:{name}")
     }
 
     fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
@@ -647,7 +667,7 @@ async fn an_iam_function_url_caller_needs_both_invoke_function_url_and_invoke_fu
 async fn a_mapping_needs_a_role_that_may_poll_its_queue() {
     let setup = setup(&["sqs:ReceiveMessage"]).await;
     setup.create("poll-fn", 3, &[]).await;
-    let queue = "arn:aws:sqs:us-east-1:123456789012:orders";
+    let queue = setup.queue("orders", 30).await;
 
     let refused = setup
         .lambda
@@ -669,25 +689,139 @@ async fn a_mapping_needs_a_role_that_may_poll_its_queue() {
 async fn mapping_settings_are_validated_as_aws_does() {
     let setup = setup(&[]).await;
     setup.create("map-fn", 3, &[]).await;
-    let create = |source: &'static str| {
-        setup.lambda.create_event_source_mapping().function_name("map-fn").event_source_arn(source)
+    let create =
+        |source: &str| setup.lambda.create_event_source_mapping().function_name("map-fn").event_source_arn(source);
+
+    let plain = setup.queue("plain", 30).await;
+    let positioned =
+        create(&plain).starting_position(EventSourcePosition::Latest).send().await.unwrap_err().into_service_error();
+    assert!(positioned.is_invalid_parameter_value_exception(), "{positioned:?}");
+
+    let fifo = setup.queue("orders.fifo", 30).await;
+    let oversized = create(&fifo).batch_size(11).send().await.unwrap_err().into_service_error();
+    assert!(oversized.is_invalid_parameter_value_exception(), "{oversized:?}");
+
+    let accepted = create(&fifo).batch_size(10).send().await.unwrap();
+    assert_eq!(accepted.batch_size(), Some(10));
+    assert_eq!(accepted.event_source_arn(), Some(fifo.as_str()));
+
+    let missing = format!("arn:aws:sqs:{REGION}:123456789012:no-such-queue-{}", uuid::Uuid::new_v4().simple());
+    let refused = create(&missing).send().await.unwrap_err().into_service_error();
+    assert!(refused.is_invalid_parameter_value_exception(), "{refused:?}");
+}
+
+#[tokio::test]
+async fn an_sqs_mapping_needs_a_visibility_timeout_of_at_least_the_function_timeout() {
+    let setup = setup(&[]).await;
+    setup.create("visible-fn", 30, &[]).await;
+    let short = setup.queue("short", 10).await;
+    let long = setup.queue("long", 30).await;
+    let create = |source: &str| {
+        setup.lambda.create_event_source_mapping().function_name("visible-fn").event_source_arn(source).send()
     };
 
-    let positioned = create("arn:aws:sqs:us-east-1:123456789012:plain")
-        .starting_position(EventSourcePosition::Latest)
+    let refused = create(&short).await.unwrap_err().into_service_error();
+    assert!(refused.is_invalid_parameter_value_exception(), "{refused:?}");
+    let message = refused.to_string();
+    assert!(message.contains("10 seconds") && message.contains("30 seconds"), "{message}");
+
+    let uuid = create(&long).await.unwrap().uuid().unwrap().to_string();
+
+    // The function's timeout grows past the queue's: the next update of the mapping is refused.
+    setup.lambda.update_function_configuration().function_name("visible-fn").timeout(60).send().await.unwrap();
+    let refused = setup
+        .lambda
+        .update_event_source_mapping()
+        .uuid(&uuid)
+        .batch_size(5)
         .send()
         .await
         .unwrap_err()
         .into_service_error();
-    assert!(positioned.is_invalid_parameter_value_exception(), "{positioned:?}");
+    assert!(refused.is_invalid_parameter_value_exception(), "{refused:?}");
+    assert!(refused.to_string().contains("60 seconds"), "{refused}");
+}
 
-    let fifo = "arn:aws:sqs:us-east-1:123456789012:orders.fifo";
-    let oversized = create(fifo).batch_size(11).send().await.unwrap_err().into_service_error();
-    assert!(oversized.is_invalid_parameter_value_exception(), "{oversized:?}");
+#[tokio::test]
+async fn a_filter_pattern_longer_than_4096_characters_is_refused() {
+    let setup = setup(&[]).await;
+    setup.create("filter-fn", 3, &[]).await;
+    let queue = setup.queue("filtered", 30).await;
+    let pattern = |length: usize| {
+        let filler = "x".repeat(length - r#"{"body":{"kind":[""]}}"#.len());
+        let pattern = json!({"body": {"kind": [filler]}}).to_string();
+        assert_eq!(pattern.len(), length);
+        FilterCriteria::builder().filters(Filter::builder().pattern(pattern).build()).build()
+    };
+    let create = |criteria: FilterCriteria| {
+        setup
+            .lambda
+            .create_event_source_mapping()
+            .function_name("filter-fn")
+            .event_source_arn(&queue)
+            .filter_criteria(criteria)
+            .send()
+    };
 
-    let accepted = create(fifo).batch_size(10).send().await.unwrap();
-    assert_eq!(accepted.batch_size(), Some(10));
-    assert_eq!(accepted.event_source_arn(), Some(fifo));
+    let refused = create(pattern(4097)).await.unwrap_err().into_service_error();
+    assert!(refused.is_invalid_parameter_value_exception(), "{refused:?}");
+    assert!(refused.to_string().contains("4096"), "{refused}");
+
+    create(pattern(4096)).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_sqs_mapping_takes_no_destination() {
+    let setup = setup(&[]).await;
+    setup.create("dest-fn", 3, &[]).await;
+    let queue = setup.queue("with-destination", 30).await;
+    let failures = setup.queue("failures", 30).await;
+
+    let refused = setup
+        .lambda
+        .create_event_source_mapping()
+        .function_name("dest-fn")
+        .event_source_arn(&queue)
+        .destination_config(on_failure(&failures))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+
+    assert!(refused.is_invalid_parameter_value_exception(), "{refused:?}");
+    assert!(refused.to_string().contains("DestinationConfig"), "{refused}");
+}
+
+#[tokio::test]
+async fn a_stream_mapping_needs_a_role_that_may_send_to_its_failure_destination() {
+    let stream = "arn:aws:dynamodb:us-east-1:123456789012:table/events/stream/2025-01-01T00:00:00.000";
+    let failures = "arn:aws:sqs:us-east-1:123456789012:stream-failures";
+    let create = |setup: &Setup| {
+        setup
+            .lambda
+            .create_event_source_mapping()
+            .function_name("stream-fn")
+            .event_source_arn(stream)
+            .starting_position(EventSourcePosition::TrimHorizon)
+            .destination_config(on_failure(failures))
+            .send()
+    };
+
+    let denied = setup(&["sqs:SendMessage"]).await;
+    denied.create("stream-fn", 3, &[]).await;
+    let refused = create(&denied).await.unwrap_err().into_service_error();
+    assert!(refused.is_invalid_parameter_value_exception(), "{refused:?}");
+    assert!(refused.to_string().contains("sqs:SendMessage"), "{refused}");
+    assert!(denied.access.was_asked("sqs:SendMessage", failures));
+
+    let allowed = setup(&[]).await;
+    allowed.create("stream-fn", 3, &[]).await;
+    let created = create(&allowed).await.unwrap();
+    assert_eq!(created.destination_config().and_then(|d| d.on_failure()).and_then(|f| f.destination()), Some(failures));
+}
+
+fn on_failure(destination: &str) -> DestinationConfig {
+    DestinationConfig::builder().on_failure(OnFailure::builder().destination(destination).build()).build()
 }
 
 #[tokio::test]

@@ -65,6 +65,8 @@ pub(crate) struct Inner {
     mappings: OnceLock<Arc<Mappings>>,
     identities: Arc<dyn Identities>,
     access: Arc<dyn Access>,
+    /// moto's SQS: what mapping validation reads of a queue (its visibility timeout).
+    sqs: aws_sdk_sqs::Client,
     logs: LogSink,
     url_servers: Mutex<HashMap<String, (SocketAddr, tokio::task::JoinHandle<()>)>>,
     stats: Mutex<HashMap<String, Vec<InvocationStat>>>,
@@ -107,6 +109,7 @@ impl LambdaService {
             mappings: OnceLock::new(),
             identities,
             access,
+            sqs: aws_sdk_sqs::Client::new(moto),
             logs,
             url_servers: Mutex::default(),
             stats: Mutex::default(),

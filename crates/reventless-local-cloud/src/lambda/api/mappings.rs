@@ -65,6 +65,9 @@ pub(super) fn apply_mapping_fields(config: &mut MappingConfig, request: &Value) 
     }
 }
 
+/// Lambda's limit on one filter pattern's length.
+const MAX_FILTER_PATTERN: usize = 4096;
+
 /// What AWS refuses in a mapping: settings of the wrong source kind, values out of range.
 pub(super) fn validate_mapping(config: &MappingConfig) -> Result<(), String> {
     let sqs = config.event_source_arn.starts_with("arn:aws:sqs:");
@@ -96,6 +99,10 @@ pub(super) fn validate_mapping(config: &MappingConfig) -> Result<(), String> {
             config.event_source_arn
         ));
     }
+    if sqs && config.on_failure_destination.is_some() {
+        // An SQS mapping's failures go to the queue's redrive policy, not a destination.
+        return Err("Unsupported DestinationConfig parameter for given event source mapping type.".into());
+    }
     if config.function_response_types.iter().any(|t| t != "ReportBatchItemFailures") {
         return Err(format!(
             "FunctionResponseTypes {:?}: only ReportBatchItemFailures is valid",
@@ -103,6 +110,12 @@ pub(super) fn validate_mapping(config: &MappingConfig) -> Result<(), String> {
         ));
     }
     for pattern in &config.filter_patterns {
+        let length = pattern.chars().count();
+        if length > MAX_FILTER_PATTERN {
+            return Err(format!(
+                "Invalid filter pattern definition: the pattern is {length} characters long, at most {MAX_FILTER_PATTERN} are allowed."
+            ));
+        }
         if serde_json::from_str::<serde_json::Map<String, Value>>(pattern).is_err() {
             return Err(format!("Invalid filter pattern definition: {pattern}"));
         }
@@ -118,6 +131,55 @@ pub(super) fn poller_actions(source: &str) -> &'static [&'static str] {
     } else {
         &["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
     }
+}
+
+/// What AWS checks against the source and the function's role when a
+/// mapping is created or updated: an SQS queue's visibility timeout must be
+/// at least the function's timeout; a stream mapping's role must be allowed
+/// to send to its on-failure destination.
+async fn check_against_sources(inner: &Inner, config: &MappingConfig, function: &FunctionRecord) -> Result<(), String> {
+    let source = &config.event_source_arn;
+    if source.starts_with("arn:aws:sqs:") {
+        let visibility = queue_visibility_timeout(inner, source).await?;
+        if visibility < function.timeout_seconds {
+            return Err(format!(
+                "Invalid request provided: Queue visibility timeout: {visibility} seconds is less than Function timeout: {} seconds",
+                function.timeout_seconds
+            ));
+        }
+    }
+    if let Some(destination) = &config.on_failure_destination {
+        let action = if destination.starts_with("arn:aws:sns:") { "sns:Publish" } else { "sqs:SendMessage" };
+        if let Err(denied) = inner.access.authorize(&function.role, action, destination).await {
+            return Err(format!(
+                "The provided execution role does not have permissions to call {action} on {destination}: {denied}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The queue's `VisibilityTimeout` in seconds, read from the emulator.
+async fn queue_visibility_timeout(inner: &Inner, queue_arn: &str) -> Result<i64, String> {
+    let nonexistent = || {
+        format!(
+            "Error occurred while ReceiveMessage. SQS Error Code: AWS.SimpleQueueService.NonExistentQueue. Error Message: The specified queue {queue_arn} does not exist."
+        )
+    };
+    let url = crate::mappings::queue_url(&inner.sqs, queue_arn).await.map_err(|_| nonexistent())?;
+    let attributes = inner
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout)
+        .send()
+        .await
+        .map_err(|_| nonexistent())?;
+    attributes
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("the queue {queue_arn} has no VisibilityTimeout"))
 }
 
 pub(super) async fn create_mapping(State(inner): Shared, body: Bytes) -> Response {
@@ -175,6 +237,9 @@ pub(super) async fn create_mapping(State(inner): Shared, body: Bytes) -> Respons
             ));
         }
     }
+    if let Err(message) = check_against_sources(&inner, &config, &record).await {
+        return invalid(message);
+    }
     let answer = mapping_json(&inner, &config);
     if let Ok(mut configs) = inner.mapping_configs.lock() {
         configs.insert(config.uuid.clone(), config.clone());
@@ -231,6 +296,12 @@ pub(super) async fn update_mapping(State(inner): Shared, Path(uuid): Path<String
         config.function_arn = record.arn;
     }
     if let Err(message) = validate_mapping(&config) {
+        return invalid(message);
+    }
+    let Some(record) = inner.function(&config.function_name) else {
+        return not_found(&format!("Function {}", config.function_name));
+    };
+    if let Err(message) = check_against_sources(&inner, &config, &record).await {
         return invalid(message);
     }
     let answer = mapping_json(&inner, &config);
