@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use reventless_aws::deploy::config::{ConfigError, ProjectConfig};
-use reventless_aws::deploy::plan::{PlanError, Resource, ResourceKind, function_units, handler_groups, plan};
+use reventless_aws::deploy::plan::{
+    FILTER_PATTERN_MAX, PlanError, Resource, ResourceKind, function_units, handler_groups, plan, stream_filter_pattern,
+};
 use reventless_core::Manifest;
 use serde_json::json;
 
@@ -366,6 +368,37 @@ fn bank_plan(consolidation: &str, extra: &str) -> Result<reventless_aws::deploy:
     let file = BANK.replace("CONSOLIDATION", &format!("consolidation = \"{consolidation}\""));
     let config = load(&format!("{file}{extra}"), None, "dev", &[]).unwrap();
     plan_of(&config, &BTreeMap::from([("bank".to_string(), bank())]))
+}
+
+#[test]
+fn a_stream_filter_too_long_for_lambda_filters_by_log_only_with_a_warning() {
+    // A read model consuming 150 event types of 40 characters: about 6,600 characters of types.
+    let many: Vec<String> = (0..150).map(|i| format!("Bank_AccountHolderAddressChangedEvent{i:03}")).collect();
+    let mut manifest = serde_json::to_value(bank()).unwrap();
+    for component in manifest["components"].as_array_mut().unwrap() {
+        if component["name"] == "Balances" {
+            component["consumes"] = json!(many);
+        }
+    }
+    let manifest: Manifest = serde_json::from_value(manifest).unwrap();
+    let config = load(&BANK.replace("CONSOLIDATION", "consolidation = \"micro\""), None, "dev", &[]).unwrap();
+    let plan = plan_of(&config, &BTreeMap::from([("bank".to_string(), manifest)])).unwrap();
+
+    let long = named(&plan, ResourceKind::EventSourceMapping, "shop-dev-bank-Balances:events");
+    assert_eq!(long.spec["logs"], json!(["d#Bank"]), "still only new events of its log");
+    assert_eq!(long.spec["types"], json!(null), "no type filter: the pattern would exceed 4096 characters");
+    let pattern = stream_filter_pattern(&long.spec["logs"], None);
+    assert!(pattern.len() <= FILTER_PATTERN_MAX, "{pattern}");
+    let warned: Vec<&String> = plan.warnings.iter().filter(|w| w.contains("shop-dev-bank-Balances")).collect();
+    assert_eq!(warned.len(), 1, "{:?}", plan.warnings);
+    assert!(warned[0].contains("4096") && warned[0].contains("log only"), "{}", warned[0]);
+
+    // Followers whose types fit keep their type filter, without a warning.
+    let short = named(&plan, ResourceKind::EventSourceMapping, "shop-dev-bank-Owners:events");
+    assert_eq!(short.spec["types"], json!(["Renamed"]));
+    assert!(!plan.warnings.iter().any(|w| w.contains("shop-dev-bank-Owners")), "{:?}", plan.warnings);
+    let typed = stream_filter_pattern(&short.spec["logs"], Some(&short.spec["types"]));
+    assert!(typed.contains("\"type\":{\"S\":[\"Renamed\"]}"), "{typed}");
 }
 
 fn named<'a>(plan: &'a reventless_aws::deploy::plan::Plan, kind: ResourceKind, name: &str) -> &'a Resource {

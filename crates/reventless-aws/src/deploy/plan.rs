@@ -330,6 +330,20 @@ fn followed_types(manifest: &Manifest, unit: &FunctionUnit, extended: &[String])
     (!types.is_empty()).then_some(types)
 }
 
+/// The longest filter pattern Lambda accepts (characters).
+pub const FILTER_PATTERN_MAX: usize = 4096;
+
+/// A stream mapping's filter pattern: new events of `logs` only, and of
+/// `types` when given
+/// (`{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"log": {"S": [...]}, "type": {"S": [...]}}}}`).
+pub fn stream_filter_pattern(logs: &Value, types: Option<&Value>) -> String {
+    let mut image = json!({"log": {"S": logs}});
+    if let Some(types) = types {
+        image["type"] = json!({"S": types});
+    }
+    json!({"eventName": ["INSERT"], "dynamodb": {"NewImage": image}}).to_string()
+}
+
 /// How a consolidation spreads async commands over queues.
 pub fn topic_layout(consolidation: Consolidation) -> TopicLayout {
     match consolidation {
@@ -699,13 +713,28 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
                     "function": function, "queue": queue, "batchSize": tuning.sqs_batch_size,
                     "functionResponseTypes": ["ReportBatchItemFailures"],
                 })),
-                None if unit.follows_stream() => Some(json!({
-                    "function": function, "table": names.stores.events_table, "batchSize": 100,
-                    "bisectOnError": true, "maximumRetryAttempts": 10, "onFailure": names.stream_failures,
-                    "logs": followed_log_keys(manifest, unit, &extended),
-                    "types": followed_types(manifest, unit, &extended),
-                    "functionResponseTypes": ["ReportBatchItemFailures"],
-                })),
+                None if unit.follows_stream() => {
+                    let logs = json!(followed_log_keys(manifest, unit, &extended));
+                    let mut types = followed_types(manifest, unit, &extended).map(|types| json!(types));
+                    let length = stream_filter_pattern(&logs, types.as_ref()).chars().count();
+                    if types.is_some() && length > FILTER_PATTERN_MAX {
+                        // Lambda refuses the mapping; the log filter alone still
+                        // spares the function fence and counter items, and it
+                        // skips the events no follower consumes.
+                        types = None;
+                        warnings.push(format!(
+                            "{stack}: the stream filter of {function} would take {length} characters with its \
+                             event types, more than Lambda's {FILTER_PATTERN_MAX} per pattern: it filters by log \
+                             only, so events of other types also wake it (and are skipped)"
+                        ));
+                    }
+                    Some(json!({
+                        "function": function, "table": names.stores.events_table, "batchSize": 100,
+                        "bisectOnError": true, "maximumRetryAttempts": 10, "onFailure": names.stream_failures,
+                        "logs": logs, "types": types,
+                        "functionResponseTypes": ["ReportBatchItemFailures"],
+                    }))
+                }
                 None => None,
             };
             if let Some(spec) = mapping {

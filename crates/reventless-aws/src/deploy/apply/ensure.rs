@@ -8,7 +8,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::{Value, json};
 
 use super::{Clients, CodeZip, DeployError, PUBLIC_URL_STATEMENTS, aws, aws_smithy_runtime_api_error, code, code_is};
-use crate::deploy::plan::{PUBLIC_URL_STATEMENT, Plan, Resource, ResourceKind};
+use crate::deploy::plan::{PUBLIC_URL_STATEMENT, Plan, Resource, ResourceKind, stream_filter_pattern};
 
 impl Clients {
     /// Creates or updates one resource to match the plan.
@@ -562,16 +562,12 @@ fn failure_destination(plan: &Plan, resource: &Resource) -> Option<aws_sdk_lambd
 }
 
 /// A stream mapping's filter: new events of the planned logs only, and of
-/// the planned types when the plan names them
-/// (`{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"log": {"S": [...]}, "type": {"S": [...]}}}}`).
+/// the planned types when the plan names them (see [`stream_filter_pattern`]).
 fn stream_filter(resource: &Resource) -> Option<aws_sdk_lambda::types::FilterCriteria> {
-    let logs = resource.spec.get("logs")?.as_array()?;
-    let mut image = json!({"log": {"S": logs}});
-    if let Some(types) = resource.spec.get("types").and_then(Value::as_array) {
-        image["type"] = json!({"S": types});
-    }
-    let pattern = json!({"eventName": ["INSERT"], "dynamodb": {"NewImage": image}});
-    let filter = aws_sdk_lambda::types::Filter::builder().pattern(pattern.to_string()).build();
+    let logs = resource.spec.get("logs").filter(|logs| logs.is_array())?;
+    let types = resource.spec.get("types").filter(|types| types.is_array());
+    let pattern = stream_filter_pattern(logs, types);
+    let filter = aws_sdk_lambda::types::Filter::builder().pattern(pattern).build();
     Some(aws_sdk_lambda::types::FilterCriteria::builder().filters(filter).build())
 }
 
