@@ -5,7 +5,8 @@
 //! targets itself: once when an entry is first seen (so a freshly deployed
 //! heartbeat runs without waiting a period), then at its `rate(...)`. The
 //! invocation is checked as Scheduler's own call would be: the entry's role
-//! must allow `lambda:InvokeFunction` on the target.
+//! must trust `scheduler.amazonaws.com` (its trust policy, read from the
+//! emulator's IAM) and allow `lambda:InvokeFunction` on the target.
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +44,8 @@ impl Scheduler {
         rescan: Duration,
     ) -> Self {
         let client = aws_sdk_scheduler::Client::new(&moto);
-        let task = tokio::spawn(run(client, invoker, access, rescan.max(Duration::from_millis(10))));
+        let services = Services { invoker, access, iam: aws_sdk_iam::Client::new(&moto) };
+        let task = tokio::spawn(run(client, services, rescan.max(Duration::from_millis(10))));
         Scheduler { task }
     }
 
@@ -68,12 +70,21 @@ struct Entry {
     period: Option<Duration>,
 }
 
+/// What firing a schedule needs.
+#[derive(Clone)]
+struct Services {
+    invoker: Arc<dyn Invoker>,
+    access: Arc<dyn Access>,
+    /// The emulator's IAM: whether the schedule's role trusts Scheduler.
+    iam: aws_sdk_iam::Client,
+}
+
 struct Armed {
     entry: Entry,
     next: Option<Instant>,
 }
 
-async fn run(client: aws_sdk_scheduler::Client, invoker: Arc<dyn Invoker>, access: Arc<dyn Access>, rescan: Duration) {
+async fn run(client: aws_sdk_scheduler::Client, services: Services, rescan: Duration) {
     let mut armed: HashMap<(String, String), Armed> = HashMap::new();
     let mut next_scan = Instant::now();
     loop {
@@ -95,7 +106,7 @@ async fn run(client: aws_sdk_scheduler::Client, invoker: Arc<dyn Invoker>, acces
                                 armed.insert(key, Armed { entry, next: None });
                             }
                             None => {
-                                fire(&key, &entry, &invoker, &access);
+                                fire(&key, &entry, &services);
                                 let next = entry.period.map(|p| now + p);
                                 armed.insert(key, Armed { entry, next });
                             }
@@ -110,7 +121,7 @@ async fn run(client: aws_sdk_scheduler::Client, invoker: Arc<dyn Invoker>, acces
             if let (Some(next), Some(period)) = (schedule.next, schedule.entry.period)
                 && now >= next
             {
-                fire(key, &schedule.entry, &invoker, &access);
+                fire(key, &schedule.entry, &services);
                 // Missed periods are not made up, as Scheduler does not.
                 let mut following = next + period;
                 while following <= now {
@@ -216,18 +227,36 @@ fn function_name(arn: &str) -> Option<&str> {
 }
 
 /// Invokes the target in the background (a slow function must not delay other schedules).
-fn fire(key: &(String, String), entry: &Entry, invoker: &Arc<dyn Invoker>, access: &Arc<dyn Access>) {
+fn fire(key: &(String, String), entry: &Entry, services: &Services) {
     let Some(function) = function_name(&entry.function_arn).map(str::to_string) else {
         tracing::warn!(schedule = %key.1, target = %entry.function_arn, "not a function ARN");
         return;
     };
-    let (invoker, access, entry, schedule) = (invoker.clone(), access.clone(), entry.clone(), key.1.clone());
+    let (services, entry, schedule) = (services.clone(), entry.clone(), key.1.clone());
     tokio::spawn(async move {
-        if let Err(denied) = access.authorize(&entry.role_arn, "lambda:InvokeFunction", &entry.function_arn).await {
+        // Scheduler assumes the role: its trust policy must name Scheduler.
+        match crate::iam::service_may_assume(&services.iam, &entry.role_arn, "scheduler.amazonaws.com").await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(
+                    schedule,
+                    role = entry.role_arn,
+                    "the schedule's role cannot be assumed by scheduler.amazonaws.com (missing, or its trust policy does not allow it); not fired"
+                );
+                return;
+            }
+            Err(problem) => {
+                tracing::warn!(schedule, role = entry.role_arn, problem, "cannot read the schedule's role; not fired");
+                return;
+            }
+        }
+        if let Err(denied) =
+            services.access.authorize(&entry.role_arn, "lambda:InvokeFunction", &entry.function_arn).await
+        {
             tracing::warn!(schedule, %denied, "the schedule's role may not invoke its target");
             return;
         }
-        match invoker.invoke(&function, entry.input).await {
+        match services.invoker.invoke(&function, entry.input).await {
             Ok(_) => tracing::debug!(schedule, function, "schedule fired"),
             Err(failure) => tracing::warn!(schedule, function, %failure, "the scheduled invocation failed"),
         }

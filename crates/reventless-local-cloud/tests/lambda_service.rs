@@ -117,8 +117,31 @@ async fn setup(deny: &[&'static str]) -> Setup {
     setup_with(deny, 4).await
 }
 
+/// A role on the emulator whose trust policy names `service`; its ARN.
+async fn role_trusting(moto: &aws_config::SdkConfig, name: &str, service: &str) -> String {
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]});
+    let created = aws_sdk_iam::Client::new(moto)
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await;
+    match created {
+        Ok(output) => output.role().unwrap().arn().to_string(),
+        // Created by a test running beside this one (the emulator is shared).
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_entity_already_exists_exception()) => {
+            format!("arn:aws:iam::123456789012:role/{name}")
+        }
+        Err(error) => panic!("CreateRole {name}: {}", aws_sdk_iam::error::DisplayErrorContext(error)),
+    }
+}
+
 async fn setup_with(deny: &[&'static str], max_instances: usize) -> Setup {
     let moto = Emulator::shared().expect("moto must run for these tests").sdk_config().await;
+    // The functions' role, as AWS requires it: one Lambda may assume.
+    let role = role_trusting(&moto, "test-function-role", "lambda.amazonaws.com").await;
+    assert_eq!(role, ROLE);
     let work = tempfile::tempdir().unwrap();
     let options = LambdaOptions {
         region: REGION.into(),
@@ -822,6 +845,60 @@ async fn a_stream_mapping_needs_a_role_that_may_send_to_its_failure_destination(
 
 fn on_failure(destination: &str) -> DestinationConfig {
     DestinationConfig::builder().on_failure(OnFailure::builder().destination(destination).build()).build()
+}
+
+#[tokio::test]
+async fn a_role_lambda_cannot_assume_is_refused() {
+    let setup = setup(&[]).await;
+    let scheduler_role = role_trusting(&setup.moto, "trusts-scheduler-only", "scheduler.amazonaws.com").await;
+    let missing_role = "arn:aws:iam::123456789012:role/no-such-role";
+    let create = |role: &str| {
+        setup
+            .lambda
+            .create_function()
+            .function_name("untrusted-fn")
+            .role(role)
+            .runtime(Runtime::Providedal2023)
+            .handler("bootstrap")
+            .code(FunctionCode::builder().zip_file(Blob::new(bootstrap_zip())).build())
+            .send()
+    };
+    let cannot_be_assumed = |refused: &aws_sdk_lambda::operation::create_function::CreateFunctionError| {
+        assert!(refused.is_invalid_parameter_value_exception(), "{refused:?}");
+        assert!(refused.to_string().contains("cannot be assumed by Lambda"), "{refused}");
+    };
+
+    cannot_be_assumed(&create(&scheduler_role).await.unwrap_err().into_service_error());
+    cannot_be_assumed(&create(missing_role).await.unwrap_err().into_service_error());
+
+    // A role under a path: its name is the ARN's last segment.
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    let pathed = aws_sdk_iam::Client::new(&setup.moto)
+        .create_role()
+        .role_name("pathed-fn-role")
+        .path("/reventless/shop/dev/")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    let pathed = pathed.role().unwrap().arn().to_string();
+    assert!(pathed.ends_with(":role/reventless/shop/dev/pathed-fn-role"), "{pathed}");
+    create(&pathed).await.unwrap();
+
+    let refused = setup
+        .lambda
+        .update_function_configuration()
+        .function_name("untrusted-fn")
+        .role(&scheduler_role)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(refused.is_invalid_parameter_value_exception(), "{refused:?}");
+    assert!(refused.to_string().contains("cannot be assumed by Lambda"), "{refused}");
+    let configuration = setup.lambda.get_function_configuration().function_name("untrusted-fn").send().await.unwrap();
+    assert_eq!(configuration.role(), Some(pathed.as_str()), "the refused role was not taken");
 }
 
 #[tokio::test]

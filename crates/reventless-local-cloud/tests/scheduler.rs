@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 const ALLOWED_ROLE: &str = "arn:aws:iam::123456789012:role/scheduler-allowed";
 const DENIED_ROLE: &str = "arn:aws:iam::123456789012:role/scheduler-denied";
+/// Trusts Lambda, not Scheduler: Scheduler cannot assume it.
+const UNTRUSTED_ROLE: &str = "arn:aws:iam::123456789012:role/scheduler-untrusted";
 
 #[derive(Default)]
 struct Recorder {
@@ -73,6 +75,21 @@ async fn schedule(
         .unwrap();
 }
 
+/// The role on the emulator, trusting `service`.
+async fn role(config: &aws_config::SdkConfig, arn: &str, service: &str) {
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]});
+    let name = arn.rsplit('/').next().unwrap();
+    let created = aws_sdk_iam::Client::new(config)
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.role().unwrap().arn(), arn);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_schedule_fires_once_on_discovery_and_only_when_its_role_may_invoke() {
     let config = Emulator::shared().expect("moto must run for these tests").sdk_config().await;
@@ -80,10 +97,17 @@ async fn a_rate_schedule_fires_once_on_discovery_and_only_when_its_role_may_invo
     let suffix = uuid::Uuid::now_v7().simple().to_string();
     let (heartbeat, denied, disabled, cron) =
         (format!("hb-{suffix}"), format!("denied-{suffix}"), format!("off-{suffix}"), format!("cron-{suffix}"));
+    let (untrusted, roleless) = (format!("untrusted-{suffix}"), format!("roleless-{suffix}"));
+    role(&config, ALLOWED_ROLE, "scheduler.amazonaws.com").await;
+    role(&config, DENIED_ROLE, "scheduler.amazonaws.com").await;
+    role(&config, UNTRUSTED_ROLE, "lambda.amazonaws.com").await;
     schedule(&client, &heartbeat, "rate(1 minute)", ALLOWED_ROLE, r#"{"beat":1}"#, ScheduleState::Enabled).await;
     schedule(&client, &denied, "rate(1 minute)", DENIED_ROLE, r#"{"beat":2}"#, ScheduleState::Enabled).await;
     schedule(&client, &disabled, "rate(1 minute)", ALLOWED_ROLE, r#"{"beat":3}"#, ScheduleState::Disabled).await;
     schedule(&client, &cron, "cron(0 12 * * ? *)", ALLOWED_ROLE, r#"{"beat":4}"#, ScheduleState::Enabled).await;
+    schedule(&client, &untrusted, "rate(1 minute)", UNTRUSTED_ROLE, r#"{"beat":5}"#, ScheduleState::Enabled).await;
+    let missing_role = "arn:aws:iam::123456789012:role/scheduler-no-such-role";
+    schedule(&client, &roleless, "rate(1 minute)", missing_role, r#"{"beat":6}"#, ScheduleState::Enabled).await;
 
     let invoker = Arc::new(Recorder::default());
     let access = Arc::new(DenyOne::default());
@@ -103,6 +127,10 @@ async fn a_rate_schedule_fires_once_on_discovery_and_only_when_its_role_may_invo
     assert!(
         asked.contains(&(DENIED_ROLE.into(), "lambda:InvokeFunction".into(), function_arn(&denied))),
         "the denied schedule was found and refused, not missed"
+    );
+    assert!(
+        !asked.iter().any(|(role, ..)| role == UNTRUSTED_ROLE || role == missing_role),
+        "a role Scheduler cannot assume is never used: {asked:?}"
     );
 
     // Stopped: a schedule created now is never fired.

@@ -281,6 +281,47 @@ pub fn document_text(document: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Whether the role's trust policy, read from the emulator's IAM, lets the
+/// AWS service `service` (`lambda.amazonaws.com`, …) assume it; a role that
+/// does not exist is trusted by no one. Err: IAM could not be read.
+pub async fn service_may_assume(client: &aws_sdk_iam::Client, role_arn: &str, service: &str) -> Result<bool, String> {
+    let Some(name) = role_name(role_arn) else { return Ok(false) };
+    let role = match client.get_role().role_name(name).send().await {
+        Ok(output) => output.role,
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => return Ok(false),
+        Err(error) => return Err(aws_smithy_types::error::display::DisplayErrorContext(error).to_string()),
+    };
+    let Some(document) = role.as_ref().and_then(|r| r.assume_role_policy_document()) else { return Ok(false) };
+    let document: serde_json::Value = serde_json::from_str(&document_text(document))
+        .map_err(|e| format!("the trust policy of {role_arn} is not JSON: {e}"))?;
+    Ok(trust_allows(&document, service))
+}
+
+/// Whether a trust policy allows `sts:AssumeRole` to the service principal
+/// `service`: some `Allow` statement names it and no `Deny` does.
+/// Conditions are not evaluated (the service is taken to meet them).
+pub fn trust_allows(document: &serde_json::Value, service: &str) -> bool {
+    use serde_json::Value;
+    let listed = |value: &Value, wanted: &dyn Fn(&str) -> bool| match value {
+        Value::String(one) => wanted(one),
+        Value::Array(many) => many.iter().filter_map(Value::as_str).any(wanted),
+        _ => false,
+    };
+    let statements = match &document["Statement"] {
+        Value::Array(statements) => statements.clone(),
+        statement @ Value::Object(_) => vec![statement.clone()],
+        _ => Vec::new(),
+    };
+    let applies = |statement: &Value| {
+        let assume = listed(&statement["Action"], &|a| a == "sts:AssumeRole" || a == "sts:*" || a == "*");
+        let principal = &statement["Principal"];
+        let named = principal == "*" || listed(&principal["Service"], &|s| s == service);
+        assume && named
+    };
+    let effect = |statement: &Value, effect: &str| statement["Effect"] == effect && applies(statement);
+    !statements.iter().any(|s| effect(s, "Deny")) && statements.iter().any(|s| effect(s, "Allow"))
+}
+
 /// `NAME` of `arn:aws:iam::ACCOUNT:role/path/…/NAME`.
 pub fn role_name(role_arn: &str) -> Option<&str> {
     let resource = role_arn.splitn(6, ':').nth(5)?;
@@ -326,6 +367,27 @@ mod tests {
         let policies = RolePolicies { identity: vec![policy], boundary: None };
         assert_eq!(policies.decide("sqs:SendMessage", "arn:aws:sqs:us-east-1:1:q"), Decision::Allow);
         assert!(parse("p", "%7Bnot").is_err());
+    }
+
+    #[test]
+    fn trust_policies_name_the_service_that_may_assume_the_role() {
+        let trust =
+            |statements: serde_json::Value| serde_json::json!({"Version": "2012-10-17", "Statement": statements});
+        let lambda = trust(serde_json::json!([{"Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]));
+        assert!(trust_allows(&lambda, "lambda.amazonaws.com"));
+        assert!(!trust_allows(&lambda, "scheduler.amazonaws.com"));
+        let both = trust(serde_json::json!({"Effect": "Allow",
+            "Principal": {"Service": ["scheduler.amazonaws.com", "lambda.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}));
+        assert!(trust_allows(&both, "scheduler.amazonaws.com"));
+        let other_action = trust(serde_json::json!([{"Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:TagSession"}]));
+        assert!(!trust_allows(&other_action, "lambda.amazonaws.com"));
+        let denied = trust(serde_json::json!([
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"},
+            {"Effect": "Deny", "Principal": "*", "Action": "sts:*"}]));
+        assert!(!trust_allows(&denied, "lambda.amazonaws.com"));
+        assert!(!trust_allows(&serde_json::json!({}), "lambda.amazonaws.com"));
     }
 
     #[tokio::test]

@@ -67,6 +67,8 @@ pub(crate) struct Inner {
     access: Arc<dyn Access>,
     /// moto's SQS: what mapping validation reads of a queue (its visibility timeout).
     sqs: aws_sdk_sqs::Client,
+    /// moto's IAM: whether Lambda may assume a function's role (its trust policy).
+    iam: aws_sdk_iam::Client,
     logs: LogSink,
     url_servers: Mutex<HashMap<String, (SocketAddr, tokio::task::JoinHandle<()>)>>,
     stats: Mutex<HashMap<String, Vec<InvocationStat>>>,
@@ -110,6 +112,7 @@ impl LambdaService {
             identities,
             access,
             sqs: aws_sdk_sqs::Client::new(moto),
+            iam: aws_sdk_iam::Client::new(moto),
             logs,
             url_servers: Mutex::default(),
             stats: Mutex::default(),

@@ -64,6 +64,9 @@ pub(super) async fn create_function(State(inner): Shared, body: Bytes) -> Respon
     let Some(role) = request["Role"].as_str().filter(|r| r.starts_with("arn:aws:iam::")) else {
         return invalid("Role must be an IAM role ARN");
     };
+    if let Err(response) = check_role(&inner, role).await {
+        return *response;
+    }
     let Some(zip) = request.pointer("/Code/ZipFile").and_then(Value::as_str) else {
         return invalid("Code.ZipFile is required (the local Lambda service keeps no S3 code)");
     };
@@ -101,6 +104,20 @@ pub(super) async fn create_function(State(inner): Shared, body: Bytes) -> Respon
         functions.insert(name, record);
     }
     ok(StatusCode::CREATED, configuration)
+}
+
+/// AWS refuses a role whose trust policy does not let Lambda assume it (or
+/// that does not exist).
+async fn check_role(inner: &Inner, role: &str) -> Result<(), Refusal> {
+    match crate::iam::service_may_assume(&inner.iam, role, "lambda.amazonaws.com").await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Box::new(invalid("The role defined for the function cannot be assumed by Lambda."))),
+        Err(problem) => Err(Box::new(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServiceException",
+            format!("cannot read the role {role} from the emulator's IAM: {problem}"),
+        ))),
+    }
 }
 
 /// The limits Lambda enforces on a configuration.
@@ -217,6 +234,9 @@ pub(super) async fn update_configuration(State(inner): Shared, Path(name): Path<
         return not_found(&format!("Function {name}"));
     };
     if let Some(role) = request["Role"].as_str() {
+        if let Err(response) = check_role(&inner, role).await {
+            return *response;
+        }
         function.role = role.to_string();
     }
     if let Some(memory) = request["MemorySize"].as_i64() {
