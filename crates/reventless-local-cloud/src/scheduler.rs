@@ -101,6 +101,10 @@ async fn run(client: aws_sdk_scheduler::Client, services: Services, rescan: Dura
                                 current.next = entry.period.map(|p| now + p);
                                 current.entry = entry;
                             }
+                            None if entry.period.is_none() && entry.expression.trim_start().starts_with("rate(") => {
+                                tracing::warn!(group = %key.0, schedule = %key.1, expression = %entry.expression, "not a rate EventBridge Scheduler accepts (a positive number of minute(s), hour(s) or day(s)); skipped");
+                                armed.insert(key, Armed { entry, next: None });
+                            }
                             None if entry.period.is_none() => {
                                 tracing::info!(group = %key.0, schedule = %key.1, expression = %entry.expression, "only rate(...) schedules fire here; skipped");
                                 armed.insert(key, Armed { entry, next: None });
@@ -206,13 +210,14 @@ async fn scan(client: &aws_sdk_scheduler::Client) -> Result<HashMap<(String, Str
     Ok(found)
 }
 
-/// The period of a `rate(N unit)` expression.
+/// The period of a `rate(N unit)` expression; EventBridge Scheduler's units
+/// are minute(s), hour(s) and day(s) only (no seconds), so any other is not
+/// a rate.
 fn rate(expression: &str) -> Option<Duration> {
     let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
     let (count, unit) = inner.trim().split_once(char::is_whitespace)?;
     let count: u64 = count.parse().ok().filter(|n| *n > 0)?;
     let seconds = match unit.trim() {
-        "second" | "seconds" => 1,
         "minute" | "minutes" => 60,
         "hour" | "hours" => 3600,
         "day" | "days" => 86_400,
@@ -275,7 +280,9 @@ mod tests {
         assert_eq!(rate("rate(5 minutes)"), Some(Duration::from_secs(300)));
         assert_eq!(rate("rate(2 hours)"), Some(Duration::from_secs(7200)));
         assert_eq!(rate("rate(1 day)"), Some(Duration::from_secs(86_400)));
-        assert_eq!(rate("rate(30 seconds)"), Some(Duration::from_secs(30)));
+        assert_eq!(rate("rate(30 seconds)"), None, "Scheduler has no seconds unit");
+        assert_eq!(rate("rate(1 second)"), None);
+        assert_eq!(rate("rate(2 weeks)"), None);
         assert_eq!(rate("rate(0 minutes)"), None);
         assert_eq!(rate("rate(minutes)"), None);
         assert_eq!(rate("cron(0 12 * * ? *)"), None);

@@ -98,6 +98,7 @@ async fn a_rate_schedule_fires_once_on_discovery_and_only_when_its_role_may_invo
     let (heartbeat, denied, disabled, cron) =
         (format!("hb-{suffix}"), format!("denied-{suffix}"), format!("off-{suffix}"), format!("cron-{suffix}"));
     let (untrusted, roleless) = (format!("untrusted-{suffix}"), format!("roleless-{suffix}"));
+    let seconds = format!("seconds-{suffix}");
     role(&config, ALLOWED_ROLE, "scheduler.amazonaws.com").await;
     role(&config, DENIED_ROLE, "scheduler.amazonaws.com").await;
     role(&config, UNTRUSTED_ROLE, "lambda.amazonaws.com").await;
@@ -108,6 +109,8 @@ async fn a_rate_schedule_fires_once_on_discovery_and_only_when_its_role_may_invo
     schedule(&client, &untrusted, "rate(1 minute)", UNTRUSTED_ROLE, r#"{"beat":5}"#, ScheduleState::Enabled).await;
     let missing_role = "arn:aws:iam::123456789012:role/scheduler-no-such-role";
     schedule(&client, &roleless, "rate(1 minute)", missing_role, r#"{"beat":6}"#, ScheduleState::Enabled).await;
+    // Scheduler's rates are in minutes, hours or days: a rate in seconds never fires.
+    schedule(&client, &seconds, "rate(1 second)", ALLOWED_ROLE, r#"{"beat":7}"#, ScheduleState::Enabled).await;
 
     let invoker = Arc::new(Recorder::default());
     let access = Arc::new(DenyOne::default());
