@@ -199,13 +199,12 @@ impl Clients {
                     Some("NONE") => aws_sdk_lambda::types::FunctionUrlAuthType::None,
                     _ => aws_sdk_lambda::types::FunctionUrlAuthType::AwsIam,
                 };
-                let cors = url_cors(&resource.spec["cors"]);
                 if exists {
                     self.lambda
                         .update_function_url_config()
                         .function_name(name)
                         .auth_type(auth)
-                        .set_cors(cors)
+                        .cors(url_cors_update(&resource.spec["cors"]))
                         .send()
                         .await
                         .map_err(aws("UpdateFunctionUrlConfig", name))?;
@@ -214,7 +213,7 @@ impl Clients {
                         .create_function_url_config()
                         .function_name(name)
                         .auth_type(auth)
-                        .set_cors(cors)
+                        .set_cors(url_cors(&resource.spec["cors"]))
                         .send()
                         .await
                         .map_err(aws("CreateFunctionUrlConfig", name))?;
@@ -473,7 +472,7 @@ impl Clients {
 
     /// Grants (or withdraws) invoking the function through its URL by anyone:
     /// AWS answers a URL with `AuthType NONE` only when its resource policy allows it.
-    async fn ensure_public_url(&self, function: &str, public: bool) -> Result<(), DeployError> {
+    pub(super) async fn ensure_public_url(&self, function: &str, public: bool) -> Result<(), DeployError> {
         use aws_sdk_lambda::types::FunctionUrlAuthType;
         let present = self.public_url_statements(function).await?;
         for sid in PUBLIC_URL_STATEMENTS {
@@ -586,6 +585,13 @@ fn url_cors(spec: &Value) -> Option<aws_sdk_lambda::types::Cors> {
     })
 }
 
+/// The CORS settings an update of a function URL sends: the plan's, or
+/// without any an empty one — UpdateFunctionUrlConfig without `Cors` keeps
+/// the URL's current CORS settings, so they would never be cleared.
+fn url_cors_update(spec: &Value) -> aws_sdk_lambda::types::Cors {
+    url_cors(spec).unwrap_or_else(|| aws_sdk_lambda::types::Cors::builder().build())
+}
+
 /// Retries a Lambda update while another update of the function is in progress.
 async fn retry_conflicts<F, Fut, E, R>(call: F) -> Result<(), aws_smithy_runtime_api_error::SdkError<E, R>>
 where
@@ -637,5 +643,15 @@ mod tests {
         }
         assert_eq!(&pauses[..7], &[100, 200, 400, 800, 1600, 3200, 5000]);
         assert_eq!(waited, TABLE_WAIT_MAX);
+    }
+
+    #[test]
+    fn a_url_update_without_planned_cors_clears_the_cors_settings() {
+        let cleared = url_cors_update(&Value::Null);
+        assert_eq!(cleared, aws_sdk_lambda::types::Cors::builder().build(), "sent, and empty");
+        assert!(cleared.allow_origins().is_empty() && cleared.max_age().is_none());
+        let planned = url_cors_update(&json!({"allowOrigins": ["*"], "allowMethods": ["GET"], "maxAge": 60}));
+        assert_eq!((planned.allow_origins(), planned.max_age()), (&["*".to_string()][..], Some(60)));
+        assert_eq!(url_cors(&Value::Null), None, "a new URL without planned CORS is created without");
     }
 }

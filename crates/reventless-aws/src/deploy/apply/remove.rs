@@ -55,6 +55,8 @@ impl Clients {
                     Err(error) if !gone(code(&error)) => return Err(aws("DeleteFunctionUrlConfig", name)(error)),
                     _ => {}
                 }
+                // The public grants outlive the URL: one created later would be public at once.
+                self.ensure_public_url(name, false).await?;
             }
             ResourceKind::Parameter => match self.ssm.delete_parameter().name(name).send().await {
                 Err(error) if !gone(code(&error)) => return Err(aws("DeleteParameter", name)(error)),
