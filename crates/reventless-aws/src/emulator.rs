@@ -45,7 +45,11 @@ impl Emulator {
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(EmulatorError::Port)?.port();
         // The python that has moto (`pip install 'moto[server]'`).
         let python = std::env::var("REVENTLESS_PYTHON").unwrap_or_else(|_| "python3".to_string());
-        let launcher = concat!(env!("CARGO_MANIFEST_DIR"), "/emulator/moto_serial.py");
+        // The launcher travels inside the binary: an installed `reventless`
+        // (emulate) has no source tree to read it from.
+        let launcher = std::env::temp_dir().join(format!("reventless-moto-serial-{}.py", std::process::id()));
+        std::fs::write(&launcher, include_str!("../emulator/moto_serial.py")).map_err(EmulatorError::Spawn)?;
+        let launcher = launcher.display();
         let script = format!(
             "{python} {launcher} {port} >/dev/null 2>&1 & m=$!; \\
              while kill -0 {pid} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.5; done; kill $m 2>/dev/null",
