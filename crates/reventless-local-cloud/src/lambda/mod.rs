@@ -45,6 +45,9 @@ pub struct LambdaOptions {
     pub keep_warm: Duration,
 }
 
+/// Invocations measured per function, the most recent kept.
+const STATS_KEPT: usize = 10_000;
+
 /// One invocation as measured (for `reventless emulate`'s benchmarks).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InvocationStat {
@@ -71,7 +74,7 @@ pub(crate) struct Inner {
     iam: aws_sdk_iam::Client,
     logs: LogSink,
     url_servers: Mutex<HashMap<String, (SocketAddr, tokio::task::JoinHandle<()>)>>,
-    stats: Mutex<HashMap<String, Vec<InvocationStat>>>,
+    stats: Mutex<HashMap<String, std::collections::VecDeque<InvocationStat>>>,
     next_revision: std::sync::atomic::AtomicU64,
 }
 
@@ -168,7 +171,11 @@ impl LambdaService {
 
     /// Invocations measured so far, per function name.
     pub fn stats(&self) -> HashMap<String, Vec<InvocationStat>> {
-        self.inner.stats.lock().map(|s| s.clone()).unwrap_or_default()
+        self.inner
+            .stats
+            .lock()
+            .map(|s| s.iter().map(|(name, kept)| (name.clone(), kept.iter().copied().collect())).collect())
+            .unwrap_or_default()
     }
 
     /// The last lines a function wrote (its log group's recent output).
@@ -305,7 +312,12 @@ impl Inner {
                 duration: if cold { began.elapsed() } else { ran.duration },
                 ok: ran.result.is_ok(),
             };
-            stats.entry(name.to_string()).or_default().push(stat);
+            let kept = stats.entry(name.to_string()).or_default();
+            // A long `emulate` session invokes without end: keep the recent ones.
+            if kept.len() == STATS_KEPT {
+                kept.pop_front();
+            }
+            kept.push_back(stat);
         }
         self.release(name, ran.reusable.then_some(instance));
         ran.result

@@ -169,8 +169,9 @@ fn http_event(
         }
     }
     let query = uri.query().unwrap_or_default();
-    let parameters: serde_json::Map<String, Value> =
-        form_pairs(query).into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    let parameters: serde_json::Map<String, Value> = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
     let text = std::str::from_utf8(body).ok();
     let (body_value, encoded) = match text {
         _ if body.is_empty() => (Value::Null, false),
@@ -218,40 +219,6 @@ fn http_event(
         event["requestContext"]["authorizer"] = authorizer;
     }
     event
-}
-
-fn form_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |text: &str| {
-                let spaced = text.replace('+', " ");
-                percent_decode(&spaced)
-            };
-            (decode(key), decode(value))
-        })
-        .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let hex = bytes.get(index + 1..index + 3).and_then(|h| std::str::from_utf8(h).ok());
-        if bytes[index] == b'%'
-            && let Some(byte) = hex.and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(byte);
-            index += 3;
-        } else {
-            out.push(bytes[index]);
-            index += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The function's answer as an HTTP response: an object with `statusCode`
