@@ -2,9 +2,12 @@
 //! exists, the diff, and applying it with idempotent `ensure_*` calls.
 pub mod apply;
 pub mod config;
+pub mod destroy;
 pub mod inputs;
+pub mod lock;
 pub mod plan;
 pub mod run;
+pub mod status;
 
 /// The SDK configuration loader of a deploy (region from the project file;
 /// credentials from the environment's usual chain).

@@ -4,16 +4,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use reventless_core::Manifest;
 use serde::Serialize;
-use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use super::apply::{Change, Clients, CodeZip, DeployError, Existing, MAX_IN_FLIGHT, Scope, diff};
 use super::config::ProjectConfig;
+pub use super::destroy::{destroy, outputs};
+pub use super::lock::Lock;
 use super::plan::{PLATFORM, Plan, Resource, ResourceKind, lock_table, parameter_path, plan};
+pub use super::status::{ResourceStatus, status};
 
 /// What the deploy is about: the configuration, each stack's manifest and code.
 pub struct Inputs {
@@ -103,88 +103,6 @@ fn report(plan: &Plan, changes: Vec<Change>, started: Instant, clients: &Clients
         api_calls: clients.call_count(),
         millis: started.elapsed().as_millis(),
         warnings: plan.warnings.clone(),
-    }
-}
-
-/// The deploy lock of a stage: one item, written only when absent or expired.
-pub struct Lock {
-    table: String,
-    owner: String,
-}
-
-/// How long a lock holds when its deploy died without releasing it.
-const LOCK_LEASE_MS: u64 = 15 * 60 * 1000;
-
-impl Lock {
-    pub async fn acquire(
-        clients: &Clients,
-        config: &ProjectConfig,
-        lock_resource: &Resource,
-        plan: &Plan,
-    ) -> Result<Self, DeployError> {
-        let table = lock_table(config);
-        if clients.observe(lock_resource).await?.is_none() {
-            match clients.ensure(plan, lock_resource, None, false).await {
-                Ok(()) => {}
-                // Another deploy created it first.
-                Err(DeployError::Aws { message, .. })
-                    if message.contains("ResourceInUse") || message.contains("already exists") => {}
-                Err(other) => return Err(other),
-            }
-        }
-        let owner = format!("{}@{}", std::process::id(), uuid::Uuid::now_v7());
-        let now = reventless_spec::Timestamp::now().0;
-        let put = clients
-            .dynamodb
-            .put_item()
-            .table_name(&table)
-            .item("id", AttributeValue::S("deploy".into()))
-            .item("owner", AttributeValue::S(owner.clone()))
-            .item("since", AttributeValue::N(now.to_string()))
-            .item("expires", AttributeValue::N((now + LOCK_LEASE_MS).to_string()))
-            .condition_expression("attribute_not_exists(id) OR expires < :now")
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(Self { table, owner }),
-            Err(error) if error.code() == Some("ConditionalCheckFailedException") => {
-                let held = clients
-                    .dynamodb
-                    .get_item()
-                    .table_name(&table)
-                    .key("id", AttributeValue::S("deploy".into()))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .ok()
-                    .and_then(|o| o.item().cloned())
-                    .unwrap_or_default();
-                let text = |key: &str| {
-                    held.get(key).and_then(|v| v.as_s().ok().or_else(|| v.as_n().ok())).cloned().unwrap_or_default()
-                };
-                Err(DeployError::Locked {
-                    stage: config.stage.clone(),
-                    owner: text("owner"),
-                    since: text("since").parse().unwrap_or(0),
-                    table,
-                })
-            }
-            Err(error) => Err(DeployError::Aws { call: "PutItem".into(), name: table, message: error.to_string() }),
-        }
-    }
-
-    pub async fn release(self, clients: &Clients) {
-        let _ = clients
-            .dynamodb
-            .delete_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::S("deploy".into()))
-            .condition_expression("#owner = :me")
-            .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":me", AttributeValue::S(self.owner))
-            .send()
-            .await;
     }
 }
 
@@ -396,110 +314,4 @@ async fn check_dependencies(clients: &Clients, config: &ProjectConfig, scope: &S
         }
     }
     Ok(())
-}
-
-/// One planned resource's state.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ResourceStatus {
-    pub kind: ResourceKind,
-    pub name: String,
-    pub stack: String,
-    /// `exists`, `drifted` or `missing`.
-    pub state: String,
-    pub drifted: Vec<String>,
-    pub detail: Value,
-}
-
-/// Each planned resource: exists / drifted / missing; function code hashes,
-/// queue depths and dead letters.
-pub async fn status(clients: &Clients, inputs: &Inputs) -> Result<Vec<ResourceStatus>, DeployError> {
-    let account = clients.account().await?;
-    let plan = plan(&inputs.config, &account, &inputs.manifests).map_err(|e| DeployError::Refused(e.to_string()))?;
-    let mut statuses = Vec::new();
-    for resource in &plan.resources {
-        let observed = clients.observe(resource).await?;
-        let (state, drifted, mut detail) = match &observed {
-            None => ("missing", Vec::new(), Value::Null),
-            Some(actual) => {
-                let fields = super::apply::changed_fields(&resource.spec, actual);
-                (if fields.is_empty() { "exists" } else { "drifted" }, fields, Value::Null)
-            }
-        };
-        if let Some(actual) = &observed {
-            if resource.kind == ResourceKind::Function {
-                detail = json!({"codeSha256": actual["codeSha256"]});
-            }
-            if resource.kind == ResourceKind::Queue
-                && let Ok(url) = clients.sqs.get_queue_url().queue_name(&resource.name).send().await
-                && let Ok(attributes) = clients
-                    .sqs
-                    .get_queue_attributes()
-                    .queue_url(url.queue_url().unwrap_or_default())
-                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-                    .send()
-                    .await
-            {
-                let map = attributes.attributes().cloned().unwrap_or_default();
-                let get = |key| map.get(&key).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-                detail = json!({
-                    "visible": get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages),
-                    "inFlight": get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-                    "deadLetters": plan.resources.iter().any(|other| other.spec["redriveTo"] == resource.name.as_str()),
-                });
-            }
-        }
-        statuses.push(ResourceStatus {
-            kind: resource.kind,
-            name: resource.name.clone(),
-            stack: resource.stack.clone(),
-            state: state.into(),
-            drifted,
-            detail,
-        });
-    }
-    Ok(statuses)
-}
-
-/// Removes everything of the stage (found by name prefix and tag).
-pub async fn destroy(
-    clients: &Clients,
-    config: &ProjectConfig,
-    progress: &(dyn Fn(String) + Sync),
-) -> Result<(Vec<Existing>, Vec<Failure>), DeployError> {
-    let mut existing = clients.discover(&config.project, &config.stage).await?;
-    existing.sort_by_key(|e| std::cmp::Reverse((e.kind.wave(), e.kind)));
-    let semaphore = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let mut failures = Vec::new();
-    for kind_wave in (0..ResourceKind::WAVES).rev() {
-        let batch: Vec<&Existing> = existing.iter().filter(|e| e.kind.wave() == kind_wave).collect();
-        let results = futures::future::join_all(batch.into_iter().map(|resource| {
-            let semaphore = semaphore.clone();
-            async move {
-                let _permit = semaphore.acquire().await;
-                let result = clients.remove(resource).await;
-                progress(format!(
-                    "- {:?} {} {}",
-                    resource.kind,
-                    resource.name,
-                    if result.is_ok() { "ok" } else { "FAILED" }
-                ));
-                (resource, result)
-            }
-        }))
-        .await;
-        for (resource, result) in results {
-            if let Err(error) = result {
-                failures.push(Failure { kind: resource.kind, name: resource.name.clone(), error: error.to_string() });
-            }
-        }
-    }
-    Ok((existing, failures))
-}
-
-/// The stage's outputs (SSM parameters under `/reventless/{project}/{stage}/`).
-pub async fn outputs(clients: &Clients, config: &ProjectConfig) -> Result<BTreeMap<String, String>, DeployError> {
-    let path = format!("/reventless/{}/{}/", config.project, config.stage);
-    Ok(clients.parameters_under(&path).await?.into_iter().collect())
 }
