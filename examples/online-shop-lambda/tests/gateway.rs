@@ -69,8 +69,11 @@ async fn the_gateway_serves_every_registered_plugin_at_one_endpoint() {
     .unwrap();
     let gateway = RuntimeApi::start().await.unwrap();
     let issuer = Issuer::start(AUDIENCE).unwrap();
-    let config =
-        GatewayConfig { registry: registry.clone(), auth: Some(AuthSettings::new(issuer.issuer_url(), AUDIENCE)) };
+    let config = GatewayConfig {
+        registry: registry.clone(),
+        auth: Some(AuthSettings::new(issuer.issuer_url(), AUDIENCE)),
+        connections: None,
+    };
     let mut env = catalog.env("unused");
     env.retain(|(key, _)| *key != "REVENTLESS_CONFIG");
     env.push((GATEWAY_ENV, serde_json::to_string(&config).unwrap()));

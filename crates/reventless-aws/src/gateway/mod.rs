@@ -11,8 +11,11 @@
 //! heartbeat on, without redeploying the platform.
 pub mod auth;
 pub mod compose;
+pub mod connections;
+pub mod push;
 pub mod registry;
 pub mod split;
+pub mod websocket;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -96,6 +99,10 @@ pub struct GatewayConfig {
     /// anonymous and a bearer token is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSettings>,
+    /// The WebSocket connections table (subscriptions); without it the
+    /// gateway serves no WebSocket API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,18 +169,25 @@ pub struct Gateway {
     snapshot: SnapshotSlot,
     /// Who the caller is (before anything runs).
     auth: Authenticator,
+    /// WebSocket connections and their subscriptions ([`websocket`]).
+    connections: Option<connections::Connections>,
 }
 
 impl Gateway {
     pub fn new(registry: Registry, apis: Arc<dyn PluginApis>) -> Result<Self, reventless_graphql::BuildError> {
         let snapshot = SnapshotSlot::default();
         let platform = reventless_graphql::platform_schema(Arc::new(RegistryRows(snapshot.clone())))?;
-        Ok(Self { registry, apis, platform, snapshot, auth: Authenticator::none() })
+        Ok(Self { registry, apis, platform, snapshot, auth: Authenticator::none(), connections: None })
     }
 
     /// The gateway verifying bearer tokens with `auth`.
     pub fn with_auth(self, auth: Authenticator) -> Self {
         Self { auth, ..self }
+    }
+
+    /// The gateway serving WebSocket subscriptions over `connections`.
+    pub fn with_connections(self, connections: connections::Connections) -> Self {
+        Self { connections: Some(connections), ..self }
     }
 
     async fn snapshot(&self) -> Result<Arc<Snapshot>, String> {
@@ -194,6 +208,9 @@ impl Gateway {
 
     /// Answers one HTTP event (payload 2.0).
     pub async fn handle(&self, payload: Value) -> Value {
+        if payload.pointer("/requestContext/eventType").is_some() {
+            return self.websocket(&payload).await;
+        }
         let method = payload.pointer("/requestContext/http/method").and_then(Value::as_str).unwrap_or("GET");
         let path = payload.get("rawPath").and_then(Value::as_str).unwrap_or("/");
         if method == "GET" && path.ends_with("/health") {
@@ -359,10 +376,13 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<serde_json::M
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     let config = GatewayConfig::from_env()?;
     let sdk = crate::lambda::sdk_config().await;
-    let gateway = Arc::new(
+    let mut gateway =
         Gateway::new(Registry::new(&sdk, &config.registry), Arc::new(LambdaInvoke(aws_sdk_lambda::Client::new(&sdk))))?
-            .with_auth(Authenticator::https(config.auth)),
-    );
+            .with_auth(Authenticator::https(config.auth));
+    if let Some(table) = &config.connections {
+        gateway = gateway.with_connections(connections::Connections::new(&sdk, table));
+    }
+    let gateway = Arc::new(gateway);
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<Value>| {
         let gateway = gateway.clone();
         async move { Ok::<Value, lambda_runtime::Error>(gateway.handle(event.payload).await) }

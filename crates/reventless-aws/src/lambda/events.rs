@@ -36,6 +36,8 @@ pub struct Handler {
     fragment: Option<(String, String)>,
     /// Where heartbeats register the plugin for the platform gateway, and its API function.
     registry: Option<(crate::gateway::Registry, String)>,
+    /// Pushes row changes to WebSocket subscribers (read-model functions of a stage with a WebSocket API).
+    pusher: Option<crate::gateway::push::Pusher>,
 }
 
 /// The input a heartbeat schedule sends.
@@ -49,6 +51,8 @@ pub enum HandlerInitError {
     Runtime(#[from] reventless_core::RuntimeError),
     #[error(transparent)]
     Api(#[from] reventless_graphql::BuildError),
+    #[error("invalid REVENTLESS_SUBSCRIPTIONS: {0}")]
+    Subscriptions(serde_json::Error),
 }
 
 impl Handler {
@@ -103,7 +107,12 @@ impl Handler {
             }
             _ => None,
         };
-        Ok(Self { group, components: config.components.clone(), runtime, schema, fragment, registry })
+        let pusher = if group.followers().contains(&reventless_core::FollowerKind::Projection) {
+            crate::gateway::push::Pusher::from_env(sdk, &runtime).map_err(HandlerInitError::Subscriptions)?
+        } else {
+            None
+        };
+        Ok(Self { group, components: config.components.clone(), runtime, schema, fragment, registry, pusher })
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -250,7 +259,11 @@ impl Handler {
             first_record.entry(log.name.clone()).or_insert_with(|| sequence.to_string());
         }
         let logs: Vec<String> = first_record.keys().cloned().collect();
+        let mut changes = self.pusher.as_ref().map(|_| self.runtime.row_changes());
         let failures = self.runtime.catch_up(&logs, kinds, &self.components).await;
+        if let (Some(pusher), Some(changes)) = (&self.pusher, changes.as_mut()) {
+            pusher.push_all(&self.runtime, changes).await;
+        }
         let failed_logs: BTreeSet<String> = failures
             .into_iter()
             .map(|(log, error)| {

@@ -70,6 +70,8 @@ pub async fn diff(
         let resource = resource.clone();
         observations.push(tokio::spawn(async move {
             let _permit = semaphore.acquire().await;
+            // Compared with the ids of the WebSocket APIs it names, where they exist.
+            let resource = clients.resolve_late(&resource, false).await.unwrap_or(resource);
             (clients.observe(&resource).await, resource)
         }));
     }

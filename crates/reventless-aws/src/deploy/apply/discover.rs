@@ -153,6 +153,7 @@ impl Clients {
             let stack = name.strip_prefix(&path).and_then(|rest| rest.split('/').next()).unwrap_or_default();
             found.push(Existing::new(ResourceKind::Parameter, &name, stack));
         }
+        found.extend(self.discover_websockets(&prefix).await?);
         Ok(found)
     }
 }

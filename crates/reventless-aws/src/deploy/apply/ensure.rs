@@ -19,9 +19,13 @@ impl Clients {
         code: Option<&CodeZip>,
         exists: bool,
     ) -> Result<(), DeployError> {
+        // The ids of WebSocket APIs it names (policies, outputs).
+        let resolved = self.resolve_late(resource, true).await?;
+        let resource = &resolved;
         let name = resource.name.as_str();
         self.count();
         match resource.kind {
+            ResourceKind::WebSocketApi => self.ensure_websocket(plan, resource).await?,
             ResourceKind::Table => {
                 if !exists {
                     let layout = resource.spec["layout"].as_str().unwrap_or_default();

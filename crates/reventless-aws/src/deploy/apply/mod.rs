@@ -13,6 +13,7 @@ mod discover;
 mod ensure;
 mod observe;
 mod remove;
+mod websocket;
 
 pub use diff::{Change, Scope, changed_fields, diff};
 
@@ -33,6 +34,7 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
     pub sts: aws_sdk_sts::Client,
     pub scheduler: aws_sdk_scheduler::Client,
+    pub apigatewayv2: aws_sdk_apigatewayv2::Client,
     /// Every API call made (for the summary).
     pub calls: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -81,6 +83,7 @@ impl Clients {
             ssm: aws_sdk_ssm::Client::new(sdk),
             sts: aws_sdk_sts::Client::new(sdk),
             scheduler: aws_sdk_scheduler::Client::new(sdk),
+            apigatewayv2: aws_sdk_apigatewayv2::Client::new(sdk),
             calls: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
     }

@@ -181,6 +181,7 @@ impl Clients {
                 Err(error) if code(&error) == Some("ParameterNotFound") => Ok(None),
                 Err(error) => Err(aws("GetParameter", name)(error)),
             },
+            ResourceKind::WebSocketApi => self.observe_websocket(resource).await,
             ResourceKind::Schedule => match self.scheduler.get_schedule().name(name).send().await {
                 Ok(output) => {
                     let target = output.target();

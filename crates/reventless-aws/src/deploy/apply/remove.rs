@@ -62,6 +62,7 @@ impl Clients {
                 Err(error) if !gone(code(&error)) => return Err(aws("DeleteParameter", name)(error)),
                 _ => {}
             },
+            ResourceKind::WebSocketApi => self.remove_websocket(name).await?,
             ResourceKind::Schedule => match self.scheduler.delete_schedule().name(name).send().await {
                 Err(error) if !gone(code(&error)) => return Err(aws("DeleteSchedule", name)(error)),
                 _ => {}

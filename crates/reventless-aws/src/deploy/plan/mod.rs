@@ -20,7 +20,10 @@ mod units;
 
 pub use checks::ROLE_POLICY_MAX;
 use checks::{check_tuning_keys, oversized_policies};
-pub use gateway::{PUBLIC_URL_INVOKE_STATEMENT, PUBLIC_URL_STATEMENT};
+pub use gateway::{
+    PUBLIC_URL_INVOKE_STATEMENT, PUBLIC_URL_STATEMENT, WEBSOCKET_STATEMENT, connections_table, websocket_api,
+    websocket_api_id,
+};
 pub use links::ExtensionLinks;
 use names::Arns;
 pub use names::{
@@ -51,10 +54,12 @@ pub enum ResourceKind {
     FunctionUrl,
     Parameter,
     Schedule,
+    /// An API Gateway WebSocket API with its routes, integration, stage and invoke permission.
+    WebSocketApi,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 9] = [
+    pub const ALL: [ResourceKind; 10] = [
         Self::Table,
         Self::Queue,
         Self::LogGroup,
@@ -64,6 +69,7 @@ impl ResourceKind {
         Self::FunctionUrl,
         Self::Parameter,
         Self::Schedule,
+        Self::WebSocketApi,
     ];
 
     /// Creation wave: a resource only needs those of earlier waves (a queue
@@ -72,12 +78,14 @@ impl ResourceKind {
         match self {
             Self::Table | Self::Queue | Self::LogGroup | Self::Role => 0,
             Self::Function => 2,
-            Self::EventSourceMapping | Self::FunctionUrl | Self::Parameter | Self::Schedule => 3,
+            Self::EventSourceMapping | Self::FunctionUrl | Self::Schedule | Self::WebSocketApi => 3,
+            // Outputs name what exists (the WebSocket URL holds its API's id).
+            Self::Parameter => 4,
         }
     }
 
     /// How many creation waves there are.
-    pub const WAVES: usize = 4;
+    pub const WAVES: usize = 5;
 }
 
 /// One desired resource.

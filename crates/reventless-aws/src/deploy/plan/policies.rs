@@ -84,5 +84,6 @@ pub(super) fn unit_statements(access: &UnitAccess) -> Vec<Value> {
     if let Some(registry) = registry {
         statements.push(json!({"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": [arns.table(registry)]}));
     }
+    statements.extend(super::gateway::push_statements(config, arns, unit));
     statements
 }

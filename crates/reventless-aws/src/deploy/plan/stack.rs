@@ -127,6 +127,7 @@ pub(super) fn plugin_stack(
         if !config.plugins[stack].secrets.is_empty() {
             environment.insert("REVENTLESS_SECRETS".into(), config.plugins[stack].secrets.join(","));
         }
+        environment.extend(super::gateway::push_environment(config, unit));
         out.resources.extend(function_resources(config, arns, stack, unit, &function, statements, environment));
         let mapping = match own_queue {
             // Both handlers answer `batchItemFailures`: without
