@@ -12,8 +12,34 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 
-/// The cargo profile Lambda binaries are built with (strip, LTO, one codegen unit).
+/// The cargo profile Lambda binaries are built with. The CLI defines it
+/// itself ([`LAMBDA_PROFILE`], passed as `--config profile.lambda.<key>=…`),
+/// so a project needs no `[profile.lambda]` of its own; a project that has
+/// one keeps every key it sets (see [`profile_flags`]).
 pub const PROFILE: &str = "lambda";
+
+/// The settings of [`PROFILE`]: small, fast-loading binaries; panics keep
+/// unwinding, so a panicking handler fails its invocation, not its container.
+pub const LAMBDA_PROFILE: [(&str, &str); 6] = [
+    ("inherits", "\"release\""),
+    ("debug", "false"),
+    ("strip", "true"),
+    ("lto", "true"),
+    ("codegen-units", "1"),
+    ("panic", "\"unwind\""),
+];
+
+/// The `--config` arguments defining [`PROFILE`], leaving out the keys the
+/// project's own `[profile.lambda]` sets (`user_keys`). Cargo merges a
+/// profile from `--config` into the manifest's key by key, `--config`
+/// winning: passing only the missing keys keeps the project's choices.
+pub fn profile_flags(user_keys: &[String]) -> Vec<String> {
+    LAMBDA_PROFILE
+        .iter()
+        .filter(|(key, _)| !user_keys.iter().any(|user| user == key))
+        .flat_map(|(key, value)| ["--config".to_string(), format!("profile.{PROFILE}.{key}={value}")])
+        .collect()
+}
 
 /// Lambda's instruction set architectures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
@@ -60,6 +86,8 @@ pub enum PackageError {
     Spawn { program: String, source: std::io::Error },
     #[error("building {bin} failed ({status})")]
     Build { bin: String, status: std::process::ExitStatus },
+    #[error("cargo built {bin} but reported no executable for it")]
+    NoExecutable { bin: String },
     #[error("cannot read {path}: {source}")]
     Read { path: String, source: std::io::Error },
     #[error("cannot write {path}: {source}")]
@@ -83,51 +111,82 @@ pub struct Package {
 /// What to build.
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
-    /// The workspace (where `cargo` runs).
+    /// The workspace root (where `cargo` runs).
     pub workspace: PathBuf,
     /// The package holding the binary, when the name alone is ambiguous.
     pub package: Option<String>,
     pub bin: String,
     pub architecture: Architecture,
-    /// cargo's target directory (default `<workspace>/target`).
-    pub target_dir: Option<PathBuf>,
+    /// Extra cargo arguments (the `--config` flags of [`profile_flags`]).
+    pub cargo_args: Vec<String>,
+    /// Whether to pass `--locked` (the workspace has a `Cargo.lock`).
+    pub locked: bool,
 }
 
 impl BuildRequest {
-    /// `cargo zigbuild --profile lambda --target <triple>.2.17 --bin <bin>`.
+    /// `cargo zigbuild --profile lambda --target <triple>.2.17 --bin <bin>`
+    /// (cargo's messages as JSON on stdout, its diagnostics on stderr).
     pub fn command(&self) -> Command {
-        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        let mut command = self.cargo("zigbuild");
+        command.args(["--profile", PROFILE, "--target"]).arg(format!("{}.2.17", self.architecture.target()));
         command
-            .current_dir(&self.workspace)
-            .args(["zigbuild", "--locked", "--profile", PROFILE, "--target"])
-            .arg(format!("{}.2.17", self.architecture.target()))
-            .args(["--bin", &self.bin]);
+    }
+
+    /// `cargo build --bin <bin>` for this machine (dev profile): a binary
+    /// that can print its manifest, without cross-compiling anything.
+    pub fn native_command(&self) -> Command {
+        self.cargo("build")
+    }
+
+    fn cargo(&self, subcommand: &str) -> Command {
+        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        command.current_dir(&self.workspace).arg(subcommand);
+        if self.locked {
+            command.arg("--locked");
+        }
+        command.args(["--message-format=json-render-diagnostics", "--bin", &self.bin]);
         if let Some(package) = &self.package {
             command.args(["--package", package]);
         }
-        if let Some(dir) = &self.target_dir {
-            command.arg("--target-dir").arg(dir);
-        }
+        command.args(&self.cargo_args);
         command
     }
 
-    /// Where the built binary lands.
-    pub fn output(&self) -> PathBuf {
-        let target = self.target_dir.clone().unwrap_or_else(|| self.workspace.join("target"));
-        target.join(self.architecture.target()).join(PROFILE).join(&self.bin)
+    /// Builds the Lambda binary (cargo's own progress goes to stderr);
+    /// answers where cargo put it.
+    pub fn build(&self) -> Result<PathBuf, PackageError> {
+        run_for_executable(self.command(), "cargo zigbuild", &self.bin)
     }
 
-    /// Builds the binary (cargo's own progress goes to stderr).
-    pub fn build(&self) -> Result<PathBuf, PackageError> {
-        let status = self
-            .command()
-            .status()
-            .map_err(|source| PackageError::Spawn { program: "cargo zigbuild".into(), source })?;
-        if !status.success() {
-            return Err(PackageError::Build { bin: self.bin.clone(), status });
-        }
-        Ok(self.output())
+    /// Builds the binary for this machine; answers where cargo put it.
+    pub fn build_native(&self) -> Result<PathBuf, PackageError> {
+        run_for_executable(self.native_command(), "cargo build", &self.bin)
     }
+}
+
+/// Runs a cargo build whose messages are JSON on stdout and answers the
+/// executable it reports for `bin` (wherever the target directory is:
+/// `CARGO_TARGET_DIR`, `build.target-dir`, or `<workspace>/target`).
+fn run_for_executable(mut command: Command, program: &str, bin: &str) -> Result<PathBuf, PackageError> {
+    let output = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|source| PackageError::Spawn { program: program.into(), source })?;
+    if !output.status.success() {
+        return Err(PackageError::Build { bin: bin.to_string(), status: output.status });
+    }
+    executable_in(&String::from_utf8_lossy(&output.stdout), bin)
+        .ok_or_else(|| PackageError::NoExecutable { bin: bin.to_string() })
+}
+
+/// The executable of `bin` among cargo's JSON messages.
+pub fn executable_in(messages: &str, bin: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact" && message["target"]["name"] == bin)
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
 }
 
 /// Zips `binary` as `bootstrap` (mode 755) plus `extra` files (mode 644),

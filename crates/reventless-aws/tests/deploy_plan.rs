@@ -73,9 +73,12 @@ fn unknown_keys_and_bad_values_name_the_key() {
     assert!(env.to_string().contains("REVENTLESS_TIMEOUT"), "{env}");
     let stage = load(FILE, None, "qa", &[]).unwrap_err();
     assert_eq!(stage, ConfigError::UnknownStage("qa".into(), "dev, prod".into()));
-    let missing =
-        load(&FILE.replace("depends_on = [\"catalog\"]", "depends_on = [\"payments\"]"), None, "dev", &[]).unwrap_err();
-    assert_eq!(missing, ConfigError::MissingDependency { plugin: "ordering".into(), missing: "payments".into() });
+    // A stack of another project file is a dependency the deploy checks in SSM; a malformed key is refused.
+    let elsewhere = load(&FILE.replace("depends_on = [\"catalog\"]", "depends_on = [\"payments\"]"), None, "dev", &[]);
+    assert_eq!(elsewhere.unwrap().deploy_order().unwrap().concat().len(), 2, "payments is not planned here");
+    let missing = load(&FILE.replace("depends_on = [\"catalog\"]", "depends_on = [\"Pay ments\"]"), None, "dev", &[])
+        .unwrap_err();
+    assert_eq!(missing, ConfigError::MissingDependency { plugin: "ordering".into(), missing: "Pay ments".into() });
     let cycle =
         load(&FILE.replace("name = \"Catalog\"", "name = \"Catalog\"\ndepends_on = [\"ordering\"]"), None, "dev", &[])
             .unwrap_err();

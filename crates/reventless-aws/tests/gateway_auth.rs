@@ -173,6 +173,7 @@ async fn registry() -> Registry {
             api_function: "shop-api".into(),
             schema: "type Query {\n  Shop_Whoami: String\n}\n".into(),
             last_heartbeat: 0,
+            inbox: None,
         })
         .await
         .unwrap();

@@ -9,7 +9,8 @@ mod emulate;
 use clap::{Parser, Subcommand};
 use reventless_aws::deploy::apply::{Change, Clients};
 use reventless_aws::deploy::config::ProjectConfig;
-use reventless_aws::deploy::inputs::{Bootstraps, prepare};
+use reventless_aws::deploy::destroy::{DestroyOptions, destroy_with};
+use reventless_aws::deploy::inputs::{Bootstraps, Purpose, prepare_for};
 use reventless_aws::deploy::run::{self, DeployOptions, DeployReport};
 use serde_json::json;
 
@@ -68,10 +69,17 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// Remove every resource of the stage.
+    /// Remove every resource of the stage, or of one plugin stack (`--plugin`).
     Destroy {
         #[arg(long)]
         stage: String,
+        /// Only this plugin stack (disconnected from the gateway; its tables
+        /// only with --allow-data-loss).
+        #[arg(long)]
+        plugin: Option<String>,
+        /// Delete tables with deletion protection too (turns it off first).
+        #[arg(long)]
+        allow_data_loss: bool,
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
@@ -172,8 +180,25 @@ fn print_report(report: &DeployReport, as_json: bool) {
     }
 }
 
-/// Asks before a deploy deletes resources (`--yes` skips it).
-fn confirm(deletions: &[&Change]) -> Result<bool, String> {
+/// Asks before a deploy deletes resources (`--yes` skips it); stacks no
+/// longer in the file (pruned: deployed from this source) are named first.
+fn confirm(deletions: &[&Change], config: &ProjectConfig) -> Result<bool, String> {
+    let mut pruned: Vec<&str> = deletions
+        .iter()
+        .filter_map(|c| match c {
+            Change::Delete { stack, .. } if stack != "platform" && !config.plugins.contains_key(stack) => {
+                Some(stack.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    pruned.dedup();
+    for stack in pruned {
+        eprintln!(
+            "stack `{stack}` is no longer in reventless.toml (deployed from source `{}`): it is deleted and leaves the gateway",
+            config.source
+        );
+    }
     for change in deletions {
         if let Change::Delete { kind, name, .. } = change {
             eprintln!("- {kind:?} {name}");
@@ -199,28 +224,38 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
         return emulate::run(config, options).await;
     }
     let clients = clients(&config, cli.endpoint_url.as_deref(), cli.lambda_endpoint_url.as_deref()).await;
-    let inputs = |target: &Target| {
+    // Only `deploy` cross-builds; `plan` and `status` read manifests from
+    // builds for this machine. `--plugin P` builds and reads only P.
+    let inputs = |target: &Target, purpose: Purpose| {
         let bootstraps = match &target.bootstrap_dir {
             Some(dir) => Bootstraps::Dir(dir.clone()),
             None => Bootstraps::Build,
         };
-        prepare(config.clone(), &bootstraps, &progress).map_err(|e| e.to_string())
+        prepare_for(config.clone(), &bootstraps, purpose, target.plugin.as_deref(), &progress)
+            .map_err(|e| e.to_string())
     };
     match cli.command {
         Command::Plan { target } => {
-            let inputs = inputs(&target)?;
+            let inputs = inputs(&target, Purpose::Inspect)?;
             let options = DeployOptions { plugin: target.plugin.clone(), allow_data_loss: false };
-            let (_, report) = run::plan_stage(&clients, &inputs, &options).await.map_err(|e| e.to_string())?;
+            let (_, mut report) = run::plan_stage(&clients, &inputs, &options).await.map_err(|e| e.to_string())?;
+            if inputs.code.is_empty() {
+                report.warnings.push(
+                    "code not compared: plan builds no Lambda binary (deploy does; --bootstrap-dir <dir> compares \
+                     binaries built elsewhere)"
+                        .into(),
+                );
+            }
             print_report(&report, cli.json);
         }
         Command::Deploy { target, allow_data_loss, yes } => {
-            let inputs = inputs(&target)?;
+            let inputs = inputs(&target, Purpose::Deploy)?;
             let options = DeployOptions { plugin: target.plugin.clone(), allow_data_loss };
             if !yes {
                 let (_, planned) = run::plan_stage(&clients, &inputs, &options).await.map_err(|e| e.to_string())?;
                 let deletions: Vec<&Change> =
                     planned.changes.iter().filter(|c| matches!(c, Change::Delete { .. })).collect();
-                if !deletions.is_empty() && !confirm(&deletions)? {
+                if !deletions.is_empty() && !confirm(&deletions, &config)? {
                     eprintln!("not deployed");
                     return Ok(ExitCode::FAILURE);
                 }
@@ -232,7 +267,9 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
             }
         }
         Command::Status { target } => {
-            let inputs = inputs(&target)?;
+            // Every stack's state (`--plugin` builds no less: the plan is the stage's).
+            let target = Target { plugin: None, ..target };
+            let inputs = inputs(&target, Purpose::Inspect)?;
             let statuses = run::status(&clients, &inputs).await.map_err(|e| e.to_string())?;
             if cli.json {
                 println!("{}", json!(statuses));
@@ -251,7 +288,44 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
                 return Ok(ExitCode::from(3));
             }
         }
-        Command::Destroy { stage, yes } => {
+        Command::Destroy { stage, plugin: Some(plugin), allow_data_loss, yes } => {
+            if !yes {
+                eprint!(
+                    "destroy plugin stack `{plugin}` of {} stage `{stage}`{}? [y/N] ",
+                    config.project,
+                    if allow_data_loss { ", tables included" } else { " (its tables are kept)" }
+                );
+                let _ = std::io::stderr().flush();
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer).map_err(|e| e.to_string())?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    eprintln!("not destroyed");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            let options = DestroyOptions { plugin: Some(plugin), allow_data_loss };
+            let report = destroy_with(&clients, &config, &options, &progress).await.map_err(|e| e.to_string())?;
+            if cli.json {
+                println!("{}", json!(report));
+            } else {
+                println!(
+                    "{} removed, {} kept, {} failed",
+                    report.removed.len(),
+                    report.kept.len(),
+                    report.failures.len()
+                );
+                for kept in &report.kept {
+                    println!("kept: {kept}");
+                }
+                for failure in &report.failures {
+                    println!("FAILED {:?} {}: {}", failure.kind, failure.name, failure.error);
+                }
+            }
+            if !report.failures.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Destroy { stage, plugin: None, allow_data_loss, yes } => {
             if !yes {
                 eprint!(
                     "destroy everything of {} stage `{stage}`, tables included? type the stage name: ",
@@ -265,7 +339,9 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
                     return Ok(ExitCode::FAILURE);
                 }
             }
-            let (removed, failures) = run::destroy(&clients, &config, &progress).await.map_err(|e| e.to_string())?;
+            let options = DestroyOptions { plugin: None, allow_data_loss };
+            let report = destroy_with(&clients, &config, &options, &progress).await.map_err(|e| e.to_string())?;
+            let (removed, failures) = (report.found, report.failures);
             if cli.json {
                 println!("{}", json!({"removed": removed, "failures": failures}));
             } else {

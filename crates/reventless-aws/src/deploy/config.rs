@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::gateway::AuthSettings;
 use crate::package::Architecture;
 
+mod storage;
+pub use storage::{Billing, BillingMode, CAPACITY_MAX, QueueSettings, QueuesLayer, TableSettings, TablesLayer};
+
 /// Tuning of one handler group (every field optional: unset inherits).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -138,7 +141,7 @@ pub struct PluginStack {
     pub bin: Option<String>,
     #[serde(default)]
     pub depends_on: Vec<String>,
-    /// SSM parameter paths the functions may read (values fetched at runtime).
+    /// Names of `[secrets]` its functions may read (values fetched at runtime).
     #[serde(default)]
     pub secrets: Vec<String>,
     /// Tuning per handler group (`Api`, `AllReadModels`, …) or `default`.
@@ -204,6 +207,16 @@ struct Layer {
     defaults: Option<TuningLayer>,
     platform: Option<PlatformStack>,
     auth: Option<AuthLayer>,
+    /// Secret name → SSM SecureString path (see [`super::secrets`]).
+    secrets: Option<BTreeMap<String, String>>,
+    /// The KMS key ARN of the secrets when not SSM's AWS-managed key.
+    secrets_kms_key: Option<String>,
+    /// Who deploys (default: the name of the directory holding the file).
+    source: Option<String>,
+    /// A throwaway stage: no point-in-time recovery or deletion protection by default.
+    ephemeral: Option<bool>,
+    tables: Option<TablesLayer>,
+    queues: Option<QueuesLayer>,
     #[serde(default)]
     plugins: BTreeMap<String, PluginStack>,
     #[serde(default)]
@@ -227,6 +240,19 @@ pub struct ProjectConfig {
     pub plugins: BTreeMap<String, PluginStack>,
     /// Where the file is (builds run in its workspace).
     pub root: PathBuf,
+    /// Who deploys this file's stacks (`source`; default: the name of the
+    /// directory holding it). Recorded per plugin stack as its output
+    /// `deployed-from`: a deploy prunes only removed stacks it deployed
+    /// itself, never those of another project directory sharing the stage.
+    pub source: String,
+    /// `ephemeral = true`: a throwaway stage (safety defaults off).
+    pub ephemeral: bool,
+    /// How plugin stacks' events and rows tables are kept (`[tables]`).
+    pub tables: TableSettings,
+    /// How FIFO queues scale (`[queues]`).
+    pub queues: QueueSettings,
+    /// `[secrets]` and `secrets_kms_key`.
+    pub secrets: super::secrets::SecretsSettings,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -241,7 +267,7 @@ pub enum ConfigError {
     Missing { key: String },
     #[error("stage `{0}` is not in the file (known: {1})")]
     UnknownStage(String, String),
-    #[error("plugin `{plugin}` depends on `{missing}`, which is not a stack of this project")]
+    #[error("plugin `{plugin}` depends on `{missing}`, which is no stack key (lowercase letters and digits)")]
     MissingDependency { plugin: String, missing: String },
     #[error("plugin stacks depend on each other in a cycle: {0}")]
     Cycle(String),
@@ -255,7 +281,17 @@ fn merge(base: &mut Layer, over: Layer) {
     macro_rules! take {
         ($($field:ident),*) => { $( if over.$field.is_some() { base.$field = over.$field; } )* };
     }
-    take!(project, region, architecture, consolidation, layers);
+    take!(project, region, architecture, consolidation, layers, source, ephemeral);
+    if let Some(tables) = over.tables {
+        base.tables.get_or_insert_with(TablesLayer::default).merge(tables);
+    }
+    if let Some(queues) = over.queues {
+        base.queues.get_or_insert_with(QueuesLayer::default).merge(queues);
+    }
+    if let Some(secrets) = over.secrets {
+        base.secrets.get_or_insert_with(BTreeMap::new).extend(secrets);
+    }
+    take!(secrets_kms_key);
     if let Some(auth) = over.auth {
         let base = base.auth.get_or_insert_with(AuthLayer::default);
         macro_rules! take_auth {
@@ -314,7 +350,12 @@ fn merge_tuning(base: &mut TuningLayer, over: TuningLayer) {
 
 /// Overrides from the environment (`REVENTLESS_REGION`, `REVENTLESS_MEMORY_SIZE`, …).
 fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError> {
-    let mut layer = Layer { project: env("REVENTLESS_PROJECT"), region: env("REVENTLESS_REGION"), ..Layer::default() };
+    let mut layer = Layer {
+        project: env("REVENTLESS_PROJECT"),
+        region: env("REVENTLESS_REGION"),
+        source: env("REVENTLESS_SOURCE"),
+        ..Layer::default()
+    };
     if let Some(text) = env("REVENTLESS_ARCHITECTURE") {
         layer.architecture = Some(
             text.parse().map_err(|message| ConfigError::Value { key: "REVENTLESS_ARCHITECTURE".into(), message })?,
@@ -358,6 +399,29 @@ fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError>
         layer.defaults = Some(tuning);
     }
     Ok(layer)
+}
+
+/// The longest `source`.
+pub const SOURCE_MAX: usize = 100;
+
+/// The output (`/reventless/{project}/{stage}/{stack}/deployed-from`) that
+/// records which source deployed a plugin stack.
+pub const DEPLOYED_FROM: &str = "deployed-from";
+
+/// The name of the directory holding the file (`root`; a relative one is
+/// resolved first when it exists), or the project's name when it has none. Characters a
+/// source may not hold become `-`.
+fn default_source(root: &Path, project: &str) -> String {
+    let root = if root.as_os_str().is_empty() { Path::new(".") } else { root };
+    let resolved = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let named = resolved.file_name().map(|name| name.to_string_lossy().into_owned());
+    let name = named.unwrap_or_else(|| project.to_string());
+    let cleaned: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
+        .take(SOURCE_MAX)
+        .collect();
+    if cleaned.is_empty() { project.to_string() } else { cleaned }
 }
 
 impl ProjectConfig {
@@ -423,6 +487,8 @@ impl ProjectConfig {
             tuning.apply(layer);
             tuning.validate(&format!("platform.groups.{group}"))?;
         }
+        let secrets =
+            super::secrets::SecretsSettings::resolve(merged.secrets.unwrap_or_default(), merged.secrets_kms_key)?;
         for (key, stack) in &merged.plugins {
             if key == super::plan::PLATFORM {
                 return Err(ConfigError::Value {
@@ -436,8 +502,10 @@ impl ProjectConfig {
                     message: "stack keys are lowercase letters and digits".into(),
                 });
             }
+            // A dependency may be a stack of another project file deploying
+            // into the same stage: the deploy checks its outputs in SSM.
             for dependency in &stack.depends_on {
-                if !merged.plugins.contains_key(dependency) {
+                if dependency.is_empty() || !dependency.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
                     return Err(ConfigError::MissingDependency { plugin: key.clone(), missing: dependency.clone() });
                 }
             }
@@ -446,14 +514,23 @@ impl ProjectConfig {
                 tuning.apply(layer);
                 tuning.validate(&format!("plugins.{key}.groups.{group}"))?;
             }
-            for secret in &stack.secrets {
-                if !secret.starts_with('/') {
-                    return Err(ConfigError::Value {
-                        key: format!("plugins.{key}.secrets"),
-                        message: format!("`{secret}` is not an SSM path"),
-                    });
-                }
-            }
+            secrets.check_stack(key, &stack.secrets)?;
+        }
+        let ephemeral = merged.ephemeral.unwrap_or(false);
+        let tables = merged.tables.unwrap_or_default().resolve(ephemeral)?;
+        let queues = merged.queues.unwrap_or_default().resolve();
+        let source = match merged.source {
+            Some(source) => source,
+            None => default_source(&root, &project),
+        };
+        if source.is_empty()
+            || source.len() > SOURCE_MAX
+            || !source.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(ConfigError::Value {
+                key: "source".into(),
+                message: format!("`{source}`: 1–{SOURCE_MAX} letters, digits, -, _ or ."),
+            });
         }
         let config = ProjectConfig {
             project,
@@ -467,6 +544,11 @@ impl ProjectConfig {
             auth,
             plugins: merged.plugins,
             root,
+            source,
+            ephemeral,
+            tables,
+            queues,
+            secrets,
         };
         config.deploy_order()?;
         Ok(config)
@@ -499,7 +581,11 @@ impl ProjectConfig {
             let wave: Vec<String> = self
                 .plugins
                 .iter()
-                .filter(|(key, stack)| !done.contains(key) && stack.depends_on.iter().all(|d| done.contains(d)))
+                .filter(|(key, stack)| {
+                    // Stacks of other project files are deployed already (checked then).
+                    !done.contains(key)
+                        && stack.depends_on.iter().all(|d| done.contains(d) || !self.plugins.contains_key(d))
+                })
                 .map(|(key, _)| key.clone())
                 .collect();
             if wave.is_empty() {

@@ -9,7 +9,7 @@ use super::apply::{CodeZip, DeployError};
 use super::config::ProjectConfig;
 use super::plan::PLATFORM;
 use super::run::Inputs;
-use crate::package::{BuildRequest, describe, zip_bytes};
+use crate::package::{BuildRequest, PROFILE, describe, profile_flags, zip_bytes};
 
 /// Where the plugin binaries come from.
 #[derive(Debug, Clone)]
@@ -27,36 +27,86 @@ pub fn bin_of(config: &ProjectConfig, stack: &str) -> String {
     config.plugins.get(stack).and_then(|s| s.bin.clone()).unwrap_or_else(|| format!("{stack}-lambda"))
 }
 
+/// What prepared inputs are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `deploy`: each stack's Lambda binary (cross-built with cargo-zigbuild
+    /// unless given), its manifest and its zip.
+    Deploy,
+    /// `plan`, `status`: only the plugins' manifests, from binaries built for
+    /// this machine (plain `cargo build`, incremental: cargo's freshness
+    /// check is the cache); nothing is cross-built, so no zip exists and the
+    /// code is not compared — unless binaries are given (`--bootstrap-dir`).
+    Inspect,
+}
+
 /// Builds (or finds) every stack's binary, asks it for its manifest and zips
-/// it. Builds run one after the other (cargo locks the target directory);
-/// manifests and zips run in parallel, one thread per stack.
+/// it (what a deploy of the whole stage needs).
 pub fn prepare(
     config: ProjectConfig,
     bootstraps: &Bootstraps,
     progress: &(dyn Fn(String) + Sync),
 ) -> Result<Inputs, DeployError> {
+    prepare_for(config, bootstraps, Purpose::Deploy, None, progress)
+}
+
+/// The stacks a command is about: `only` (a plugin stack or the platform),
+/// or every plugin stack and the platform when it has a binary.
+fn selected(config: &ProjectConfig, only: Option<&str>) -> Result<Vec<(String, Option<String>, String)>, DeployError> {
+    let platform =
+        || config.platform.bin.clone().map(|bin| (PLATFORM.to_string(), config.platform.package.clone(), bin));
+    let plugin = |stack: &String| (stack.clone(), config.plugins[stack].package.clone(), bin_of(config, stack));
+    match only {
+        None => Ok(config.plugins.keys().map(plugin).chain(platform()).collect()),
+        Some(PLATFORM) => Ok(platform().into_iter().collect()),
+        Some(stack) if config.plugins.contains_key(stack) => Ok(vec![plugin(&stack.to_string())]),
+        Some(other) => Err(DeployError::Refused(format!(
+            "no plugin stack `{other}` in this project file (known: {})",
+            config.plugins.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// Builds (or finds) the binaries of the stacks selected by `only` (all when
+/// `None`) as `purpose` needs them: their manifests, and for a deploy their
+/// zips. Builds run one after the other (cargo locks the target directory);
+/// manifests and zips run in parallel, one thread per stack.
+pub fn prepare_for(
+    config: ProjectConfig,
+    bootstraps: &Bootstraps,
+    purpose: Purpose,
+    only: Option<&str>,
+    progress: &(dyn Fn(String) + Sync),
+) -> Result<Inputs, DeployError> {
+    let stacks = selected(&config, only)?;
+    let building = matches!(bootstraps, Bootstraps::Build);
     // Without it cargo fails mid-way with "no such command: `zigbuild`".
-    let builds = !config.plugins.is_empty() || config.platform.bin.is_some();
-    if matches!(bootstraps, Bootstraps::Build) && builds {
+    if building && purpose == Purpose::Deploy && !stacks.is_empty() {
         check_zigbuild()?;
     }
+    let cargo = if building && !stacks.is_empty() { Some(cargo_workspace(&config.root)?) } else { None };
     let mut binaries = Vec::new();
-    for (stack, plugin) in &config.plugins {
-        let bin = bin_of(&config, stack);
-        let binary = locate(&config, bootstraps, stack, plugin.package.clone(), &bin, progress)?;
-        binaries.push((stack.clone(), bin, binary, true));
-    }
-    if let Some(bin) = config.platform.bin.clone() {
-        let binary = locate(&config, bootstraps, PLATFORM, config.platform.package.clone(), &bin, progress)?;
-        binaries.push((PLATFORM.to_string(), bin, binary, false));
+    for (stack, package, bin) in stacks {
+        let plugin = stack != PLATFORM;
+        let request = cargo.as_ref().map(|cargo| cargo.request(&config, package, &bin));
+        let found = match (bootstraps, &request) {
+            (Bootstraps::Build, Some(request)) => build(request, &stack, plugin, purpose, progress)?,
+            _ => {
+                let binary = locate(bootstraps, &stack, &bin)?;
+                Found { manifest_from: plugin.then(|| binary.clone()), lambda: Some(binary) }
+            }
+        };
+        binaries.push((stack, bin, found));
     }
     let prepared: Vec<Result<Prepared, DeployError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = binaries
             .iter()
-            .map(|(stack, bin, binary, plugin)| {
+            .map(|(stack, bin, found)| {
                 scope.spawn(move || {
-                    let manifest = if *plugin { Some(manifest_of(binary)?) } else { None };
-                    Ok(Prepared { stack: stack.clone(), manifest, code: zip_code(binary, stack, bin, progress)? })
+                    let manifest = found.manifest_from.as_deref().map(manifest_of).transpose()?;
+                    let code =
+                        found.lambda.as_deref().map(|binary| zip_code(binary, stack, bin, progress)).transpose()?;
+                    Ok(Prepared { stack: stack.clone(), manifest, code })
                 })
             })
             .collect();
@@ -74,16 +124,59 @@ pub fn prepare(
         if let Some(manifest) = prepared.manifest {
             manifests.insert(prepared.stack.clone(), manifest);
         }
-        code.insert(prepared.stack, prepared.code);
+        if let Some(zip) = prepared.code {
+            code.insert(prepared.stack, zip);
+        }
     }
     Ok(Inputs { config, manifests, code })
 }
 
-/// One stack's binary, ready: its manifest (plugin stacks) and its zip.
+/// A stack's binaries: the Lambda one (deploys) and the one to ask for the manifest.
+struct Found {
+    lambda: Option<PathBuf>,
+    manifest_from: Option<PathBuf>,
+}
+
+/// Builds what `purpose` needs of one stack: for a deploy its Lambda binary
+/// (which also answers the manifest when it runs on this machine); for a
+/// plugin stack's manifest otherwise, a build for this machine.
+fn build(
+    request: &BuildRequest,
+    stack: &str,
+    plugin: bool,
+    purpose: Purpose,
+    progress: &dyn Fn(String),
+) -> Result<Found, DeployError> {
+    let bin = &request.bin;
+    let lambda = if purpose == Purpose::Deploy {
+        progress(format!("building {bin} for {} (cargo zigbuild)", request.architecture.lambda_name()));
+        Some(request.build().map_err(|e| DeployError::Refused(e.to_string()))?)
+    } else {
+        None
+    };
+    let manifest_from = match (&lambda, plugin) {
+        (_, false) => None,
+        (Some(binary), true) if runs_here(request.architecture) => Some(binary.clone()),
+        (_, true) => {
+            progress(format!("building {bin} for this machine (cargo build), for its manifest"));
+            let native = request.build_native().map_err(|e| DeployError::Refused(e.to_string()))?;
+            progress(format!("{stack}: manifest from {}", native.display()));
+            Some(native)
+        }
+    };
+    Ok(Found { lambda, manifest_from })
+}
+
+/// Whether a Lambda binary of `architecture` runs on this machine (Linux, same CPU).
+fn runs_here(architecture: crate::package::Architecture) -> bool {
+    cfg!(target_os = "linux") && architecture.target().starts_with(std::env::consts::ARCH)
+}
+
+/// One stack's binary, ready: its manifest (plugin stacks) and its zip (deploys).
 struct Prepared {
     stack: String,
     manifest: Option<Manifest>,
-    code: CodeZip,
+    code: Option<CodeZip>,
 }
 
 /// What a plugin binary says of itself (`<binary> manifest`).
@@ -103,33 +196,79 @@ fn manifest_of(binary: &Path) -> Result<Manifest, DeployError> {
         .map_err(|e| DeployError::Refused(format!("{} printed no manifest: {e}", binary.display())))
 }
 
-/// A stack's `bootstrap`: built, or where the caller said it is.
-fn locate(
-    config: &ProjectConfig,
-    bootstraps: &Bootstraps,
-    stack: &str,
-    package: Option<String>,
-    bin: &str,
-    progress: &dyn Fn(String),
-) -> Result<PathBuf, DeployError> {
+/// A stack's `bootstrap` where the caller said it is.
+fn locate(bootstraps: &Bootstraps, stack: &str, bin: &str) -> Result<PathBuf, DeployError> {
     match bootstraps {
-        Bootstraps::Build => {
-            progress(format!("building {bin} for {} (cargo zigbuild)", config.architecture.lambda_name()));
-            let request = BuildRequest {
-                workspace: workspace_root(&config.root),
-                package,
-                bin: bin.to_string(),
-                architecture: config.architecture,
-                target_dir: None,
-            };
-            request.build().map_err(|e| DeployError::Refused(e.to_string()))
-        }
+        Bootstraps::Build => Err(DeployError::Refused(format!("no build of stack `{stack}`"))),
         Bootstraps::Dir(dir) => Ok(dir.join(bin)),
         Bootstraps::Paths(paths) => paths
             .get(stack)
             .cloned()
             .ok_or_else(|| DeployError::Refused(format!("no bootstrap given for stack `{stack}`"))),
     }
+}
+
+/// The cargo workspace of a project, as cargo sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CargoWorkspace {
+    pub root: PathBuf,
+    /// Where cargo puts what it builds (`CARGO_TARGET_DIR`, `build.target-dir`
+    /// of a cargo config, or `<root>/target`).
+    pub target_directory: PathBuf,
+    /// The keys the workspace's own `[profile.lambda]` sets.
+    pub profile_keys: Vec<String>,
+}
+
+impl CargoWorkspace {
+    fn request(&self, config: &ProjectConfig, package: Option<String>, bin: &str) -> BuildRequest {
+        BuildRequest {
+            workspace: self.root.clone(),
+            package,
+            bin: bin.to_string(),
+            architecture: config.architecture,
+            cargo_args: profile_flags(&self.profile_keys),
+            locked: self.root.join("Cargo.lock").exists(),
+        }
+    }
+}
+
+/// Asks cargo (`cargo metadata --no-deps`, run where the project file is)
+/// for the workspace root and target directory.
+pub fn cargo_workspace(project_dir: &Path) -> Result<CargoWorkspace, DeployError> {
+    let dir = if project_dir.as_os_str().is_empty() { Path::new(".") } else { project_dir };
+    let output = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(dir)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .map_err(|e| DeployError::Refused(format!("cannot run cargo metadata in {}: {e}", dir.display())))?;
+    if !output.status.success() {
+        return Err(DeployError::Refused(format!(
+            "cargo metadata failed in {} (is the project file inside a cargo workspace?): {}",
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| DeployError::Refused(format!("cargo metadata printed no metadata: {e}")))?;
+    let path = |key: &str| {
+        metadata[key]
+            .as_str()
+            .map(PathBuf::from)
+            .ok_or_else(|| DeployError::Refused(format!("cargo metadata has no `{key}`")))
+    };
+    let root = path("workspace_root")?;
+    let profile_keys = lambda_profile_keys(&root.join("Cargo.toml"))?;
+    Ok(CargoWorkspace { target_directory: path("target_directory")?, root, profile_keys })
+}
+
+/// The keys of the `[profile.lambda]` in a workspace's `Cargo.toml`.
+fn lambda_profile_keys(manifest: &Path) -> Result<Vec<String>, DeployError> {
+    let text = std::fs::read_to_string(manifest)
+        .map_err(|e| DeployError::Refused(format!("cannot read {}: {e}", manifest.display())))?;
+    let value: toml::Table =
+        toml::from_str(&text).map_err(|e| DeployError::Refused(format!("{}: {e}", manifest.display())))?;
+    let profile = value.get("profile").and_then(|p| p.get(PROFILE)).and_then(toml::Value::as_table);
+    Ok(profile.map(|table| table.keys().cloned().collect()).unwrap_or_default())
 }
 
 /// The cargo subcommand that builds Lambda binaries (glibc pinned by zig).

@@ -12,7 +12,7 @@ use super::apply::{Change, Clients, CodeZip, DeployError, Existing, MAX_IN_FLIGH
 use super::config::ProjectConfig;
 pub use super::destroy::{destroy, outputs};
 pub use super::lock::Lock;
-use super::plan::{PLATFORM, Plan, Resource, ResourceKind, lock_table, parameter_path, plan};
+use super::plan::{PLATFORM, Plan, Resource, ResourceKind, StageOutputs, lock_table, parameter_path, plan_with};
 pub use super::status::{ResourceStatus, status};
 
 /// What the deploy is about: the configuration, each stack's manifest and code.
@@ -75,6 +75,39 @@ fn scope_of(config: &ProjectConfig, only: Option<&str>) -> Result<(Scope, Vec<Ve
     }
 }
 
+/// The plan of the stacks at hand: every stack of the file, or `only` (its
+/// manifest the only one read); what other stacks of the stage publish
+/// (extension points, see [`StageOutputs`]) comes from the stage's outputs.
+pub async fn plan_for(clients: &Clients, inputs: &Inputs, only: Option<&str>) -> Result<Plan, DeployError> {
+    let account = clients.account().await?;
+    let stage = StageOutputs::from_parameters(&inputs.config, &super::destroy::outputs(clients, &inputs.config).await?);
+    let mut config = inputs.config.clone();
+    if let Some(only) = only {
+        config.plugins.retain(|stack, _| stack == only);
+    }
+    plan_with(&config, &account, &inputs.manifests, &stage).map_err(|e| DeployError::Refused(e.to_string()))
+}
+
+/// A full deploy from a project file without a gateway (`[platform] bin`)
+/// leaves an existing platform stack alone: another project file deploying
+/// into the stage (the one with the gateway) owns it. Answers whether it did.
+async fn leave_foreign_platform(
+    clients: &Clients,
+    config: &ProjectConfig,
+    options: &DeployOptions,
+    scope: &mut Scope,
+) -> Result<bool, DeployError> {
+    if options.plugin.is_some() || config.platform.bin.is_some() {
+        return Ok(false);
+    }
+    let path = parameter_path(config, PLATFORM, "registry-table");
+    let exists = clients.ssm.get_parameter().name(&path).send().await.is_ok();
+    if exists {
+        scope.remove(PLATFORM);
+    }
+    Ok(exists)
+}
+
 /// The plan and its diff with what exists, without changing anything.
 pub async fn plan_stage(
     clients: &Clients,
@@ -82,9 +115,13 @@ pub async fn plan_stage(
     options: &DeployOptions,
 ) -> Result<(Plan, DeployReport), DeployError> {
     let started = Instant::now();
-    let account = clients.account().await?;
-    let plan = plan(&inputs.config, &account, &inputs.manifests).map_err(|e| DeployError::Refused(e.to_string()))?;
-    let (scope, _) = scope_of(&inputs.config, options.plugin.as_deref())?;
+    let plan = plan_for(clients, inputs, options.plugin.as_deref()).await?;
+    let (mut scope, _) = scope_of(&inputs.config, options.plugin.as_deref())?;
+    leave_foreign_platform(clients, &inputs.config, options, &mut scope).await?;
+    if options.plugin.is_none() {
+        // A full deploy also prunes the stacks removed from the file (its source's only).
+        scope.extend(clients.removed_stacks(&inputs.config).await?);
+    }
     let (changes, _) = diff(clients, &plan, &scope, &inputs.code).await?;
     let report = report(&plan, changes, started, clients);
     Ok((plan, report))
@@ -117,11 +154,17 @@ pub async fn deploy(
     progress: &(dyn Fn(String) + Sync),
 ) -> Result<DeployReport, DeployError> {
     let started = Instant::now();
-    let account = clients.account().await?;
     let config = &inputs.config;
-    let plan = plan(config, &account, &inputs.manifests).map_err(|e| DeployError::Refused(e.to_string()))?;
-    let (scope, waves) = scope_of(config, options.plugin.as_deref())?;
+    let plan = plan_for(clients, inputs, options.plugin.as_deref()).await?;
+    let (mut scope, waves) = scope_of(config, options.plugin.as_deref())?;
+    if leave_foreign_platform(clients, config, options, &mut scope).await? {
+        progress("platform: deployed from another project file; used, left as it is".into());
+    }
     check_dependencies(clients, config, &scope).await?;
+    if options.plugin.is_none() {
+        // A full deploy also prunes the stacks removed from the file (its source's only).
+        scope.extend(clients.removed_stacks(config).await?);
+    }
     let lock_resource = plan
         .resources
         .iter()
@@ -236,7 +279,7 @@ async fn apply(
                     return (existing, Err(None));
                 }
                 let _permit = semaphore.acquire().await;
-                let result = clients.remove(existing).await;
+                let result = clients.remove_losing_data(existing, progress).await;
                 let count = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 let outcome = if result.is_ok() { "ok" } else { "FAILED" };
                 progress(format!("[{count}/{total}] - {:?} {} {outcome}", existing.kind, existing.name));
@@ -257,6 +300,12 @@ async fn apply(
                 }),
             }
         }
+    }
+    // Pruned stacks (in scope, not in the file): out of the gateway's registry.
+    let pruned: Vec<String> =
+        scope.iter().filter(|s| *s != PLATFORM && !inputs.config.plugins.contains_key(*s)).cloned().collect();
+    if let Err(error) = clients.finish_removal(&inputs.config, &pruned, progress).await {
+        failures.push(Failure { kind: ResourceKind::Parameter, name: pruned.join(","), error: error.to_string() });
     }
     Ok((changes, applied, uploaded, skipped, failures))
 }

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::apply::{Clients, DeployError};
-use super::plan::{ResourceKind, plan};
+use super::plan::ResourceKind;
 use super::run::Inputs;
 
 /// One planned resource's state.
@@ -23,8 +23,7 @@ pub struct ResourceStatus {
 /// Each planned resource: exists / drifted / missing; function code hashes,
 /// queue depths and dead letters.
 pub async fn status(clients: &Clients, inputs: &Inputs) -> Result<Vec<ResourceStatus>, DeployError> {
-    let account = clients.account().await?;
-    let plan = plan(&inputs.config, &account, &inputs.manifests).map_err(|e| DeployError::Refused(e.to_string()))?;
+    let plan = super::run::plan_for(clients, inputs, None).await?;
     let mut statuses = Vec::new();
     for resource in &plan.resources {
         let observed = clients.observe(resource).await?;

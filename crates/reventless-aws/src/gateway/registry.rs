@@ -25,6 +25,18 @@ pub struct Registration {
     pub schema: String,
     /// Milliseconds since the epoch of the latest heartbeat.
     pub last_heartbeat: u64,
+    /// Where the plugin takes other plugins' extension points' events, when
+    /// it extends any: publishers deployed before it (from anywhere) find it here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox: Option<Inbox>,
+}
+
+/// A subscriber's inbox: its queue and the points (`Catalog.Products`) it extends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inbox {
+    pub queue: String,
+    pub points: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -35,7 +47,27 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(config: &aws_config::SdkConfig, table: &str) -> Self {
-        Self { client: Client::new(config), table: table.to_string() }
+        Self::with_client(Client::new(config), table)
+    }
+
+    /// The registry in `table` through an existing client (the deployer's).
+    pub fn with_client(client: Client, table: &str) -> Self {
+        Self { client, table: table.to_string() }
+    }
+
+    /// Disconnects a plugin: its row goes, so the gateway's next read of the
+    /// registry (at most [`REGISTRY_TTL`](super::REGISTRY_TTL) later) composes
+    /// the schema without it and routes nothing to it. Missing is fine.
+    pub async fn remove(&self, plugin: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(ROW_HASH, s(PARTITION))
+            .key(ROW_RANGE, s(plugin))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     pub async fn register(&self, registration: &Registration) -> Result<(), StoreError> {

@@ -34,8 +34,11 @@ pub struct Handler {
     schema: Option<ApiSchema>,
     /// The plugin's name and its part of the API (heartbeats register it).
     fragment: Option<(String, String)>,
-    /// Where heartbeats register the plugin for the platform gateway, and its API function.
-    registry: Option<(crate::gateway::Registry, String)>,
+    /// Where heartbeats register the plugin for the platform gateway, its
+    /// API function, and its inbox when it extends other plugins' points.
+    registry: Option<(crate::gateway::Registry, String, Option<crate::gateway::Inbox>)>,
+    /// Subscribers deployed after this plugin, found in the registry (publishers).
+    discovery: Option<super::discovery::Discovery>,
     /// Pushes row changes to WebSocket subscribers (read-model functions of a stage with a WebSocket API).
     pusher: Option<crate::gateway::push::Pusher>,
 }
@@ -84,6 +87,23 @@ impl Handler {
             subscribers: config.subscribers.clone(),
             ..Default::default()
         };
+        let publishes =
+            manifest.components.iter().any(|c| c.kind == reventless_core::plugin::ComponentKind::ExtensionPoint);
+        let discovery = match &config.registry {
+            Some(registry) if group == HandlerGroup::AllAutomationSlices && publishes => {
+                Some(super::discovery::Discovery::new(
+                    sdk,
+                    registry,
+                    config.stores.clone(),
+                    plugin.clone(),
+                    capabilities.clone(),
+                    config.topics,
+                    config.subscribers.clone(),
+                )?)
+            }
+            _ => None,
+        };
+        let inbox = inbox_of(&manifest, &config.stores);
         let runtime = Runtime::on_demand(stores, vec![plugin], capabilities, options)?;
         // Roles that run automations (their stream group, and the heartbeat
         // that retries due items) refuse to start without the capabilities
@@ -103,7 +123,7 @@ impl Handler {
         };
         let registry = match (&config.registry, &config.api_function) {
             (Some(table), Some(api_function)) => {
-                Some((crate::gateway::Registry::new(sdk, table), api_function.clone()))
+                Some((crate::gateway::Registry::new(sdk, table), api_function.clone(), inbox))
             }
             _ => None,
         };
@@ -112,7 +132,16 @@ impl Handler {
         } else {
             None
         };
-        Ok(Self { group, components: config.components.clone(), runtime, schema, fragment, registry, pusher })
+        Ok(Self {
+            group,
+            components: config.components.clone(),
+            runtime,
+            schema,
+            fragment,
+            registry,
+            pusher,
+            discovery,
+        })
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -158,13 +187,14 @@ impl Handler {
             return Err(InvocationError::WrongGroup(self.group, "heartbeat"));
         };
         self.runtime.register_schema_fragment(plugin, sdl.clone()).await;
-        if let Some((registry, api_function)) = &self.registry {
+        if let Some((registry, api_function, inbox)) = &self.registry {
             let registration = crate::gateway::Registration {
                 plugin: plugin.clone(),
                 version: self.runtime.manifests().first().map(|m| m.version.clone()).unwrap_or_default(),
                 api_function: api_function.clone(),
                 schema: sdl.clone(),
                 last_heartbeat: reventless_spec::Timestamp::now().0,
+                inbox: inbox.clone(),
             };
             registry.register(&registration).await.map_err(InvocationError::Registry)?;
         }
@@ -245,7 +275,14 @@ impl Handler {
         if kinds.is_empty() {
             return Err(InvocationError::WrongGroup(self.group, "DynamoDB stream"));
         }
-        let followed = self.runtime.followed_logs(kinds, &self.components).await;
+        let discovered = match &self.discovery {
+            Some(discovery) => discovery.runtime().await,
+            None => None,
+        };
+        let mut followed = self.runtime.followed_logs(kinds, &self.components).await;
+        if let Some(runtime) = &discovered {
+            followed.extend(super::discovery::published_logs(runtime, &self.components).await);
+        }
         let records = payload.get("Records").and_then(Value::as_array).cloned().unwrap_or_default();
         let mut first_record: BTreeMap<String, String> = BTreeMap::new();
         for record in &records {
@@ -260,7 +297,10 @@ impl Handler {
         }
         let logs: Vec<String> = first_record.keys().cloned().collect();
         let mut changes = self.pusher.as_ref().map(|_| self.runtime.row_changes());
-        let failures = self.runtime.catch_up(&logs, kinds, &self.components).await;
+        let mut failures = self.runtime.catch_up(&logs, kinds, &self.components).await;
+        if let Some(runtime) = &discovered {
+            failures.extend(super::discovery::publish(runtime, &logs, &self.components).await);
+        }
         if let (Some(pusher), Some(changes)) = (&self.pusher, changes.as_mut()) {
             pusher.push_all(&self.runtime, changes).await;
         }
@@ -303,10 +343,39 @@ impl Handler {
                 return Ok(http_response(400, &graphql_error(&message, "BAD_REQUEST")));
             }
         };
-        let response = reventless_graphql::execute(schema, request, caller_from_claims(payload)).await;
+        // The request's correlation (the gateway's, else new) goes with every
+        // command it runs, into the log lines and back in the answer.
+        use reventless_core::runtime::{CORRELATION_HEADER, correlation};
+        let supplied = payload.get("headers").and_then(|h| h.get(CORRELATION_HEADER)).and_then(Value::as_str);
+        let correlation_id = correlation::request_correlation(supplied);
+        let span = tracing::info_span!("request", correlation_id = correlation_id.as_str());
+        let executed = reventless_graphql::execute(schema, request, caller_from_claims(payload));
+        let response =
+            tracing::Instrument::instrument(correlation::with_correlation(correlation_id.clone(), executed), span)
+                .await;
         let body = serde_json::to_value(&response).unwrap_or_else(|e| graphql_error(&e.to_string(), "INTERNAL"));
-        Ok(http_response(200, &body))
+        let mut answer = http_response(200, &body);
+        answer["headers"][CORRELATION_HEADER] = json!(correlation_id);
+        Ok(answer)
     }
+}
+
+/// The inbox a plugin registers when it extends other plugins' points: its
+/// queue (named as the deployer names it) and those points.
+fn inbox_of(manifest: &reventless_core::Manifest, stores: &crate::StoreNames) -> Option<crate::gateway::Inbox> {
+    let own = format!("{}.", manifest.plugin);
+    let mut points: Vec<String> = manifest
+        .components
+        .iter()
+        .filter(|c| c.kind == reventless_core::plugin::ComponentKind::Extension)
+        .flat_map(|c| c.sources.iter())
+        .filter(|log| log.kind == LogKind::ExtensionPoint && !log.name.starts_with(&own))
+        .map(|log| log.name.clone())
+        .collect();
+    points.sort();
+    points.dedup();
+    let queue = crate::command_topic::queue_name(&stores.queue_prefix, &reventless_core::inbox_topic(&manifest.plugin));
+    (!points.is_empty()).then_some(crate::gateway::Inbox { queue, points })
 }
 
 /// How a log appears in the events table's `log` attribute.

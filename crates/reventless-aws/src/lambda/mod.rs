@@ -3,7 +3,9 @@
 //! (commands), DynamoDB stream batches (followers catching up) and HTTP
 //! requests (the GraphQL API), on the same engine as the local platform.
 mod config;
+pub mod discovery;
 mod events;
+pub mod logging;
 
 use std::sync::Arc;
 
@@ -117,12 +119,21 @@ pub fn usable_roots(bundle: &[u8]) -> Option<Vec<u8>> {
 pub async fn run(plugin: Plugin, capabilities: Capabilities) -> Result<(), lambda_runtime::Error> {
     let config = FunctionConfig::from_env()?;
     let sdk = sdk_config().await;
+    let capabilities = crate::secrets::provide(capabilities, &sdk);
     let handler = Arc::new(Handler::new(&sdk, &config, plugin, capabilities)?);
+    let plugin = config.plugin.clone();
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
         let handler = handler.clone();
-        async move { handler.handle(event.payload).await }
+        let span = invocation_span(&event.context, Some(&plugin));
+        tracing::Instrument::instrument(async move { handler.handle(event.payload).await }, span)
     }))
     .await
+}
+
+/// The span of one invocation: every line logged while serving it names
+/// the request (Lambda's request id) and the plugin.
+pub(crate) fn invocation_span(context: &lambda_runtime::Context, plugin: Option<&str>) -> tracing::Span {
+    tracing::info_span!("invocation", request_id = context.request_id.as_str(), plugin)
 }
 
 /// The `main` of a plugin's Lambda binary (`bootstrap`): with the argument
@@ -149,7 +160,7 @@ pub fn main(plugin: Plugin, capabilities: Capabilities) -> std::process::ExitCod
     // Without a subscriber `tracing` events go nowhere: the function's
     // errors (failed followers, automations, commands) would never reach its
     // log. Lambda keeps stderr as it keeps stdout.
-    lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+    logging::init();
     serve(run(plugin, capabilities))
 }
 

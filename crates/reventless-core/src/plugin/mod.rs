@@ -295,6 +295,9 @@ pub struct EventNameTypo {
 /// ```ignore
 /// Plugin::new("Catalog").state_change_slice::<AddCategory>().read_model::<Products>()
 /// ```
+///
+/// Cloning shares its handlers (a host may run it in a second runtime).
+#[derive(Clone)]
 pub struct Plugin {
     name: String,
     version: String,

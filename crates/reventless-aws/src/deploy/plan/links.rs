@@ -1,5 +1,8 @@
-//! Extension links: which stacks extend which extension points.
-use std::collections::BTreeMap;
+//! Extension links: which stacks extend which extension points, from the
+//! manifests at hand and, for stacks deployed from elsewhere (another
+//! project directory, or a `deploy --plugin` of another stack), from the
+//! stage's published outputs.
+use std::collections::{BTreeMap, BTreeSet};
 
 use reventless_core::Manifest;
 use reventless_core::plugin::ComponentKind;
@@ -8,24 +11,68 @@ use super::PlanError;
 use super::units::{followed_point, is_remote_extension};
 use crate::deploy::config::ProjectConfig;
 
+/// The output listing the extension points a stack publishes (`Catalog.Products,…`).
+pub const EXTENSION_POINTS_OUTPUT: &str = "extension-points";
+/// The output listing the extension points a stack extends.
+pub const EXTENDS_OUTPUT: &str = "extends";
+
+/// The stage's published outputs, per stack (`/reventless/{project}/{stage}/{stack}/{key}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageOutputs {
+    pub stacks: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl StageOutputs {
+    /// From the parameters under the stage's path (full names → values).
+    pub fn from_parameters(config: &ProjectConfig, parameters: &BTreeMap<String, String>) -> Self {
+        let prefix = format!("/reventless/{}/{}/", config.project, config.stage);
+        let mut stacks: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for (name, value) in parameters {
+            let Some((stack, key)) = name.strip_prefix(&prefix).and_then(|rest| rest.split_once('/')) else { continue };
+            stacks.entry(stack.to_string()).or_default().insert(key.to_string(), value.clone());
+        }
+        Self { stacks }
+    }
+
+    /// The points each deployed stack publishes: point → stack.
+    fn published_points(&self) -> BTreeMap<String, String> {
+        self.stacks
+            .iter()
+            .flat_map(|(stack, outputs)| list(outputs.get(EXTENSION_POINTS_OUTPUT)).map(move |p| (p, stack.clone())))
+            .collect()
+    }
+}
+
+/// A comma-separated output as its items.
+fn list(value: Option<&String>) -> impl Iterator<Item = String> + '_ {
+    value.into_iter().flat_map(|v| v.split(',')).map(str::trim).filter(|p| !p.is_empty()).map(str::to_string)
+}
+
 /// Who extends whose extension points across the stage's stacks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExtensionLinks {
-    /// Point (`Catalog.Products`) → subscriber stacks.
+    /// Point (`Catalog.Products`) → subscriber stacks whose manifests are at hand.
     pub subscribers: BTreeMap<String, Vec<String>>,
+    /// Plugin → the extension points its manifest publishes.
+    pub points: BTreeMap<String, Vec<String>>,
 }
 
 impl ExtensionLinks {
-    /// From every stack's manifest; an extension of a point no stack of the
-    /// stage publishes is an error naming both.
-    pub fn of(config: &ProjectConfig, manifests: &BTreeMap<String, Manifest>) -> Result<Self, PlanError> {
-        let published: std::collections::BTreeSet<&str> = manifests
-            .values()
-            .flat_map(|manifest| manifest.components.iter())
-            .filter(|c| c.kind == ComponentKind::ExtensionPoint)
-            .map(|c| c.name.as_str())
-            .collect();
+    /// From the stacks' manifests at hand; an extension of a point that no
+    /// manifest at hand publishes and no deployed stack of the stage
+    /// publishes (its `extension-points` output) is an error naming both.
+    pub fn of(
+        config: &ProjectConfig,
+        manifests: &BTreeMap<String, Manifest>,
+        stage: &StageOutputs,
+    ) -> Result<Self, PlanError> {
         let mut links = Self::default();
+        for manifest in manifests.values() {
+            let points = manifest.components.iter().filter(|c| c.kind == ComponentKind::ExtensionPoint);
+            links.points.insert(manifest.plugin.clone(), points.map(|c| c.name.clone()).collect());
+        }
+        let mut published: BTreeSet<String> = links.points.values().flatten().cloned().collect();
+        published.extend(stage.published_points().into_keys());
         for (stack, manifest) in manifests.iter().filter(|(stack, _)| config.plugins.contains_key(*stack)) {
             for extension in manifest.components.iter().filter(|c| is_remote_extension(manifest, c)) {
                 let point = followed_point(extension).unwrap_or_default();
@@ -45,8 +92,23 @@ impl ExtensionLinks {
         Ok(links)
     }
 
-    /// The points of `plugin` that other stacks extend.
+    /// Every extension point of `plugin`: each gets a publisher whether or
+    /// not a subscriber exists yet (one deployed later, from anywhere, is
+    /// found at runtime in the registry).
     pub(super) fn points_of(&self, plugin: &str) -> Vec<String> {
-        self.subscribers.keys().filter(|point| point.starts_with(&format!("{plugin}."))).cloned().collect()
+        self.points.get(plugin).cloned().unwrap_or_default()
+    }
+
+    /// The points of another plugin that `manifest` extends.
+    pub fn extended_by(manifest: &Manifest) -> Vec<String> {
+        let mut points: Vec<String> = manifest
+            .components
+            .iter()
+            .filter(|c| is_remote_extension(manifest, c))
+            .filter_map(|c| followed_point(c).map(str::to_string))
+            .collect();
+        points.sort();
+        points.dedup();
+        points
     }
 }

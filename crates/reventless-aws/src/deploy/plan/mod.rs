@@ -24,7 +24,7 @@ pub use gateway::{
     PUBLIC_URL_INVOKE_STATEMENT, PUBLIC_URL_STATEMENT, WEBSOCKET_STATEMENT, connections_table, websocket_api,
     websocket_api_id,
 };
-pub use links::ExtensionLinks;
+pub use links::{EXTENDS_OUTPUT, EXTENSION_POINTS_OUTPUT, ExtensionLinks, StageOutputs};
 use names::Arns;
 pub use names::{
     FUNCTION_NAME_MAX, GATEWAY, ROLE_NAME_MAX, StackNames, api_function, gateway_function, lock_table, parameter_path,
@@ -147,6 +147,17 @@ pub enum PlanError {
 
 /// The plan of a stage: the platform stack and every plugin stack.
 pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, Manifest>) -> Result<Plan, PlanError> {
+    plan_with(config, account, manifests, &StageOutputs::default())
+}
+
+/// [`plan`], with what the stage's deployed stacks publish (their outputs)
+/// standing in for the manifests of stacks that are not at hand.
+pub fn plan_with(
+    config: &ProjectConfig,
+    account: &str,
+    manifests: &BTreeMap<String, Manifest>,
+    stage: &StageOutputs,
+) -> Result<Plan, PlanError> {
     let arns = Arns { region: &config.region, account };
     let mut resources = Vec::new();
     let mut warnings = Vec::new();
@@ -174,7 +185,7 @@ pub fn plan(config: &ProjectConfig, account: &str, manifests: &BTreeMap<String, 
         check_tuning_keys(config, PLATFORM, &[GATEWAY])?;
         resources.extend(gateway::gateway_resources(config, &arns, &registry));
     }
-    let links = ExtensionLinks::of(config, manifests)?;
+    let links = ExtensionLinks::of(config, manifests, stage)?;
     for stack in config.plugins.keys() {
         let manifest = manifests.get(stack).ok_or_else(|| PlanError::MissingManifest(stack.clone()))?;
         let context = stack::StackContext { config, arns: &arns, links: &links, registry: &registry };

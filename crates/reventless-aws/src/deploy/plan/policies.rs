@@ -23,11 +23,15 @@ pub(super) struct UnitAccess<'a> {
     pub inboxes: Option<&'a BTreeMap<String, String>>,
     /// The platform registry, when this unit is the heartbeat.
     pub registry: Option<&'a str>,
+    /// The platform registry, when this unit publishes extension points: it
+    /// finds subscribers deployed later (from anywhere) there.
+    pub discovers_in: Option<&'a str>,
 }
 
 /// The statements of a function unit's role.
 pub(super) fn unit_statements(access: &UnitAccess) -> Vec<Value> {
-    let UnitAccess { config, arns, stack, unit, names, queue_arns, own_queue, inboxes, registry } = *access;
+    let UnitAccess { config, arns, stack, unit, names, queue_arns, own_queue, inboxes, registry, discovers_in } =
+        *access;
     let mut statements = vec![
         json!({
             "Effect": "Allow",
@@ -76,13 +80,20 @@ pub(super) fn unit_statements(access: &UnitAccess) -> Vec<Value> {
             "Resource": [arns.queue(&names.stream_failures)],
         }));
     }
-    let secrets: Vec<String> = config.plugins[stack].secrets.iter().map(|path| arns.parameter(path)).collect();
-    if !secrets.is_empty() {
-        statements
-            .push(json!({"Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:GetParameters"], "Resource": secrets}));
-    }
+    // Exactly the stack's own secrets (and their key, through SSM only).
+    let parameters = crate::deploy::secrets::stack_secrets(config, stack).values().map(|p| arns.parameter(p)).collect();
+    statements.extend(crate::deploy::secrets::read_statements(config, arns.account, parameters));
     if let Some(registry) = registry {
         statements.push(json!({"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": [arns.table(registry)]}));
+    }
+    if let Some(registry) = discovers_in {
+        // Subscribers joining later are read from the registry and reached
+        // by the stage's inbox naming (`{project}-{stage}-{stack}-{Plugin}_Extensions.fifo`):
+        // a named pattern, never `*`.
+        let inboxes = arns.queue(&format!("{}-{}-*_Extensions.fifo", config.project, config.stage));
+        statements.push(json!({"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [arns.table(registry)]}));
+        statements
+            .push(json!({"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"], "Resource": [inboxes]}));
     }
     statements.extend(super::gateway::push_statements(config, arns, unit));
     statements

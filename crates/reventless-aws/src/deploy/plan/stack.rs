@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::checks::check_tuning_keys;
 use super::functions::function_resources;
-use super::links::ExtensionLinks;
+use super::links::{EXTENDS_OUTPUT, EXTENSION_POINTS_OUTPUT, ExtensionLinks};
 use super::names::{Arns, FUNCTION_NAME_MAX, ROLE_NAME_MAX, api_function, resource_name, stack_names};
 use super::units::{
     FILTER_PATTERN_MAX, FunctionUnit, STREAM_READERS_ADVISED, followed_log_keys, followed_types, function_units,
@@ -58,7 +58,7 @@ pub(super) fn plugin_stack(
     let mut subscribers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut inboxes: BTreeMap<String, String> = BTreeMap::new();
     for point in &extended {
-        for subscriber_stack in &links.subscribers[point] {
+        for subscriber_stack in links.subscribers.get(point).into_iter().flatten() {
             let subscriber = config.plugin_name(subscriber_stack);
             let prefix = stack_names(config, subscriber_stack).stores.queue_prefix;
             let topic = reventless_core::inbox_topic(&subscriber);
@@ -97,8 +97,11 @@ pub(super) fn plugin_stack(
         let function = resource_name(config, stack, &unit.name, FUNCTION_NAME_MAX);
         let tuning = config.tuning(stack, &[group, &unit.name]);
         let own_queue = queues.iter().find(|(drained, _, _)| drained.name == unit.name);
+        // It publishes the points it runs: to the subscribers in this plan,
+        // and to those the registry names at runtime (deployed from elsewhere).
         let publishes = group == "AllAutomationSlices"
-            && (unit.components.is_empty() || unit.components.iter().any(|c| subscribers.contains_key(c)));
+            && !extended.is_empty()
+            && (unit.components.is_empty() || unit.components.iter().any(|c| extended.contains(c)));
         let heartbeat = group == "Heartbeat";
         let statements = policies::unit_statements(&policies::UnitAccess {
             config,
@@ -110,10 +113,11 @@ pub(super) fn plugin_stack(
             own_queue: own_queue.map(|(_, queue, _)| queue.as_str()),
             inboxes: if publishes { Some(&inboxes) } else { None },
             registry: heartbeat.then_some(registry.as_str()),
+            discovers_in: publishes.then_some(registry.as_str()),
         });
         let role = if unit.follows_stream() { group.to_string() } else { format!("{plugin}{group}") };
         let function_config = FunctionConfig {
-            registry: heartbeat.then(|| registry.clone()),
+            registry: (heartbeat || publishes).then(|| registry.clone()),
             api_function: heartbeat.then(|| api_function(config, stack)),
             topics: topic_layout(config.consolidation),
             components: if unit.follows_stream() { unit.components.clone() } else { Vec::new() },
@@ -124,9 +128,7 @@ pub(super) fn plugin_stack(
         let mut environment = BTreeMap::new();
         environment
             .insert(crate::lambda::CONFIG_ENV.into(), serde_json::to_string(&function_config).unwrap_or_default());
-        if !config.plugins[stack].secrets.is_empty() {
-            environment.insert("REVENTLESS_SECRETS".into(), config.plugins[stack].secrets.join(","));
-        }
+        environment.extend(crate::deploy::secrets::environment(config, stack));
         environment.extend(super::gateway::push_environment(config, unit));
         out.resources.extend(function_resources(config, arns, stack, unit, &function, statements, environment));
         let mapping = match own_queue {
@@ -206,6 +208,8 @@ pub(super) fn plugin_stack(
     }
     out.resources.push(parameter(config, stack, "events-table", &names.stores.events_table));
     out.resources.push(parameter(config, stack, "rows-table", &names.stores.rows_table));
+    // Who deployed it: a deploy prunes only removed stacks of its own source.
+    out.resources.push(parameter(config, stack, crate::deploy::config::DEPLOYED_FROM, &config.source));
     let command_queues: Vec<&str> =
         queues.iter().filter(|(unit, _, _)| unit.group == "StateChanges").map(|(_, queue, _)| queue.as_str()).collect();
     if !command_queues.is_empty() {
@@ -213,6 +217,14 @@ pub(super) fn plugin_stack(
     }
     if let Some((_, inbox, _)) = queues.iter().find(|(unit, _, _)| unit.group == "Extensions") {
         out.resources.push(parameter(config, stack, "inbox-queue", inbox));
+    }
+    // What plans of other stacks read instead of this one's manifest.
+    if !extended.is_empty() {
+        out.resources.push(parameter(config, stack, EXTENSION_POINTS_OUTPUT, &extended.join(",")));
+    }
+    let extends = ExtensionLinks::extended_by(manifest);
+    if !extends.is_empty() {
+        out.resources.push(parameter(config, stack, EXTENDS_OUTPUT, &extends.join(",")));
     }
     Ok(out)
 }
