@@ -18,6 +18,7 @@ pub mod package;
 pub mod provision;
 pub mod query_store;
 pub mod runtime_api;
+pub mod secrets;
 
 use std::sync::Arc;
 

@@ -5,6 +5,7 @@
 pub mod command_topic;
 pub mod event_log;
 pub mod query_store;
+pub mod secrets;
 pub mod server;
 pub mod sqlite;
 
@@ -45,7 +46,12 @@ pub async fn start_sqlite(
     start_sqlite_with(path, options, plugins, Capabilities::new()).await
 }
 
-/// As [`start_sqlite`], with the external services of the plugins.
+/// The local platform's data directory (the database, `secrets.toml`).
+pub const DATA_DIR: &str = ".reventless";
+
+/// As [`start_sqlite`], with the external services of the plugins; secrets
+/// come from the environment and `secrets.toml` next to the database unless
+/// `capabilities` has a source.
 pub async fn start_sqlite_with(
     path: impl AsRef<std::path::Path>,
     options: sqlite::SqliteOptions,
@@ -58,6 +64,8 @@ pub async fn start_sqlite_with(
             index_fields.extend(table.indexes);
         }
     }
+    let dir = path.as_ref().parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let capabilities = secrets::provide(capabilities, &dir);
     let db = sqlite::SqliteDatabase::open(path, options)?;
     query_store::sqlite::SqliteQueryStore::new(db.clone()).create_indexes(index_fields.into_iter().collect()).await?;
     let runtime = Runtime::start_with(sqlite_stores(&db), plugins, capabilities)?;
@@ -83,7 +91,10 @@ pub fn start_in_memory(plugins: Vec<Plugin>) -> Result<Runtime, RuntimeError> {
 }
 
 /// As [`start_in_memory`], with the external services of the plugins.
+/// Secrets come from the environment and `.reventless/secrets.toml` unless
+/// `capabilities` has a source.
 pub fn start_in_memory_with(plugins: Vec<Plugin>, capabilities: Capabilities) -> Result<Runtime, RuntimeError> {
+    let capabilities = secrets::provide(capabilities, std::path::Path::new(DATA_DIR));
     Runtime::start_with(memory_stores(), plugins, capabilities)
 }
 

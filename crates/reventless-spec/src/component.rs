@@ -345,6 +345,8 @@ pub struct TodoRow<I> {
 #[derive(Clone, Default)]
 pub struct Capabilities {
     services: std::collections::HashMap<std::any::TypeId, std::sync::Arc<dyn std::any::Any + Send + Sync>>,
+    /// The platform's secrets (see [`crate::Secrets`]).
+    secrets: crate::Secrets,
 }
 
 impl Capabilities {
@@ -365,6 +367,23 @@ impl Capabilities {
     /// Whether the service a component declared it needs is provided.
     pub fn provides(&self, need: &Need) -> bool {
         self.services.contains_key(&need.type_id())
+    }
+
+    /// Reads secrets from `secrets` (a platform installs its own source
+    /// when the composition root set none).
+    pub fn with_secrets(mut self, secrets: crate::Secrets) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// The secrets handle, for a capability that resolves them itself.
+    pub fn secrets(&self) -> &crate::Secrets {
+        &self.secrets
+    }
+
+    /// The secret `name` (fetched on first use, then cached).
+    pub async fn secret(&self, name: &str) -> Result<crate::SecretValue, crate::SecretError> {
+        self.secrets.get(name).await
     }
 }
 

@@ -14,6 +14,7 @@ mod component;
 mod envelope;
 mod message;
 mod query;
+mod secret;
 mod tag;
 
 /// A read model over DCB events is a state-view slice; the trait is the same.
@@ -28,6 +29,7 @@ pub use message::{Command, DomainError, Event, Message, WireError, from_wire, to
 pub use query::{AppendCondition, Query, QueryItem};
 pub use reventless_macros::{Command, Event};
 pub use schemars;
+pub use secret::{SECRET_TTL, SecretError, SecretFuture, SecretSource, SecretValue, Secrets};
 pub use tag::{Tag, TagParseError, TagSet, TagValue};
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! The online shop's composition root: the Catalog and Ordering plugins on
-//! the local platform, with a recording fake for the `EmailService`.
+//! the local platform, with a recording fake for the `EmailService` (its
+//! API key from `REVENTLESS_SECRET_MAIL_API_KEY` or `.reventless/secrets.toml`).
 use std::process::ExitCode;
 
 use reventless::App;
 
 fn main() -> ExitCode {
-    let (capabilities, _mails) = online_shop::ordering::local_capabilities();
+    let (capabilities, _mails) = online_shop::ordering::dev_capabilities();
     let app = online_shop::plugins()
         .into_iter()
         .fold(App::new(), App::plugin)

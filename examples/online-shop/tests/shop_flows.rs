@@ -189,6 +189,8 @@ async fn express_orders_ship_themselves_and_every_order_is_confirmed_by_mail() {
     let mut subjects: Vec<String> = shop.mails.sent().into_iter().map(|m| format!("{} {}", m.to, m.subject)).collect();
     subjects.sort();
     assert_eq!(subjects, vec!["c1 Order o2 confirmed", "c1 Order o3 confirmed"]);
+    let keys: Vec<String> = shop.mails.credentials().iter().map(|key| key.expose().to_string()).collect();
+    assert_eq!(keys, vec![online_shop::ordering::TEST_MAIL_API_KEY; 2], "each mail went out with the API key");
     shop.eventually(
         "the sent mails are listed",
         r#"{ Ordering_OrderConfirmations(orderBy: {field: ID}) { edges { node { id to subject } } } }"#,

@@ -7,6 +7,7 @@ pub mod inputs;
 pub mod lock;
 pub mod plan;
 pub mod run;
+pub mod secrets;
 pub mod status;
 
 /// The SDK configuration loader of a deploy (region from the project file;

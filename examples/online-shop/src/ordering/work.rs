@@ -1,9 +1,11 @@
 //! Ordering's background work: express orders ship themselves, and every
 //! placed order is confirmed by mail through the `EmailService` capability.
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use reventless::prelude::*;
-use reventless::spec::Need;
+use reventless::spec::{Need, SecretValue, Secrets};
 use serde::{Deserialize, Serialize};
 
 use super::events::{OrderingError, OrderingEvent, Shipping};
@@ -45,9 +47,18 @@ impl AutomationSlice for AutoShipOrder {
     }
 }
 
-/// Sends mail to customers (provided by the composition root).
+/// The secret holding the mail provider's API key (`[secrets]` on AWS;
+/// `REVENTLESS_SECRET_MAIL_API_KEY` or `.reventless/secrets.toml` locally).
+pub const MAIL_API_KEY: &str = "mail-api-key";
+
+/// What sending a mail returns.
+pub type Sending<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// Sends mail to customers (provided by the composition root). A service
+/// that needs a credential reads it from `secrets` when it sends (fetched on
+/// first use, then cached by the platform).
 pub trait EmailService: Send + Sync {
-    fn send(&self, mail: Mail) -> Result<(), String>;
+    fn send<'a>(&'a self, mail: Mail, secrets: &'a Secrets) -> Sending<'a>;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,27 +68,49 @@ pub struct Mail {
     pub body: String,
 }
 
-/// The local platform's fake: records every mail instead of sending it.
+/// The local platform's fake: records every mail, and the API key it would
+/// have sent it with, instead of sending it. Like a real client it needs
+/// the key: a mail without one fails.
 #[derive(Default)]
 pub struct RecordingEmailService {
-    sent: Mutex<Vec<Mail>>,
+    sent: Mutex<Vec<(Mail, SecretValue)>>,
 }
 
 impl RecordingEmailService {
     pub fn sent(&self) -> Vec<Mail> {
-        self.sent.lock().map(|sent| sent.clone()).unwrap_or_default()
+        self.sent.lock().map(|sent| sent.iter().map(|(mail, _)| mail.clone()).collect()).unwrap_or_default()
+    }
+
+    /// The API key each mail went out with, in order.
+    pub fn credentials(&self) -> Vec<SecretValue> {
+        self.sent.lock().map(|sent| sent.iter().map(|(_, key)| key.clone()).collect()).unwrap_or_default()
     }
 }
 
 impl EmailService for RecordingEmailService {
-    fn send(&self, mail: Mail) -> Result<(), String> {
-        self.sent.lock().map_err(|_| "mail log poisoned".to_string())?.push(mail);
-        Ok(())
+    fn send<'a>(&'a self, mail: Mail, secrets: &'a Secrets) -> Sending<'a> {
+        Box::pin(async move {
+            let key = secrets.get(MAIL_API_KEY).await.map_err(|e| e.to_string())?;
+            self.sent.lock().map_err(|_| "mail log poisoned".to_string())?.push((mail, key));
+            Ok(())
+        })
     }
 }
 
-/// The capabilities of the shop on the local platform, and the fake to look into.
+/// The API key the shop's tests give the recording fake.
+pub const TEST_MAIL_API_KEY: &str = "test-mail-api-key";
+
+/// The capabilities of the shop's tests on the local platform (the mail API
+/// key fixed to [`TEST_MAIL_API_KEY`]), and the fake to look into.
 pub fn local_capabilities() -> (Capabilities, Arc<RecordingEmailService>) {
+    let (capabilities, mails) = dev_capabilities();
+    (capabilities.with_secrets(Secrets::from_values([(MAIL_API_KEY, TEST_MAIL_API_KEY)])), mails)
+}
+
+/// The capabilities of `dev`: the recording fake, with the mail API key
+/// from the local platform's secrets (the environment or
+/// `.reventless/secrets.toml`).
+pub fn dev_capabilities() -> (Capabilities, Arc<RecordingEmailService>) {
     let mails = Arc::new(RecordingEmailService::default());
     (Capabilities::new().with::<dyn EmailService>(mails.clone()), mails)
 }
@@ -125,7 +158,7 @@ impl OutboundTranslationSlice for SendOrderConfirmation {
         };
         let recorded =
             RecordConfirmation { order_id: item.order_id.clone(), to: mail.to.clone(), subject: mail.subject.clone() };
-        email.send(mail)?;
+        email.send(mail, capabilities.secrets()).await?;
         Ok(Dispatch::slice(&recorded).into_iter().collect())
     }
 }
