@@ -74,7 +74,7 @@ fn the_shop_deploys_to_the_emulator_from_the_command_line() {
     let (ok, statuses, stderr) = reventless(&endpoint, &["status", "--stage", &stage, "--bootstrap-dir", dir], &file);
     assert!(ok, "every resource exists: {stderr} {statuses}");
     let statuses = statuses.as_array().unwrap();
-    assert_eq!(statuses.len(), 67, "one line per planned resource");
+    assert_eq!(statuses.len(), 69, "one line per planned resource");
     assert!(statuses.iter().all(|s| s["state"] == "exists"));
     let queue = |name: String| statuses.iter().find(|s| s["name"] == name.as_str()).unwrap()["detail"].clone();
     let inbox_dlq = queue(format!("shop-{stage}-ordering-Ordering_Extensions-dlq.fifo"));
@@ -86,9 +86,16 @@ fn the_shop_deploys_to_the_emulator_from_the_command_line() {
     let inbox = outputs[format!("/reventless/shop/{stage}/ordering/inbox-queue")].as_str().unwrap();
     assert_eq!(inbox, format!("shop-{stage}-ordering-Ordering_Extensions.fifo"));
 
-    let (ok, destroyed, stderr) = reventless(&endpoint, &["destroy", "--stage", &stage, "--yes"], &file);
+    // The stage's tables have deletion protection (not an ephemeral stage):
+    // --allow-data-loss turns it off, saying so.
+    let (ok, destroyed, stderr) =
+        reventless(&endpoint, &["destroy", "--stage", &stage, "--yes", "--allow-data-loss"], &file);
     assert!(ok, "{stderr}");
-    assert_eq!(destroyed["removed"].as_array().unwrap().len(), 67, "{destroyed}");
+    assert!(
+        stderr.contains(&format!("deletion protection of table shop-{stage}-catalog-events turned off")),
+        "{stderr}"
+    );
+    assert_eq!(destroyed["removed"].as_array().unwrap().len(), 69, "{destroyed}");
     let (ok, statuses, _) = reventless(&endpoint, &["status", "--stage", &stage, "--bootstrap-dir", dir], &file);
     assert!(!ok, "status fails when resources are missing");
     assert!(statuses.as_array().unwrap().iter().all(|s| s["state"] == "missing"), "{statuses}");

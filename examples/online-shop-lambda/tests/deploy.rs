@@ -42,9 +42,10 @@ fn built() -> &'static (BTreeMap<String, Manifest>, BTreeMap<String, CodeZip>) {
     })
 }
 
-/// The shop's project file with a stage of its own (and extra lines for it).
+/// The shop's project file with a stage of its own (and extra lines for it);
+/// ephemeral: these stages are destroyed without --allow-data-loss.
 fn config(stage: &str, extra: &str) -> ProjectConfig {
-    let text = format!("{SHOP_TOML}\n[stages.{stage}]\n{extra}\n");
+    let text = format!("{SHOP_TOML}\n[stages.{stage}]\nephemeral = true\n{extra}\n");
     ProjectConfig::from_texts(&text, None, stage, &|_| None, PathBuf::from(".")).unwrap()
 }
 

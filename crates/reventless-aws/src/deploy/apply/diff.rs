@@ -7,6 +7,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::{Clients, CodeZip, DeployError, Existing, MAX_IN_FLIGHT};
+use crate::deploy::config::DEPLOYED_FROM;
 use crate::deploy::plan::{Plan, Resource, ResourceKind};
 
 /// One line of a diff.
@@ -99,7 +100,17 @@ pub async fn diff(
     }
     let existing = clients.discover(&plan.project, &plan.stage).await?;
     let planned: BTreeSet<(ResourceKind, String)> = plan.resources.iter().map(Resource::key).collect();
-    for found in existing.iter().filter(|e| scope.contains(&e.stack)) {
+    // A stack in scope with nothing planned is being pruned: its
+    // `deployed-from` output stays until its tables are gone (see
+    // `finish_removal`), so a later deploy with --allow-data-loss still
+    // recognizes it as its own.
+    let planned_stacks: BTreeSet<&str> = plan.resources.iter().map(|r| r.stack.as_str()).collect();
+    let kept_output = |found: &Existing| {
+        found.kind == ResourceKind::Parameter
+            && !planned_stacks.contains(found.stack.as_str())
+            && found.name.ends_with(&format!("/{}/{DEPLOYED_FROM}", found.stack))
+    };
+    for found in existing.iter().filter(|e| scope.contains(&e.stack) && !kept_output(e)) {
         if !planned.contains(&(found.kind, found.name.clone())) {
             changes.push(Change::Delete { kind: found.kind, name: found.name.clone(), stack: found.stack.clone() });
         }

@@ -1,6 +1,7 @@
 //! Discovering what exists of a stage (listing by name prefix, checking by tag).
 use super::{Clients, DeployError, Existing, aws};
-use crate::deploy::plan::{ResourceKind, TAG_PLUGIN, TAG_STAGE};
+use crate::deploy::config::{DEPLOYED_FROM, ProjectConfig};
+use crate::deploy::plan::{PLATFORM, ResourceKind, TAG_PLUGIN, TAG_STAGE};
 
 impl Clients {
     /// Every SSM parameter under `path` (recursively), name → value.
@@ -27,6 +28,37 @@ impl Clients {
                 None => return Ok(parameters),
             }
         }
+    }
+
+    /// Plugin stack → the source that deployed it, for every plugin stack of
+    /// the stage that records one (its `deployed-from` output).
+    pub async fn deployed_from(&self, config: &ProjectConfig) -> Result<Vec<(String, String)>, DeployError> {
+        let path = format!("/reventless/{}/{}/", config.project, config.stage);
+        let mut found = Vec::new();
+        for (name, value) in self.parameters_under(&path).await? {
+            let Some(rest) = name.strip_prefix(&path) else { continue };
+            if let Some((stack, key)) = rest.split_once('/')
+                && key == DEPLOYED_FROM
+                && stack != PLATFORM
+            {
+                found.push((stack.to_string(), value));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The plugin stacks a full deploy of `config` prunes: deployed from its
+    /// `source` and no longer in its file. Stacks of other sources sharing the
+    /// stage (another project directory) and stacks recording no source are
+    /// never touched.
+    pub async fn removed_stacks(&self, config: &ProjectConfig) -> Result<Vec<String>, DeployError> {
+        Ok(self
+            .deployed_from(config)
+            .await?
+            .into_iter()
+            .filter(|(stack, source)| *source == config.source && !config.plugins.contains_key(stack))
+            .map(|(stack, _)| stack)
+            .collect())
     }
 
     /// Every resource of the stage that exists (found by name prefix and

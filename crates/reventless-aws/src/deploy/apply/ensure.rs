@@ -47,6 +47,9 @@ impl Clients {
                     .send()
                     .await
                     .map_err(aws("TagResource", name))?;
+                if TABLE_SETTINGS.iter().any(|key| resource.spec.get(*key).is_some()) {
+                    self.ensure_table_settings(name, &resource.spec).await?;
+                }
             }
             ResourceKind::Queue => {
                 let mut attributes = vec![(
@@ -58,6 +61,14 @@ impl Clients {
                     let receives = resource.spec["maxReceiveCount"].as_i64().unwrap_or(5);
                     let policy = json!({"deadLetterTargetArn": arn, "maxReceiveCount": receives}).to_string();
                     attributes.push((aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, policy));
+                }
+                for (key, attribute) in [
+                    ("deduplicationScope", aws_sdk_sqs::types::QueueAttributeName::DeduplicationScope),
+                    ("fifoThroughputLimit", aws_sdk_sqs::types::QueueAttributeName::FifoThroughputLimit),
+                ] {
+                    if let Some(value) = resource.spec.get(key).and_then(Value::as_str) {
+                        attributes.push((attribute, value.to_string()));
+                    }
                 }
                 if exists {
                     let url =
@@ -324,7 +335,7 @@ impl Clients {
     }
 
     /// Waits until DescribeTable answers `ACTIVE` (see [`table_wait`]).
-    async fn wait_until_active(&self, name: &str) -> Result<(), DeployError> {
+    pub(super) async fn wait_until_active(&self, name: &str) -> Result<(), DeployError> {
         let (mut delay, mut waited) = (TABLE_WAIT_FIRST, Duration::ZERO);
         loop {
             self.count();
@@ -507,6 +518,10 @@ impl Clients {
         Ok(())
     }
 }
+
+/// The spec keys of a table's settings beyond its shape (see `tables.rs`).
+const TABLE_SETTINGS: [&str; 5] =
+    ["billingMode", "readCapacity", "writeCapacity", "deletionProtection", "pointInTimeRecovery"];
 
 /// The first pause while a new table is not `ACTIVE` yet; each next one doubles.
 const TABLE_WAIT_FIRST: Duration = Duration::from_millis(100);

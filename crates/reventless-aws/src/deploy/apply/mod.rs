@@ -13,6 +13,7 @@ mod discover;
 mod ensure;
 mod observe;
 mod remove;
+mod tables;
 mod websocket;
 
 pub use diff::{Change, Scope, changed_fields, diff};

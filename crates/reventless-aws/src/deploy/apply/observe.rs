@@ -27,7 +27,14 @@ impl Clients {
                     _ => "unknown",
                 };
                 let stream = table.stream_specification().is_some_and(|s| s.stream_enabled());
-                Ok(Some(json!({"layout": layout, "stream": stream})))
+                let mut observed = Self::table_settings(table);
+                observed["layout"] = json!(layout);
+                observed["stream"] = json!(stream);
+                // One more call, only for tables whose recovery is planned.
+                if resource.spec.get("pointInTimeRecovery").is_some() {
+                    observed["pointInTimeRecovery"] = json!(self.point_in_time_recovery(name).await?);
+                }
+                Ok(Some(observed))
             }
             ResourceKind::Queue => {
                 let url = match self.sqs.get_queue_url().queue_name(name).send().await {
@@ -62,9 +69,14 @@ impl Clients {
                     .as_ref()
                     .and_then(|r| r.get("maxReceiveCount"))
                     .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
-                Ok(Some(
-                    json!({"fifo": fifo, "visibilityTimeout": visibility, "redriveTo": target, "maxReceiveCount": receives}),
-                ))
+                let mut observed = json!({"fifo": fifo, "visibilityTimeout": visibility, "redriveTo": target, "maxReceiveCount": receives});
+                if fifo {
+                    observed["deduplicationScope"] =
+                        json!(get(aws_sdk_sqs::types::QueueAttributeName::DeduplicationScope));
+                    observed["fifoThroughputLimit"] =
+                        json!(get(aws_sdk_sqs::types::QueueAttributeName::FifoThroughputLimit));
+                }
+                Ok(Some(observed))
             }
             ResourceKind::LogGroup => {
                 let groups = self
