@@ -113,7 +113,14 @@ pub struct CommandRequest {
     pub input: Value,
     #[serde(default)]
     pub caller: Caller,
+    /// Shared by everything one user request causes (its events, and the
+    /// commands of automations, extensions and translations they wake).
     pub correlation_id: Option<String>,
+    /// What caused this command: the event an automation, extension or
+    /// outbound translation acted on, or an inbound translation's audit id.
+    /// None for a command from outside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<String>,
     /// Unique per request; the causation id of the events it appends.
     pub command_id: String,
     /// Sent by the plugin's own components (extensions, automations): trusted,
@@ -131,6 +138,7 @@ impl CommandRequest {
             input,
             caller: Caller::default(),
             correlation_id: None,
+            causation_id: None,
             command_id: uuid::Uuid::now_v7().to_string(),
             internal: false,
         }
@@ -151,6 +159,13 @@ impl CommandRequest {
 
     pub fn caller(mut self, caller: Caller) -> Self {
         self.caller = caller;
+        self
+    }
+
+    /// The request as caused by something already correlated (an event, an audit row).
+    pub fn caused_by(mut self, correlation_id: Option<String>, causation_id: impl Into<String>) -> Self {
+        self.correlation_id = correlation_id;
+        self.causation_id = Some(causation_id.into());
         self
     }
 }

@@ -337,6 +337,12 @@ pub struct TodoRow<I> {
     /// decide whether it failed).
     #[serde(default)]
     pub pending_commands: Vec<String>,
+    /// The correlation id of the event that collected it (its commands carry it on).
+    #[serde(default)]
+    pub correlation_id: Option<String>,
+    /// The id of the event that collected it: the causation of its commands.
+    #[serde(default)]
+    pub causation_id: Option<String>,
 }
 
 /// The external services a plugin needs (an `EmailService`, a payment

@@ -17,12 +17,17 @@ impl Timestamp {
     }
 }
 
-/// Who and what caused an event.
+/// Who and what caused an event. Stored as `correlationId`, `causationId`,
+/// `service`, `user`; events written before that spelling (snake_case) read
+/// the same.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EventMeta {
     /// Shared by every event and command of one user request.
+    #[serde(alias = "correlation_id")]
     pub correlation_id: Option<String>,
-    /// The command (or event) that caused this event.
+    /// The command that appended this event (its command id).
+    #[serde(alias = "causation_id")]
     pub causation_id: Option<String>,
     /// The plugin that appended the event.
     pub service: Option<String>,
@@ -89,5 +94,30 @@ impl EventEnvelope {
             recorded_at,
             meta: event.meta,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::EventMeta;
+
+    #[test]
+    fn metadata_is_written_in_camel_case_and_the_old_spelling_still_reads() {
+        let meta = EventMeta {
+            correlation_id: Some("k".into()),
+            causation_id: Some("c".into()),
+            service: Some("Shop".into()),
+            user: None,
+        };
+        let written = serde_json::to_value(&meta).unwrap();
+        assert_eq!(
+            written,
+            serde_json::json!({"correlationId": "k", "causationId": "c", "service": "Shop", "user": null})
+        );
+        let old: EventMeta =
+            serde_json::from_str(r#"{"correlation_id":"k","causation_id":"c","service":"Shop","user":null}"#).unwrap();
+        assert_eq!(old, meta);
+        assert_eq!(serde_json::from_str::<EventMeta>("{}").unwrap(), EventMeta::default());
     }
 }

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 pub use auth::{AuthError, AuthSettings, Authenticator};
 pub use compose::{ComposeError, compose};
-pub use registry::{Registration, Registry};
+pub use registry::{Inbox, Registration, Registry};
 pub use split::{Part, RouteError, Routing, Target, route};
 
 use crate::lambda::{graphql_error, http_response, request_body};
@@ -206,8 +206,24 @@ impl Gateway {
         Ok(snapshot)
     }
 
-    /// Answers one HTTP event (payload 2.0).
+    /// Answers one HTTP event (payload 2.0) under the request's correlation
+    /// id (the caller's `x-correlation-id` when valid, else a new one): the
+    /// plugins it calls run their commands under it, and the answer names it
+    /// in the same header.
     pub async fn handle(&self, payload: Value) -> Value {
+        use reventless_core::runtime::{CORRELATION_HEADER, correlation};
+        let supplied = payload.get("headers").and_then(|h| h.get(CORRELATION_HEADER)).and_then(Value::as_str);
+        let correlation_id = correlation::request_correlation(supplied);
+        let span = tracing::info_span!("request", correlation_id = correlation_id.as_str());
+        let work = correlation::with_correlation(correlation_id.clone(), self.handle_request(payload));
+        let mut response = tracing::Instrument::instrument(work, span).await;
+        if let Some(headers) = response.get_mut("headers").and_then(Value::as_object_mut) {
+            headers.insert(CORRELATION_HEADER.into(), json!(correlation_id));
+        }
+        response
+    }
+
+    async fn handle_request(&self, payload: Value) -> Value {
         if payload.pointer("/requestContext/eventType").is_some() {
             return self.websocket(&payload).await;
         }
@@ -316,7 +332,10 @@ impl Gateway {
         };
         let body = json!({ "query": part.query, "operationName": part.operation_name, "variables": part.variables });
         let calls = plugins.into_iter().map(|registration| {
-            let event = auth::forwarded_event(event, caller, body.to_string());
+            let mut event = auth::forwarded_event(event, caller, body.to_string());
+            if let Some(id) = reventless_core::runtime::current_correlation() {
+                event["headers"][reventless_core::runtime::CORRELATION_HEADER] = json!(id);
+            }
             async move {
                 let answer = match self.apis.call(&registration.api_function, event).await {
                     Ok(response) => response_body(&response),
@@ -385,12 +404,15 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let gateway = Arc::new(gateway);
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<Value>| {
         let gateway = gateway.clone();
-        async move { Ok::<Value, lambda_runtime::Error>(gateway.handle(event.payload).await) }
+        let span = crate::lambda::invocation_span(&event.context, None);
+        let work = async move { Ok::<Value, lambda_runtime::Error>(gateway.handle(event.payload).await) };
+        tracing::Instrument::instrument(work, span)
     }))
     .await
 }
 
 /// The `main` of the platform gateway's `bootstrap`.
 pub fn main() -> std::process::ExitCode {
+    crate::lambda::logging::init();
     crate::lambda::serve(run())
 }

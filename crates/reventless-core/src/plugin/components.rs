@@ -399,6 +399,8 @@ impl<A: TodoWork> AutomationOf<A> {
                 completed_at: None,
                 last_error: None,
                 pending_commands: Vec::new(),
+                correlation_id: envelope.meta.correlation_id.clone(),
+                causation_id: Some(envelope.event_id.to_string()),
             };
             // The first item collected for an id wins.
             actions.push(Action::update_with_default(id, row, |_| {}));

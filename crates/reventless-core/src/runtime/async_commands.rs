@@ -14,6 +14,12 @@ impl Runtime {
                 return Ok(());
             }
         };
+        let span = command_span(&request);
+        self.run_decoded(request).instrument(span).await
+    }
+
+    /// Runs a queued command inside its span (see [`Runtime::run_queued`]).
+    async fn run_decoded(&self, request: CommandRequest) -> Result<(), EngineError> {
         let retention = self.inner.outcome_retention;
         // Built from the message, not read back: the final record replaces
         // the PENDING one written when the command was queued.
@@ -32,6 +38,7 @@ impl Runtime {
                 return self.record_outcome(&request.plugin, &record.fail(&error, retention)).await;
             }
         };
+        tracing::Span::current().record("entity_id", prepared.entity_id.as_str());
         let _guard = self.inner.locks.lock(format!("{}/{}", request.plugin, prepared.entity_id)).await;
         let outcome = match prepared.run(self.context(&request)).await {
             Ok(outcome) => outcome,

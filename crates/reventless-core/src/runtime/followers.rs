@@ -28,6 +28,14 @@ impl AutomationFollower {
             let now_ms = reventless_spec::Timestamp::now().0;
             let retry_after = u64::try_from(AUTOMATION_RETRY_INTERVAL.as_millis()).unwrap_or(u64::MAX);
             for (id, mut row) in queries.list(table, &open).await?.rows {
+                let cause = Cause::of(&row);
+                let span = tracing::info_span!(
+                    "automation",
+                    component = self.automation.name(),
+                    item = id.as_str(),
+                    correlation_id = cause.correlation_id.as_deref(),
+                    causation_id = cause.causation_id.as_deref(),
+                );
                 let item = row.get("item").cloned().unwrap_or(serde_json::Value::Null);
                 let retries = row.get("retryCount").and_then(serde_json::Value::as_u64).unwrap_or(0);
                 let last_attempt = row.get("processedAt").and_then(serde_json::Value::as_u64).unwrap_or(0);
@@ -47,8 +55,10 @@ impl AutomationFollower {
                     if status == "FAILED" && now_ms.saturating_sub(last_attempt) < retry_after {
                         continue;
                     }
-                    match self.automation.process(&id, &item, &self.runtime.inner.capabilities).await {
-                        Ok(dispatches) => match self.send(dispatches).await {
+                    let processed =
+                        self.automation.process(&id, &item, &self.runtime.inner.capabilities).instrument(span.clone());
+                    match processed.await {
+                        Ok(dispatches) => match self.send(dispatches, &cause).instrument(span.clone()).await {
                             Ok(pending) => {
                                 row["pendingCommands"] = serde_json::json!(pending);
                                 None
@@ -69,21 +79,27 @@ impl AutomationFollower {
                         row["lastError"] = serde_json::Value::Null;
                     }
                     Some(error) if retries + 1 > u64::from(self.automation.max_retries()) => {
-                        tracing::warn!(automation = table, id, error, "retries exhausted");
+                        span.in_scope(|| tracing::warn!(automation = table, id, error, "retries exhausted"));
                         row["status"] = "EXHAUSTED".into();
                         row["retryCount"] = (retries + 1).into();
                         row["lastError"] = error.into();
                         match self.automation.on_exhausted(&id, &item) {
                             Ok(dispatches) => {
-                                if let Err(error) = self.send(dispatches).await {
+                                if let Err(error) = self.send(dispatches, &cause).instrument(span.clone()).await {
+                                    let _in = span.enter();
                                     tracing::error!(automation = table, id, error, "on_exhausted commands failed");
                                 }
                             }
-                            Err(error) => tracing::error!(automation = table, id, %error, "on_exhausted failed"),
+                            Err(error) => {
+                                let _in = span.enter();
+                                tracing::error!(automation = table, id, %error, "on_exhausted failed");
+                            }
                         }
                     }
                     Some(error) => {
-                        tracing::info!(automation = table, id, error, "work item failed; it is retried");
+                        span.in_scope(|| {
+                            tracing::info!(automation = table, id, error, "work item failed; it is retried")
+                        });
                         row["status"] = "FAILED".into();
                         row["retryCount"] = (retries + 1).into();
                         row["processedAt"] = now;
@@ -99,11 +115,13 @@ impl AutomationFollower {
     /// Sends the commands of one item and returns the ids of those queued
     /// (async). A rejection or an infrastructure failure is returned as
     /// text: the item failed and is retried.
-    async fn send(&self, dispatches: Vec<reventless_spec::Dispatch>) -> Result<Vec<String>, String> {
+    async fn send(&self, dispatches: Vec<reventless_spec::Dispatch>, cause: &Cause) -> Result<Vec<String>, String> {
         let mut pending = Vec::new();
         for dispatch in dispatches {
             let command = dispatch.command.clone();
-            let request = CommandRequest::internal(self.plugin.clone(), dispatch);
+            let mut request = CommandRequest::internal(self.plugin.clone(), dispatch);
+            request.correlation_id = cause.correlation_id.clone();
+            request.causation_id = cause.causation_id.clone();
             match self.runtime.execute(request).await {
                 Ok(CommandOutcome::Rejected { error_code, .. }) => {
                     return Err(format!("{command} was rejected: {error_code}"));
@@ -140,6 +158,20 @@ impl AutomationFollower {
             }
         }
         Ok(if waiting { AsyncOutcome::Waiting } else { AsyncOutcome::Accepted })
+    }
+}
+
+/// What a todo row says caused it: the correlation and the id of the event
+/// that collected it (the causation of the commands it sends).
+pub(super) struct Cause {
+    correlation_id: Option<String>,
+    causation_id: Option<String>,
+}
+
+impl Cause {
+    fn of(row: &serde_json::Value) -> Self {
+        let text = |key: &str| row.get(key).and_then(serde_json::Value::as_str).map(str::to_string);
+        Self { correlation_id: text("correlationId"), causation_id: text("causationId") }
     }
 }
 
@@ -232,7 +264,9 @@ impl Follower for ExtensionFollower {
         for envelope in events {
             for (name, data) in self.publisher.publish(envelope)? {
                 let correlation = envelope.meta.correlation_id.clone();
-                self.runtime.run_extension(&self.plugin, self.extension.as_ref(), name, data, correlation).await?;
+                let causation = Some(envelope.event_id.to_string());
+                let extension = self.extension.as_ref();
+                self.runtime.run_extension(&self.plugin, extension, name, data, correlation, causation).await?;
             }
         }
         self.runtime.inner.stores.queries.commit(CHECKPOINT_ONLY, Vec::new(), Some(advance)).await?;
@@ -263,6 +297,7 @@ impl Follower for PublisherFollower {
                     name: name.to_string(),
                     data,
                     correlation_id: envelope.meta.correlation_id.clone(),
+                    causation_id: Some(envelope.event_id.to_string()),
                 };
                 let message = CommandMessage {
                     // One group per point: subscribers see its events in log order.

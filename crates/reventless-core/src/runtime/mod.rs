@@ -21,12 +21,15 @@ use reventless_spec::EventEnvelope;
 use crate::store::{Checkpoint, CommandMessage, Delivery, StoreError, Stores};
 
 mod async_commands;
+pub mod correlation;
 mod followers;
 mod locks;
 mod worker;
 
+pub use correlation::{CORRELATION_HEADER, current_correlation, with_correlation};
 use followers::*;
 use locks::*;
+use tracing::Instrument;
 use worker::*;
 
 /// Events read per projection batch (one commit each); halved while a store
@@ -171,6 +174,10 @@ pub struct PublishedMessage {
     pub data: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
+    /// The id of the publisher's event it was mapped from (the causation of
+    /// the extensions' commands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<String>,
 }
 
 /// Which followers a [`Runtime::catch_up`] runs.
@@ -478,7 +485,26 @@ impl Runtime {
 
     /// Runs a command: decoded and validated first (bad input appends
     /// nothing), then executed inline, or queued when its component is async.
+    ///
+    /// A request without a correlation id takes the host's
+    /// ([`with_correlation`]), else its own command id; a queued command
+    /// carries it to whoever runs it. Each command runs in a `command` span
+    /// (plugin, command, ids), so every line logged meanwhile names it.
     pub async fn execute(&self, mut request: CommandRequest) -> Result<CommandOutcome, EngineError> {
+        if request.correlation_id.is_none() {
+            request.correlation_id = Some(current_correlation().unwrap_or_else(|| request.command_id.clone()));
+        }
+        let span = command_span(&request);
+        let executed = self.execute_in_span(request, &span).instrument(span.clone()).await;
+        span.in_scope(|| log_outcome(&executed));
+        executed
+    }
+
+    async fn execute_in_span(
+        &self,
+        mut request: CommandRequest,
+        span: &tracing::Span,
+    ) -> Result<CommandOutcome, EngineError> {
         let handler = self.route(&request)?;
         if !request.internal
             && let Err(refusal) = authorize(
@@ -492,6 +518,7 @@ impl Runtime {
             return Ok(refusal);
         }
         let prepared = handler.prepare(&request)?;
+        span.record("entity_id", prepared.entity_id.as_str());
         if prepared.is_async {
             let message = CommandMessage {
                 group_id: prepared.entity_id.clone(),
@@ -573,9 +600,12 @@ impl Runtime {
                     })
                 }
                 Ok(dispatches) => {
+                    // One request's correlation (the host's, else the audit row's);
+                    // each command caused by the audited input.
+                    let correlation = current_correlation().unwrap_or_else(|| audit_id.clone());
                     for dispatch in dispatches {
-                        let mut request = CommandRequest::internal(plugin, dispatch);
-                        request.correlation_id = Some(audit_id.clone());
+                        let mut request =
+                            CommandRequest::internal(plugin, dispatch).caused_by(Some(correlation.clone()), &audit_id);
                         request.caller = caller.clone();
                         outcomes.push(self.execute(request).await?);
                     }
@@ -811,25 +841,36 @@ impl Runtime {
         name: &str,
         data: serde_json::Value,
         correlation_id: Option<String>,
+        causation_id: Option<String>,
     ) -> Result<(), EngineError> {
-        for dispatch in extension.handle(name, data)? {
-            let mut request = CommandRequest::internal(plugin.to_string(), dispatch);
-            request.correlation_id = correlation_id.clone();
-            match self.execute(request).await {
-                Ok(_) => {}
-                // A command that can never run would block the extension forever.
-                Err(
-                    error @ (EngineError::BadInput { .. }
-                    | EngineError::UnknownCommand { .. }
-                    | EngineError::MissingEntityId(_)
-                    | EngineError::Contract(_)),
-                ) => {
-                    tracing::error!(extension = extension.name(), %error, "dropping a command that cannot run");
+        let span = tracing::info_span!(
+            "extension",
+            component = extension.name(),
+            correlation_id = correlation_id.as_deref(),
+            causation_id = causation_id.as_deref()
+        );
+        let work = async {
+            for dispatch in extension.handle(name, data)? {
+                let mut request = CommandRequest::internal(plugin.to_string(), dispatch);
+                request.correlation_id = correlation_id.clone();
+                request.causation_id = causation_id.clone();
+                match self.execute(request).await {
+                    Ok(_) => {}
+                    // A command that can never run would block the extension forever.
+                    Err(
+                        error @ (EngineError::BadInput { .. }
+                        | EngineError::UnknownCommand { .. }
+                        | EngineError::MissingEntityId(_)
+                        | EngineError::Contract(_)),
+                    ) => {
+                        tracing::error!(extension = extension.name(), %error, "dropping a command that cannot run");
+                    }
+                    Err(other) => return Err(other),
                 }
-                Err(other) => return Err(other),
             }
-        }
-        Ok(())
+            Ok(())
+        };
+        work.instrument(span).await
     }
 
     /// Runs every hosted extension on the message's point with its event
@@ -849,6 +890,7 @@ impl Runtime {
                     &message.name,
                     message.data.clone(),
                     message.correlation_id.clone(),
+                    message.causation_id.clone(),
                 )
                 .await;
             match outcome {
@@ -913,5 +955,38 @@ async fn read_log(
         },
         // Workers follow the publisher's own logs, never the point itself.
         LogKind::ExtensionPoint => Ok(Vec::new()),
+    }
+}
+
+/// The span a command runs in: what a log line says about the command it
+/// belongs to (the entity id is recorded once the command is decoded).
+fn command_span(request: &CommandRequest) -> tracing::Span {
+    tracing::info_span!(
+        "command",
+        plugin = request.plugin.as_str(),
+        command = request.command.as_str(),
+        command_id = request.command_id.as_str(),
+        entity_id = request.entity_id.as_deref(),
+        correlation_id = request.correlation_id.as_deref(),
+        causation_id = request.causation_id.as_deref(),
+    )
+}
+
+/// One line per executed command that did not go through: rejections and
+/// refused input at `info` (the caller is told), failures at `error`.
+fn log_outcome(executed: &Result<CommandOutcome, EngineError>) {
+    match executed {
+        Ok(CommandOutcome::Rejected { error_code, cause, .. }) => {
+            tracing::info!(error_code, ?cause, "command rejected");
+        }
+        Ok(CommandOutcome::Accepted { event_count, .. }) => tracing::debug!(event_count, "command accepted"),
+        Ok(CommandOutcome::Pending { .. }) => tracing::debug!("command queued"),
+        Err(
+            error @ (EngineError::BadInput { .. }
+            | EngineError::UnknownCommand { .. }
+            | EngineError::UnknownPlugin(_)
+            | EngineError::MissingEntityId(_)),
+        ) => tracing::info!(%error, "command refused"),
+        Err(error) => tracing::error!(%error, "command failed"),
     }
 }

@@ -126,7 +126,8 @@ impl Worker {
                     Ok(batch) => applied |= batch,
                     Err(error) => {
                         let source = &self.sources[index];
-                        tracing::error!(follower = source.checkpoint, %error, "batch failed; retrying");
+                        let component = self.component.as_str();
+                        tracing::error!(component, follower = source.checkpoint, %error, "batch failed; retrying");
                         source.progress.send_modify(|p| p.error = Some(error.to_string()));
                         failed = true;
                     }
@@ -143,7 +144,7 @@ impl Worker {
             backoff = Duration::from_millis(50);
             if !applied {
                 if let Err(error) = self.follower.idle().await {
-                    tracing::error!(%error, "idle work failed; retrying later");
+                    tracing::error!(component = self.component, %error, "idle work failed; retrying later");
                 }
                 let woken = match self.follower.idle_interval() {
                     Some(interval) => {
@@ -195,7 +196,9 @@ impl Worker {
             return Ok(true);
         }
         let advance = Checkpoint { name: source.checkpoint.clone(), position: last };
-        match self.follower.apply(&events, advance).await {
+        // Lines logged while applying name the follower and its log.
+        let span = tracing::info_span!("follower", component = self.component.as_str(), log = source.log.name.as_str());
+        match self.follower.apply(&events, advance).instrument(span).await {
             Ok(()) => source.known_position = Some(last),
             // Another worker (another process) applied this batch first: read the checkpoint again.
             Err(EngineError::Store(StoreError::Conflict(_))) => source.known_position = None,
