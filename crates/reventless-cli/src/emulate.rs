@@ -40,6 +40,9 @@ pub async fn run(config: ProjectConfig, options: Options) -> Result<ExitCode, St
             "stage {} ready: graphqlUrl {} · tokenUrl {} · endpointUrl {} · lambdaUrl {}",
             deployed.stage, deployed.graphql_url, deployed.token_url, deployed.endpoint_url, deployed.lambda_url
         );
+        if let Some(url) = &deployed.websocket_url {
+            println!("subscriptions (graphql-transport-ws): websocketUrl {url}");
+        }
     }
     wait_for_stop().await;
     progress("stopping the local cloud".into());

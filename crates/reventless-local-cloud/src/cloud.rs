@@ -12,6 +12,7 @@ use crate::lambda::{Identities, LambdaOptions, LambdaService};
 use crate::mappings::Mappings;
 use crate::oidc::Issuer;
 use crate::scheduler::Scheduler;
+use crate::websocket::WebSockets;
 
 /// moto's account.
 pub const ACCOUNT: &str = "123456789012";
@@ -60,6 +61,8 @@ pub struct LocalCloud {
     pub mappings: Arc<Mappings>,
     pub scheduler: Scheduler,
     pub issuer: Issuer,
+    /// The WebSocket APIs deployed on the emulator, served.
+    pub websockets: WebSockets,
     /// The moto process, when we started it (it stops with this process).
     pub emulator: Option<Emulator>,
 }
@@ -101,16 +104,25 @@ impl LocalCloud {
         let lambda = LambdaService::start(lambda_options, &sdk, Arc::new(IamIdentities(iam.clone())), access.clone())
             .await
             .map_err(|source| CloudError::Start { what: "the Lambda service", source })?;
-        let proxy = Proxy::start(iam.clone(), endpoint_url.clone(), lambda.url())
-            .await
-            .map_err(|source| CloudError::Start { what: "the IAM proxy", source })?;
+        let websockets =
+            WebSockets::start(&sdk, &lambda.url(), lambda.invoker(), REGION, ACCOUNT, options.scheduler_rescan)
+                .await
+                .map_err(|source| CloudError::Start { what: "the WebSocket APIs", source })?;
+        let proxy = Proxy::start_with_execute_api(
+            iam.clone(),
+            endpoint_url.clone(),
+            lambda.url(),
+            Some(websockets.management_url()),
+        )
+        .await
+        .map_err(|source| CloudError::Start { what: "the IAM proxy", source })?;
         // Functions reach every service through the proxy (known only now).
         lambda.set_function_endpoint(&proxy.url());
         let mappings = Arc::new(Mappings::new(sdk.clone(), lambda.invoker(), access.clone()));
         lambda.attach_mappings(mappings.clone());
         let scheduler = Scheduler::start(sdk.clone(), lambda.invoker(), access, options.scheduler_rescan);
         let issuer = Issuer::start(AUDIENCE).map_err(|source| CloudError::Start { what: "the OIDC issuer", source })?;
-        Ok(Self { endpoint_url, sdk, iam, proxy, lambda, mappings, scheduler, issuer, emulator })
+        Ok(Self { endpoint_url, sdk, iam, proxy, lambda, mappings, scheduler, issuer, websockets, emulator })
     }
 
     /// `AWS_ENDPOINT_URL_LAMBDA` for the deployer.
@@ -121,6 +133,7 @@ impl LocalCloud {
     /// Stops pollers, schedules and instances (the servers stop when it drops).
     pub fn shutdown(&self) {
         self.scheduler.shutdown();
+        self.websockets.shutdown();
         self.mappings.shutdown();
         self.lambda.stop_instances();
     }

@@ -18,6 +18,7 @@ pub mod mappings;
 pub mod oidc;
 pub mod scheduler;
 pub mod stage;
+pub mod websocket;
 
 pub use cloud::{ACCOUNT, AUDIENCE, CloudError, CloudOptions, LocalCloud};
 pub use invoke::{InvokeFailure, Invoker};

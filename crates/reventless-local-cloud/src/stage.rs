@@ -30,6 +30,9 @@ pub struct Deployed {
     pub endpoint_url: String,
     /// The local Lambda service.
     pub lambda_url: String,
+    /// The gateway's WebSocket API (GraphQL subscriptions, graphql-transport-ws), served locally.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub websocket_url: Option<String>,
     pub stage: String,
     #[serde(skip)]
     pub report: DeployReport,
@@ -121,6 +124,7 @@ pub async fn deploy(
     let stage = config.stage.clone();
     let plugins: Vec<String> = config.plugins.keys().map(|stack| config.plugin_name(stack)).collect();
     let gateway = gateway_function(&config);
+    let websocket_api = reventless_aws::deploy::plan::websocket_api(&config);
     let registry = registry_table(&config);
     let inputs = prepare(config, bootstraps, progress).map_err(|e| StageError::Deploy(e.to_string()))?;
     let clients = deploy_clients(cloud);
@@ -149,7 +153,13 @@ pub async fn deploy(
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let clients_api = deploy_clients(cloud);
+    let websocket_url = match clients_api.websocket_api_id(&websocket_api).await {
+        Ok(Some(id)) => cloud.websockets.wait_url(&id, Duration::from_secs(30)).await,
+        _ => None,
+    };
     Ok(Deployed {
+        websocket_url,
         graphql_url: format!("{url}graphql"),
         token_url: cloud.issuer.token_url(),
         endpoint_url: cloud.endpoint_url.clone(),

@@ -34,6 +34,8 @@ struct Shared {
     iam: Arc<Iam>,
     moto: String,
     lambda: String,
+    /// The WebSocket Management API (`execute-api`), when served.
+    execute_api: Option<String>,
     /// One client for all forwarding (connection reuse keeps it fast).
     client: reqwest::Client,
 }
@@ -41,6 +43,16 @@ struct Shared {
 impl Proxy {
     /// Serves on 127.0.0.1 (free port). Functions get AWS_ENDPOINT_URL = proxy.url().
     pub async fn start(iam: Arc<Iam>, moto_endpoint: String, lambda_endpoint: String) -> std::io::Result<Self> {
+        Self::start_with_execute_api(iam, moto_endpoint, lambda_endpoint, None).await
+    }
+
+    /// [`Proxy::start`], sending `execute-api` (Management API) requests to `execute_api`.
+    pub async fn start_with_execute_api(
+        iam: Arc<Iam>,
+        moto_endpoint: String,
+        lambda_endpoint: String,
+        execute_api: Option<String>,
+    ) -> std::io::Result<Self> {
         let client = reqwest::Client::builder()
             // Answers go back as they came (the SDK follows nothing either),
             // and never through a proxy from the environment.
@@ -53,6 +65,7 @@ impl Proxy {
             iam,
             moto: moto_endpoint.trim_end_matches('/').to_string(),
             lambda: lambda_endpoint.trim_end_matches('/').to_string(),
+            execute_api: execute_api.map(|url| url.trim_end_matches('/').to_string()),
             client,
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -156,7 +169,11 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
     }
 
-    let base = if signature.service == "lambda" { &shared.lambda } else { &shared.moto };
+    let base = match (signature.service.as_str(), &shared.execute_api) {
+        ("lambda", _) => &shared.lambda,
+        ("execute-api", Some(management)) => management,
+        _ => &shared.moto,
+    };
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     forward(&shared.client, parts.method, &format!("{base}{path_and_query}"), &parts.headers, body).await
 }

@@ -163,6 +163,12 @@ pub fn classify(request: &RequestParts<'_>, signature: &Signature, account: &str
             Classification { protocol, needs }
         }
         ("lambda", _) => Classification { protocol: Protocol::RestJson, needs: lambda(request, scope) },
+        ("execute-api", _) => {
+            let need = crate::websocket::management_need(request.method, request.path, scope.region, scope.account);
+            let needs =
+                need.map_or(Needs::Unknown { action: Some("execute-api:ManageConnections".into()) }, |n| check([n]));
+            Classification { protocol: Protocol::RestJson, needs }
+        }
         ("sts", target) => {
             let (protocol, op) = match target {
                 Some(target) => {
