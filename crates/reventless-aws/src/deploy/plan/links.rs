@@ -55,12 +55,17 @@ pub struct ExtensionLinks {
     pub subscribers: BTreeMap<String, Vec<String>>,
     /// Plugin → the extension points its manifest publishes.
     pub points: BTreeMap<String, Vec<String>>,
+    /// Extensions of points of plugins the stage does not know yet.
+    pub warnings: Vec<String>,
 }
 
 impl ExtensionLinks {
-    /// From the stacks' manifests at hand; an extension of a point that no
-    /// manifest at hand publishes and no deployed stack of the stage
-    /// publishes (its `extension-points` output) is an error naming both.
+    /// From the stacks' manifests at hand. An extension of a point of a
+    /// plugin known here (a manifest at hand, or a deployed stack's
+    /// `extension-points` output) that does not publish it is an error naming
+    /// both; of a plugin not known at all, a warning: it may be deployed
+    /// later from another project file (its publisher then finds this
+    /// stack's inbox in the registry).
     pub fn of(
         config: &ProjectConfig,
         manifests: &BTreeMap<String, Manifest>,
@@ -73,10 +78,20 @@ impl ExtensionLinks {
         }
         let mut published: BTreeSet<String> = links.points.values().flatten().cloned().collect();
         published.extend(stage.published_points().into_keys());
+        let mut known: BTreeSet<String> = links.points.keys().cloned().collect();
+        known.extend(config.plugins.keys().map(|stack| config.plugin_name(stack)));
+        known.extend(published.iter().filter_map(|point| point.split_once('.')).map(|(plugin, _)| plugin.to_string()));
         for (stack, manifest) in manifests.iter().filter(|(stack, _)| config.plugins.contains_key(*stack)) {
             for extension in manifest.components.iter().filter(|c| is_remote_extension(manifest, c)) {
                 let point = followed_point(extension).unwrap_or_default();
-                if !published.contains(point) {
+                let plugin = point.split_once('.').map(|(plugin, _)| plugin).unwrap_or(point);
+                if !published.contains(point) && !known.contains(plugin) {
+                    links.warnings.push(format!(
+                        "{stack}: extension `{}` follows `{point}`, whose plugin is not deployed to the stage yet: \
+                         its events arrive once it is",
+                        extension.name
+                    ));
+                } else if !published.contains(point) {
                     return Err(PlanError::MissingExtensionPoint {
                         stack: stack.clone(),
                         extension: extension.name.clone(),

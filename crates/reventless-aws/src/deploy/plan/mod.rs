@@ -186,6 +186,7 @@ pub fn plan_with(
         resources.extend(gateway::gateway_resources(config, &arns, &registry));
     }
     let links = ExtensionLinks::of(config, manifests, stage)?;
+    warnings.extend(links.warnings.iter().cloned());
     for stack in config.plugins.keys() {
         let manifest = manifests.get(stack).ok_or_else(|| PlanError::MissingManifest(stack.clone()))?;
         let context = stack::StackContext { config, arns: &arns, links: &links, registry: &registry };
