@@ -25,6 +25,8 @@ pub struct TuningLayer {
     pub ephemeral_storage_mb: Option<i64>,
     pub log_retention_days: Option<i64>,
     pub env_vars: Option<BTreeMap<String, String>>,
+    /// The functions' log level (`info`, `warn,reventless_core=debug`): `REVENTLESS_LOG`.
+    pub log_level: Option<String>,
 }
 
 /// Resolved tuning of a function.
@@ -37,6 +39,8 @@ pub struct Tuning {
     pub ephemeral_storage_mb: i64,
     pub log_retention_days: i64,
     pub env_vars: BTreeMap<String, String>,
+    /// Unset: the functions log at `info`.
+    pub log_level: Option<String>,
 }
 
 impl Default for Tuning {
@@ -49,6 +53,7 @@ impl Default for Tuning {
             ephemeral_storage_mb: 512,
             log_retention_days: 7,
             env_vars: BTreeMap::new(),
+            log_level: None,
         }
     }
 }
@@ -75,6 +80,9 @@ impl Tuning {
         }
         if let Some(vars) = &layer.env_vars {
             self.env_vars.extend(vars.clone());
+        }
+        if layer.log_level.is_some() {
+            self.log_level.clone_from(&layer.log_level);
         }
     }
 
@@ -103,6 +111,10 @@ impl Tuning {
                 key: format!("{at}.log_retention_days"),
                 message: format!("{} is not a CloudWatch retention ({RETENTION:?})", self.log_retention_days),
             });
+        }
+        if let Some(level) = &self.log_level {
+            crate::lambda::logging::check_level(level)
+                .map_err(|message| ConfigError::Value { key: format!("{at}.log_level"), message })?;
         }
         for key in self.env_vars.keys() {
             if key.starts_with("AWS_") || key.starts_with("REVENTLESS_") {
@@ -342,7 +354,15 @@ fn merge_tuning(base: &mut TuningLayer, over: TuningLayer) {
     macro_rules! take {
         ($($field:ident),*) => { $( if over.$field.is_some() { base.$field = over.$field; } )* };
     }
-    take!(memory_size, timeout, reserved_concurrency, sqs_batch_size, ephemeral_storage_mb, log_retention_days);
+    take!(
+        memory_size,
+        timeout,
+        reserved_concurrency,
+        sqs_batch_size,
+        ephemeral_storage_mb,
+        log_retention_days,
+        log_level
+    );
     if let Some(vars) = over.env_vars {
         base.env_vars.get_or_insert_with(BTreeMap::new).extend(vars);
     }
@@ -395,6 +415,7 @@ fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError>
     tuning.sqs_batch_size = number("sqs_batch_size")?;
     tuning.ephemeral_storage_mb = number("ephemeral_storage_mb")?;
     tuning.log_retention_days = number("log_retention_days")?;
+    tuning.log_level = env("REVENTLESS_LOG_LEVEL");
     if tuning != TuningLayer::default() {
         layer.defaults = Some(tuning);
     }

@@ -27,6 +27,9 @@ pub(super) fn function_resources(
         json!({"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": [arns.log_group(function)]}),
     );
     let mut variables = tuning.env_vars.clone();
+    if let Some(level) = &tuning.log_level {
+        variables.insert(crate::lambda::logging::LEVEL_ENV.to_string(), level.clone());
+    }
     variables.extend(environment);
     let role = shorten(function, ROLE_NAME_MAX);
     vec![
