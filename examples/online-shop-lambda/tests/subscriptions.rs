@@ -227,6 +227,42 @@ async fn a_subscription_receives_a_row_change_made_through_the_gateway_on_the_lo
     if tokio::time::timeout(Duration::from_secs(150), flow).await.is_err() {
         panic!("the subscription flow timed out\n{}", output());
     }
+    // The Management API through the IAM proxy: the read-model function's
+    // role may post to this API's stage only; the Api function's not at all.
+    let websocket_api = reventless_aws::deploy::plan::websocket_api(
+        &ProjectConfig::from_texts(&text, None, &stage, &|_| None, PathBuf::from(".")).unwrap(),
+    );
+    let clients = reventless_local_cloud::stage::deploy_clients(&cloud);
+    let api = clients.websocket_api_id(&websocket_api).await.unwrap().unwrap();
+    let post_as = |function: String, api: String| {
+        let role = cloud.lambda.invoker().role_of(&function).unwrap();
+        let credentials = cloud.iam.credentials_for(&role);
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(&cloud.sdk)
+            .endpoint_url(format!("{}/{api}/{stage}", cloud.proxy.url()))
+            .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new(
+                credentials.access_key_id,
+                credentials.secret_access_key,
+                Some(credentials.session_token),
+                None,
+                "function",
+            ))
+            .build();
+        async move {
+            let client = aws_sdk_apigatewaymanagement::Client::from_conf(config);
+            let sent =
+                client.post_to_connection().connection_id("closed").data("{}".as_bytes().to_vec().into()).send().await;
+            sent.err()
+                .and_then(|e| aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata::code(&e).map(str::to_string))
+        }
+    };
+    let read_models = format!("shop-{stage}-catalog-AllReadModels");
+    assert_eq!(post_as(read_models.clone(), api.clone()).await.as_deref(), Some("GoneException"));
+    assert_eq!(post_as(read_models, "otherapi".into()).await.as_deref(), Some("AccessDeniedException"));
+    assert_eq!(
+        post_as(format!("shop-{stage}-catalog-CatalogApi"), api).await.as_deref(),
+        Some("AccessDeniedException")
+    );
+
     // `complete` removed the subscription and the close ran `$disconnect`:
     // nothing of the connection is left in the connections table.
     let table = reventless_aws::deploy::plan::connections_table(
