@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod emulate;
+mod logs;
 
 use clap::{Parser, Subcommand};
 use reventless_aws::deploy::apply::{Change, Clients};
@@ -89,6 +90,9 @@ enum Command {
         #[arg(long)]
         stage: String,
     },
+    /// The stage's function logs (CloudWatch Logs): time, function, level,
+    /// message, correlation id; `--json`: one object per line.
+    Logs(logs::Args),
     /// Run the stage offline: the emulator, a local Lambda service running the
     /// deployed functions under their roles, and a local token issuer; serves
     /// until Ctrl-C.
@@ -216,6 +220,7 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
     let stage = match &cli.command {
         Command::Plan { target } | Command::Deploy { target, .. } | Command::Status { target } => target.stage.clone(),
         Command::Destroy { stage, .. } | Command::Outputs { stage } | Command::Emulate { stage, .. } => stage.clone(),
+        Command::Logs(args) => args.stage.clone(),
     };
     let config = ProjectConfig::load(&cli.config, &stage).map_err(|e| format!("{}: {e}", cli.config.display()))?;
     if let Command::Emulate { bootstrap_dir, release, work_dir, .. } = cli.command {
@@ -355,6 +360,7 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
             }
         }
         Command::Emulate { .. } => unreachable!("answered above"),
+        Command::Logs(args) => return logs::run(&clients, &config, args, cli.json).await,
         Command::Outputs { .. } => {
             let outputs = run::outputs(&clients, &config).await.map_err(|e| e.to_string())?;
             if cli.json {

@@ -5,6 +5,7 @@ pub mod config;
 pub mod destroy;
 pub mod inputs;
 pub mod lock;
+pub mod logs;
 pub mod plan;
 pub mod run;
 pub mod secrets;
