@@ -201,8 +201,8 @@ async fn protected_tables_are_read_back_repaired_and_kept_until_data_loss_is_all
     assert_eq!(drifted.len(), 3, "{drifted:?}");
     let report = run::deploy(&services.clients, &inputs, &DeployOptions::default(), &|_| {}).await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
-    assert_eq!(table(&services, &events).await.0, true, "protection back on");
-    assert_eq!(table(&services, &rows).await.1, true, "recovery back on");
+    assert!(table(&services, &events).await.0, "protection back on");
+    assert!(table(&services, &rows).await.1, "recovery back on");
     assert_eq!(throughput(&services, &commands).await.1, "perMessageGroupId");
     assert_eq!(updates(&services, &inputs).await, vec![], "no drift left");
 

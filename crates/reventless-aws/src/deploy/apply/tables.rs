@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 
 use super::{Clients, DeployError, aws, code_is};
 
+/// Read and write capacity units (None: not reported).
+type Capacity = (Option<i64>, Option<i64>);
+
 /// How often UpdateContinuousBackups is retried while a new table's backups
 /// are still being set up (`ContinuousBackupsUnavailableException`).
 const BACKUPS_RETRIES: u32 = 8;
@@ -32,7 +35,7 @@ impl Clients {
                 (t.and_then(|t| t.read_capacity_units()), t.and_then(|t| t.write_capacity_units()))
             };
             let own = capacity(table.provisioned_throughput());
-            let indexes: Vec<(String, (Option<i64>, Option<i64>))> = table
+            let indexes: Vec<(String, Capacity)> = table
                 .global_secondary_indexes()
                 .iter()
                 .map(|index| {
@@ -44,7 +47,7 @@ impl Clients {
                 observed["writeCapacity"] = json!(own.1);
             } else {
                 // Reported as they are, so that the plan's numbers differ (drift).
-                let each = |pick: fn(&(Option<i64>, Option<i64>)) -> Option<i64>| {
+                let each = |pick: fn(&Capacity) -> Option<i64>| {
                     let mut all = serde_json::Map::from_iter([("table".to_string(), json!(pick(&own)))]);
                     all.extend(indexes.iter().map(|(name, capacity)| (name.clone(), json!(pick(capacity)))));
                     Value::Object(all)
