@@ -65,7 +65,9 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
-    /// Each planned resource: exists, drifted or missing; code hashes, queue depths.
+    /// Each planned resource: exists, drifted or missing; code hashes, queue depths;
+    /// each plugin's health (dead letters, failed stream batches, heartbeat, failed
+    /// automation items). Exit 3: resources missing or drifted; 4: a plugin unhealthy.
     Status {
         #[command(flatten)]
         target: Target,
@@ -275,22 +277,18 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
             // Every stack's state (`--plugin` builds no less: the plan is the stage's).
             let target = Target { plugin: None, ..target };
             let inputs = inputs(&target, Purpose::Inspect)?;
-            let statuses = run::status(&clients, &inputs).await.map_err(|e| e.to_string())?;
+            let status = run::stage_status(&clients, &inputs).await.map_err(|e| e.to_string())?;
             if cli.json {
-                println!("{}", json!(statuses));
+                println!("{}", json!(status));
             } else {
-                for status in &statuses {
-                    let extra = if status.drifted.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", status.drifted.join(", "))
-                    };
-                    let detail = if status.detail.is_null() { String::new() } else { format!(" {}", status.detail) };
-                    println!("{:<8} {:?} {}{extra}{detail}", status.state, status.kind, status.name);
-                }
+                print!("{}", status.to_text());
             }
-            if statuses.iter().any(|s| s.state != "exists") {
+            // 3: resources missing or drifted; 4: deployed, but a plugin is unhealthy.
+            if !status.deployed {
                 return Ok(ExitCode::from(3));
+            }
+            if !status.healthy {
+                return Ok(ExitCode::from(4));
             }
         }
         Command::Destroy { stage, plugin: Some(plugin), allow_data_loss, yes } => {

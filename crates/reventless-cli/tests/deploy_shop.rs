@@ -71,9 +71,15 @@ fn the_shop_deploys_to_the_emulator_from_the_command_line() {
     assert!(ok);
     assert_eq!((again["changes"].as_array().unwrap().len(), &again["uploaded"]), (0, &Value::from(0)), "{again}");
 
-    let (ok, statuses, stderr) = reventless(&endpoint, &["status", "--stage", &stage, "--bootstrap-dir", dir], &file);
-    assert!(ok, "every resource exists: {stderr} {statuses}");
-    let statuses = statuses.as_array().unwrap();
+    let (ok, status, stderr) = reventless(&endpoint, &["status", "--stage", &stage, "--bootstrap-dir", dir], &file);
+    // The emulator runs no function: every resource exists, but no plugin has
+    // sent a heartbeat, so status says unhealthy and exits non-zero.
+    assert!(!ok, "unhealthy: {stderr} {status}");
+    assert_eq!((&status["deployed"], &status["healthy"]), (&Value::Bool(true), &Value::Bool(false)), "{status}");
+    for plugin in status["plugins"].as_array().unwrap() {
+        assert_eq!(plugin["problems"], serde_json::json!(["no heartbeat yet (the plugin never registered)"]));
+    }
+    let statuses = status["resources"].as_array().unwrap();
     assert_eq!(statuses.len(), 69, "one line per planned resource");
     assert!(statuses.iter().all(|s| s["state"] == "exists"));
     let queue = |name: String| statuses.iter().find(|s| s["name"] == name.as_str()).unwrap()["detail"].clone();
@@ -96,7 +102,7 @@ fn the_shop_deploys_to_the_emulator_from_the_command_line() {
         "{stderr}"
     );
     assert_eq!(destroyed["removed"].as_array().unwrap().len(), 69, "{destroyed}");
-    let (ok, statuses, _) = reventless(&endpoint, &["status", "--stage", &stage, "--bootstrap-dir", dir], &file);
+    let (ok, status, _) = reventless(&endpoint, &["status", "--stage", &stage, "--bootstrap-dir", dir], &file);
     assert!(!ok, "status fails when resources are missing");
-    assert!(statuses.as_array().unwrap().iter().all(|s| s["state"] == "missing"), "{statuses}");
+    assert!(status["resources"].as_array().unwrap().iter().all(|s| s["state"] == "missing"), "{status}");
 }

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod config;
 pub mod destroy;
+pub mod health;
 pub mod inputs;
 pub mod lock;
 pub mod logs;

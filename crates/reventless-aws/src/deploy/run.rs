@@ -13,7 +13,7 @@ use super::config::ProjectConfig;
 pub use super::destroy::{destroy, outputs};
 pub use super::lock::Lock;
 use super::plan::{PLATFORM, Plan, Resource, ResourceKind, StageOutputs, lock_table, parameter_path, plan_with};
-pub use super::status::{ResourceStatus, status};
+pub use super::status::{ResourceStatus, StageStatus, stage_status, status};
 
 /// What the deploy is about: the configuration, each stack's manifest and code.
 pub struct Inputs {
