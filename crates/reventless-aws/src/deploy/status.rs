@@ -1,10 +1,11 @@
 //! `status`: each planned resource as it exists (or not), with function code
-//! hashes and queue depths.
+//! hashes and queue depths, and each plugin's health ([`super::health`]).
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::apply::{Clients, DeployError};
-use super::plan::ResourceKind;
+use super::health::PluginHealth;
+use super::plan::{Plan, ResourceKind};
 use super::run::Inputs;
 
 /// One planned resource's state.
@@ -20,10 +21,80 @@ pub struct ResourceStatus {
     pub detail: Value,
 }
 
+/// What `reventless status` reports: the resources and each plugin's health.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageStatus {
+    pub stage: String,
+    /// Every resource exists as planned.
+    pub deployed: bool,
+    /// Every plugin is healthy.
+    pub healthy: bool,
+    pub resources: Vec<ResourceStatus>,
+    pub plugins: Vec<PluginHealth>,
+}
+
+impl StageStatus {
+    /// For a person: one line per resource, then per plugin a summary line
+    /// (healthy, or UNHEALTHY and why) and its facts.
+    pub fn to_text(&self) -> String {
+        let mut text = String::new();
+        for status in &self.resources {
+            let drifted =
+                if status.drifted.is_empty() { String::new() } else { format!(" ({})", status.drifted.join(", ")) };
+            let detail = if status.detail.is_null() { String::new() } else { format!(" {}", status.detail) };
+            text.push_str(&format!("{:<8} {:?} {}{drifted}{detail}\n", status.state, status.kind, status.name));
+        }
+        for plugin in &self.plugins {
+            text.push_str(&format!("\nplugin {}\n", plugin.summary()));
+            for queue in plugin.dead_letters.iter().chain(&plugin.stream_failures) {
+                text.push_str(&format!("  {:<9} {} message(s) in {}\n", "queue", queue.messages, queue.queue));
+            }
+            let beat = match (plugin.heartbeat.age_seconds, plugin.heartbeat.stale) {
+                (None, _) => "never".to_string(),
+                (Some(age), true) => format!("{age} s ago (STALE)"),
+                (Some(age), false) => format!("{age} s ago"),
+            };
+            text.push_str(&format!("  {:<9} {beat}\n", "heartbeat"));
+            for automation in &plugin.automations {
+                text.push_str(&format!(
+                    "  {:<9} {}: {} failed, {} exhausted\n",
+                    "todos", automation.automation, automation.failed, automation.exhausted
+                ));
+            }
+        }
+        text.push_str(&format!(
+            "\nstage {}: {}, {}\n",
+            self.stage,
+            if self.deployed { "deployed as planned" } else { "NOT deployed as planned" },
+            if self.healthy { "healthy" } else { "UNHEALTHY" }
+        ));
+        text
+    }
+}
+
 /// Each planned resource: exists / drifted / missing; function code hashes,
 /// queue depths and dead letters.
 pub async fn status(clients: &Clients, inputs: &Inputs) -> Result<Vec<ResourceStatus>, DeployError> {
     let plan = super::run::plan_for(clients, inputs, None).await?;
+    resource_statuses(clients, &plan).await
+}
+
+/// The resources of the stage and the health of its plugins.
+pub async fn stage_status(clients: &Clients, inputs: &Inputs) -> Result<StageStatus, DeployError> {
+    let plan = super::run::plan_for(clients, inputs, None).await?;
+    let resources = resource_statuses(clients, &plan).await?;
+    let plugins = super::health::plugin_health(clients, &inputs.config, &plan, &inputs.manifests).await;
+    Ok(StageStatus {
+        stage: inputs.config.stage.clone(),
+        deployed: resources.iter().all(|r| r.state == "exists"),
+        healthy: plugins.iter().all(|p| p.healthy),
+        resources,
+        plugins,
+    })
+}
+
+async fn resource_statuses(clients: &Clients, plan: &Plan) -> Result<Vec<ResourceStatus>, DeployError> {
     let mut statuses = Vec::new();
     for resource in &plan.resources {
         let observed = clients.observe(resource).await?;
@@ -44,21 +115,11 @@ pub async fn status(clients: &Clients, inputs: &Inputs) -> Result<Vec<ResourceSt
                     "deletionProtection": actual["deletionProtection"], "billingMode": actual["billingMode"]});
             }
             if resource.kind == ResourceKind::Queue
-                && let Ok(url) = clients.sqs.get_queue_url().queue_name(&resource.name).send().await
-                && let Ok(attributes) = clients
-                    .sqs
-                    .get_queue_attributes()
-                    .queue_url(url.queue_url().unwrap_or_default())
-                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-                    .send()
-                    .await
+                && let Ok((visible, in_flight)) = queue_depth(clients, &resource.name).await
             {
-                let map = attributes.attributes().cloned().unwrap_or_default();
-                let get = |key| map.get(&key).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
                 detail = json!({
-                    "visible": get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages),
-                    "inFlight": get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+                    "visible": visible,
+                    "inFlight": in_flight,
                     "deadLetters": plan.resources.iter().any(|other| other.spec["redriveTo"] == resource.name.as_str()),
                 });
             }
@@ -73,4 +134,30 @@ pub async fn status(clients: &Clients, inputs: &Inputs) -> Result<Vec<ResourceSt
         });
     }
     Ok(statuses)
+}
+
+/// The approximate messages of a queue: (visible, in flight).
+pub async fn queue_depth(clients: &Clients, queue: &str) -> Result<(u64, u64), String> {
+    use aws_sdk_sqs::types::QueueAttributeName::{ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible};
+    let url = clients.sqs.get_queue_url().queue_name(queue).send().await.map_err(|e| service_error(&e))?;
+    let attributes = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url.queue_url().unwrap_or_default())
+        .attribute_names(ApproximateNumberOfMessages)
+        .attribute_names(ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .map_err(|e| service_error(&e))?;
+    let map = attributes.attributes().cloned().unwrap_or_default();
+    let get = |key| map.get(&key).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Ok((get(ApproximateNumberOfMessages), get(ApproximateNumberOfMessagesNotVisible)))
+}
+
+fn service_error<E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error>(error: &E) -> String {
+    match (error.code(), error.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => aws_smithy_types::error::display::DisplayErrorContext(error).to_string(),
+    }
 }
