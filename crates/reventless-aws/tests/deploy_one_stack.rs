@@ -130,3 +130,32 @@ fn the_lambda_profile_is_supplied_by_the_cli_and_a_projects_own_keys_win() {
     assert!(!theirs.iter().any(|flag| flag.starts_with("profile.lambda.lto=")), "their lto is kept: {theirs:?}");
     assert_eq!(theirs.len(), flags.len() - 2);
 }
+
+#[test]
+fn a_plan_of_one_stack_equals_its_part_of_the_whole_files_plan() {
+    let file = "project = \"shop\"\n[plugins.catalog]\n[plugins.ordering]\ndepends_on = [\"catalog\"]\n[stages.dev]\n";
+    let shop = config(file);
+    let both = BTreeMap::from([
+        ("catalog".to_string(), manifest("Catalog", Some("Products"), None)),
+        ("ordering".to_string(), manifest("Ordering", None, Some("Catalog.Products"))),
+    ]);
+    let whole = plan_with(&shop, "123456789012", &both, &StageOutputs::default()).unwrap();
+    let catalog_of =
+        |plan: &Plan| -> Vec<Resource> { plan.resources.iter().filter(|r| r.stack == "catalog").cloned().collect() };
+
+    // `deploy --plugin catalog`: Ordering (in the file, deployed) is known by its outputs.
+    let parameters = BTreeMap::from([
+        ("/reventless/shop/dev/ordering/extends".to_string(), "Catalog.Products".to_string()),
+        ("/reventless/shop/dev/catalog/extension-points".to_string(), "Catalog.Products".to_string()),
+    ]);
+    let mut stage = StageOutputs::from_parameters(&shop, &parameters);
+    stage.planned = Some(["catalog".to_string()].into());
+    let only_catalog = BTreeMap::from([("catalog".to_string(), both["catalog"].clone())]);
+    let one = plan_with(&shop, "123456789012", &only_catalog, &stage).unwrap();
+    assert!(one.resources.iter().all(|r| r.stack != "ordering"), "ordering is not planned");
+    assert_eq!(catalog_of(&one), catalog_of(&whole), "no drift between a full and a --plugin deploy");
+    let publisher = named(&one, ResourceKind::Function, "shop-dev-catalog-AllAutomationSlices");
+    let config: Value =
+        serde_json::from_str(publisher.spec["environment"]["REVENTLESS_CONFIG"].as_str().unwrap()).unwrap();
+    assert_eq!(config["subscribers"], json!({"Catalog.Products": ["Ordering"]}));
+}

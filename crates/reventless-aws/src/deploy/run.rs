@@ -80,12 +80,10 @@ fn scope_of(config: &ProjectConfig, only: Option<&str>) -> Result<(Scope, Vec<Ve
 /// (extension points, see [`StageOutputs`]) comes from the stage's outputs.
 pub async fn plan_for(clients: &Clients, inputs: &Inputs, only: Option<&str>) -> Result<Plan, DeployError> {
     let account = clients.account().await?;
-    let stage = StageOutputs::from_parameters(&inputs.config, &super::destroy::outputs(clients, &inputs.config).await?);
-    let mut config = inputs.config.clone();
-    if let Some(only) = only {
-        config.plugins.retain(|stack, _| stack == only);
-    }
-    plan_with(&config, &account, &inputs.manifests, &stage).map_err(|e| DeployError::Refused(e.to_string()))
+    let mut stage =
+        StageOutputs::from_parameters(&inputs.config, &super::destroy::outputs(clients, &inputs.config).await?);
+    stage.planned = only.map(|only| BTreeSet::from([only.to_string()]));
+    plan_with(&inputs.config, &account, &inputs.manifests, &stage).map_err(|e| DeployError::Refused(e.to_string()))
 }
 
 /// A full deploy from a project file without a gateway (`[platform] bin`)

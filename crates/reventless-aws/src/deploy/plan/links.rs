@@ -16,10 +16,14 @@ pub const EXTENSION_POINTS_OUTPUT: &str = "extension-points";
 /// The output listing the extension points a stack extends.
 pub const EXTENDS_OUTPUT: &str = "extends";
 
-/// The stage's published outputs, per stack (`/reventless/{project}/{stage}/{stack}/{key}`).
+/// The stage's published outputs, per stack (`/reventless/{project}/{stage}/{stack}/{key}`),
+/// and which of the file's stacks a plan covers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StageOutputs {
     pub stacks: BTreeMap<String, BTreeMap<String, String>>,
+    /// The plugin stacks planned (`deploy --plugin`: one); None: every stack
+    /// of the file. The file's other stacks are known by their outputs.
+    pub planned: Option<BTreeSet<String>>,
 }
 
 impl StageOutputs {
@@ -31,7 +35,12 @@ impl StageOutputs {
             let Some((stack, key)) = name.strip_prefix(&prefix).and_then(|rest| rest.split_once('/')) else { continue };
             stacks.entry(stack.to_string()).or_default().insert(key.to_string(), value.clone());
         }
-        Self { stacks }
+        Self { stacks, planned: None }
+    }
+
+    /// Whether the plan covers plugin stack `stack` of the file.
+    pub fn plans(&self, stack: &str) -> bool {
+        self.planned.as_ref().is_none_or(|planned| planned.contains(stack))
     }
 
     /// The points each deployed stack publishes: point → stack.
@@ -98,13 +107,27 @@ impl ExtensionLinks {
                         point: point.to_string(),
                     });
                 }
-                let subscribers = links.subscribers.entry(point.to_string()).or_default();
-                if !subscribers.contains(stack) {
-                    subscribers.push(stack.clone());
+                links.subscribe(point, stack);
+            }
+        }
+        // The file's stacks not planned now (`deploy --plugin` of another):
+        // as deployed, so that a plan of one stack equals its part of the
+        // whole file's plan.
+        for (stack, outputs) in stage.stacks.iter().filter(|(stack, _)| !manifests.contains_key(*stack)) {
+            if config.plugins.contains_key(stack) && !stage.plans(stack) {
+                for point in list(outputs.get(EXTENDS_OUTPUT)) {
+                    links.subscribe(&point, stack);
                 }
             }
         }
         Ok(links)
+    }
+
+    fn subscribe(&mut self, point: &str, stack: &str) {
+        let subscribers = self.subscribers.entry(point.to_string()).or_default();
+        if !subscribers.iter().any(|s| s == stack) {
+            subscribers.push(stack.to_string());
+        }
     }
 
     /// Every extension point of `plugin`: each gets a publisher whether or

@@ -187,7 +187,7 @@ pub fn plan_with(
     }
     let links = ExtensionLinks::of(config, manifests, stage)?;
     warnings.extend(links.warnings.iter().cloned());
-    for stack in config.plugins.keys() {
+    for stack in config.plugins.keys().filter(|stack| stage.plans(stack)) {
         let manifest = manifests.get(stack).ok_or_else(|| PlanError::MissingManifest(stack.clone()))?;
         let context = stack::StackContext { config, arns: &arns, links: &links, registry: &registry };
         let planned = stack::plugin_stack(&context, stack, manifest)?;
