@@ -297,7 +297,10 @@ fn the_platform_stack_has_a_registry_and_a_gateway_that_may_invoke_the_stages_fu
     assert_eq!(gateway.spec["memorySize"], 256, "the Gateway group's tuning");
     let gateway_config: serde_json::Value =
         serde_json::from_str(gateway.spec["environment"]["REVENTLESS_GATEWAY"].as_str().unwrap()).unwrap();
-    assert_eq!(gateway_config, json!({"registry": "shop-dev-platform-registry"}));
+    assert_eq!(
+        gateway_config,
+        json!({"registry": "shop-dev-platform-registry", "connections": "shop-dev-platform-connections"})
+    );
 
     // Heartbeats register their plugin (and may write exactly the registry).
     let heartbeat = plan
