@@ -82,7 +82,7 @@ fn the_shop_deploys_to_the_emulator_from_the_command_line() {
     for plugin in status["plugins"].as_array().unwrap() {
         assert_eq!(plugin["problems"], serde_json::json!(["no heartbeat yet (the plugin never registered)"]));
     }
-    assert_eq!(statuses.len(), 69, "one line per planned resource");
+    assert_eq!(statuses.len(), 76, "one line per planned resource");
     let queue = |name: String| statuses.iter().find(|s| s["name"] == name.as_str()).unwrap()["detail"].clone();
     let inbox_dlq = queue(format!("shop-{stage}-ordering-Ordering_Extensions-dlq.fifo"));
     assert_eq!(inbox_dlq, serde_json::json!({"visible": 0, "inFlight": 0, "deadLetters": true}));
@@ -102,7 +102,7 @@ fn the_shop_deploys_to_the_emulator_from_the_command_line() {
         stderr.contains(&format!("deletion protection of table shop-{stage}-catalog-events turned off")),
         "{stderr}"
     );
-    assert_eq!(destroyed["removed"].as_array().unwrap().len(), 69, "{destroyed}");
+    assert_eq!(destroyed["removed"].as_array().unwrap().len(), statuses.len(), "everything planned is removed: {destroyed}");
     let (ok, status, _) = reventless(&endpoint, &["status", "--stage", &stage, "--bootstrap-dir", dir], &file);
     assert!(!ok, "status fails when resources are missing");
     assert!(status["resources"].as_array().unwrap().iter().all(|s| s["state"] == "missing"), "{status}");

@@ -96,7 +96,10 @@ pub async fn stage_status(clients: &Clients, inputs: &Inputs) -> Result<StageSta
 
 async fn resource_statuses(clients: &Clients, plan: &Plan) -> Result<Vec<ResourceStatus>, DeployError> {
     let mut statuses = Vec::new();
-    for resource in &plan.resources {
+    for planned in &plan.resources {
+        // Compared as the diff compares: with the ids of the WebSocket APIs it names.
+        let resolved = clients.resolve_late(planned, false).await.unwrap_or_else(|_| planned.clone());
+        let resource = &resolved;
         let observed = clients.observe(resource).await?;
         let (state, drifted, mut detail) = match &observed {
             None => ("missing", Vec::new(), Value::Null),
