@@ -423,24 +423,32 @@ fn merge_introspection(answers: Vec<Map<String, Value>>) -> Map<String, Value> {
     merged
 }
 
+/// Merges at every depth, so a root type's fields unite wherever the query
+/// reaches them (`types`, `queryType { fields }`, `__type(name: "Query")`);
+/// where both answers hold a scalar, the first one stays.
 fn merge_value(slot: &mut Value, value: Value) {
     match (slot, value) {
         (slot @ Value::Null, value) => *slot = value,
         (Value::Object(known), Value::Object(other)) => {
-            for key in ["types", "directives", "fields"] {
-                if let (Some(Value::Array(list)), Some(Value::Array(more))) = (known.get_mut(key), other.get(key)) {
-                    merge_named(list, more.clone());
-                }
+            for (key, more) in other {
+                merge_value(known.entry(key).or_insert(Value::Null), more);
             }
         }
+        (Value::Array(list), Value::Array(more)) => merge_named(list, more),
         _ => {}
     }
 }
 
+/// Items with a `name` (types, fields, arguments, enum values) merge with
+/// the item of that name; others are added unless already present.
 fn merge_named(list: &mut Vec<Value>, more: Vec<Value>) {
     for item in more {
         let name = item.get("name").cloned();
-        match list.iter_mut().find(|known| known.get("name") == name.as_ref()) {
+        let known = match &name {
+            Some(name) => list.iter_mut().find(|known| known.get("name") == Some(name)),
+            None => list.iter_mut().find(|known| **known == item),
+        };
+        match known {
             Some(known) => merge_value(known, item),
             None => list.push(item),
         }
@@ -452,6 +460,29 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn root_fields_unite_wherever_introspection_reaches_them() {
+        let routing = route("{ __schema { queryType { fields { name } } } }", None, &Map::new()).unwrap();
+        let answer = |fields: Vec<&str>| {
+            let fields: Vec<Value> = fields.into_iter().map(|name| json!({"name": name})).collect();
+            Ok(json!({"data": {"__schema": {"queryType": {"fields": fields}}}}))
+        };
+        let merged = merge_answers(
+            &routing,
+            vec![
+                (Target::Introspection, answer(vec!["Platform_Plugins", "Catalog_Products"])),
+                (Target::Introspection, answer(vec!["Platform_Plugins", "Ordering_Orders"])),
+            ],
+        );
+        let names: Vec<&str> = merged["data"]["__schema"]["queryType"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|field| field["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Platform_Plugins", "Catalog_Products", "Ordering_Orders"]);
+    }
 
     fn vars(value: Value) -> Map<String, Value> {
         value.as_object().cloned().unwrap_or_default()
