@@ -117,8 +117,9 @@ fn the_gateway_url_is_public_with_the_issuer_in_its_configuration() {
     assert_eq!(
         find(ResourceKind::FunctionUrl, "shop-dev-platform-Gateway").spec,
         json!({"authType": "NONE", "public": true, "cors": {"allowOrigins": ["*"], "allowMethods": ["GET", "POST"],
-            "allowHeaders": ["authorization", "content-type"], "maxAge": 86400}}),
-        "public, and callable from browsers on any origin (bearer tokens, no cookies)"
+            "allowHeaders": ["authorization", "content-type", "x-correlation-id"],
+            "exposeHeaders": ["x-correlation-id"], "maxAge": 86400}}),
+        "public, and callable from browsers on any origin (bearer tokens, no cookies), the correlation id readable"
     );
     assert_eq!(
         find(ResourceKind::FunctionUrl, "shop-dev-catalog-CatalogApi").spec,
@@ -135,12 +136,13 @@ fn the_gateway_url_is_public_with_the_issuer_in_its_configuration() {
                "user_claim": "sub", "roles_claim": "cognito:groups"})
     );
 
-    // Without [auth] the gateway's configuration stays the registry alone (and its URL is still public).
+    // Without [auth] the gateway's configuration holds no auth: the registry and
+    // the WebSocket connections table only (and its URL is still public).
     let plain = plan(&load(FILE, None, "dev", &[]).unwrap(), "123456789012", &manifests()).unwrap();
     let gateway = plain.resources.iter().find(|r| r.kind == ResourceKind::Function && r.stack == "platform").unwrap();
     let text = gateway.spec["environment"]["REVENTLESS_GATEWAY"].as_str().unwrap();
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(text).unwrap(),
-        json!({"registry": "shop-dev-platform-registry"})
+        json!({"registry": "shop-dev-platform-registry", "connections": "shop-dev-platform-connections"})
     );
 }

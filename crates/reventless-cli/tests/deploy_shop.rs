@@ -102,7 +102,11 @@ fn the_shop_deploys_to_the_emulator_from_the_command_line() {
         stderr.contains(&format!("deletion protection of table shop-{stage}-catalog-events turned off")),
         "{stderr}"
     );
-    assert_eq!(destroyed["removed"].as_array().unwrap().len(), statuses.len(), "everything planned is removed: {destroyed}");
+    assert_eq!(
+        destroyed["removed"].as_array().unwrap().len(),
+        statuses.len(),
+        "everything planned is removed: {destroyed}"
+    );
     let (ok, status, _) = reventless(&endpoint, &["status", "--stage", &stage, "--bootstrap-dir", dir], &file);
     assert!(!ok, "status fails when resources are missing");
     assert!(status["resources"].as_array().unwrap().iter().all(|s| s["state"] == "missing"), "{status}");

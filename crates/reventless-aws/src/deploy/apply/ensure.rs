@@ -599,6 +599,7 @@ fn url_cors(spec: &Value) -> Option<aws_sdk_lambda::types::Cors> {
             .set_allow_origins(list("allowOrigins"))
             .set_allow_methods(list("allowMethods"))
             .set_allow_headers(list("allowHeaders"))
+            .set_expose_headers(list("exposeHeaders"))
             .set_max_age(spec["maxAge"].as_i64().and_then(|age| i32::try_from(age).ok()))
             .build()
     })

@@ -179,7 +179,8 @@ impl Clients {
                             .cors()
                             .map(|cors| {
                                 json!({"allowOrigins": cors.allow_origins(), "allowMethods": cors.allow_methods(),
-                                "allowHeaders": cors.allow_headers(), "maxAge": cors.max_age()})
+                                "allowHeaders": cors.allow_headers(), "exposeHeaders": cors.expose_headers(),
+                                "maxAge": cors.max_age()})
                             })
                             .unwrap_or(Value::Null);
                     }

@@ -111,9 +111,11 @@ pub(super) fn gateway_resources(config: &ProjectConfig, arns: &Arns, registry: &
         tags: tags(config, PLATFORM, GATEWAY),
         // Browsers on any origin may call it: callers prove who they are with
         // a bearer token, never with cookies, so `*` without credentials is safe.
+        // A page may send its own x-correlation-id and read the one answered.
         spec: json!({"authType": "NONE", "public": true, "cors": {
             "allowOrigins": ["*"], "allowMethods": ["GET", "POST"],
-            "allowHeaders": ["authorization", "content-type"], "maxAge": 86400}}),
+            "allowHeaders": ["authorization", "content-type", "x-correlation-id"],
+            "exposeHeaders": ["x-correlation-id"], "maxAge": 86400}}),
     });
     resources.push(parameter(config, PLATFORM, "gateway-function", &function));
     resources.extend(websocket_resources(config, &function, &connections));
