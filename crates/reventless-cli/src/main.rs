@@ -1,5 +1,5 @@
 //! `reventless`: deploys a project's plugins to AWS (or the emulator) from
-//! `reventless.toml`: `plan`, `deploy`, `status`, `destroy`, `outputs`.
+//! `reventless.toml`: `plan`, `deploy`, `status`, `logs`, `destroy`, `outputs`, `emulate`.
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
