@@ -187,20 +187,22 @@ impl Connections {
         crate::dynamo::transact(&self.client, items).await
     }
 
+    /// A `Query` of every item under `partition`.
+    fn partition_query(&self, partition: &str) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#t = :t")
+            .expression_attribute_names("#t", ROW_HASH)
+            .expression_attribute_values(":t", s(partition))
+    }
+
     /// Removes a connection and every subscription of it.
     pub async fn remove_connection(&self, connection: &str) -> Result<(), StoreError> {
         let partition = connection_key(connection);
         let mut keys = Vec::new();
         query_pages(
-            || {
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("#t = :t")
-                    .expression_attribute_names("#t", ROW_HASH)
-                    .expression_attribute_values(":t", s(&partition))
-                    .consistent_read(true)
-            },
+            || self.partition_query(&partition).consistent_read(true),
             |item| {
                 let id = text(item, ROW_RANGE).unwrap_or_default().to_string();
                 if let (Some(subscription), Some(target)) = (id.strip_prefix("s#"), text(item, "target")) {
@@ -222,14 +224,7 @@ impl Connections {
         let partition = subscribers_key(field, row);
         let mut found = Vec::new();
         query_pages(
-            || {
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("#t = :t")
-                    .expression_attribute_names("#t", ROW_HASH)
-                    .expression_attribute_values(":t", s(&partition))
-            },
+            || self.partition_query(&partition),
             |item| {
                 match text(item, DATA).map(serde_json::from_str::<Subscription>) {
                     Some(Ok(subscription)) => found.push(subscription),
