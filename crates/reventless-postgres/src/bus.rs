@@ -1,0 +1,1 @@
+//! Commit notices across processes: NOTIFY on append, LISTEN in every process.

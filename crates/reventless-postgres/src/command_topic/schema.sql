@@ -1,0 +1,1 @@
+-- command_topic tables (schema version 1).

@@ -1,0 +1,1 @@
+-- event_log tables (schema version 1).

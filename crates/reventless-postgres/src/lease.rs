@@ -1,0 +1,1 @@
+//! Leases: each follower runs in exactly one process at a time.

@@ -1,0 +1,1 @@
+-- query_store tables (schema version 1).
