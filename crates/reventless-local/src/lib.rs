@@ -25,13 +25,13 @@ pub fn memory_stores() -> Stores {
 }
 
 /// Stores in one SQLite database file (the local platform's default): event
-/// logs, query rows and checkpoints in the file; commands and commit notices
-/// in process.
+/// logs, query rows, checkpoints and queued async commands in the file;
+/// commit notices in process.
 pub fn sqlite_stores(db: &sqlite::SqliteDatabase) -> Stores {
     Stores {
         events: Arc::new(event_log::sqlite::SqliteEventLog::new(db.clone())),
         queries: Arc::new(query_store::sqlite::SqliteQueryStore::new(db.clone())),
-        commands: Arc::new(command_topic::memory::MemoryCommandTopic::default()),
+        commands: Arc::new(command_topic::sqlite::SqliteCommandTopic::new(db.clone())),
         bus: Arc::new(reventless_core::store::InProcessBus::default()),
     }
 }

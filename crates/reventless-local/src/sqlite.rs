@@ -16,7 +16,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::oneshot;
 
 /// The schema this build writes. Opening a file written by a newer build is refused.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// One step of the schema's history.
 enum Migration {
@@ -25,8 +25,11 @@ enum Migration {
 }
 
 /// Migrations: entry `i` upgrades a database from version `i` to `i + 1`.
-const MIGRATIONS: &[Migration] =
-    &[Migration::Sql(SCHEMA_1), Migration::Code(crate::event_log::upgrade::one_log_per_plugin)];
+const MIGRATIONS: &[Migration] = &[
+    Migration::Sql(SCHEMA_1),
+    Migration::Code(crate::event_log::upgrade::one_log_per_plugin),
+    Migration::Sql(SCHEMA_3),
+];
 
 /// Version 1: a log per aggregate (`aggregate_event`) beside the plugin's
 /// DCB log (`dcb_event` / `dcb_tag`).
@@ -77,6 +80,32 @@ CREATE TABLE checkpoint (
     name TEXT PRIMARY KEY,
     position INTEGER NOT NULL
 ) WITHOUT ROWID;
+"#;
+
+/// Version 3: the async command topics (`command_topic/sqlite.rs`), so that
+/// a queued command outlives the process. A message is in flight while it
+/// has a receipt; `visible_at` (Unix ms) is when an unacknowledged delivery
+/// comes back. Dedup ids are kept for the dedup window, past acks.
+const SCHEMA_3: &str = r#"
+CREATE TABLE command_message (
+    topic TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    group_id TEXT NOT NULL,
+    dedup_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt TEXT,
+    visible_at INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (topic, sequence)
+) WITHOUT ROWID;
+CREATE INDEX command_message_in_flight ON command_message (topic, visible_at) WHERE receipt IS NOT NULL;
+CREATE TABLE command_dedup (
+    topic TEXT NOT NULL,
+    dedup_id TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    PRIMARY KEY (topic, dedup_id)
+) WITHOUT ROWID;
+CREATE INDEX command_dedup_age ON command_dedup (topic, sent_at);
 "#;
 
 /// How hard a commit waits for the disk (SQLite `PRAGMA synchronous`).
