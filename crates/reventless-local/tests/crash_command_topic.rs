@@ -1,0 +1,276 @@
+//! The async command topic on SQLite under SIGKILL: a child process (this
+//! test binary run again) queues async commands and is killed; the parent
+//! restarts the platform on the file and checks what happens to them.
+//!
+//! The child hosts an on-demand runtime (`RuntimeMode::OnDemand`: no command
+//! worker runs by itself, as in a Lambda host), so a command is
+//! deterministically queued and not yet executed when the kill comes; to
+//! execute one without acknowledging it, the child receives it from the
+//! topic and runs it with `Runtime::run_queued`, as a host does.
+#![allow(clippy::unwrap_used)] // tests report failures by panicking
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reventless_core::plugin::command_topic;
+use reventless_core::{CommandOutcome, CommandRequest, OutcomeRecord, OutcomeStatus, Plugin, Runtime, RuntimeOptions};
+use reventless_local::sqlite::{SqliteDatabase, SqliteOptions, Synchronous};
+use reventless_spec::{Aggregate, Command as CommandMessage, Event, EventEnvelope, Query};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+const DB_ENV: &str = "REVENTLESS_TOPIC_CRASH_DB";
+const MODE_ENV: &str = "REVENTLESS_TOPIC_CRASH_MODE";
+const PLUGIN: &str = "Bank";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, CommandMessage)]
+enum AccountCommand {
+    Open,
+    Deposit { amount: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
+enum AccountEvent {
+    Opened,
+    /// `balance` after the deposit: shows the order deposits ran in.
+    Deposited {
+        amount: u64,
+        balance: u64,
+    },
+}
+
+#[derive(Debug, Serialize)]
+enum AccountError {
+    AlreadyOpen,
+    NotOpen,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Balance {
+    open: bool,
+    balance: u64,
+}
+
+/// Async: every command is queued on the plugin's topic.
+struct Account;
+
+impl Aggregate for Account {
+    const NAME: &'static str = "Account";
+    const ASYNC: bool = true;
+    type Command = AccountCommand;
+    type Event = AccountEvent;
+    type State = Balance;
+    type Error = AccountError;
+
+    fn decide(_id: &str, state: &Balance, command: &AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+        match command {
+            // Opening twice is refused: a redelivered Open appends nothing.
+            AccountCommand::Open if state.open => Err(AccountError::AlreadyOpen),
+            AccountCommand::Open => Ok(vec![AccountEvent::Opened]),
+            AccountCommand::Deposit { .. } if !state.open => Err(AccountError::NotOpen),
+            AccountCommand::Deposit { amount } => {
+                Ok(vec![AccountEvent::Deposited { amount: *amount, balance: state.balance + amount }])
+            }
+        }
+    }
+
+    fn evolve(mut state: Balance, event: &AccountEvent) -> Balance {
+        match event {
+            AccountEvent::Opened => state.open = true,
+            AccountEvent::Deposited { balance, .. } => state.balance = *balance,
+        }
+        state
+    }
+}
+
+fn plugin() -> Plugin {
+    Plugin::new(PLUGIN).aggregate::<Account>()
+}
+
+fn open_command(account: &str) -> CommandRequest {
+    CommandRequest::new(PLUGIN, "Account_Open", json!(null)).entity(account)
+}
+
+fn deposit(account: &str, amount: u64) -> CommandRequest {
+    CommandRequest::new(PLUGIN, "Account_Deposit", json!({"amount": amount})).entity(account)
+}
+
+const NORMAL: SqliteOptions = SqliteOptions { synchronous: Synchronous::Normal };
+
+/// The child: queues commands on an on-demand runtime (nothing executes
+/// them), reports each, then — in mode `executed` — runs the first one
+/// without acknowledging it; then waits to be killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the child process of the topic crash tests"]
+async fn topic_crash_child() {
+    let path = std::env::var(DB_ENV).expect("run by a topic crash test");
+    let mode = std::env::var(MODE_ENV).expect("run by a topic crash test");
+    let db = SqliteDatabase::open(path, NORMAL).unwrap();
+    let stores = reventless_local::sqlite_stores(&db);
+    let capabilities = reventless_spec::Capabilities::new();
+    let runtime = Runtime::on_demand(stores.clone(), vec![plugin()], capabilities, RuntimeOptions::default()).unwrap();
+    let requests = match mode.as_str() {
+        "pending" => vec![open_command("a"), deposit("a", 1), open_command("b"), deposit("a", 2), deposit("b", 10)],
+        "executed" => vec![open_command("c")],
+        other => panic!("unknown mode {other}"),
+    };
+    for request in requests {
+        let CommandOutcome::Pending { command_id, .. } = runtime.execute(request).await.unwrap() else {
+            panic!("an async command answers Pending");
+        };
+        // The command is committed to the file: the parent may kill us from here on.
+        println!("PENDING {command_id}");
+    }
+    if mode == "executed" {
+        let topic = command_topic(PLUGIN);
+        let visibility = Duration::from_secs(1);
+        let delivery = stores.commands.receive(&topic, 1, Duration::from_secs(5), visibility).await.unwrap();
+        runtime.run_queued(&delivery[0].message).await.unwrap();
+        // Executed and its outcome recorded, never acknowledged.
+        println!("EXECUTED {}", delivery[0].message.dedup_id);
+    }
+    println!("READY");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+}
+
+/// Runs the child in `mode` until it reports READY, kills it (SIGKILL) and
+/// returns the ids of its queued commands and of the one it executed.
+fn run_and_kill(path: &Path, mode: &str) -> (Vec<String>, Option<String>) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "topic_crash_child", "--ignored", "--nocapture", "--test-threads", "1"])
+        .env(DB_ENV, path)
+        .env(MODE_ENV, mode)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (mut pending, mut executed, mut ready) = (Vec::new(), None, false);
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        // The first line follows the harness's "test topic_crash_child ... ".
+        if let Some((_, id)) = line.split_once("PENDING ") {
+            pending.push(id.to_string());
+        } else if let Some((_, id)) = line.split_once("EXECUTED ") {
+            executed = Some(id.to_string());
+        } else if line.ends_with("READY") {
+            ready = true;
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(ready, "the child died before it was ready (pending: {pending:?})");
+    (pending, executed)
+}
+
+fn db_path(name: &str) -> PathBuf {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap().keep().join(name)
+}
+
+/// What the killed process left in the file, read without the platform.
+fn raw_count(path: &Path, table: &str) -> i64 {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| row.get(0)).unwrap()
+}
+
+/// The outcome of `command_id` as the file holds it, read without a runtime.
+async fn stored_outcome(path: &Path, command_id: &str) -> OutcomeRecord {
+    let stores = reventless_local::sqlite_stores(&SqliteDatabase::open(path, NORMAL).unwrap());
+    let row = stores.queries.get(&reventless_core::outcomes_table(PLUGIN), command_id).await.unwrap();
+    serde_json::from_value(row.expect("an outcome is kept")).unwrap()
+}
+
+/// Polls until the outcome of every command in `ids` is final.
+async fn final_outcomes(runtime: &Runtime, ids: &[String]) -> BTreeMap<String, OutcomeRecord> {
+    let started = Instant::now();
+    loop {
+        let mut outcomes = BTreeMap::new();
+        for id in ids {
+            let record = runtime.command_outcome(PLUGIN, id).await.unwrap().expect("an outcome is kept");
+            if record.status != OutcomeStatus::Pending {
+                outcomes.insert(id.clone(), record);
+            }
+        }
+        if outcomes.len() == ids.len() {
+            return outcomes;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "still pending after 30 s: {outcomes:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls until the topic holds no message (every one acknowledged).
+async fn topic_drained(path: &Path) {
+    let started = Instant::now();
+    while raw_count(path, "command_message") > 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "messages still queued after 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Each command's events, by command id, in log order.
+async fn events_by_command(runtime: &Runtime) -> (Vec<EventEnvelope>, BTreeMap<String, usize>) {
+    let events = runtime.stores().events.read(PLUGIN, &Query::all(), None, None).await.unwrap();
+    let mut per_command = BTreeMap::new();
+    for event in &events {
+        *per_command.entry(event.meta.causation_id.clone().unwrap()).or_default() += 1;
+    }
+    (events, per_command)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_command_survives_sigkill_and_runs_after_restart() {
+    let path = db_path("pending.db");
+    let (pending, _) = run_and_kill(&path, "pending");
+    assert_eq!(pending.len(), 5);
+    assert_eq!(raw_count(&path, "command_message"), 5, "every accepted command is in the file");
+    assert_eq!(raw_count(&path, "event"), 0, "none ran before the kill");
+
+    let started = Instant::now();
+    let (runtime, _db) = reventless_local::start_sqlite(&path, NORMAL, vec![plugin()]).await.unwrap();
+    let outcomes = final_outcomes(&runtime, &pending).await;
+    eprintln!("5 pending commands executed {:?} after the restart", started.elapsed());
+    for (id, record) in &outcomes {
+        assert_eq!(record.status, OutcomeStatus::Accepted, "{id}: {record:?}");
+        assert_eq!(record.event_count, Some(1), "{id}");
+    }
+    topic_drained(&path).await;
+    let (events, per_command) = events_by_command(&runtime).await;
+    assert_eq!(per_command.len(), 5, "every command appended");
+    assert!(per_command.values().all(|count| *count == 1), "no command appended twice: {per_command:?}");
+    // Each account's commands ran in the order they were queued.
+    let stream = |id: &str| -> Vec<(String, Option<u64>)> {
+        let of_account = events.iter().filter(|e| e.stream.as_ref().unwrap().id == id);
+        of_account.map(|e| (e.event_type.clone(), e.data.get("balance").and_then(|b| b.as_u64()))).collect()
+    };
+    let event = |name: &str, balance: Option<u64>| (name.to_string(), balance);
+    assert_eq!(stream("a"), vec![event("Opened", None), event("Deposited", Some(1)), event("Deposited", Some(3))]);
+    assert_eq!(stream("b"), vec![event("Opened", None), event("Deposited", Some(10))]);
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_executed_but_not_acknowledged_is_redelivered_and_applied_once() {
+    let path = db_path("executed.db");
+    let (pending, executed) = run_and_kill(&path, "executed");
+    let command_id = executed.expect("the child executed its command");
+    assert_eq!(pending, vec![command_id.clone()]);
+    assert_eq!(raw_count(&path, "event"), 1, "it ran before the kill");
+    assert_eq!(raw_count(&path, "command_message"), 1, "and was never acknowledged");
+
+    assert_eq!(stored_outcome(&path, &command_id).await.status, OutcomeStatus::Accepted, "its outcome is kept");
+
+    let (runtime, _db) = reventless_local::start_sqlite(&path, NORMAL, vec![plugin()]).await.unwrap();
+    // The visibility timeout (1 s) passes: the worker of the restarted
+    // process receives it again, runs it and acknowledges it.
+    topic_drained(&path).await;
+    let (_, per_command) = events_by_command(&runtime).await;
+    assert_eq!(per_command.get(&command_id), Some(&1), "the redelivery appended nothing: {per_command:?}");
+    let after = runtime.command_outcome(PLUGIN, &command_id).await.unwrap().unwrap();
+    assert_ne!(after.status, OutcomeStatus::Pending, "{after:?}");
+    eprintln!("outcome after the redelivery: {:?} {:?}", after.status, after.error_code);
+    runtime.shutdown().await;
+}
