@@ -16,9 +16,9 @@ pub use published::{OrderNews, OrdersPoint};
 pub use synced::{CatalogProducts, SyncCommand, SyncProducts, SyncedProduct};
 pub use views::{AvailableProductRow, AvailableProducts, CustomerRow, Customers, Lifecycle, OrderRow, Orders};
 pub use work::{
-    AutoShipOrder, Confirmation, ConfirmationRow, ConfirmationState, EmailService, MAIL_API_KEY, Mail,
-    OrderConfirmations, RecordConfirmation, RecordingEmailService, SendOrderConfirmation, Sending, ShipmentItem,
-    TEST_MAIL_API_KEY, dev_capabilities, local_capabilities,
+    AutoShipOrder, Confirmation, ConfirmationRow, ConfirmationState, EmailService, MAIL_API_KEY, MAIL_OUTBOX_ENV, Mail,
+    OrderConfirmations, OutboxAttempt, RecordConfirmation, RecordingEmailService, SendOrderConfirmation, Sending,
+    ShipmentItem, TEST_MAIL_API_KEY, dev_capabilities, local_capabilities, read_outbox,
 };
 
 use reventless::Plugin;
