@@ -274,3 +274,56 @@ async fn a_command_executed_but_not_acknowledged_is_redelivered_and_applied_once
     eprintln!("outcome after the redelivery: {:?} {:?}", after.status, after.error_code);
     runtime.shutdown().await;
 }
+
+/// Without a process dying: what a reopened file remembers of the topic.
+#[tokio::test]
+async fn in_flight_messages_receipts_and_dedup_ids_outlive_a_reopen() {
+    use reventless_core::store::CommandMessage as Message;
+    let path = db_path("reopen.db");
+    let message =
+        |group: &str, dedup: &str| Message { group_id: group.into(), dedup_id: dedup.into(), body: json!(dedup) };
+    let (long, short, none) = (Duration::from_secs(60), Duration::from_secs(2), Duration::ZERO);
+    let receipt = {
+        let stores = reventless_local::sqlite_stores(&SqliteDatabase::open(&path, NORMAL).unwrap());
+        for (group, dedup) in [("g1", "m1"), ("g2", "m2"), ("g3", "m3")] {
+            stores.commands.send("t", message(group, dedup)).await.unwrap();
+        }
+        let first = stores.commands.receive("t", 1, none, long).await.unwrap();
+        let second = stores.commands.receive("t", 1, none, short).await.unwrap();
+        assert_eq!((first[0].message.dedup_id.as_str(), second[0].message.dedup_id.as_str()), ("m1", "m2"));
+        first[0].receipt.clone()
+    };
+    let stores = reventless_local::sqlite_stores(&SqliteDatabase::open(&path, NORMAL).unwrap());
+    stores.commands.send("t", message("g1", "m1")).await.unwrap(); // within the dedup window: dropped
+    let dedups = |deliveries: Vec<reventless_core::store::Delivery>| -> Vec<(String, u32)> {
+        deliveries.into_iter().map(|d| (d.message.dedup_id, d.receive_count)).collect()
+    };
+    let now = stores.commands.receive("t", 10, none, long).await.unwrap();
+    assert_eq!(dedups(now), vec![("m3".to_string(), 1)], "m1 and m2 are still in flight");
+    let later = stores.commands.receive("t", 10, Duration::from_secs(5), long).await.unwrap();
+    assert_eq!(dedups(later), vec![("m2".to_string(), 2)], "m2 comes back after its visibility timeout");
+    stores.commands.ack("t", &receipt).await.unwrap();
+    assert!(stores.commands.ack("t", &receipt).await.is_err(), "a receipt acknowledges once");
+    assert!(stores.commands.receive("t", 10, none, long).await.unwrap().is_empty(), "m1 is gone, not duplicated");
+}
+
+#[tokio::test]
+async fn a_corrupt_stored_message_is_a_typed_error_and_stays_queued() {
+    use reventless_core::store::CommandMessage as Message;
+    let path = db_path("corrupt.db");
+    let db = SqliteDatabase::open(&path, NORMAL).unwrap();
+    let stores = reventless_local::sqlite_stores(&db);
+    let message = Message { group_id: "g".into(), dedup_id: "d".into(), body: json!({"n": 1}) };
+    stores.commands.send("t", message).await.unwrap();
+    rusqlite::Connection::open(&path).unwrap().execute("UPDATE command_message SET body = '{not json'", []).unwrap();
+    let wait = Duration::from_millis(100);
+    match stores.commands.receive("t", 10, wait, wait).await {
+        Err(reventless_core::StoreError::Corrupt { location, .. }) => assert_eq!(location, "command_message t#1"),
+        other => panic!("expected a corrupt-row error, got {other:?}"),
+    }
+    assert_eq!(raw_count(&path, "command_message"), 1, "nothing is lost");
+    let other = Message { group_id: "g".into(), dedup_id: "e".into(), body: json!(2) };
+    stores.commands.send("u", other.clone()).await.unwrap();
+    let delivered = stores.commands.receive("u", 10, wait, wait).await.unwrap();
+    assert_eq!(delivered[0].message, other, "other topics keep working");
+}

@@ -210,3 +210,30 @@ async fn a_file_of_the_old_layout_is_upgraded_to_one_log_per_plugin() {
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
 }
+
+/// A file of schema 2 (before the command topic moved into the file) gets the
+/// topic's tables and keeps its data.
+#[tokio::test]
+async fn a_file_of_schema_2_is_upgraded_with_the_command_topic() {
+    let path = db_path("schema2.db");
+    {
+        let stores = reventless_local::sqlite_stores(&open(&path));
+        stores.queries.put("t", "r", json!({"v": 2})).await.unwrap();
+    }
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch("DROP TABLE command_message; DROP TABLE command_dedup; UPDATE reventless_schema SET version = 2")
+        .unwrap();
+    drop(raw);
+    let stores = reventless_local::sqlite_stores(&open(&path));
+    assert_eq!(stores.queries.get("t", "r").await.unwrap(), Some(json!({"v": 2})));
+    let message = reventless_core::store::CommandMessage { group_id: "g".into(), dedup_id: "d".into(), body: json!(1) };
+    stores.commands.send("topic", message.clone()).await.unwrap();
+    let wait = std::time::Duration::from_secs(1);
+    let delivered = stores.commands.receive("topic", 10, wait, wait).await.unwrap();
+    assert_eq!(delivered.iter().map(|d| &d.message).collect::<Vec<_>>(), vec![&message]);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT version FROM reventless_schema", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
