@@ -94,5 +94,6 @@ pub fn aws_stores_with(
         queries: Arc::new(query_store::DynamoQueryStore::new(dynamodb, &names.rows_table).with_indexes(indexes)),
         commands: Arc::new(commands),
         bus: Arc::new(InProcessBus::default()),
+        leases: Arc::new(reventless_core::store::InProcessLeases::default()),
     }
 }

@@ -21,6 +21,7 @@ pub fn memory_stores() -> Stores {
         queries: Arc::new(query_store::memory::MemoryQueryStore::default()),
         commands: Arc::new(command_topic::memory::MemoryCommandTopic::default()),
         bus: Arc::new(reventless_core::store::InProcessBus::default()),
+        leases: Arc::new(reventless_core::store::InProcessLeases::default()),
     }
 }
 
@@ -33,6 +34,7 @@ pub fn sqlite_stores(db: &sqlite::SqliteDatabase) -> Stores {
         queries: Arc::new(query_store::sqlite::SqliteQueryStore::new(db.clone())),
         commands: Arc::new(command_topic::sqlite::SqliteCommandTopic::new(db.clone())),
         bus: Arc::new(reventless_core::store::InProcessBus::default()),
+        leases: Arc::new(reventless_core::store::InProcessLeases::default()),
     }
 }
 

@@ -30,6 +30,7 @@ pub use correlation::{CORRELATION_HEADER, current_correlation, with_correlation}
 use followers::*;
 use locks::*;
 use tracing::Instrument;
+pub use worker::LEASE_RETRY;
 use worker::*;
 
 /// Events read per projection batch (one commit each); halved while a store

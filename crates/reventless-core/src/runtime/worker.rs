@@ -1,6 +1,17 @@
 //! The task that follows a follower's logs: reads batches after its
 //! checkpoints, hands them to the follower, and passes young gaps only late.
+//! It applies only while it holds its lease (one process at a time runs it).
 use super::*;
+use crate::store::LeaseGuard;
+
+/// How often a standing-by worker asks for its lease without notices: the
+/// longest a follower stays without a process after its holder died.
+pub const LEASE_RETRY: Duration = Duration::from_secs(2);
+/// First delay before a standing-by worker looks again at a holder that has
+/// events left to apply (doubling up to half of [`LEASE_RETRY`]).
+const STANDBY_RECHECK: Duration = Duration::from_millis(50);
+/// Batches a standing-by worker reads per look at the holder's progress.
+const STANDBY_READS: usize = 8;
 
 /// How many of `events` (read after `checkpoint`) a follower may apply now:
 /// up to the first gap in positions that is younger than [`GAP_GRACE`] (the
@@ -70,6 +81,9 @@ pub(super) struct Worker {
     pub(super) component: String,
     /// Events per batch (halved when the store refuses a commit as too large).
     pub(super) batch: usize,
+    /// The lease it applies under while running in the background (several
+    /// processes on one database: one runs it); on-demand workers have none.
+    lease: Option<LeaseGuard>,
 }
 
 impl Worker {
@@ -81,7 +95,16 @@ impl Worker {
         kind: FollowerKind,
         component: String,
     ) -> Self {
-        Self { stores: stores.clone(), follower, sources, shutdown, kind, component, batch: PROJECTION_BATCH }
+        Self {
+            stores: stores.clone(),
+            follower,
+            sources,
+            shutdown,
+            kind,
+            component,
+            batch: PROJECTION_BATCH,
+            lease: None,
+        }
     }
 
     /// Runs the worker in a task watched by another: when it ends for any
@@ -109,15 +132,123 @@ impl Worker {
         kinds.contains(&self.kind) && (components.is_empty() || components.contains(&self.component))
     }
 
-    /// Catch up from the checkpoints, then follow commit notices. Each batch's
-    /// effects and checkpoint are committed together, so a crash never
-    /// applies an event twice or skips one.
+    /// Stands by until it holds its lease, then follows its logs while the
+    /// lease lasts; stands by again when it is lost (another process runs
+    /// the follower meanwhile). Ends on shutdown.
     pub(super) async fn run(mut self) {
         let mut notices = self.stores.bus.subscribe();
+        let name = self.lease_name();
+        loop {
+            let Some(lease) = self.acquire(&name, &mut notices).await else { return };
+            tracing::info!(component = self.component, lease = name, "running this follower in this process");
+            for source in &mut self.sources {
+                // The previous holder may have moved it: read it again.
+                source.known_position = None;
+            }
+            self.lease = Some(lease);
+            let lost = self.follow(&mut notices).await;
+            self.lease = None;
+            if !lost {
+                return;
+            }
+            tracing::warn!(component = self.component, lease = name, "lease lost; another process takes over");
+        }
+    }
+
+    /// The name of its lease: its checkpoints (unique per follower).
+    fn lease_name(&self) -> String {
+        let checkpoints: Vec<&str> = self.sources.iter().map(|s| s.checkpoint.as_str()).collect();
+        format!("follower:{}", checkpoints.join(","))
+    }
+
+    /// The lease, once no other process holds it; `None` on shutdown.
+    /// Retried on every commit notice and every [`LEASE_RETRY`]; meanwhile
+    /// its progress shows what the holder applied (so waiting for
+    /// projections works in every process).
+    async fn acquire(
+        &mut self,
+        name: &str,
+        notices: &mut broadcast::Receiver<Arc<crate::store::Published>>,
+    ) -> Option<LeaseGuard> {
+        let mut recheck = STANDBY_RECHECK;
+        loop {
+            if *self.shutdown.borrow() {
+                return None;
+            }
+            match self.stores.leases.try_acquire(name).await {
+                Ok(Some(lease)) => return Some(lease),
+                Ok(None) => {}
+                Err(error) => tracing::warn!(component = self.component, %error, "cannot ask for the lease; retrying"),
+            }
+            let behind = match self.observe().await {
+                Ok(behind) => behind,
+                Err(error) => {
+                    tracing::warn!(component = self.component, %error, "cannot read the holder's progress");
+                    false
+                }
+            };
+            // While the holder has events left to apply, look again soon (its
+            // commits send no notice); otherwise on news or the retry timer.
+            let wait = if behind { recheck } else { LEASE_RETRY };
+            recheck = if behind { (recheck * 2).min(LEASE_RETRY / 2) } else { STANDBY_RECHECK };
+            match tokio::time::timeout(wait, self.wait_for_notice(notices)).await {
+                Ok(false) => return None,
+                Ok(true) => tokio::time::sleep(STANDBY_RECHECK).await,
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// What the lease holder (another process) has applied, as this worker's
+    /// progress: the stored checkpoint, moved past events the follower does
+    /// not consume. True when events it consumes remain to be applied.
+    async fn observe(&mut self) -> Result<bool, EngineError> {
+        let mut behind = false;
+        for index in 0..self.sources.len() {
+            let stored = self.stores.queries.checkpoint(&self.sources[index].checkpoint).await?;
+            let source = &self.sources[index];
+            let mut position = source.known_position.unwrap_or(0).max(stored);
+            let consumed = self.follower.consumed();
+            let mut pending = true;
+            for _ in 0..STANDBY_READS {
+                let events = read_log(&self.stores, &source.log, position, self.batch, consumed).await?;
+                if events.is_empty() {
+                    pending = false;
+                    break;
+                }
+                let settled = settled_prefix(position, &events, reventless_spec::Timestamp::now());
+                if let Some(first) = events[..settled].iter().find(|e| self.follower.consumes(&e.event_type)) {
+                    position = first.position.saturating_sub(1).max(position);
+                    break;
+                }
+                if let Some(last) = events[..settled].last() {
+                    position = last.position;
+                }
+                if settled < events.len() {
+                    // A young gap: the holder waits for it too.
+                    break;
+                }
+            }
+            behind |= pending;
+            let source = &mut self.sources[index];
+            source.known_position = Some(position);
+            source.progress.send_replace(Progress { position, ..Progress::default() });
+        }
+        Ok(behind)
+    }
+
+    /// Catch up from the checkpoints, then follow commit notices, while the
+    /// lease is held. Each batch's effects and checkpoint are committed
+    /// together, so a crash never applies an event twice or skips one.
+    /// True when the lease was lost, false on shutdown.
+    async fn follow(&mut self, notices: &mut broadcast::Receiver<Arc<crate::store::Published>>) -> bool {
         let mut backoff = Duration::from_millis(50);
         loop {
             if *self.shutdown.borrow() {
-                return;
+                return false;
+            }
+            if !self.holds_lease() {
+                return true;
             }
             let mut applied = false;
             let mut failed = false;
@@ -133,10 +264,13 @@ impl Worker {
                     }
                 }
             }
+            if !self.holds_lease() {
+                return true;
+            }
             if failed {
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
-                    _ = self.shutdown.changed() => return,
+                    _ = self.shutdown.changed() => return false,
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
@@ -146,19 +280,33 @@ impl Worker {
                 if let Err(error) = self.follower.idle().await {
                     tracing::error!(component = self.component, %error, "idle work failed; retrying later");
                 }
-                let woken = match self.follower.idle_interval() {
-                    Some(interval) => {
-                        tokio::time::timeout(interval, self.wait_for_notice(&mut notices)).await.unwrap_or(true)
-                    }
-                    None => self.wait_for_notice(&mut notices).await,
+                let Some(lease) = self.lease.take() else { return true };
+                let waited = tokio::select! {
+                    woken = async {
+                        match self.follower.idle_interval() {
+                            Some(interval) => {
+                                tokio::time::timeout(interval, self.wait_for_notice(notices)).await.unwrap_or(true)
+                            }
+                            None => self.wait_for_notice(notices).await,
+                        }
+                    } => Some(woken),
+                    () = lease.lost() => None,
                 };
-                if !woken {
-                    return;
+                self.lease = Some(lease);
+                match waited {
+                    Some(true) => {}
+                    Some(false) => return false,
+                    None => return true,
                 }
                 // Let commits that arrive together be applied as one batch.
                 tokio::time::sleep(PROJECTION_COALESCE).await;
             }
         }
+    }
+
+    /// False once a background worker's lease is lost.
+    fn holds_lease(&self) -> bool {
+        self.lease.as_ref().is_none_or(LeaseGuard::is_held)
     }
 
     /// Applies one batch from one source; `false` when it had nothing new.
@@ -194,6 +342,10 @@ impl Worker {
             source.known_position = Some(last);
             source.progress.send_replace(Progress { position: last, ..Progress::default() });
             return Ok(true);
+        }
+        if self.lease.as_ref().is_some_and(|lease| !lease.is_held()) {
+            // Another process runs it now: leave the batch to it.
+            return Ok(false);
         }
         let advance = Checkpoint { name: source.checkpoint.clone(), position: last };
         // Lines logged while applying name the follower and its log.
@@ -249,6 +401,11 @@ impl Worker {
     /// follower does not consume, moves the source past it unread.
     fn is_news(&mut self, notice: &crate::store::Published) -> bool {
         let follower = &self.follower;
+        // A notice without a log: notices may have been missed (a bus that
+        // reconnected); everything may have news.
+        if notice.log.is_empty() {
+            return true;
+        }
         let mut news = false;
         for source in self.sources.iter_mut().filter(|s| s.log.name == notice.log) {
             match source.known_position {

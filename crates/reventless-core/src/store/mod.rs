@@ -2,6 +2,7 @@
 //! in-memory implementation in `reventless-local` and is checked by the one
 //! contract suite (`testing::contract`).
 mod bus;
+mod lease;
 mod list;
 pub mod relayout;
 
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use bus::InProcessBus;
+pub use lease::{InProcessLeases, LeaseGuard, Leases, ProcessLeases, SharedLeases};
 pub use list::{Cursor, Filter, FilterOp, ListRequest, OrderBy, Page, compare_values, evaluate_list};
 
 /// Why a store call failed. `Conflict` is expected under concurrency; the
@@ -275,6 +277,8 @@ pub struct Stores {
     pub queries: Arc<dyn QueryStore>,
     pub commands: Arc<dyn CommandTopic>,
     pub bus: Arc<dyn EventBus>,
+    /// Which process runs each follower (several processes on one database).
+    pub leases: Arc<dyn Leases>,
 }
 
 impl std::fmt::Debug for Stores {
