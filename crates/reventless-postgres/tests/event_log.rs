@@ -1,0 +1,243 @@
+//! The PostgreSQL event log beyond the contract: several processes (two
+//! pools on one database) racing the same decisions, group commit, corrupt
+//! rows and refused input.
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use reventless_core::store::{EventLog, StoreError, StreamRef};
+use reventless_postgres::event_log::PgEventLog;
+use reventless_postgres::testing::shared_cluster;
+use reventless_postgres::{PgDatabase, PgOptions};
+use reventless_spec::{AppendCondition, NewEvent, Query, QueryItem, Tag};
+use serde_json::json;
+
+fn tag(text: &str) -> Tag {
+    text.parse().expect("valid tag")
+}
+
+fn event(event_type: &str, tags: &[&str]) -> NewEvent {
+    NewEvent::new(event_type, tags.iter().map(|t| tag(t)).collect(), json!({}))
+}
+
+async fn database() -> PgDatabase {
+    let url = shared_cluster().fresh_database().expect("a fresh database");
+    PgDatabase::connect(&url, PgOptions::default()).await.expect("connects")
+}
+
+/// Two handles on one database as two processes have them: pools and
+/// append queues of their own.
+async fn two_processes() -> (PgDatabase, [Arc<PgEventLog>; 2]) {
+    let db = database().await;
+    let url = format!("postgres://postgres@127.0.0.1:{}/{}", shared_cluster().port(), dbname(&db).await);
+    let other = PgDatabase::connect(&url, PgOptions::default()).await.expect("second process connects");
+    (db.clone(), [Arc::new(PgEventLog::new(db)), Arc::new(PgEventLog::new(other))])
+}
+
+async fn dbname(db: &PgDatabase) -> String {
+    db.client().await.expect("client").query_one("SELECT current_database()", &[]).await.expect("name").get(0)
+}
+
+/// Racers per process in each round.
+const RACERS: usize = 8;
+const ROUNDS: usize = 40;
+
+/// Waits for every racer: the number that appended (the rest must conflict).
+async fn winners(tasks: Vec<tokio::task::JoinHandle<Result<u64, StoreError>>>) -> Vec<u64> {
+    let mut won = Vec::new();
+    for task in tasks {
+        match task.await.expect("racer") {
+            Ok(position) => won.push(position),
+            Err(StoreError::Conflict(_)) => {}
+            Err(other) => panic!("a racer must win or conflict, got {other:?}"),
+        }
+    }
+    won
+}
+
+async fn assert_gapless(log: &PgEventLog, name: &str) {
+    let all = log.read_all(name, 0, 100_000).await.expect("read");
+    let positions: Vec<u64> = all.iter().map(|e| e.position).collect();
+    assert_eq!(positions, (1..=all.len() as u64).collect::<Vec<_>>(), "positions 1, 2, 3… across processes");
+    assert_eq!(log.head(name).await.expect("head"), all.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_register_once_and_take_a_stream_version_exactly_once() {
+    let (_db, processes) = two_processes().await;
+    let name = "register_once";
+    for round in 0..ROUNDS {
+        let id = format!("r{round}");
+        let once = Query::none().item(QueryItem::new().types(["Registered"]).tags([tag(&format!("user:{id}"))]));
+        let mut dcb = Vec::new();
+        let mut streams = Vec::new();
+        for racer in 0..RACERS * 2 {
+            let log = processes[racer % 2].clone();
+            let (once, user) = (once.clone(), format!("user:{id}"));
+            dcb.push(tokio::spawn(async move {
+                let condition = AppendCondition::new(once, None);
+                let registered = event("Registered", &[&user, &format!("racer:{racer}")]);
+                log.append(name, vec![registered], Some(&condition)).await.map(|a| a.last_position)
+            }));
+            let (log, account) = (processes[(racer + 1) % 2].clone(), id.clone());
+            streams.push(tokio::spawn(async move {
+                let stream = StreamRef { aggregate: "Account", id: &account };
+                log.append_to_stream(name, stream, 0, vec![event("Opened", &[])]).await.map(|a| a.last_position)
+            }));
+        }
+        assert_eq!(winners(dcb).await.len(), 1, "round {round}: one registration of {RACERS}×2 across two processes");
+        assert_eq!(winners(streams).await.len(), 1, "round {round}: one stream at version 1");
+        for log in &processes {
+            assert_eq!(log.read(name, &once, None, None).await.expect("read").len(), 1);
+            let stream = StreamRef { aggregate: "Account", id: &id };
+            assert_eq!(log.read_stream(name, stream, 0).await.expect("stream").len(), 1);
+        }
+    }
+    assert_gapless(&processes[0], name).await;
+}
+
+/// Process A moves an aggregate while process B's slices decide on its
+/// entity tag: a slice's append never lands after an aggregate event it
+/// did not see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slice_in_one_process_sees_the_aggregate_events_of_another() {
+    let (_db, [aggregates, slices]) = two_processes().await;
+    let name = "boundary";
+    for round in 0..ROUNDS {
+        let id = format!("b{round}");
+        let boundary = Query::none().item(QueryItem::new().tags([tag(&format!("account:{id}"))]));
+        let mut opened = Vec::new();
+        let mut checked = Vec::new();
+        for _ in 0..RACERS {
+            let (log, account) = (aggregates.clone(), id.clone());
+            opened.push(tokio::spawn(async move {
+                let stream = StreamRef { aggregate: "Account", id: &account };
+                // The entity tag is not among the event's tags: the stream carries it.
+                log.append_to_stream(name, stream, 0, vec![event("Opened", &[])]).await.map(|a| a.last_position)
+            }));
+            let (log, boundary, entity) = (slices.clone(), boundary.clone(), format!("account:{id}"));
+            checked.push(tokio::spawn(async move {
+                let condition = AppendCondition::new(boundary, None);
+                let check = event("Checked", &[&entity]);
+                log.append(name, vec![check], Some(&condition)).await.map(|a| a.last_position)
+            }));
+        }
+        let opened = winners(opened).await;
+        let checked = winners(checked).await;
+        assert_eq!(opened.len(), 1, "round {round}");
+        assert!(checked.len() <= 1, "round {round}: at most one append on an unchanged boundary: {checked:?}");
+        if let Some(check) = checked.first() {
+            assert!(*check < opened[0], "round {round}: the check landed after an aggregate event it did not see");
+        }
+    }
+    assert_gapless(&slices, name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_share_transactions_and_a_conflict_fails_alone() {
+    let db = database().await;
+    let log = Arc::new(PgEventLog::new(db.clone()));
+    let name = "grouped";
+    let taken = Query::none().item(QueryItem::new().types(["Taken"]).tags([tag("seat:hot")]));
+    log.append(name, vec![event("Taken", &["seat:hot"])], None).await.expect("seed");
+    let mut tasks = Vec::new();
+    for racer in 0..64 {
+        let (log, taken) = (log.clone(), taken.clone());
+        tasks.push(tokio::spawn(async move {
+            if racer % 8 == 0 {
+                // Conflicts with the seed: refused alone.
+                let condition = AppendCondition::new(taken, Some(0));
+                log.append(name, vec![event("Taken", &["seat:hot"])], Some(&condition)).await
+            } else {
+                let seat = format!("seat:s{racer}");
+                let query = Query::none().item(QueryItem::new().types(["Taken"]).tags([tag(&seat)]));
+                log.append(name, vec![event("Taken", &[&seat])], Some(&AppendCondition::new(query, None))).await
+            }
+        }));
+    }
+    for (racer, task) in tasks.into_iter().enumerate() {
+        let result = task.await.expect("task");
+        if racer % 8 == 0 {
+            assert!(matches!(result, Err(StoreError::Conflict(_))), "racer {racer}: {result:?}");
+        } else {
+            result.unwrap_or_else(|e| panic!("racer {racer} must append: {e:?}"));
+        }
+    }
+    assert_gapless(&log, name).await;
+    // Each transaction that wrote events left its id on them (xmin).
+    let client = db.client().await.expect("client");
+    let transactions: i64 = client
+        .query_one("SELECT COUNT(DISTINCT xmin::text) FROM event WHERE log = $1 AND position > 1", &[&name])
+        .await
+        .expect("count")
+        .get(0);
+    assert!(transactions < 28, "56 concurrent appends committed in {transactions} transactions: no group commit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_rows_are_reported_with_their_place() {
+    let db = database().await;
+    let log = PgEventLog::new(db.clone());
+    let client = db.client().await.expect("client");
+    let insert = "INSERT INTO event (log, position, stream_type, stream_id, version, event_id, type, tags, data, meta, recorded_at) \
+                  VALUES ($1, 1, $2, $2, $3, gen_random_uuid(), 'E', $4::text::json, '{}', $5::text::json, $6)";
+    let cases: [(&str, Option<&str>, Option<i64>, &str, &str, i64, &str); 5] = [
+        ("bad_tags", None, None, r#"{"not": "a list"}"#, "{}", 0, "tags"),
+        ("bad_tag_text", None, None, r#"["no colon"]"#, "{}", 0, "tags"),
+        ("bad_meta", None, None, "[]", "[1, 2]", 0, "meta"),
+        ("stream_without_version", Some("account"), None, "[]", "{}", 0, "stream_id"),
+        ("negative_time", None, None, "[]", "{}", -5, "recorded_at"),
+    ];
+    for (name, stream, version, tags, meta, recorded_at, column) in cases {
+        client
+            .execute(insert, &[&name, &stream, &version, &tags, &meta, &recorded_at])
+            .await
+            .expect("insert a corrupt row");
+        for read in [log.read(name, &Query::all(), None, None).await, log.read_all(name, 0, 10).await] {
+            match &read {
+                Err(StoreError::Corrupt { location, .. }) => {
+                    assert!(location.contains(&format!("{name}#1")) && location.contains(column), "{name}: {location}");
+                }
+                other => panic!("{name}: a corrupt row must be reported, got {other:?}"),
+            }
+        }
+    }
+    client.execute("INSERT INTO event_log_head VALUES ('bad_head', -1)", &[]).await.expect("insert head");
+    let head = log.head("bad_head").await;
+    assert!(matches!(&head, Err(StoreError::Corrupt { location, .. }) if location.contains("bad_head")), "{head:?}");
+    let append = log.append("bad_head", vec![event("E", &[])], None).await;
+    assert!(matches!(append, Err(StoreError::Corrupt { .. })), "no append after a corrupt head: {append:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_input_appends_nothing_and_fails_alone() {
+    let db = database().await;
+    let log = Arc::new(PgEventLog::new(db));
+    let name = "refused";
+    let empty = log.append(name, vec![], None).await;
+    assert!(matches!(empty, Err(StoreError::Invalid(_))), "{empty:?}");
+    let stream = StreamRef { aggregate: "Account", id: "a1" };
+    let empty = log.append_to_stream(name, stream, 0, vec![]).await;
+    assert!(matches!(empty, Err(StoreError::Invalid(_))), "{empty:?}");
+    // Text PostgreSQL cannot hold, next to appends that go through.
+    let mut tasks = Vec::new();
+    for racer in 0..16 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let event_type = if racer == 5 { "Bad\0Type".to_string() } else { format!("Good{racer}") };
+            log.append(name, vec![NewEvent::new(event_type, vec![], json!({"s": "nul \u{0} kept in JSON"}))], None)
+                .await
+        }));
+    }
+    for (racer, task) in tasks.into_iter().enumerate() {
+        let result = task.await.expect("task");
+        assert_eq!(racer == 5, matches!(result, Err(StoreError::Invalid(_))), "racer {racer}: {result:?}");
+    }
+    let nul_id = StreamRef { aggregate: "Account", id: "a\0" };
+    assert!(matches!(log.append_to_stream(name, nul_id, 0, vec![event("E", &[])]).await, Err(StoreError::Invalid(_))));
+    let all = log.read_all(name, 0, 100).await.expect("read");
+    assert_eq!(all.len(), 15);
+    assert_eq!(all[0].data, json!({"s": "nul \u{0} kept in JSON"}));
+    let types: BTreeSet<&str> = all.iter().map(|e| e.event_type.as_str()).collect();
+    assert!(!types.contains("Bad\0Type"));
+    assert_eq!(log.head(name).await.expect("head"), 15);
+}
