@@ -18,8 +18,8 @@ async fn stores() -> Stores {
     let db = PgDatabase::connect(database_url(), PgOptions::default()).await.expect("connects");
     Stores {
         events: Arc::new(PgEventLog::new(db.clone())),
-        queries: Arc::new(reventless_local::query_store::memory::MemoryQueryStore::default()),
-        commands: Arc::new(reventless_local::command_topic::memory::MemoryCommandTopic::default()),
+        queries: Arc::new(reventless_postgres::query_store::PgQueryStore::new(db.clone())),
+        commands: Arc::new(reventless_postgres::command_topic::PgCommandTopic::new(db.clone())),
         // The bus and anything else: in process.
         ..reventless_local::memory_stores()
     }
