@@ -151,7 +151,7 @@ impl PgDatabase {
 }
 
 /// `host:port/dbname` of a connection config, for messages.
-fn describe(config: &tokio_postgres::Config) -> String {
+pub(crate) fn describe(config: &tokio_postgres::Config) -> String {
     let host = config
         .get_hosts()
         .first()
