@@ -21,6 +21,8 @@ pub enum AppError {
     #[error(transparent)]
     Start(#[from] reventless_local::StartError),
     #[error(transparent)]
+    Postgres(#[from] reventless_postgres::StartError),
+    #[error(transparent)]
     Api(#[from] reventless_graphql::BuildError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: std::net::SocketAddr, source: std::io::Error },
@@ -99,6 +101,18 @@ pub struct StorageArgs {
     /// SQLite `synchronous` level: NORMAL (default) or FULL.
     #[arg(long, default_value = "NORMAL")]
     pub synchronous: reventless_local::sqlite::Synchronous,
+    /// A PostgreSQL database (`postgres://user:password@host:port/db`) shared
+    /// by any number of processes of this application: each serves the API
+    /// and runs commands; each projection, automation and extension runs in
+    /// one of them at a time.
+    #[arg(
+        long,
+        env = "REVENTLESS_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        conflicts_with_all = ["memory", "data"]
+    )]
+    pub postgres: Option<String>,
 }
 
 impl StorageArgs {
@@ -108,6 +122,13 @@ impl StorageArgs {
         plugins: Vec<Plugin>,
         capabilities: reventless_spec::Capabilities,
     ) -> Result<reventless_core::Runtime, AppError> {
+        if let Some(url) = &self.postgres {
+            // Secrets as on the local platform: the environment, then `.reventless/secrets.toml`.
+            let data = std::path::Path::new(reventless_local::DATA_DIR);
+            let capabilities = reventless_local::secrets::provide(capabilities, data);
+            let (runtime, _db) = reventless_postgres::start_postgres(url, plugins, capabilities).await?;
+            return Ok(runtime);
+        }
         if self.memory {
             return Ok(reventless_local::start_in_memory_with(plugins, capabilities)?);
         }
@@ -117,7 +138,14 @@ impl StorageArgs {
         Ok(runtime)
     }
 
+    /// The storage in words (a database URL without its password).
     pub fn describe(&self) -> String {
+        if let Some(url) = &self.postgres {
+            return match reventless_postgres::describe_url(url) {
+                Ok(target) => format!("postgres {target}"),
+                Err(_) => "postgres (invalid URL)".into(),
+            };
+        }
         if self.memory {
             "memory".into()
         } else {
@@ -212,5 +240,48 @@ impl App {
 impl Default for App {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use clap::Parser;
+
+    use super::{AppCommand, Cli};
+
+    fn storage(args: &[&str]) -> super::StorageArgs {
+        match Cli::try_parse_from(args).unwrap().command {
+            AppCommand::Dev { storage, .. } | AppCommand::Script { storage, .. } | AppCommand::Seed { storage, .. } => {
+                storage
+            }
+            AppCommand::Manifest { .. } => panic!("no storage"),
+        }
+    }
+
+    #[test]
+    fn postgres_is_chosen_by_url_and_described_without_its_password() {
+        let url = "postgres://shop:s3cret@db.internal:6543/shop";
+        for args in [
+            vec!["app", "dev", "--postgres", url],
+            vec!["app", "seed", "--sample", "--postgres", url],
+            vec!["app", "script", "commands.jsonl", "--postgres", url],
+        ] {
+            let chosen = storage(&args);
+            assert_eq!(chosen.postgres.as_deref(), Some(url));
+            assert_eq!(chosen.describe(), "postgres db.internal:6543/shop");
+        }
+        let broken = storage(&["app", "dev", "--postgres", "postgres://a:b@host:notaport/db"]);
+        assert_eq!(broken.describe(), "postgres (invalid URL)", "never the URL itself");
+    }
+
+    #[test]
+    fn postgres_conflicts_with_memory_and_data() {
+        for other in [["--memory", ""], ["--data", "dir"]] {
+            let mut args = vec!["app", "dev", "--postgres", "postgres://localhost/shop"];
+            args.extend(other.iter().filter(|a| !a.is_empty()));
+            let error = Cli::try_parse_from(&args).unwrap_err();
+            assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict, "{args:?}");
+        }
     }
 }

@@ -38,7 +38,9 @@ pub(crate) async fn run_dev(
 ) -> Result<(), AppError> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,reventless=info".into()),
+            // The driver logs the server's notices (e.g. `CREATE … IF NOT EXISTS` skipping) at info.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,reventless=info,tokio_postgres=warn".into()),
         )
         .with_writer(std::io::stderr)
         .try_init();
