@@ -241,3 +241,162 @@ async fn refused_input_appends_nothing_and_fails_alone() {
     assert!(!types.contains("Bad\0Type"));
     assert_eq!(log.head(name).await.expect("head"), 15);
 }
+
+// ---------------------------------------------------------------- probe
+
+/// Appends per second for a workload: `clients` tasks, each registering
+/// distinct ids for `SECONDS`. Run by hand (`--ignored --nocapture`); the
+/// numbers go to the design notes, nothing is asserted on them.
+async fn per_second<F, Fut>(clients: usize, run: F) -> f64
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    const SECONDS: f64 = 4.0;
+    let run = Arc::new(run);
+    let start = std::time::Instant::now();
+    let deadline = start + std::time::Duration::from_secs_f64(SECONDS);
+    let tasks: Vec<_> = (0..clients)
+        .map(|client| {
+            let run = run.clone();
+            tokio::spawn(async move {
+                let mut done = 0usize;
+                while std::time::Instant::now() < deadline {
+                    if run(client, done).await {
+                        done += 1;
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.expect("client");
+    }
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// One DCB "register once" in its own SERIALIZABLE transaction, retried on
+/// serialization failures (the peers' approach; positions from a sequence,
+/// so not gapless).
+async fn serializable_register(client: &mut deadpool_postgres::Object, id: &str) -> bool {
+    let tag = format!("user:{id}");
+    loop {
+        let attempt = async {
+            let transaction = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::Serializable)
+                .start()
+                .await?;
+            let found = transaction
+                .query_opt(
+                    "SELECT 1 FROM event_tag WHERE log = 'probe_serializable' AND tag = $1 AND type = 'Registered' LIMIT 1",
+                    &[&tag],
+                )
+                .await?;
+            if found.is_some() {
+                return Ok(false);
+            }
+            let position: i64 = transaction.query_one("SELECT nextval('probe_position')", &[]).await?.get(0);
+            transaction
+                .execute(
+                    "INSERT INTO event (log, position, event_id, type, tags, data, meta, recorded_at) \
+                     VALUES ('probe_serializable', $1, gen_random_uuid(), 'Registered', json_build_array($2::text), '{}', '{}', 0)",
+                    &[&position, &tag],
+                )
+                .await?;
+            transaction
+                .execute(
+                    "INSERT INTO event_tag (log, tag, position, type) VALUES ('probe_serializable', $1, $2, 'Registered')",
+                    &[&tag, &position],
+                )
+                .await?;
+            transaction.commit().await.map(|()| true)
+        };
+        match attempt.await {
+            Ok(appended) => return appended,
+            Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE) => {}
+            Err(error) => panic!("serializable append: {error}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a throughput probe, run by hand"]
+async fn throughput_probe() {
+    // REVENTLESS_PROBE_URL: an empty database on a server of your own.
+    let url =
+        std::env::var("REVENTLESS_PROBE_URL").unwrap_or_else(|_| shared_cluster().fresh_database().expect("database"));
+    let db = PgDatabase::connect(&url, PgOptions { pool_size: 80 }).await.expect("connects");
+    let setup = db.client().await.expect("client");
+    setup
+        .batch_execute(
+            "CREATE TABLE raw_register (id TEXT PRIMARY KEY); CREATE SEQUENCE probe_position START 1000000000",
+        )
+        .await
+        .expect("setup");
+    drop(setup);
+    let counts: Vec<usize> = std::env::var("REVENTLESS_PROBE_CLIENTS")
+        .map(|text| text.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|_| vec![1, 8, 64]);
+    for clients in counts {
+        let raw = {
+            let db = db.clone();
+            per_second(clients, move |client, n| {
+                let db = db.clone();
+                async move {
+                    let connection = db.client().await.expect("client");
+                    let id = format!("{clients}-{client}-{n}");
+                    connection.execute("INSERT INTO raw_register (id) VALUES ($1)", &[&id]).await.expect("insert");
+                    true
+                }
+            })
+            .await
+        };
+        let log = Arc::new(PgEventLog::new(db.clone()));
+        let dcb = {
+            let log = log.clone();
+            per_second(clients, move |client, n| {
+                let log = log.clone();
+                async move {
+                    let user = format!("user:{clients}-{client}-{n}");
+                    let once = Query::none().item(QueryItem::new().types(["Registered"]).tags([tag(&user)]));
+                    let condition = AppendCondition::new(once, None);
+                    log.append("probe_dcb", vec![event("Registered", &[&user])], Some(&condition)).await.is_ok()
+                }
+            })
+            .await
+        };
+        let stream = {
+            let log = log.clone();
+            per_second(clients, move |client, n| {
+                let log = log.clone();
+                async move {
+                    let id = format!("{clients}-{client}-{n}");
+                    let stream = StreamRef { aggregate: "User", id: &id };
+                    log.append_to_stream("probe_stream", stream, 0, vec![event("Registered", &[])]).await.is_ok()
+                }
+            })
+            .await
+        };
+        let serializable = {
+            let db = db.clone();
+            per_second(clients, move |client, n| {
+                let db = db.clone();
+                async move {
+                    let mut connection = db.client().await.expect("client");
+                    serializable_register(&mut connection, &format!("{clients}-{client}-{n}")).await
+                }
+            })
+            .await
+        };
+        println!(
+            "{clients:>2} clients: raw insert {raw:>7.0}/s · PgEventLog DCB {dcb:>7.0}/s ({:.2}×) · \
+             stream {stream:>7.0}/s ({:.2}×) · serializable DCB {serializable:>7.0}/s ({:.2}×)",
+            dcb / raw,
+            stream / raw,
+            serializable / raw
+        );
+    }
+}

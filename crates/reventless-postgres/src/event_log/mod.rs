@@ -8,6 +8,7 @@
 //! COMMITTED statements: a log's commits are serialized by its head row, so
 //! its events become visible in position order, never with a gap.
 mod batch;
+mod check;
 mod query;
 mod row;
 
@@ -144,7 +145,7 @@ impl EventLog for PgEventLog {
         let guard = match condition {
             Some(condition) => {
                 storable_query(&condition.fail_if_events_match)?;
-                Guard::Condition { check: query::violation_sql(log, condition)?, condition: condition.clone() }
+                Guard::Condition { sources: check::sources(condition)?, condition: condition.clone() }
             }
             None => Guard::None,
         };

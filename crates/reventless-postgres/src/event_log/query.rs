@@ -1,11 +1,8 @@
-//! SQL of DCB queries and append conditions: index-driven selects per
+//! SQL of DCB queries: index-driven selects per
 //! query item, built for the query's shape (the statement is cached per
 //! connection, the values are parameters).
-use reventless_core::StoreError;
-use reventless_spec::{AppendCondition, Query, QueryItem, Tag};
+use reventless_spec::{Query, QueryItem, Tag};
 use tokio_postgres::types::ToSql;
-
-use crate::database::to_sql_position;
 
 /// A statement's parameters; `$1` is always the log, `$2` the position read
 /// after, `$3` the limit (NULL: none).
@@ -132,15 +129,4 @@ pub(crate) fn read_sql(log: &str, query: &Query, after: i64, limit: Option<i64>)
          ORDER BY e.position"
     );
     Some((sql, args))
-}
-
-/// SQL finding one event that violates `condition` (no row: none). `None`
-/// for a condition whose query has no items (nothing can violate it).
-pub(crate) fn violation_sql(log: &str, condition: &AppendCondition) -> Result<Option<(String, Args)>, StoreError> {
-    let after = to_sql_position(condition.after.unwrap_or(0))?;
-    let mut args = Args::new(log, after, Some(1));
-    let Some((positions, _)) = positions_sql(&condition.fail_if_events_match, &mut args) else {
-        return Ok(None);
-    };
-    Ok(Some((format!("SELECT m.position FROM ({positions}) m LIMIT 1"), args)))
 }
