@@ -154,6 +154,7 @@ fn bank() -> Plugin {
 const BALANCES: &str = "Bank_Balances";
 const TODOS: &str = "Bank_WelcomeBonusTodos";
 /// The followers' checkpoints: one projection, one automation.
+const RACING: usize = 40;
 const FOLLOWERS: [&str; 2] = ["Bank_Balances@Bank", "Bank_WelcomeBonusTodos@Bank"];
 
 fn request(command: &str, id: &str, input: Value) -> CommandRequest {
@@ -422,7 +423,7 @@ async fn commands_on_one_entity_through_two_runtimes_append_once_per_acceptance(
     // Deposits race: each caller is told accepted or conflict, and the
     // stream holds exactly the accepted ones, versioned without a gap.
     let mut tasks = Vec::new();
-    for i in 0..40 {
+    for i in 0..RACING {
         let runtime = if i % 2 == 0 { one.runtime.clone() } else { two.runtime.clone() };
         tasks.push(tokio::spawn(async move {
             runtime.execute(request("Account_Deposit", "shared", json!({"amount": 1, "bonus": false}))).await
@@ -436,7 +437,7 @@ async fn commands_on_one_entity_through_two_runtimes_append_once_per_acceptance(
             other => panic!("{other:?}"),
         }
     }
-    eprintln!("40 racing deposits: {accepted} accepted, {conflicts} answered CONFLICT");
+    eprintln!("{RACING} racing deposits: {accepted} accepted, {conflicts} answered CONFLICT");
     let stream = StreamRef { aggregate: "Account", id: "shared" };
     let events = one.runtime.stores().events.read_stream("Bank", stream, 0).await.unwrap();
     let deposits = events.iter().filter(|e| e.event_type == "Deposited" && e.data["bonus"] == json!(false)).count();

@@ -10,6 +10,9 @@ pub const LEASE_RETRY: Duration = Duration::from_secs(2);
 /// First delay before a standing-by worker looks again at a holder that has
 /// events left to apply (doubling up to half of [`LEASE_RETRY`]).
 const STANDBY_RECHECK: Duration = Duration::from_millis(50);
+/// How long a standing-by worker woken by a notice waits for more before it
+/// looks (bounds its queries under load to a few per second).
+const STANDBY_COALESCE: Duration = Duration::from_millis(200);
 /// Batches a standing-by worker reads per look at the holder's progress.
 const STANDBY_READS: usize = 8;
 
@@ -193,7 +196,8 @@ impl Worker {
             recheck = if behind { (recheck * 2).min(LEASE_RETRY / 2) } else { STANDBY_RECHECK };
             match tokio::time::timeout(wait, self.wait_for_notice(notices)).await {
                 Ok(false) => return None,
-                Ok(true) => tokio::time::sleep(STANDBY_RECHECK).await,
+                // Commits come in bursts under load: one look per burst.
+                Ok(true) => tokio::time::sleep(STANDBY_COALESCE).await,
                 Err(_) => {}
             }
         }
