@@ -180,16 +180,25 @@ async fn corrupt_rows_are_reported_with_their_place() {
     let client = db.client().await.expect("client");
     let insert = "INSERT INTO event (log, position, stream_type, stream_id, version, event_id, type, tags, data, meta, recorded_at) \
                   VALUES ($1, 1, $2, $2, $3, gen_random_uuid(), 'E', $4::text::json, '{}', $5::text::json, $6)";
-    let cases: [(&str, Option<&str>, Option<i64>, &str, &str, i64, &str); 5] = [
-        ("bad_tags", None, None, r#"{"not": "a list"}"#, "{}", 0, "tags"),
-        ("bad_tag_text", None, None, r#"["no colon"]"#, "{}", 0, "tags"),
-        ("bad_meta", None, None, "[]", "[1, 2]", 0, "meta"),
-        ("stream_without_version", Some("account"), None, "[]", "{}", 0, "stream_id"),
-        ("negative_time", None, None, "[]", "{}", -5, "recorded_at"),
+    struct Corrupt {
+        log: &'static str,
+        stream: Option<&'static str>,
+        tags: &'static str,
+        meta: &'static str,
+        recorded_at: i64,
+        column: &'static str,
+    }
+    let row = |log, tags, meta, column| Corrupt { log, stream: None, tags, meta, recorded_at: 0, column };
+    let cases = [
+        row("bad_tags", r#"{"not": "a list"}"#, "{}", "tags"),
+        row("bad_tag_text", r#"["no colon"]"#, "{}", "tags"),
+        row("bad_meta", "[]", "[1, 2]", "meta"),
+        Corrupt { stream: Some("account"), ..row("stream_without_version", "[]", "{}", "stream_id") },
+        Corrupt { recorded_at: -5, ..row("negative_time", "[]", "{}", "recorded_at") },
     ];
-    for (name, stream, version, tags, meta, recorded_at, column) in cases {
+    for Corrupt { log: name, stream, tags, meta, recorded_at, column } in cases {
         client
-            .execute(insert, &[&name, &stream, &version, &tags, &meta, &recorded_at])
+            .execute(insert, &[&name, &stream, &None::<i64>, &tags, &meta, &recorded_at])
             .await
             .expect("insert a corrupt row");
         for read in [log.read(name, &Query::all(), None, None).await, log.read_all(name, 0, 10).await] {

@@ -182,7 +182,7 @@ impl Writer {
     }
 
     async fn try_commit(&self, batch: &[Job]) -> Result<Vec<Result<Appended, StoreError>>, Failure> {
-        let t0 = std::time::Instant::now();
+        let started = std::time::Instant::now();
         let client = self.db.client().await.map_err(Failure::from)?;
         let mut logs: Vec<&str> = batch.iter().map(|job| job.log.as_str()).collect();
         logs.sort_unstable();
@@ -215,7 +215,7 @@ impl Writer {
             }
         };
 
-        let t1 = t0.elapsed();
+        let checked_in = started.elapsed();
         let decided = decide(batch, heads, &checks);
         if decided.inserts.positions.is_empty() {
             let _ = client.batch_execute("ROLLBACK").await;
@@ -256,9 +256,13 @@ impl Writer {
         tags.map_err(Failure::from)?;
         heads.map_err(Failure::from)?;
         committed.map_err(Failure::from)?;
-        if std::env::var_os("H1_TRACE").is_some() {
-            eprintln!("batch {} p1 {:?} total {:?}", batch.len(), t1, t0.elapsed());
-        }
+        tracing::debug!(
+            jobs = batch.len(),
+            events = rows.positions.len(),
+            checked_ms = checked_in.as_secs_f64() * 1e3,
+            committed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "append batch committed"
+        );
         Ok(decided.outcomes)
     }
 }
