@@ -327,3 +327,60 @@ async fn a_corrupt_stored_message_is_a_typed_error_and_stays_queued() {
     let delivered = stores.commands.receive("u", 10, wait, wait).await.unwrap();
     assert_eq!(delivered[0].message, other, "other topics keep working");
 }
+
+/// Receivers racing on one topic — in this process and through a second
+/// topic value on the same file (as a second process would) — never get the
+/// same message twice at once, and a send through one wakes a receive of the
+/// other within the re-check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_receivers_share_messages_without_duplicates() {
+    use reventless_core::store::{CommandMessage as Message, CommandTopic};
+    use reventless_local::command_topic::sqlite::SqliteCommandTopic;
+    use std::sync::Arc;
+    let path = db_path("race.db");
+    let db = SqliteDatabase::open(&path, NORMAL).unwrap();
+    let topics: Vec<Arc<SqliteCommandTopic>> =
+        (0..2).map(|_| Arc::new(SqliteCommandTopic::new(SqliteDatabase::open(&path, NORMAL).unwrap()))).collect();
+    let sender = SqliteCommandTopic::new(db);
+    for n in 0..200 {
+        let message = Message { group_id: format!("g{}", n % 50), dedup_id: format!("m{n}"), body: json!(n) };
+        sender.send("t", message).await.unwrap();
+    }
+    let mut receivers = Vec::new();
+    for index in 0..4 {
+        let topic = topics[index % 2].clone();
+        receivers.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let batch = topic.receive("t", 7, Duration::from_millis(300), Duration::from_secs(60)).await.unwrap();
+                if batch.is_empty() {
+                    return got;
+                }
+                for delivery in batch {
+                    topic.ack("t", &delivery.receipt).await.unwrap();
+                    got.push(delivery.message.dedup_id);
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for receiver in receivers {
+        all.extend(receiver.await.unwrap());
+    }
+    all.sort();
+    let mut expected: Vec<String> = (0..200).map(|n| format!("m{n}")).collect();
+    expected.sort();
+    assert_eq!(all, expected, "each message delivered to exactly one receiver");
+
+    // A send through another value on the file is seen by a waiting receive.
+    let waiting = topics[0].clone();
+    let receive =
+        tokio::spawn(async move { waiting.receive("t", 1, Duration::from_secs(5), Duration::from_secs(60)).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let late = Message { group_id: "g".into(), dedup_id: "late".into(), body: json!(null) };
+    topics[1].send("t", late.clone()).await.unwrap();
+    let started = Instant::now();
+    let received = receive.await.unwrap().unwrap();
+    assert_eq!(received[0].message, late);
+    assert!(started.elapsed() < Duration::from_secs(2), "woken within the 1 s re-check: {:?}", started.elapsed());
+}
