@@ -199,8 +199,13 @@ impl Writer {
         // Round trip 1: BEGIN, the head locks, then the checks (polled in this order).
         // Generic plans: the batch statements' plans do not depend on the
         // values, and planning them anew (PostgreSQL's choice for array
-        // parameters) cost more than running them.
-        let begin = client.batch_execute("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan");
+        // parameters) cost more than running them. A process that stalls
+        // while it holds head rows (paused, cut off) loses its session
+        // after a while instead of holding every writer of its logs.
+        let begin = client.batch_execute(
+            "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; \
+             SET LOCAL idle_in_transaction_session_timeout = '10s'",
+        );
         let lock_values: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&logs];
         let lock = client.query(&lock_heads, &lock_values);
         let checks = Checks::of(batch);
