@@ -4,7 +4,7 @@
 //! lease connection dies, wakes on NOTIFY; commands on one entity through
 //! both append once per accepted command.
 #![allow(clippy::unwrap_used)] // tests report failures by panicking
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -331,6 +331,8 @@ async fn each_follower_runs_in_one_runtime_and_moves_when_its_lease_connection_d
     })
     .await;
 
+    // Subscriptions are served by both: each hears of every changed row.
+    let mut changes = [one.runtime.row_changes(), two.runtime.row_changes()];
     load([&one.runtime, &two.runtime], 0, 20).await;
     all_bonuses_paid(&one.runtime, 20).await;
     // Both wait for the projections: the standing-by one follows the holder's progress.
@@ -341,6 +343,18 @@ async fn each_follower_runs_in_one_runtime_and_moves_when_its_lease_connection_d
         assert!(a.min(b) == 0 && a.max(b) > 0, "{follower} applied in one runtime only: {a} and {b}");
     }
     assert_eq!(rows(&one.runtime).await, folded(&one.runtime).await, "rows == fold(log)");
+    let accounts: BTreeSet<String> = (0..20).map(|i| format!("acc{i}")).collect();
+    for heard in &mut changes {
+        let mut changed = BTreeSet::new();
+        // The other process's notices may still be on their way.
+        while changed != accounts {
+            let change = tokio::time::timeout(Duration::from_secs(5), heard.recv()).await;
+            let change = change.expect("every process hears of every changed balance").unwrap();
+            if change.table == BALANCES {
+                changed.insert(change.id);
+            }
+        }
+    }
 
     // The holder of the projection loses its lease connection, as in a crash.
     let (holder, survivor) = if one.leases.holds(&lease(FOLLOWERS[0])) { (&one, &two) } else { (&two, &one) };

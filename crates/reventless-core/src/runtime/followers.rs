@@ -215,6 +215,8 @@ pub(super) struct ProjectionFollower {
     pub(super) row_changes: broadcast::Sender<RowChange>,
     /// The event types it projects.
     pub(super) consumes: BTreeSet<String>,
+    /// Its runtime, as row-change notices name it.
+    pub(super) origin: u64,
 }
 
 #[async_trait::async_trait]
@@ -237,6 +239,13 @@ impl Follower for ProjectionFollower {
             })
             .collect();
         queries.commit(self.handler.table(), ops, Some(advance)).await?;
+        // Other processes' subscribers hear of them through the bus.
+        let mut distinct = changed.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        for notice in super::row_notices::row_notices(self.origin, self.handler.table(), &distinct) {
+            self.stores.bus.publish(notice);
+        }
         if self.row_changes.receiver_count() > 0 {
             for id in changed {
                 let _ = self.row_changes.send(RowChange { table: self.handler.table().to_string(), id });

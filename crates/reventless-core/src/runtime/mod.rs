@@ -24,6 +24,7 @@ mod async_commands;
 pub mod correlation;
 mod followers;
 mod locks;
+mod row_notices;
 mod worker;
 
 pub use correlation::{CORRELATION_HEADER, current_correlation, with_correlation};
@@ -294,6 +295,8 @@ impl Runtime {
         }
         let (shutdown, _) = watch::channel(false);
         let row_changes = broadcast::channel(ROW_CHANGE_CAPACITY).0;
+        // Tells this runtime's row-change notices from other processes' ones.
+        let origin = uuid::Uuid::now_v7().as_u64_pair().1;
         let mut tasks = Vec::new();
         let mut projections = Vec::new();
         let mut follow = |name: &str, logs: &[LogRef]| -> Vec<WorkerSource> {
@@ -315,6 +318,7 @@ impl Runtime {
                     stores: stores.clone(),
                     row_changes: row_changes.clone(),
                     consumes: projection.handler.manifest().consumes.into_iter().collect(),
+                    origin,
                 };
                 let sources = follow(projection.handler.table(), &projection.sources);
                 let automation = plugin.automations.iter().find(|a| a.table() == projection.handler.table());
@@ -397,6 +401,9 @@ impl Runtime {
             tasks.push(tokio::spawn(runtime.clone().run_command_worker(topic)));
         }
         tasks.push(tokio::spawn(runtime.clone().run_lifecycle()));
+        let (notices, shutdown) = (stores.bus.subscribe(), runtime.inner.shutdown.subscribe());
+        let row_changes = runtime.inner.row_changes.clone();
+        tasks.push(tokio::spawn(row_notices::forward_row_changes(notices, row_changes, origin, shutdown)));
         for worker in workers {
             tasks.push(worker.spawn_supervised());
         }
