@@ -1,7 +1,7 @@
 -- Deletes the message of receipt $2 on topic $1 if that receipt is of its
 -- group's current take. The group's row is locked first and rechecked, so a
--- take committed meanwhile wins. When the group has nothing left in flight
--- but messages queued, receivers are told (its next messages are free).
+-- take committed meanwhile wins. Answers whether the group is free again
+-- with messages queued (then the caller tells the receivers: notify.sql).
 WITH target AS (
     SELECT m.sequence, m.group_id
     FROM command_message m
@@ -17,6 +17,4 @@ WITH target AS (
     FROM gone WHERE g.topic = $1::text AND g.group_id = gone.group_id
     RETURNING g.topic, g.queued, g.in_flight
 )
-SELECT u.queued,
-       CASE WHEN u.in_flight = 0 AND u.queued > 0 THEN pg_notify('reventless_commands', u.topic) END
-FROM updated u
+SELECT u.in_flight = 0 AND u.queued > 0 AS freed FROM updated u

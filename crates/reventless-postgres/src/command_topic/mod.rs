@@ -31,6 +31,7 @@ const RECEIVE: &str = include_str!("receive.sql");
 const ACK: &str = include_str!("ack.sql");
 const RELEASE: &str = include_str!("release.sql");
 const PURGE: &str = include_str!("purge.sql");
+const NOTIFY: &str = include_str!("notify.sql");
 
 /// How long a dedup id suppresses a second send (as SQS FIFO).
 pub const DEDUP_WINDOW: Duration = Duration::from_secs(300);
@@ -97,12 +98,25 @@ impl PgCommandTopic {
         let client = self.db.client().await?;
         let statement = client.prepare_cached(sql).await.map_err(pg_error)?;
         let row = client.query_opt(&statement, &[&topic, &receipt_id]).await.map_err(pg_error)?;
-        if row.is_none() {
-            return Err(not_in_flight());
+        let Some(row) = row else { return Err(not_in_flight()) };
+        let freed: bool = row.try_get(0).map_err(pg_error)?;
+        if freed {
+            self.tell_receivers(&client, topic).await;
         }
-        // Receivers of this process hear it without the round trip to the server.
-        self.listener.wakers.wake(topic);
         Ok(())
+    }
+
+    /// Wakes the receivers of `topic`: this process's at once, the others'
+    /// through NOTIFY. A lost notice only delays them to their re-check.
+    async fn tell_receivers(&self, client: &deadpool_postgres::Object, topic: &str) {
+        self.listener.wakers.wake(topic);
+        let notified = match client.prepare_cached(NOTIFY).await {
+            Ok(statement) => client.execute(&statement, &[&topic]).await.map(drop),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = notified {
+            tracing::warn!(%error, topic, "command topic: NOTIFY failed; receivers elsewhere find the message on their re-check");
+        }
     }
 
     /// Purges expired dedup ids and empty groups if a minute has passed
@@ -150,10 +164,10 @@ impl CommandTopic for PgCommandTopic {
             .query(&statement, &[&topic, &message.group_id, &message.dedup_id, &message.body, &window])
             .await
             .map_err(pg_error)?;
-        drop(client);
         if !queued.is_empty() {
-            self.listener.wakers.wake(topic);
+            self.tell_receivers(&client, topic).await;
         }
+        drop(client);
         self.maybe_purge();
         Ok(())
     }

@@ -3,10 +3,16 @@
 -- (SKIP LOCKED); a group taken and committed meanwhile is rechecked on its
 -- new row and no longer qualifies. Each taken group gets a new generation,
 -- so receipts of an earlier, expired take stop working.
-WITH picked AS (
+-- A take lost in a crash is as if its visibility ran out (the message comes
+-- again), so its commit does not wait for the disk; the ack that follows
+-- does, and makes the take durable with it.
+WITH settings AS (
+    SELECT set_config('synchronous_commit', 'off', true)
+), picked AS (
     SELECT m.sequence, m.group_id
     FROM command_message m
     JOIN command_group g ON g.topic = m.topic AND g.group_id = m.group_id
+    CROSS JOIN settings
     WHERE m.topic = $1::text AND (g.in_flight = 0 OR g.locked_until <= now())
     ORDER BY m.sequence
     LIMIT $2::bigint

@@ -16,7 +16,8 @@ use tokio_postgres::AsyncMessage;
 
 use crate::PgDatabase;
 
-/// The channel every topic's notices go through (the payload is the topic).
+/// The channel every topic's notices go through (the payload is the topic;
+/// notify.sql names it too).
 pub(super) const CHANNEL: &str = "reventless_commands";
 
 /// How soon a failed LISTEN connection is tried again.
