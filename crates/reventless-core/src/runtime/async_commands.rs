@@ -21,6 +21,15 @@ impl Runtime {
     /// Runs a queued command inside its span (see [`Runtime::run_queued`]).
     async fn run_decoded(&self, request: CommandRequest) -> Result<(), EngineError> {
         let retention = self.inner.outcome_retention;
+        // A redelivery of a command that already ran (its process died, or
+        // lost the message, between recording the outcome and the ack): its
+        // outcome stands and it does not run again.
+        if let Some(done) = self.command_outcome(&request.plugin, &request.command_id).await?
+            && done.status != crate::outcomes::OutcomeStatus::Pending
+        {
+            tracing::info!(command = request.command, command_id = request.command_id, "already ran; not run again");
+            return Ok(());
+        }
         // Built from the message, not read back: the final record replaces
         // the PENDING one written when the command was queued.
         let entity_id = request.entity_id.as_deref().unwrap_or_default();
