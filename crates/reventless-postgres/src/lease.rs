@@ -130,10 +130,14 @@ impl PgLeases {
             pinger: Mutex::new(None),
         });
         let limit = SERVER_IDLE_LIMIT.as_millis();
-        session.client.batch_execute(&format!("SET idle_session_timeout = {limit}")).await.map_err(|error| {
-            session.end();
-            pg_error(error)
-        })?;
+        if let Err(error) = session.client.batch_execute(&format!("SET idle_session_timeout = {limit}")).await {
+            if error.code() != Some(&tokio_postgres::error::SqlState::UNDEFINED_OBJECT) {
+                session.end();
+                return Err(pg_error(error));
+            }
+            // Before PostgreSQL 14: a paused process keeps its leases until it resumes.
+            tracing::warn!("this server has no idle_session_timeout: a paused process keeps its leases");
+        }
         let pinger = tokio::spawn(ping(Arc::downgrade(&session)));
         if let Ok(mut slot) = session.pinger.lock() {
             *slot = Some(pinger);
