@@ -5,10 +5,10 @@
 //! A batch, in two round trips:
 //! 1. `BEGIN`, the head rows of its logs taken (`lock_heads.sql`: a row
 //!    lock that serializes the writers of one log across processes), and
-//!    every job's check (its DCB condition's violation query, or its
-//!    stream's version), pipelined. Under READ COMMITTED each check's
-//!    snapshot starts after the lock was granted, so it sees every earlier
-//!    writer's commit.
+//!    the checks of all its jobs in two statements (DCB conditions'
+//!    violations, streams' versions: see [`super::check`]), pipelined.
+//!    Under READ COMMITTED each check's snapshot starts after the lock was
+//!    granted, so it sees every earlier writer's commit.
 //! 2. In queue order, each job is decided on its check plus the jobs
 //!    accepted before it in the same batch (matched in memory: they are not
 //!    written yet); the accepted ones get consecutive positions after their
