@@ -180,3 +180,39 @@ async fn one_dedup_id_sent_by_two_processes_at_once_is_queued_once() {
     let nul = a.send("dedup", CommandMessage { body: json!({"x": "\u{0}"}), ..message("g", 99) }).await;
     assert!(matches!(nul, Err(StoreError::Invalid(_))), "{nul:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_listen_connection_is_replaced_and_nothing_is_missed() {
+    let url = shared_cluster().fresh_database().expect("database");
+    let (waiting, sending) = (process(&url).await, process(&url).await);
+    assert!(waiting.receive("relisten", 1, Duration::from_millis(10), LONG).await.unwrap().is_empty());
+    let admin = PgDatabase::connect(&url, PgOptions { pool_size: 1 }).await.unwrap();
+    let terminated: i64 = admin
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query = 'LISTEN reventless_commands'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(terminated, 1, "the waiting process listens on one connection");
+    // Sent while nobody listens: found by the re-check.
+    sending.send("relisten", message("g", 1)).await.unwrap();
+    let found = waiting.receive("relisten", 1, Duration::from_secs(5), LONG).await.unwrap();
+    assert_eq!(found.len(), 1);
+    waiting.ack("relisten", &found[0].receipt).await.unwrap();
+    // Listening again: a send wakes it at once.
+    let started = Instant::now();
+    let sender = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sending.send("relisten", message("g", 2)).await.unwrap();
+    });
+    let woken = waiting.receive("relisten", 1, Duration::from_secs(10), LONG).await.unwrap();
+    sender.await.unwrap();
+    assert_eq!(woken.len(), 1);
+    assert!(started.elapsed() < Duration::from_millis(900), "woken after {:?}", started.elapsed());
+}

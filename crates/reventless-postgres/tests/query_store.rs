@@ -212,6 +212,9 @@ async fn corrupt_rows_and_checkpoints_are_typed_errors() {
     let listed = store.list("t", &ListRequest::default()).await;
     assert!(matches!(listed, Err(StoreError::Corrupt { .. })), "{listed:?}");
     assert_eq!(store.get("t", "fine").await.unwrap(), Some(json!({"v": 2})), "other rows still read");
+    let asked = vec!["fine".to_string(), "absent".into(), "fine".into()];
+    let twice = store.get_many("t", &asked).await.unwrap();
+    assert_eq!(twice, vec![("fine".into(), json!({"v": 2})), ("fine".into(), json!({"v": 2}))], "in the order asked");
     let checkpoint = store.checkpoint("P").await;
     assert!(matches!(checkpoint, Err(StoreError::Corrupt { .. })), "{checkpoint:?}");
 

@@ -5,7 +5,6 @@
 //! the receivers of that topic. A lost connection is reopened by the next
 //! receive; meanwhile receivers re-check on their bounded fallback.
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -52,10 +51,11 @@ impl Wakers {
 }
 
 /// The LISTEN connection: its client (dropping it closes the connection and
-/// ends the task that reads it) and whether that task still runs.
+/// ends the task that reads it) and that task, which ends when the
+/// connection fails or its runtime shuts down.
 struct Listening {
     _client: tokio_postgres::Client,
-    alive: Arc<AtomicBool>,
+    reader: tokio::task::JoinHandle<()>,
 }
 
 /// The listener of one [`super::PgCommandTopic`] and its clones.
@@ -73,22 +73,23 @@ impl Listener {
     /// receivers then fall back to re-checking).
     pub(super) async fn ensure(&self, db: &PgDatabase) {
         let mut state = self.state.lock().await;
-        let (listening, last_attempt) = &mut *state;
-        if listening.as_ref().is_some_and(|l| l.alive.load(Ordering::Acquire)) {
+        let (listening, last_failure) = &mut *state;
+        if listening.as_ref().is_some_and(|l| !l.reader.is_finished()) {
             return;
         }
-        if last_attempt.is_some_and(|at| at.elapsed() < RECONNECT_AFTER) {
+        if last_failure.is_some_and(|at| at.elapsed() < RECONNECT_AFTER) {
             return;
         }
-        *last_attempt = Some(Instant::now());
         match self.listen(db).await {
             Ok(started) => {
                 *listening = Some(started);
+                *last_failure = None;
                 // Anything sent while nobody listened is found by this re-check.
                 self.wakers.wake_all();
             }
             Err(error) => {
                 *listening = None;
+                *last_failure = Some(Instant::now());
                 tracing::warn!(%error, "command topic: cannot LISTEN; receivers re-check every second instead");
             }
         }
@@ -96,9 +97,8 @@ impl Listener {
 
     async fn listen(&self, db: &PgDatabase) -> Result<Listening, reventless_core::StoreError> {
         let (client, mut connection) = db.dedicated().await?;
-        let alive = Arc::new(AtomicBool::new(true));
-        let (task_alive, wakers) = (alive.clone(), self.wakers.clone());
-        tokio::spawn(async move {
+        let wakers = self.wakers.clone();
+        let reader = tokio::spawn(async move {
             let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
             while let Some(message) = messages.next().await {
                 match message {
@@ -110,10 +110,9 @@ impl Listener {
                     }
                 }
             }
-            task_alive.store(false, Ordering::Release);
             wakers.wake_all();
         });
         client.batch_execute(&format!("LISTEN {CHANNEL}")).await.map_err(crate::database::pg_error)?;
-        Ok(Listening { _client: client, alive })
+        Ok(Listening { _client: client, reader })
     }
 }
