@@ -144,15 +144,16 @@ async fn notify(db: PgDatabase, mut queue: mpsc::UnboundedReceiver<Published>, o
     }
 }
 
+/// One statement, one transaction for the batch, committed without waiting
+/// for the disk: PostgreSQL serializes the commits of notifying
+/// transactions, and a notice is a wake-up, not data.
+const NOTIFY: &str = "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, payload) \
+                      FROM unnest($2::text[]) WITH ORDINALITY AS notice(payload, n) ORDER BY n";
+
 async fn send(db: &PgDatabase, payloads: &[String]) -> Result<(), StoreError> {
     let client = db.client().await?;
-    let statement = client.prepare_cached("SELECT pg_notify($1, $2)").await.map_err(crate::database::pg_error)?;
-    let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 2]> =
-        payloads.iter().map(|text| [&CHANNEL as &(dyn tokio_postgres::types::ToSql + Sync), text]).collect();
-    let sends = params.iter().map(|params| client.execute(&statement, params));
-    for sent in futures::future::join_all(sends).await {
-        sent.map_err(crate::database::pg_error)?;
-    }
+    let statement = client.prepare_cached(NOTIFY).await.map_err(crate::database::pg_error)?;
+    client.execute(&statement, &[&CHANNEL, &payloads]).await.map_err(crate::database::pg_error)?;
     Ok(())
 }
 

@@ -487,11 +487,23 @@ async fn commit_notices_reach_other_processes_and_survive_a_lost_connection() {
     latencies.sort();
     eprintln!("notice latency: median {:?}, max {:?}", latencies[latencies.len() / 2], latencies.last().unwrap());
 
+    // A burst goes out in batches; each notice arrives once.
+    for position in 51..=250u64 {
+        sender.publish(Published { log: "Bank".into(), position, first_position: position, types: vec![] });
+    }
+    let mut burst = Vec::new();
+    while burst.len() < 200 {
+        let notice = tokio::time::timeout(Duration::from_secs(2), heard.recv()).await.unwrap().unwrap();
+        burst.push(notice.position);
+    }
+    burst.sort_unstable();
+    assert_eq!(burst, (51..=250).collect::<Vec<u64>>());
+
     // Too large for NOTIFY: it arrives without its types (a plain wake-up).
     let types: Vec<String> = (0..1500).map(|i| format!("EventType{i}")).collect();
-    sender.publish(Published { log: "Bank".into(), position: 99, first_position: 51, types });
+    sender.publish(Published { log: "Bank".into(), position: 299, first_position: 251, types });
     let large = tokio::time::timeout(Duration::from_secs(2), heard.recv()).await.unwrap().unwrap();
-    assert_eq!((large.position, large.types.len()), (99, 0));
+    assert_eq!((large.position, large.types.len()), (299, 0));
 
     // The server ends the listening connections: each bus connects again
     // and wakes every follower (a notice without a log).
@@ -506,7 +518,7 @@ async fn commit_notices_reach_other_processes_and_survive_a_lost_connection() {
         .unwrap();
     let woken = tokio::time::timeout(Duration::from_secs(5), heard.recv()).await.unwrap().unwrap();
     assert!(woken.log.is_empty(), "{woken:?}");
-    let notice = Published { log: "Bank".into(), position: 100, first_position: 100, types: vec![] };
+    let notice = Published { log: "Bank".into(), position: 300, first_position: 300, types: vec![] };
     let deadline = Instant::now() + Duration::from_secs(5);
     // The sender's own listener may reconnect after this first send: resend until heard.
     loop {
