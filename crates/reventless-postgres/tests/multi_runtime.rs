@@ -2,7 +2,8 @@
 //! listening and lease connections (as processes are): every follower
 //! applies in exactly one of them, moves to a survivor when its holder's
 //! lease connection dies, wakes on NOTIFY; commands on one entity through
-//! both append once per accepted command.
+//! both append once per accepted command. The hand-over also on memory
+//! stores shared by two runtimes (in-process leases).
 #![allow(clippy::unwrap_used)] // tests report failures by panicking
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,9 +13,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use reventless_core::runtime::LEASE_RETRY;
 use reventless_core::store::{
-    Checkpoint, EventBus, LeaseGuard, Leases, ListRequest, Page, Published, QueryStore, RowOp, StoreError, StreamRef,
+    Checkpoint, EventBus, LeaseGuard, Leases, ListRequest, Page, ProcessLeases, Published, QueryStore, RowOp,
+    SharedLeases, StoreError, StreamRef,
 };
-use reventless_core::{CommandOutcome, CommandRequest, EngineError, Plugin, Runtime};
+use reventless_core::{CommandOutcome, CommandRequest, EngineError, Plugin, Runtime, Stores};
 use reventless_postgres::bus::PgBus;
 use reventless_postgres::lease::PgLeases;
 use reventless_postgres::testing::shared_cluster;
@@ -202,15 +204,30 @@ impl QueryStore for Counted {
 /// A process's leases that can die: its lease connection closes (the
 /// server releases its locks) and it asks for none again.
 struct Mortal {
-    inner: PgLeases,
+    inner: Lessor,
     dead: AtomicBool,
     granted: Mutex<BTreeMap<String, Instant>>,
 }
 
+/// Where a process's leases come from.
+enum Lessor {
+    /// Its own lease connection.
+    Postgres(PgLeases),
+    /// Its share of one in-process lease table (memory stores).
+    Memory(ProcessLeases),
+}
+
 impl Mortal {
+    fn new(inner: Lessor) -> Arc<Self> {
+        Arc::new(Self { inner, dead: AtomicBool::new(false), granted: Mutex::default() })
+    }
+
     async fn die(&self) {
         self.dead.store(true, Ordering::SeqCst);
-        self.inner.close_connection().await;
+        match &self.inner {
+            Lessor::Postgres(leases) => leases.close_connection().await,
+            Lessor::Memory(leases) => leases.die(),
+        }
     }
 
     fn holds(&self, lease: &str) -> bool {
@@ -224,7 +241,10 @@ impl Leases for Mortal {
         if self.dead.load(Ordering::SeqCst) {
             return Ok(None);
         }
-        let granted = self.inner.try_acquire(name).await?;
+        let granted = match &self.inner {
+            Lessor::Postgres(leases) => leases.try_acquire(name).await?,
+            Lessor::Memory(leases) => leases.try_acquire(name).await?,
+        };
         if granted.is_some() {
             self.granted.lock().unwrap().insert(name.to_string(), Instant::now());
         }
@@ -242,11 +262,23 @@ async fn process(url: &str) -> Process {
     let db = PgDatabase::connect(url, PgOptions { pool_size: 8 }).await.unwrap();
     let mut stores = postgres_stores(&db).await.unwrap();
     let queries = Arc::new(Counted { inner: stores.queries.clone(), commits: Mutex::default() });
-    let leases = Arc::new(Mortal { inner: PgLeases::new(db), dead: AtomicBool::new(false), granted: Mutex::default() });
+    let leases = Mortal::new(Lessor::Postgres(PgLeases::new(db)));
     stores.queries = queries.clone();
     stores.leases = leases.clone();
     let runtime = Runtime::start(stores, vec![bank()]).unwrap();
     Process { runtime, queries, leases }
+}
+
+/// Two "processes" on one set of memory stores, with one lease table.
+fn memory_processes() -> (Process, Process) {
+    let (shared, table) = (reventless_local::memory_stores(), SharedLeases::default());
+    let process = || {
+        let queries = Arc::new(Counted { inner: shared.queries.clone(), commits: Mutex::default() });
+        let leases = Mortal::new(Lessor::Memory(table.process()));
+        let stores = Stores { queries: queries.clone(), leases: leases.clone(), ..shared.clone() };
+        Process { runtime: Runtime::start(stores, vec![bank()]).unwrap(), queries, leases }
+    };
+    (process(), process())
 }
 
 fn lease(checkpoint: &str) -> String {
@@ -326,6 +358,19 @@ async fn all_bonuses_paid(runtime: &Runtime, accounts: usize) {
 async fn each_follower_runs_in_one_runtime_and_moves_when_its_lease_connection_dies() {
     let url = shared_cluster().fresh_database().unwrap();
     let (one, two) = (process(&url).await, process(&url).await);
+    hand_over(one, two).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn runtimes_sharing_memory_stores_run_each_follower_once_and_hand_over() {
+    let (one, two) = memory_processes();
+    hand_over(one, two).await;
+}
+
+/// Each follower applies in one of the two, rows == fold(log), both hear
+/// every row change; the projection's holder loses its leases and the
+/// other takes every follower over within the retry interval.
+async fn hand_over(one: Process, two: Process) {
     eventually("every follower to have a holder", Duration::from_secs(10), || async {
         FOLLOWERS.iter().all(|f| one.leases.holds(&lease(f)) ^ two.leases.holds(&lease(f)))
     })
