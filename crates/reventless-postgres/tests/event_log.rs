@@ -244,6 +244,16 @@ async fn corrupt_rows_are_reported_with_their_place() {
     assert!(matches!(&head, Err(StoreError::Corrupt { location, .. }) if location.contains("bad_head")), "{head:?}");
     let append = log.append("bad_head", vec![event("E", &[])], None).await;
     assert!(matches!(append, Err(StoreError::Corrupt { .. })), "no append after a corrupt head: {append:?}");
+    // A head behind its log's events: refused as corrupt, not as a conflict to retry.
+    client
+        .execute(insert, &[&"behind", &None::<&str>, &None::<i64>, &"[]", &"{}", &0i64])
+        .await
+        .expect("insert an event without its head");
+    let append = log.append("behind", vec![event("E", &[])], None).await;
+    assert!(matches!(&append, Err(StoreError::Corrupt { location, .. }) if location.contains("behind")), "{append:?}");
+    // The failed batches left no connection inside a transaction: appends go on.
+    log.append("fine", vec![event("E", &[])], None).await.expect("appends after failed batches");
+    assert_eq!(log.head("fine").await.expect("head"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -182,8 +182,22 @@ impl Writer {
     }
 
     async fn try_commit(&self, batch: &[Job]) -> Result<Vec<Result<Appended, StoreError>>, Failure> {
+        let connection = Closing(Some(self.db.client().await.map_err(Failure::from)?));
+        let outcome = self.run_batch(connection.client()?, batch).await;
+        if outcome.is_ok() {
+            connection.keep();
+        }
+        outcome
+    }
+
+    /// One batch transaction on `client`; `Ok` once it is over (committed or
+    /// rolled back).
+    async fn run_batch(
+        &self,
+        client: &deadpool_postgres::Object,
+        batch: &[Job],
+    ) -> Result<Vec<Result<Appended, StoreError>>, Failure> {
         let started = std::time::Instant::now();
-        let client = self.db.client().await.map_err(Failure::from)?;
         let mut logs: Vec<&str> = batch.iter().map(|job| job.log.as_str()).collect();
         logs.sort_unstable();
         logs.dedup();
@@ -194,7 +208,8 @@ impl Writer {
             .await
             .map_err(Failure::from)?;
         let [lock_heads, check_conditions, stream_versions, insert_events, insert_tags, update_heads] =
-            <[tokio_postgres::Statement; 6]>::try_from(prepared).map_err(|_| Failure::internal("statements"))?;
+            <[tokio_postgres::Statement; 6]>::try_from(prepared)
+                .map_err(|_| Failure::internal("a prepared statement"))?;
 
         // Round trip 1: BEGIN, the head locks, then the checks (polled in this order).
         // Generic plans: the batch statements' plans do not depend on the
@@ -209,7 +224,7 @@ impl Writer {
         let lock_values: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&logs];
         let lock = client.query(&lock_heads, &lock_values);
         let checks = Checks::of(batch);
-        let checked = checks.run(&client, &check_conditions, &stream_versions, batch.len());
+        let checked = checks.run(client, &check_conditions, &stream_versions, batch.len());
         let (begun, locked, checked) = futures::join!(begin, lock, checked);
         begun.map_err(Failure::from)?;
         let (heads, checks) = match locked_heads(locked).and_then(|heads| Ok((heads, checked?))) {
@@ -223,7 +238,7 @@ impl Writer {
         let checked_in = started.elapsed();
         let decided = decide(batch, heads, &checks);
         if decided.inserts.positions.is_empty() {
-            let _ = client.batch_execute("ROLLBACK").await;
+            client.batch_execute("ROLLBACK").await.map_err(Failure::from)?;
             return Ok(decided.outcomes);
         }
 
@@ -257,7 +272,19 @@ impl Writer {
         let commit = client.batch_execute("COMMIT");
         let (events, tags, heads, committed) = futures::join!(events, tags, heads, commit);
         // A failed statement turns the COMMIT into a rollback: check them all.
-        events.map_err(Failure::from)?;
+        events.map_err(|error| {
+            // Positions after a log's head are free unless the head row
+            // fell behind the log (edited or restored apart).
+            if error.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                let logs = decided.heads.iter().map(|(log, _)| *log).collect::<Vec<_>>().join(", ");
+                let error = StoreError::Corrupt {
+                    location: format!("event_log_head {logs}"),
+                    message: format!("behind the events of its log: {error}"),
+                };
+                return Failure { error, retry: false };
+            }
+            Failure::from(error)
+        })?;
         tags.map_err(Failure::from)?;
         heads.map_err(Failure::from)?;
         committed.map_err(Failure::from)?;
@@ -287,6 +314,32 @@ fn locked_heads(
     Ok(heads)
 }
 
+/// The connection of a batch. Unless the batch ended cleanly — it failed,
+/// or its task was cancelled half way (its runtime shut down) — the
+/// connection is closed rather than returned to the pool, where the next
+/// user would find it inside the transaction; the server then rolls it back
+/// and releases its head rows.
+struct Closing(Option<deadpool_postgres::Object>);
+
+impl Closing {
+    fn client(&self) -> Result<&deadpool_postgres::Object, Failure> {
+        self.0.as_ref().ok_or_else(|| Failure::internal("the batch connection"))
+    }
+
+    /// Returns the connection to the pool.
+    fn keep(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
 /// Clears the leader flag when the leading task ends in a panic.
 struct Leading<'a>(&'a Writer);
 
@@ -305,8 +358,8 @@ struct Failure {
 }
 
 impl Failure {
-    fn internal(sql: &str) -> Self {
-        Self { error: StoreError::Unavailable(format!("statement not prepared: {sql}")), retry: false }
+    fn internal(what: &str) -> Self {
+        Self { error: StoreError::Unavailable(format!("internal: {what} missing")), retry: false }
     }
 
     fn corrupt(log: &str, head: i64) -> Self {
