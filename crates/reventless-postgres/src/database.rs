@@ -134,7 +134,7 @@ impl PgDatabase {
                 transaction.batch_execute(sql).await.map_err(|e| OpenError::Migration {
                     target: self.target.clone(),
                     version,
-                    message: e.to_string(),
+                    message: error_text(&e),
                 })?;
             }
         }
@@ -168,18 +168,31 @@ pub(crate) fn describe(config: &tokio_postgres::Config) -> String {
 /// unique violations are conflicts (the caller decides again); a lost
 /// connection is unavailability.
 pub fn pg_error(error: tokio_postgres::Error) -> StoreError {
+    let text = error_text(&error);
     match error.code() {
         Some(code)
             if *code == SqlState::T_R_SERIALIZATION_FAILURE
                 || *code == SqlState::T_R_DEADLOCK_DETECTED
                 || *code == SqlState::UNIQUE_VIOLATION =>
         {
-            StoreError::Conflict(error.to_string())
+            StoreError::Conflict(text)
         }
         Some(code) if *code == SqlState::INVALID_TEXT_REPRESENTATION || *code == SqlState::INVALID_PARAMETER_VALUE => {
-            StoreError::Invalid(error.to_string())
+            StoreError::Invalid(text)
         }
-        _ => StoreError::Unavailable(format!("PostgreSQL: {error}")),
+        _ => StoreError::Unavailable(format!("PostgreSQL: {text}")),
+    }
+}
+
+/// The server's own message and detail when there is one (the driver's
+/// `Display` says only "db error"), else the driver's text.
+pub fn error_text(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({}): {detail}", db.message(), db.code().code()),
+            None => format!("{} ({})", db.message(), db.code().code()),
+        },
+        None => error.to_string(),
     }
 }
 
