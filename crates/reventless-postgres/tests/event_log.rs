@@ -202,6 +202,67 @@ async fn concurrent_appends_share_transactions_and_a_conflict_fails_alone() {
     assert!(transactions < 28, "56 concurrent appends committed in {transactions} transactions: no group commit");
 }
 
+/// Reads and conditions of every shape the SQL distinguishes: types
+/// without tags (one index range each, merged), a tag found as a tag row or
+/// as an aggregate's stream, further tags, any event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_and_conditions_of_every_shape() {
+    let log = PgEventLog::new(database().await);
+    let name = "shapes";
+    let numbered = |event_type: &str, tags: &[&str], n: i64| {
+        NewEvent::new(event_type, tags.iter().map(|t| tag(t)).collect(), json!({ "n": n }))
+    };
+    log.append(name, vec![numbered("A", &["x:1"], 1), numbered("B", &["x:2"], 2), numbered("C", &[], 3)], None)
+        .await
+        .expect("seed");
+    let account = StreamRef { aggregate: "Account", id: "a1" };
+    log.append_to_stream(name, account, 0, vec![numbered("D", &[], 4), numbered("A", &["y:1"], 5)])
+        .await
+        .expect("stream");
+    let numbers = |events: Vec<reventless_spec::EventEnvelope>| -> Vec<i64> {
+        events.iter().map(|e| e.data["n"].as_i64().unwrap_or(-1)).collect()
+    };
+    let read = |query: Query, after: Option<u64>, limit: Option<usize>| {
+        let log = &log;
+        async move { numbers(log.read(name, &query, after, limit).await.expect("read")) }
+    };
+    let types = |list: &[&str]| Query::none().item(QueryItem::new().types(list.iter().copied()));
+    let tags = |list: &[&str]| Query::none().item(QueryItem::new().tags(list.iter().map(|t| tag(t))));
+    assert_eq!(read(types(&["A", "C"]), None, None).await, vec![1, 3, 5]);
+    assert_eq!(read(types(&["A", "C"]), Some(1), Some(1)).await, vec![3]);
+    assert_eq!(read(types(&["D", "B"]), None, Some(1)).await, vec![2]);
+    assert_eq!(read(tags(&["account:a1"]), None, None).await, vec![4, 5]);
+    assert_eq!(read(tags(&["y:1", "account:a1"]), None, None).await, vec![5]);
+    assert_eq!(read(tags(&["account:a1", "y:1"]), None, None).await, vec![5]);
+    assert_eq!(read(tags(&["x:1", "y:1"]), None, None).await, Vec::<i64>::new());
+    let two_items = types(&["C"]).item(QueryItem::new().types(["A"]).tags([tag("account:a1")]));
+    assert_eq!(read(two_items, None, None).await, vec![3, 5]);
+
+    let conflicts = |query: Query, after: Option<u64>| {
+        let log = &log;
+        async move {
+            let condition = AppendCondition::new(query, after);
+            match log.append(name, vec![numbered("Z", &["z:1"], 0)], Some(&condition)).await {
+                Err(StoreError::Conflict(_)) => true,
+                Ok(_) => false,
+                Err(other) => panic!("a condition conflicts or holds: {other:?}"),
+            }
+        }
+    };
+    // Each holding condition appends a Z (positions 6, 7, …): later
+    // conditions are written to hold or conflict regardless.
+    assert!(conflicts(types(&["D"]), None).await, "an aggregate event found by type");
+    assert!(!conflicts(types(&["D"]), Some(4)).await);
+    assert!(!conflicts(tags(&["x:1", "nope:1"]), None).await);
+    assert!(conflicts(tags(&["account:a1", "y:1"]), Some(4)).await);
+    assert!(!conflicts(tags(&["account:a1", "y:1"]), Some(5)).await);
+    let head = log.head(name).await.expect("head");
+    assert!(conflicts(Query::all(), Some(head - 1)).await);
+    assert!(!conflicts(Query::all(), Some(head)).await);
+    assert!(!conflicts(Query::none(), None).await, "a query without items matches nothing");
+    assert_gapless(&log, name).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_rows_are_reported_with_their_place() {
     let db = database().await;
