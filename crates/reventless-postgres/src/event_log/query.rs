@@ -1,6 +1,6 @@
-//! SQL of DCB queries: index-driven selects per
-//! query item, built for the query's shape (the statement is cached per
-//! connection, the values are parameters).
+//! SQL of DCB reads: index-driven selects per query item, built for the
+//! query's shape (the statement is cached per connection, the values are
+//! parameters). Append conditions are checked by `check.rs`.
 use reventless_spec::{Query, QueryItem, Tag};
 use tokio_postgres::types::ToSql;
 
