@@ -24,18 +24,19 @@ use online_shop::ordering::{OrderingEvent, OutboxAttempt, read_outbox};
 use reventless::spec::Timestamp;
 use reventless_postgres::event_log::PgEventLog;
 use reventless_postgres::{PgDatabase, PgOptions};
-use tokio::sync::Notify;
+use tokio::sync::watch;
 
 use log_fold::{decode, fold, once, read_log, row_differences};
 use processes::{Api, Outcome, Processes};
 
 const PROCESSES: usize = 3;
 const WORKERS: usize = 6;
-/// Commands each worker sends; the kill comes after `KILL_AFTER` of all.
+/// Commands each worker sends; the kill comes after `KILL_AFTER` of them were answered.
 const STEPS: usize = 60;
 const KILL_AFTER: usize = 120;
-/// Commands sent at once to the process about to be killed.
-const BURST: usize = 12;
+/// Clients that send to the process about to be killed, each its next
+/// command as soon as the last is answered, until it dies.
+const LANES: usize = 12;
 const PRODUCTS: usize = 8;
 const CUSTOMERS: usize = 24;
 /// How long the killed process's followers may take to run elsewhere.
@@ -152,12 +153,12 @@ fn plan(w: usize, step: usize, placed: &[Cmd], cancellable: &mut Vec<Cmd>) -> Cm
 
 /// Sends `cmd` to `process`; when the answer is unknown (the process was
 /// killed), resends it with the same ids to a survivor, twice. `answered`
-/// is told when `process` answered.
-async fn send_resending(api: &Api, process: usize, cmd: Cmd, turn: usize, answered: Option<&Notify>) -> Sent {
+/// counts the answers of `process`.
+async fn send_resending(api: &Api, process: usize, cmd: Cmd, turn: usize, answered: &watch::Sender<usize>) -> Sent {
     let first = api.send(process, &cmd).await;
     let mut record = Sent { cmd, process, first, resent: Vec::new() };
     if !matches!(record.first, Outcome::Unknown(_)) {
-        answered.inspect(|notify| notify.notify_one());
+        answered.send_modify(|n| *n += 1);
         return record;
     }
     // Only the killed process may leave an answer unknown: wait until it is marked dead.
@@ -172,11 +173,11 @@ async fn send_resending(api: &Api, process: usize, cmd: Cmd, turn: usize, answer
 }
 
 /// One client: its commands in order, each to a live process.
-async fn worker(api: Api, w: usize, progress: tokio::sync::watch::Sender<usize>) -> Vec<Sent> {
+async fn worker(api: Api, w: usize, progress: watch::Sender<usize>) -> Vec<Sent> {
     let (mut sent, mut placed, mut cancellable) = (Vec::new(), Vec::new(), Vec::new());
     for step in 0..STEPS {
         let cmd = plan(w, step, &placed, &mut cancellable);
-        let record = send_resending(&api, api.pick(w + step), cmd, w + step, None).await;
+        let record = send_resending(&api, api.pick(w + step), cmd, w + step, &progress).await;
         if record.took_effect()
             && let Cmd::Place { express, .. } = &record.cmd
         {
@@ -186,24 +187,31 @@ async fn worker(api: Api, w: usize, progress: tokio::sync::watch::Sender<usize>)
             }
         }
         sent.push(record);
-        progress.send_modify(|n| *n += 1);
     }
     sent
 }
 
-/// Commands sent at once to the process about to be killed, so that some are
-/// in flight when it dies (the kill comes when the first is answered).
-async fn burst(api: Api, victim: usize, answered: Arc<Notify>) -> Vec<Sent> {
-    let commands = (0..BURST).map(|i| {
-        if i % 4 == 3 {
-            Cmd::Register { id: format!("k{i}") }
+/// One client of the process about to be killed: it sends its next command
+/// as soon as the last one is answered, so a command is in flight when the
+/// process dies; the unanswered one is resent to a survivor.
+async fn lane(api: Api, victim: usize, lane: usize, answered: watch::Sender<usize>) -> Vec<Sent> {
+    let mut sent = Vec::new();
+    for j in 0..STEPS {
+        let cmd = if j % 4 == 3 {
+            Cmd::Register { id: format!("k{lane}-{j}") }
         } else {
-            let lines = vec![(format!("p{}", i % PRODUCTS), 1)];
-            Cmd::Place { order: format!("k{i}"), customer: format!("c{i}"), lines, express: i.is_multiple_of(2) }
+            let lines = vec![(format!("p{}", (lane + j) % PRODUCTS), 1)];
+            let customer = format!("c{}", lane % CUSTOMERS);
+            Cmd::Place { order: format!("k{lane}-{j}"), customer, lines, express: j.is_multiple_of(2) }
+        };
+        let record = send_resending(&api, victim, cmd, victim, &answered).await;
+        let unanswered = matches!(record.first, Outcome::Unknown(_));
+        sent.push(record);
+        if unanswered {
+            break;
         }
-    });
-    let sends = commands.map(|cmd| send_resending(&api, victim, cmd, victim, Some(&answered)));
-    futures::future::join_all(sends).await
+    }
+    sent
 }
 
 /// Sends a setup command that must be accepted.
@@ -272,7 +280,7 @@ async fn three_processes_one_killed_mid_load_lose_nothing_and_double_nothing() {
         let setup_done = started.elapsed();
 
         // Load through all three; the kill comes after KILL_AFTER commands.
-        let (progress, mut sent_so_far) = tokio::sync::watch::channel(0usize);
+        let (progress, mut sent_so_far) = watch::channel(0usize);
         let load_started = Instant::now();
         let workers: Vec<_> = (0..WORKERS).map(|w| tokio::spawn(worker(api.clone(), w, progress.clone()))).collect();
         sent_so_far.wait_for(|n| *n >= KILL_AFTER).await.unwrap();
@@ -281,9 +289,9 @@ async fn three_processes_one_killed_mid_load_lose_nothing_and_double_nothing() {
         let before = read_outbox(&outbox).unwrap();
         let victim = before.last().and_then(|a| processes.index_of(a.pid)).unwrap_or(0);
         let victim_pid = processes.children[victim].id();
-        let answered = Arc::new(Notify::new());
-        let burst = tokio::spawn(burst(api.clone(), victim, answered.clone()));
-        answered.notified().await;
+        let (answered, mut victim_answers) = watch::channel(0usize);
+        let lanes: Vec<_> = (0..LANES).map(|l| tokio::spawn(lane(api.clone(), victim, l, answered.clone()))).collect();
+        victim_answers.wait_for(|n| *n >= LANES).await.unwrap();
         processes.children[victim].kill().unwrap();
         processes.children[victim].wait().unwrap();
         let (killed_at, killed_ms) = (Instant::now(), Timestamp::now().0);
@@ -313,8 +321,12 @@ async fn three_processes_one_killed_mid_load_lose_nothing_and_double_nothing() {
         };
         let row_after = wait_for_order(&api, survivor, "probe", killed_at).await;
 
-        let mut sent: Vec<Sent> = burst.await.unwrap();
-        let burst_unanswered = sent.iter().filter(|s| matches!(s.first, Outcome::Unknown(_))).count();
+        let mut sent: Vec<Sent> = Vec::new();
+        for lane in lanes {
+            sent.extend(lane.await.unwrap());
+        }
+        let lanes_unanswered = sent.iter().filter(|s| matches!(s.first, Outcome::Unknown(_))).count();
+        assert!(lanes_unanswered > 0, "no command was in flight to the killed process");
         for worker in workers {
             sent.extend(worker.await.unwrap());
         }
@@ -323,9 +335,9 @@ async fn three_processes_one_killed_mid_load_lose_nothing_and_double_nothing() {
         let checked = verify(&api, &url, &outbox, &sent, victim, victim_pid, killed_ms).await;
         eprintln!(
             "multi-process: {commands} commands ({accepted} accepted, {rejected} rejected, {unanswered} unanswered) by \
-             {WORKERS} clients + a burst of {BURST} through {PROCESSES} processes in {load:.1} s (setup {setup:.1} s); \
-             process {victim} killed after {commands_before_kill} commands with {burst_unanswered} of the burst \
-             unanswered; resent to a survivor: {before_kill} had taken effect before the kill, the rest once after; \
+             {WORKERS} clients through {PROCESSES} processes in {load:.1} s (setup {setup:.1} s); \
+             process {victim} killed after {commands_before_kill} commands while {LANES} more clients were sending to it \
+             ({lanes_unanswered} of them unanswered); resent to a survivor: {before_kill} had taken effect before the kill, the rest once after; \
              its {followers} followers running in survivors {taken_over:.2} s after the kill, first survivor mail \
              {first_mail:.2} s, probe order in the read model {row_after:.2} s and confirmed {confirmed_after:.2} s \
              after the kill (behind the mail backlog); log {events} events, {rows} read-model rows == fold(log); mail {attempts} \
