@@ -33,6 +33,8 @@ pub const SERVER_IDLE_LIMIT: Duration = Duration::from_secs(8);
 /// The first key of every lease lock (`REVT`): the two-key form of advisory
 /// locks never collides with the one-key form (the migration lock).
 const LEASE_CLASS: i32 = 0x5245_5654;
+/// The class of the lock every process holds shared while it runs.
+const PRESENCE_CLASS: i32 = 0x5245_5650;
 
 /// Leases of one process, on a connection of its own.
 #[derive(Clone)]
@@ -138,6 +140,12 @@ impl PgLeases {
             // Before PostgreSQL 14: a paused process keeps its leases until it resumes.
             tracing::warn!("this server has no idle_session_timeout: a paused process keeps its leases");
         }
+        // Shared by every running process: how others see this one (`others_running`).
+        let present = session.client.query_one("SELECT pg_try_advisory_lock_shared($1, 0)", &[&PRESENCE_CLASS]).await;
+        if let Err(error) = present {
+            session.end();
+            return Err(pg_error(error));
+        }
         let pinger = tokio::spawn(ping(Arc::downgrade(&session)));
         if let Ok(mut slot) = session.pinger.lock() {
             *slot = Some(pinger);
@@ -188,6 +196,22 @@ fn lease_key(name: &str) -> i32 {
 
 #[async_trait]
 impl Leases for PgLeases {
+    async fn others_running(&self) -> Result<bool, StoreError> {
+        let session = self.session().await?;
+        let others = session
+            .client
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                 AND classid = $1::int4::oid AND objid = 0 AND objsubid = 2 AND granted \
+                 AND pid <> pg_backend_pid()",
+                &[&PRESENCE_CLASS],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(others.get::<_, i64>(0) > 0)
+    }
+
     async fn try_acquire(&self, name: &str) -> Result<Option<LeaseGuard>, StoreError> {
         {
             let Ok(mut held) = self.inner.held.lock() else {

@@ -16,7 +16,7 @@ use reventless_core::store::{
     Checkpoint, EventBus, LeaseGuard, Leases, ListRequest, Page, ProcessLeases, Published, QueryStore, RowOp,
     SharedLeases, StoreError, StreamRef,
 };
-use reventless_core::{CommandOutcome, CommandRequest, EngineError, Plugin, Runtime, Stores};
+use reventless_core::{CommandOutcome, CommandRequest, EngineError, PLATFORM_PLUGINS, Plugin, Runtime, Stores};
 use reventless_postgres::bus::PgBus;
 use reventless_postgres::lease::PgLeases;
 use reventless_postgres::testing::shared_cluster;
@@ -237,6 +237,13 @@ impl Mortal {
 
 #[async_trait]
 impl Leases for Mortal {
+    async fn others_running(&self) -> Result<bool, StoreError> {
+        match &self.inner {
+            Lessor::Postgres(leases) => leases.others_running().await,
+            Lessor::Memory(leases) => leases.others_running().await,
+        }
+    }
+
     async fn try_acquire(&self, name: &str) -> Result<Option<LeaseGuard>, StoreError> {
         if self.dead.load(Ordering::SeqCst) {
             return Ok(None);
@@ -443,6 +450,10 @@ async fn a_follower_held_elsewhere_is_taken_over_at_once_when_its_holder_shuts_d
     first.runtime.settle_within(Duration::from_secs(30)).await.unwrap();
     let stopped = Instant::now();
     first.runtime.shutdown().await;
+    drop(first); // its connections close, as when a process exits
+    // The plugin stays connected while the second process serves it.
+    let plugin = || async { second.runtime.stores().queries.get(PLATFORM_PLUGINS, "Bank").await.unwrap().unwrap() };
+    assert_eq!(plugin().await["status"], "CONNECTED");
     // A commit notice makes the standing-by worker ask again at once.
     load([&second.runtime, &second.runtime], 6, 1).await;
     eventually("the second runtime to take over", LEASE_RETRY + Duration::from_secs(3), || async {
@@ -454,6 +465,7 @@ async fn a_follower_held_elsewhere_is_taken_over_at_once_when_its_holder_shuts_d
     second.runtime.settle_within(Duration::from_secs(30)).await.unwrap();
     assert_eq!(rows(&second.runtime).await, folded(&second.runtime).await);
     second.runtime.shutdown().await;
+    assert_eq!(plugin().await["status"], "DISCONNECTED", "the last process leaving disconnects it");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -556,7 +568,7 @@ async fn commit_notices_reach_other_processes_and_survive_a_lost_connection() {
     admin
         .execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+             WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
             &[],
         )
         .await
@@ -602,7 +614,8 @@ async fn a_lease_has_one_holder_and_goes_with_its_connection() {
     admin
         .execute(
             "SELECT pg_terminate_backend(pid) FROM pg_locks \
-             WHERE locktype = 'advisory' AND classid = 1380275796 AND pid <> pg_backend_pid()",
+             WHERE locktype = 'advisory' AND classid = 1380275796 AND pid <> pg_backend_pid() \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             &[],
         )
         .await

@@ -734,7 +734,15 @@ impl Runtime {
                 _ = async { shutdown.wait_for(|stopped| *stopped).await.map(|_| ()) } => break,
             }
         }
-        self.write_lifecycle(PluginStatus::Disconnected).await;
+        // The plugins stay connected while another process serves them.
+        match self.inner.stores.leases.others_running().await {
+            Ok(true) => tracing::info!("other processes still serve these plugins"),
+            Ok(false) => self.write_lifecycle(PluginStatus::Disconnected).await,
+            Err(error) => {
+                tracing::warn!(%error, "cannot tell whether other processes run; marking the plugins disconnected");
+                self.write_lifecycle(PluginStatus::Disconnected).await;
+            }
+        }
     }
 
     /// Registers a plugin's part of the API (GraphQL SDL): shown with the

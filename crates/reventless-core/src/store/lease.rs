@@ -18,6 +18,12 @@ pub trait Leases: Send + Sync {
     /// it). It is held until the guard is dropped or the platform loses it
     /// ([`LeaseGuard::is_held`] turns false).
     async fn try_acquire(&self, name: &str) -> Result<Option<LeaseGuard>, StoreError>;
+
+    /// Whether another process runs on these stores now (a process leaving
+    /// then does not mark the plugins disconnected). A single process: never.
+    async fn others_running(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }
 
 /// A held lease. Dropping it releases the lease.
