@@ -509,3 +509,77 @@ async fn throughput_probe() {
         );
     }
 }
+
+/// A batch cancelled half way (its runtime shut down while it waited for a
+/// head row) must not hand its connection back to the pool inside the
+/// transaction: the next user of the pool, on another runtime, would run
+/// in it.
+#[test]
+fn a_batch_cancelled_half_way_leaves_no_connection_inside_its_transaction() {
+    let keeper = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let (db, holder) = keeper.block_on(async {
+        let url = shared_cluster().fresh_database().expect("a fresh database");
+        // One connection, made on this runtime: the batch will borrow it.
+        let db = PgDatabase::connect(&url, PgOptions { pool_size: 1 }).await.expect("connects");
+        let log = PgEventLog::new(db.clone());
+        log.append("held", vec![event("E", &[])], None).await.expect("the head row exists");
+        // Another session holds the head row, so the next batch waits inside its transaction.
+        let (holder, connection) = db.dedicated().await.expect("holder");
+        tokio::spawn(connection);
+        holder
+            .batch_execute("BEGIN; SELECT position FROM event_log_head WHERE log = 'held' FOR UPDATE")
+            .await
+            .expect("lock");
+        (db, holder)
+    });
+    let cancelled =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let log = PgEventLog::new(db.clone());
+    let waiting = cancelled.spawn(async move { log.append("held", vec![event("E", &[])], None).await });
+    keeper.block_on(async {
+        // The batch is waiting for the row lock.
+        let observer = PgDatabase::connect(&db_url(&db).await, PgOptions::default()).await.expect("observer");
+        let observer = observer.client().await.expect("client");
+        let waits =
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()";
+        for _ in 0..500 {
+            if observer.query_one(waits, &[]).await.expect("activity").get::<_, i64>(0) == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(observer.query_one(waits, &[]).await.expect("activity").get::<_, i64>(0), 1, "the batch waits");
+    });
+    drop(waiting);
+    cancelled.shutdown_timeout(std::time::Duration::from_secs(5));
+    keeper.block_on(async {
+        holder.batch_execute("ROLLBACK").await.expect("unlock");
+        // Once the lock is free, the cancelled batch's session runs its
+        // pipelined statements; then it must be gone, not idle in its transaction.
+        let observer = PgDatabase::connect(&db_url(&db).await, PgOptions::default()).await.expect("observer");
+        let observer = observer.client().await.expect("client");
+        let stale = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND (state LIKE 'idle in transaction%' OR wait_event_type = 'Lock')";
+        let mut left = -1;
+        for _ in 0..500 {
+            left = observer.query_one(stale, &[]).await.expect("activity").get::<_, i64>(0);
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(left, 0, "a session stayed inside the cancelled batch's transaction");
+        let client = db.client().await.expect("the pool still serves");
+        let xid: Option<String> =
+            client.query_one("SELECT pg_current_xact_id_if_assigned()::text", &[]).await.expect("query").get(0);
+        assert_eq!(xid, None, "the pool handed out a connection inside a transaction");
+        drop(client);
+        let log = PgEventLog::new(db.clone());
+        log.append("held", vec![event("E", &[])], None).await.expect("appends go on");
+        assert_gapless(&log, "held").await;
+    });
+}
+
+async fn db_url(db: &PgDatabase) -> String {
+    format!("postgres://postgres@127.0.0.1:{}/{}", shared_cluster().port(), dbname(db).await)
+}
