@@ -1,6 +1,8 @@
 //! The online shop's composition root: the Catalog and Ordering plugins on
 //! the local platform, with a recording fake for the `EmailService` (its
-//! API key from `REVENTLESS_SECRET_MAIL_API_KEY` or `.reventless/secrets.toml`).
+//! API key from `REVENTLESS_SECRET_MAIL_API_KEY` or `.reventless/secrets.toml`;
+//! with `REVENTLESS_MAIL_OUTBOX=<file>` every send attempt is appended there,
+//! one JSON line each, so several processes on one database share it).
 use std::process::ExitCode;
 
 use reventless::App;
