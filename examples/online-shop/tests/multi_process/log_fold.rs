@@ -22,6 +22,7 @@ pub async fn read_log(log: &PgEventLog, name: &str) -> Vec<EventEnvelope> {
     }
 }
 
+/// Each event as (position, recorded at in ms since the epoch, typed event).
 pub fn decode<M: Message>(events: &[EventEnvelope]) -> Vec<(u64, u64, M)> {
     events
         .iter()
