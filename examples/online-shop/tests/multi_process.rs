@@ -342,7 +342,7 @@ async fn three_processes_one_killed_mid_load_lose_nothing_and_double_nothing() {
              its {followers} followers running in survivors {taken_over:.2} s after the kill, first survivor mail \
              {first_mail:.2} s, probe order in the read model {row_after:.2} s and confirmed {confirmed_after:.2} s \
              after the kill (behind the mail backlog); log {events} events, {rows} read-model rows == fold(log); mail {attempts} \
-             attempts, {delivered} delivered (distinct keys) == placed orders, {again} sent again; whole test {total:.1} s",
+             attempts, {delivered} delivered (distinct keys) == placed orders, {again} sent again, senders (pid, mails in a row) {senders:?}; whole test {total:.1} s",
             commands = sent.len(),
             accepted = checked.accepted,
             rejected = checked.rejected,
@@ -360,6 +360,7 @@ async fn three_processes_one_killed_mid_load_lose_nothing_and_double_nothing() {
             attempts = checked.attempts,
             delivered = checked.delivered,
             again = checked.attempts - checked.delivered,
+            senders = checked.senders,
             total = started.elapsed().as_secs_f64(),
         );
     };
@@ -436,6 +437,8 @@ struct Checked {
     first_survivor_mail_ms: u64,
     /// From the kill to the probe order's mail.
     probe_mail_ms: u64,
+    /// Who sent the mails, in turn: (process id, mails in a row).
+    senders: Vec<(u32, usize)>,
 }
 
 async fn verify(
@@ -598,6 +601,13 @@ async fn verify(
         attempts: attempts.len(),
         delivered: delivered.len(),
         first_survivor_mail_ms: first_survivor_mail - killed_ms,
+        senders: attempts.iter().fold(Vec::new(), |mut runs: Vec<(u32, usize)>, attempt| {
+            match runs.last_mut() {
+                Some((pid, count)) if *pid == attempt.pid => *count += 1,
+                _ => runs.push((attempt.pid, 1)),
+            }
+            runs
+        }),
         probe_mail_ms: probe_mail - killed_ms,
     }
 }
