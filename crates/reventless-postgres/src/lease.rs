@@ -183,6 +183,66 @@ async fn ping(session: std::sync::Weak<Session>) {
     }
 }
 
+/// A name this process is asking for: forgotten again unless granted (also
+/// when the asking is cancelled).
+struct Reservation<'a> {
+    inner: &'a Inner,
+    name: Option<String>,
+}
+
+impl<'a> Reservation<'a> {
+    /// `None` when a guard of this process holds the name already.
+    fn take(inner: &'a Inner, name: &str) -> Result<Option<Self>, StoreError> {
+        let Ok(mut held) = inner.held.lock() else {
+            return Err(StoreError::Unavailable("lease table poisoned".into()));
+        };
+        Ok(held.insert(name.to_string()).then(|| Self { inner, name: Some(name.to_string()) }))
+    }
+
+    /// Granted: the guard forgets it when dropped.
+    fn keep(mut self) {
+        self.name = None;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if let Some(name) = self.name.take()
+            && let Ok(mut held) = self.inner.held.lock()
+        {
+            held.remove(&name);
+        }
+    }
+}
+
+/// A lock request on its way. Cancelled before the answer (the caller
+/// gave up), the lock may have been granted with nobody to hold it: it is
+/// released again (after the request, on the same connection; releasing a
+/// lock not held only warns).
+struct Asking {
+    session: Option<Arc<Session>>,
+    key: i32,
+}
+
+impl Asking {
+    fn answered(mut self) {
+        self.session = None;
+    }
+}
+
+impl Drop for Asking {
+    fn drop(&mut self) {
+        let (Some(session), Ok(runtime)) = (self.session.take(), tokio::runtime::Handle::try_current()) else {
+            return;
+        };
+        let key = self.key;
+        runtime.spawn(async move {
+            let keys: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&LEASE_CLASS, &key];
+            let _ = session.client.query_one("SELECT pg_advisory_unlock($1, $2)", &keys).await;
+        });
+    }
+}
+
 /// The second key of a lease's lock: a hash of its name (FNV-1a). Two names
 /// with one hash share a lock: they then run in one process, which is safe.
 fn lease_key(name: &str) -> i32 {
@@ -213,39 +273,16 @@ impl Leases for PgLeases {
     }
 
     async fn try_acquire(&self, name: &str) -> Result<Option<LeaseGuard>, StoreError> {
-        {
-            let Ok(mut held) = self.inner.held.lock() else {
-                return Err(StoreError::Unavailable("lease table poisoned".into()));
-            };
-            if !held.insert(name.to_string()) {
-                return Ok(None);
-            }
-        }
-        let forget = |inner: &Inner| {
-            if let Ok(mut held) = inner.held.lock() {
-                held.remove(name);
-            }
-        };
-        let session = match self.session().await {
-            Ok(session) => session,
-            Err(error) => {
-                forget(&self.inner);
-                return Err(error);
-            }
-        };
+        let Some(reservation) = Reservation::take(&self.inner, name)? else { return Ok(None) };
+        let session = self.session().await?;
         let key = lease_key(name);
+        let asking = Asking { session: Some(session.clone()), key };
         let granted = session.client.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&LEASE_CLASS, &key]).await;
-        match granted.map(|row| row.get::<_, bool>(0)) {
-            Ok(true) => {}
-            Ok(_) => {
-                forget(&self.inner);
-                return Ok(None);
-            }
-            Err(error) => {
-                forget(&self.inner);
-                return Err(pg_error(error));
-            }
+        asking.answered();
+        if !granted.map_err(pg_error)?.get::<_, bool>(0) {
+            return Ok(None);
         }
+        reservation.keep();
         let state = session.alive.subscribe();
         let checked = session.clone();
         let fresh: Arc<dyn Fn() -> bool + Send + Sync> = Arc::new(move || checked.fresh());

@@ -608,6 +608,18 @@ async fn a_lease_has_one_holder_and_goes_with_its_connection() {
     })
     .await;
 
+    // Askings given up mid-way leave no lock behind that nobody holds.
+    for wait in 0..40u64 {
+        let asked = tokio::time::timeout(Duration::from_micros(wait * 25), mine.try_acquire("follower:c")).await;
+        drop(asked);
+    }
+    let third = PgLeases::new(db.clone());
+    eventually("c to be free after cancelled askings", Duration::from_secs(2), || async {
+        third.try_acquire("follower:c").await.unwrap().is_some()
+    })
+    .await;
+    third.close_connection().await;
+
     // The server ends the lease connection: the guard reports it, the lock goes.
     let admin = db.client().await.unwrap();
     let ended = Instant::now();

@@ -178,10 +178,18 @@ impl Worker {
             if *self.shutdown.borrow() {
                 return None;
             }
-            match self.stores.leases.try_acquire(name).await {
-                Ok(Some(lease)) => return Some(lease),
-                Ok(None) => {}
-                Err(error) => tracing::warn!(component = self.component, %error, "cannot ask for the lease; retrying"),
+            // A database out of reach must not hold up a shutdown.
+            let asked = tokio::select! {
+                asked = tokio::time::timeout(LEASE_RETRY * 5, self.stores.leases.try_acquire(name)) => asked,
+                _ = self.shutdown.wait_for(|stopped| *stopped) => return None,
+            };
+            match asked {
+                Ok(Ok(Some(lease))) => return Some(lease),
+                Ok(Ok(None)) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(component = self.component, %error, "cannot ask for the lease; retrying")
+                }
+                Err(_) => tracing::warn!(component = self.component, "no answer about the lease; retrying"),
             }
             let behind = match self.observe().await {
                 Ok(behind) => behind,
