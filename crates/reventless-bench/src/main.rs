@@ -1,6 +1,9 @@
 //! `reventless-bench`: end-to-end throughput and latency of the local
 //! platform, each line beside its raw-SQLite reference measured in the same
-//! run. `cargo run --release -p reventless-bench -- [--quick] [--json]`
+//! run. `cargo run --release -p reventless-bench -- [--quick] [--json]`;
+//! `-- --postgres URL|auto` measures PostgreSQL against raw inserts and the
+//! Rust peers instead (src/postgres/).
+mod postgres;
 mod reference;
 mod workload;
 
@@ -29,6 +32,17 @@ struct Args {
     /// Run only the command scenarios whose `name/backend/sync/clients` contains this text (no references, lag or replay).
     #[arg(long)]
     only: Option<String>,
+    /// Measure on PostgreSQL instead: a URL (a scratch database), or `auto`
+    /// for a throwaway durable cluster; with raw inserts, cqrs-es and
+    /// disintegrate as references in the same run.
+    #[arg(long, value_name = "URL|auto")]
+    postgres: Option<String>,
+    /// With --postgres: a built `reventless-bench-peers` (else built with cargo on first use).
+    #[arg(long, value_name = "PATH")]
+    peers_bin: Option<PathBuf>,
+    /// With --postgres: connections of reventless's pool and of each peer's pool.
+    #[arg(long, default_value_t = 32)]
+    pg_pool: usize,
 }
 
 /// Latencies in microseconds.
@@ -216,6 +230,16 @@ impl References {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    if let Some(target) = args.postgres.clone() {
+        let options = postgres::Options {
+            target,
+            quick: args.quick,
+            json: args.json,
+            peers_bin: args.peers_bin.clone(),
+            pool_size: args.pg_pool,
+        };
+        return postgres::run(options).await;
+    }
     let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let dir = args.dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
