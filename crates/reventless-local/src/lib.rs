@@ -4,6 +4,7 @@
 //! Each adapter lives in `<component>/<backend>.rs` (`event_log/memory.rs`, …).
 pub mod command_topic;
 pub mod event_log;
+pub mod explorer;
 pub mod query_store;
 pub mod secrets;
 pub mod server;

@@ -4,6 +4,7 @@
 //! - `GET /graphql/ws`: subscriptions (graphql-transport-ws, graphql-ws).
 //! - `GET /`: GraphiQL.
 //! - `GET /health`: `{"status": "ok", "plugins": [...]}`.
+//! - `GET /explorer`: the event explorer and its API ([`crate::explorer`]).
 //!
 //! The caller comes from the headers `x-user-id` and `x-user-roles` (a comma
 //! list): a local development convenience only, never trusted on AWS.
@@ -90,7 +91,8 @@ pub fn router(runtime: Runtime, schema: ApiSchema, options: ServerOptions) -> Ro
         .route("/health", get(health))
         .route("/graphql", post(graphql))
         .route("/graphql/ws", get(subscriptions))
-        .with_state(AppState { runtime, schema, graphiql_assets: options.graphiql_assets })
+        .with_state(AppState { runtime: runtime.clone(), schema, graphiql_assets: options.graphiql_assets })
+        .merge(crate::explorer::router(runtime))
 }
 
 async fn graphiql(State(state): State<AppState>) -> Html<String> {

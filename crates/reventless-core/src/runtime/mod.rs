@@ -22,6 +22,7 @@ use crate::store::{Checkpoint, CommandMessage, Delivery, StoreError, Stores};
 
 mod async_commands;
 pub mod correlation;
+pub mod explore;
 mod followers;
 mod locks;
 mod row_notices;

@@ -1,0 +1,87 @@
+//! What a development tool (the event explorer) asks of a running runtime:
+//! every follower's checkpoint against its log head, and a second chance
+//! for an automation's exhausted to-do item.
+use super::*;
+
+/// How far one follower has applied one log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FollowerCheckpoint {
+    /// The checkpoint's name: `<table>@<log>` for read models and automations.
+    pub name: String,
+    /// The log it follows.
+    pub log: String,
+    /// The last position it applied (as stored, so other processes' work counts).
+    pub position: u64,
+    /// The log's last position.
+    pub head: u64,
+    /// Events of the log it has not applied yet (`head - position`; some may
+    /// be of types it ignores, which it passes in its next batch).
+    pub lag: u64,
+}
+
+/// Why an exhausted item could not be retried.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RetryError {
+    #[error("no automation keeps its to-do items in table `{0}`")]
+    UnknownAutomation(String),
+    #[error("automation table `{table}` has no item `{id}`")]
+    UnknownItem { table: String, id: String },
+    #[error("item `{id}` of `{table}` is {status}, not EXHAUSTED: only an exhausted item is retried by hand")]
+    NotExhausted { table: String, id: String, status: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Runtime {
+    /// Every follower's stored checkpoint per log, with the log's head.
+    pub async fn checkpoints(&self) -> Result<Vec<FollowerCheckpoint>, StoreError> {
+        let mut heads: BTreeMap<&LogRef, u64> = BTreeMap::new();
+        let mut found = Vec::new();
+        for projection in &self.inner.projections {
+            let head = match heads.get(&projection.source) {
+                Some(head) => *head,
+                None => {
+                    let head = log_head(&self.inner.stores, &projection.source).await?;
+                    heads.insert(&projection.source, head);
+                    head
+                }
+            };
+            let position = self.inner.stores.queries.checkpoint(&projection.name).await?;
+            found.push(FollowerCheckpoint {
+                name: projection.name.clone(),
+                log: projection.source.name.clone(),
+                position,
+                head,
+                lag: head.saturating_sub(position),
+            });
+        }
+        Ok(found)
+    }
+
+    /// Puts an exhausted to-do item of the automation whose table is `table`
+    /// back to PENDING with no retries used: the automation sends its
+    /// commands again at its next tick (within a second
+    /// locally; at the next [`Runtime::retry_due`] on demand). Its last error
+    /// stays until an attempt succeeds. Returns the row as written.
+    pub async fn retry_exhausted(&self, table: &str, id: &str) -> Result<serde_json::Value, RetryError> {
+        let known = self.inner.plugins.values().flat_map(|plugin| &plugin.automations).any(|a| a.table() == table);
+        if !known {
+            return Err(RetryError::UnknownAutomation(table.to_string()));
+        }
+        let queries = &self.inner.stores.queries;
+        let unknown = || RetryError::UnknownItem { table: table.to_string(), id: id.to_string() };
+        let mut row = queries.get(table, id).await?.ok_or_else(unknown)?;
+        let status = row.get("status").and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+        if status != "EXHAUSTED" {
+            return Err(RetryError::NotExhausted { table: table.to_string(), id: id.to_string(), status });
+        }
+        row["status"] = "PENDING".into();
+        row["retryCount"] = 0.into();
+        row["processedAt"] = serde_json::Value::Null;
+        row["pendingCommands"] = serde_json::json!([]);
+        queries.put(table, id, row.clone()).await?;
+        tracing::info!(automation = table, id, "exhausted item put back to pending by hand");
+        Ok(row)
+    }
+}
