@@ -187,6 +187,13 @@ pub enum EngineError {
     Contract(String),
     #[error("stored event cannot be read: {0}")]
     CorruptEvent(String),
+    /// A stored event written by a newer build (its type's version is higher
+    /// than this build declares): not read as an older shape, not skipped;
+    /// the work is retried until the newer code runs here.
+    #[error(
+        "event {event_id} at position {position}: `{event_type}` was stored at version {stored}, but this build knows versions up to {known}"
+    )]
+    NewerEventVersion { event_type: String, stored: u32, known: u32, event_id: String, position: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

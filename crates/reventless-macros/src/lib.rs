@@ -8,12 +8,16 @@
 //!   suffix dropped); `#[tag("cat")]` names the key explicitly.
 //! - A collection field (`Vec`, sets, `Option`) gives one tag per element.
 //! - The wire name is the variant (or struct) name, or its `#[serde(rename)]`.
+//! - `#[event(version = 3, upcasters = [v1_to_v2, v2_to_v3])]` on an event's
+//!   variant (or on an event struct) declares the current version of that
+//!   wire type's data and one upcaster per older version
+//!   (`fn(serde_json::Value) -> serde_json::Value`), checked here.
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote};
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr, parse_macro_input};
 
-#[proc_macro_derive(Event, attributes(tag))]
+#[proc_macro_derive(Event, attributes(tag, event))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     derive(input, "Event")
 }
@@ -65,10 +69,20 @@ fn expand(input: &DeriveInput, marker: &str) -> syn::Result<TokenStream2> {
     let mut names = Vec::new();
     let mut name_arms = Vec::new();
     let mut tag_arms = Vec::new();
+    let mut versions = Vec::new();
     match &input.data {
         Data::Enum(data) => {
+            if let Some(attr) = input.attrs.iter().find(|a| a.path().is_ident("event")) {
+                return Err(syn::Error::new_spanned(
+                    attr,
+                    "put #[event(version = ..)] on the variant whose data changed shape: versions are per event type",
+                ));
+            }
             for variant in &data.variants {
                 let wire = serde_rename(&variant.attrs)?.unwrap_or_else(|| variant.ident.to_string());
+                if let Some(version) = event_version(&variant.attrs)? {
+                    versions.push((wire.clone(), version));
+                }
                 let ident = &variant.ident;
                 let (pattern, adds) = bind_fields(&variant.fields)?;
                 names.push(wire.clone());
@@ -83,6 +97,9 @@ fn expand(input: &DeriveInput, marker: &str) -> syn::Result<TokenStream2> {
         }
         Data::Struct(data) => {
             let wire = serde_rename(&input.attrs)?.unwrap_or_else(|| ty.to_string());
+            if let Some(version) = event_version(&input.attrs)? {
+                versions.push((wire.clone(), version));
+            }
             names.push(wire.clone());
             name_arms.push(quote!(_ => #wire,));
             let (pattern, adds) = bind_fields(&data.fields)?;
@@ -96,6 +113,34 @@ fn expand(input: &DeriveInput, marker: &str) -> syn::Result<TokenStream2> {
     let tag_body =
         if tag_arms.is_empty() { quote!() } else { quote!(#[allow(unused_variables)] match self { #(#tag_arms)* }) };
     let name_body = if name_arms.is_empty() { quote!(match *self {}) } else { quote!(match self { #(#name_arms)* }) };
+    let marker_body = if versions.is_empty() {
+        quote!()
+    } else {
+        let version_arms = versions.iter().map(|(wire, v)| {
+            let number = v.number;
+            quote!(#wire => #number,)
+        });
+        let upcaster_arms = versions.iter().map(|(wire, v)| {
+            let steps = &v.upcasters;
+            quote!(#wire => {
+                const UPCASTERS: &[#spec::Upcaster] = &[#(#steps),*];
+                UPCASTERS
+            })
+        });
+        quote! {
+            fn version(name: &str) -> u32 {
+                match name { #(#version_arms)* _ => #spec::FIRST_VERSION }
+            }
+            fn upcasters(name: &str) -> &'static [#spec::Upcaster] {
+                match name { #(#upcaster_arms)* _ => &[] }
+            }
+        }
+    };
+    if marker != "Event"
+        && let Some(attr) = input.attrs.iter().find(|a| a.path().is_ident("event"))
+    {
+        return Err(syn::Error::new_spanned(attr, "#[event(..)] is for events; commands are not stored"));
+    }
 
     Ok(quote! {
         impl #impl_generics #spec::Message for #ty #ty_generics #where_clause {
@@ -109,8 +154,54 @@ fn expand(input: &DeriveInput, marker: &str) -> syn::Result<TokenStream2> {
                 set
             }
         }
-        impl #impl_generics #spec::#marker for #ty #ty_generics #where_clause {}
+        impl #impl_generics #spec::#marker for #ty #ty_generics #where_clause { #marker_body }
     })
+}
+
+/// A wire type's declared version and its upcasters, oldest first.
+struct EventVersion {
+    number: u32,
+    upcasters: Vec<syn::Expr>,
+}
+
+/// Reads `#[event(version = N, upcasters = [a, b])]`; N - 1 upcasters are
+/// required, so every older version has a way to the current one.
+fn event_version(attrs: &[Attribute]) -> syn::Result<Option<EventVersion>> {
+    let Some(attr) = attrs.iter().find(|a| a.path().is_ident("event")) else {
+        return Ok(None);
+    };
+    let mut number = None;
+    let mut upcasters = Vec::new();
+    attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("version") {
+            let literal: syn::LitInt = meta.value()?.parse()?;
+            let value: u32 = literal.base10_parse()?;
+            if value == 0 {
+                return Err(syn::Error::new_spanned(literal, "versions start at 1"));
+            }
+            number = Some(value);
+        } else if meta.path.is_ident("upcasters") {
+            let list: syn::ExprArray = meta.value()?.parse()?;
+            upcasters = list.elems.into_iter().collect();
+        } else {
+            return Err(meta.error("expected `version = N` or `upcasters = [..]`"));
+        }
+        Ok(())
+    })?;
+    let Some(number) = number else {
+        return Err(syn::Error::new_spanned(attr, "#[event(..)] needs `version = N`"));
+    };
+    let needed = usize::try_from(number - 1).unwrap_or(usize::MAX);
+    if upcasters.len() != needed {
+        return Err(syn::Error::new_spanned(
+            attr,
+            format!(
+                "version {number} needs {needed} upcaster(s), one per older version (v1 → v2, …), in `upcasters = [..]`; found {}",
+                upcasters.len()
+            ),
+        ));
+    }
+    Ok(Some(EventVersion { number, upcasters }))
 }
 
 /// Binds every field of a variant or struct to a local name and returns the

@@ -3,7 +3,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::Tag;
+use crate::{FIRST_VERSION, Tag};
 
 /// Milliseconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -17,10 +17,12 @@ impl Timestamp {
     }
 }
 
-/// Who and what caused an event. Stored as `correlationId`, `causationId`,
-/// `service`, `user`; events written before that spelling (snake_case) read
-/// the same.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Who and what caused an event, and the version of its data's shape.
+/// Stored as `correlationId`, `causationId`, `service`, `user` and
+/// `schemaVersion` (left out at version 1, so events of unversioned types
+/// look as before; absent reads as 1); events written before that spelling
+/// (snake_case) read the same.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventMeta {
     /// Shared by every event and command of one user request.
@@ -33,6 +35,24 @@ pub struct EventMeta {
     pub service: Option<String>,
     /// The caller on whose behalf it was appended.
     pub user: Option<String>,
+    /// The version of the event type's data when it was written; readers
+    /// upcast older ones (see [`crate::upcast`]).
+    #[serde(default = "first_version", skip_serializing_if = "is_first_version")]
+    pub schema_version: u32,
+}
+
+impl Default for EventMeta {
+    fn default() -> Self {
+        Self { correlation_id: None, causation_id: None, service: None, user: None, schema_version: FIRST_VERSION }
+    }
+}
+
+fn first_version() -> u32 {
+    FIRST_VERSION
+}
+
+fn is_first_version(version: &u32) -> bool {
+    *version == FIRST_VERSION
 }
 
 /// The place of an aggregate event in its entity stream.
@@ -109,6 +129,7 @@ mod tests {
             causation_id: Some("c".into()),
             service: Some("Shop".into()),
             user: None,
+            schema_version: 1,
         };
         let written = serde_json::to_value(&meta).unwrap();
         assert_eq!(
@@ -119,5 +140,9 @@ mod tests {
             serde_json::from_str(r#"{"correlation_id":"k","causation_id":"c","service":"Shop","user":null}"#).unwrap();
         assert_eq!(old, meta);
         assert_eq!(serde_json::from_str::<EventMeta>("{}").unwrap(), EventMeta::default());
+        let versioned = EventMeta { schema_version: 3, ..EventMeta::default() };
+        let written = serde_json::to_value(&versioned).unwrap();
+        assert_eq!(written["schemaVersion"], 3);
+        assert_eq!(serde_json::from_value::<EventMeta>(written).unwrap(), versioned);
     }
 }

@@ -28,8 +28,25 @@ pub trait Message: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 
     }
 }
 
-/// Marker for event types (derive with `#[derive(Event)]`).
-pub trait Event: Message {}
+/// An event type (derive with `#[derive(Event)]`): a message that is stored.
+///
+/// Each wire type has a version of its data's shape, 1 unless the variant
+/// declares `#[event(version = N, upcasters = [v1_to_v2, ..])]`; see
+/// [`crate::upcast`] for how stored events of older shapes are read.
+pub trait Event: Message {
+    /// The current version of the wire type `name` (1 unless declared).
+    fn version(name: &str) -> u32 {
+        let _ = name;
+        crate::FIRST_VERSION
+    }
+
+    /// The upcasters of the wire type `name`, oldest first: element 0 turns
+    /// version 1 data into version 2, element 1 version 2 into 3, …
+    fn upcasters(name: &str) -> &'static [crate::Upcaster] {
+        let _ = name;
+        &[]
+    }
+}
 
 /// Marker for command types (derive with `#[derive(Command)]`). Commands
 /// also describe themselves as JSON Schema (`#[derive(JsonSchema)]`), from
@@ -45,6 +62,12 @@ pub enum WireError {
     InvalidData { name: String, message: String },
     #[error("`{derived}` serializes as `{serialized}`: derive and serde disagree on the wire name")]
     NameMismatch { derived: String, serialized: String },
+    /// Written by a newer build than this one (during a rolling deploy, or
+    /// after a rollback): reading it as an older shape would lose data.
+    #[error("`{name}` was stored at version {stored}, but this build knows versions up to {known}")]
+    NewerVersion { name: String, stored: u32, known: u32 },
+    #[error("`{name}` is at version {known} but has {upcasters} upcasters; it needs one per older version")]
+    MissingUpcaster { name: String, known: u32, upcasters: usize },
 }
 
 /// Splits a message into its wire name and its data.

@@ -40,7 +40,7 @@ pub mod prelude {
 /// Test support: Given/When/Then for components (feature `testing`).
 #[cfg(feature = "testing")]
 pub mod testing {
-    pub use reventless_core::testing::{AggregateTest, ProjectionTest, SliceTest, Then};
+    pub use reventless_core::testing::{AggregateTest, ProjectionTest, SliceTest, Then, stored_event};
 }
 
 // The project's markdown, compiled and run as doc tests (`cargo test --doc`):

@@ -9,7 +9,9 @@ pub use aggregate::{STATE_CACHE_CAPACITY, StateCache, encode_stream_events, exec
 pub use projection::{ProjectionRows, apply_action, project_batch, project_events};
 pub use slice::{decision_condition, execute_slice, fold_slice, slice_entity_id};
 
-use reventless_spec::{Event, EventEnvelope, EventMeta, Message, NewEvent, from_wire, to_wire};
+use reventless_spec::{
+    Event, EventEnvelope, EventMeta, Message, NewEvent, WireError, decode_envelope, to_wire, upcast_envelope,
+};
 
 use crate::outcome::EngineError;
 use crate::store::Stores;
@@ -25,20 +27,44 @@ pub struct ExecutionContext {
     pub meta: EventMeta,
 }
 
-/// Reads a stored event back into the user's type.
+/// Reads a stored event back into the user's type, upcasting data stored at
+/// an older version of its type. Every typed reader (decisions, projections,
+/// automations, publishers, the test harness) goes through here.
 pub fn decode_event<E: Event>(envelope: &EventEnvelope) -> Result<E, EngineError> {
-    from_wire::<E>("event", &envelope.event_type, envelope.data.clone()).map_err(|e| {
-        EngineError::CorruptEvent(format!("event {} at position {}: {e}", envelope.event_id, envelope.position))
-    })
+    decode_envelope::<E>(envelope).map_err(|e| read_error(envelope, e))
 }
 
-/// Turns decided events into appendable ones carrying `meta`.
+/// The stored event with its data in the current shape of its type (and
+/// `meta.schema_version` set to it), for readers of JSON rather than `E`.
+/// Events of other types come back unchanged.
+pub fn upcast_event<E: Event>(envelope: &EventEnvelope) -> Result<EventEnvelope, EngineError> {
+    upcast_envelope::<E>(envelope).map_err(|e| read_error(envelope, e))
+}
+
+fn read_error(envelope: &EventEnvelope, error: WireError) -> EngineError {
+    match error {
+        WireError::NewerVersion { name, stored, known } => EngineError::NewerEventVersion {
+            event_type: name,
+            stored,
+            known,
+            event_id: envelope.event_id.to_string(),
+            position: envelope.position,
+        },
+        other => {
+            EngineError::CorruptEvent(format!("event {} at position {}: {other}", envelope.event_id, envelope.position))
+        }
+    }
+}
+
+/// Turns decided events into appendable ones carrying `meta` and the
+/// current version of each event's type.
 pub fn encode_events<E: Event>(events: &[E], meta: &EventMeta) -> Result<Vec<NewEvent>, EngineError> {
     events
         .iter()
         .map(|event| {
             let (name, data) = to_wire(event).map_err(|e| EngineError::Contract(e.to_string()))?;
-            Ok(NewEvent::new(name, event.tags(), data).with_meta(meta.clone()))
+            let meta = EventMeta { schema_version: E::version(name), ..meta.clone() };
+            Ok(NewEvent::new(name, event.tags(), data).with_meta(meta))
         })
         .collect()
 }

@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use reventless_spec::{
-    Action, Aggregate, AutomationSlice, EventEnvelope, Extension, ExtensionPoint, Message, OutboundTranslationSlice,
-    ReadModel, StateChangeSlice, TodoRow, TodoStatus, from_wire, to_wire,
+    Action, Aggregate, AutomationSlice, Event, EventEnvelope, Extension, ExtensionPoint, Message,
+    OutboundTranslationSlice, ReadModel, StateChangeSlice, TodoRow, TodoStatus, from_wire, to_wire,
 };
 
 use super::{
     AutomationHandler, BoxFuture, CommandHandler, ComponentKind, ComponentManifest, EventSource, ExtensionHandler,
     InboundHandler, LogKind, LogRef, PreparedCommand, ProjectionHandler, PublisherHandler,
 };
-use crate::engine::{StateCache, execute_aggregate, execute_slice, project_batch};
+use crate::engine::{StateCache, execute_aggregate, execute_slice, project_batch, upcast_event};
 use crate::outcome::{CommandRequest, EngineError};
 use crate::store::{QueryStore, RowOp};
 
@@ -97,6 +97,8 @@ impl<A: Aggregate> CommandHandler for AggregateHandler<A> {
             event_type: TypeId::of::<A::Event>(),
             event_type_name: std::any::type_name::<A::Event>(),
             event_names: <A::Event as Message>::NAMES,
+            version_of: <A::Event as Event>::version,
+            upcast: upcast_event::<A::Event>,
         }
     }
 }
@@ -168,6 +170,8 @@ impl<S: StateChangeSlice> CommandHandler for SliceHandler<S> {
             event_type: TypeId::of::<S::Event>(),
             event_type_name: std::any::type_name::<S::Event>(),
             event_names: <S::Event as Message>::NAMES,
+            version_of: <S::Event as Event>::version,
+            upcast: upcast_event::<S::Event>,
         }
     }
 }

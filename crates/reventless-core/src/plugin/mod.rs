@@ -22,6 +22,7 @@ use crate::store::{QueryStore, RowOp};
 mod checks;
 mod components;
 mod topics;
+pub(crate) mod upcast;
 
 use checks::check_event_names;
 pub use components::inbound_audit_table;
@@ -177,6 +178,11 @@ pub struct EventSource {
     pub event_type_name: &'static str,
     /// The wire names of the event type's variants.
     pub event_names: &'static [&'static str],
+    /// The current version of a wire name of the event type.
+    pub version_of: fn(&str) -> u32,
+    /// A stored event of the event type in its current shape (see
+    /// [`crate::engine::upcast_event`]).
+    pub upcast: fn(&EventEnvelope) -> Result<EventEnvelope, EngineError>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -26,6 +26,7 @@ pub mod explore;
 mod followers;
 mod locks;
 mod row_notices;
+mod upcast;
 mod worker;
 
 pub use correlation::{CORRELATION_HEADER, current_correlation, with_correlation};
@@ -572,6 +573,7 @@ impl Runtime {
                 causation_id: Some(request.command_id.clone()),
                 service: Some(request.plugin.clone()),
                 user: request.caller.user_id.clone(),
+                ..EventMeta::default()
             },
         }
     }

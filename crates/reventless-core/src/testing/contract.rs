@@ -53,6 +53,7 @@ pub async fn aggregate_append_and_read_back(stores: Stores) {
         causation_id: Some("cmd-1".into()),
         service: Some("Shop".into()),
         user: Some("u1".into()),
+        ..EventMeta::default()
     };
     let first = event("Registered", &["customer:c1"], json!({"email": "a@b.c"})).with_meta(meta.clone());
     let second = event("EmailChanged", &[], json!({"email": "x@y.z", "n": 1.5}));

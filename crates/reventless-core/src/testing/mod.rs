@@ -2,5 +2,7 @@
 //! components and the store contract suite for adapter implementations.
 pub mod contract;
 mod gwt;
+mod stored;
 
 pub use gwt::{AggregateTest, ProjectionTest, SliceTest, Then};
+pub use stored::stored_event;
