@@ -8,6 +8,8 @@ mod ours;
 mod peers;
 mod raw;
 mod report;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
