@@ -513,3 +513,40 @@ async fn a_lease_has_one_holder_and_goes_with_its_connection() {
     drop(held);
     assert!(mine.try_acquire("follower:x").await.unwrap().is_none(), "a new connection does not steal it");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_whose_connection_stops_answering_stops_counting_as_held() {
+    let url = shared_cluster().fresh_database().unwrap();
+    let db = PgDatabase::connect(&url, PgOptions { pool_size: 2 }).await.unwrap();
+    let (mine, theirs) = (PgLeases::new(db.clone()), PgLeases::new(db.clone()));
+    let held = mine.try_acquire("follower:s").await.unwrap().unwrap();
+    let admin = db.client().await.unwrap();
+    let backend: i32 = admin
+        .query_one(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 1380275796 AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // The server process behind the lease connection hangs (as a network that drops everything).
+    let signal = |name: &str| {
+        let sent = std::process::Command::new("kill").args([name, &backend.to_string()]).status().unwrap();
+        assert!(sent.success(), "kill {name} {backend}");
+    };
+    signal("-STOP");
+    let silent = Instant::now();
+    let lost = tokio::time::timeout(Duration::from_secs(10), held.lost()).await;
+    let after = silent.elapsed();
+    signal("-CONT");
+    lost.expect("the guard reports the lease lost");
+    assert!(!held.is_held());
+    assert!(after >= Duration::from_secs(2), "not before the answer limit: {after:?}");
+    eprintln!("a silent lease connection counted as lost after {after:?}");
+    // Its connection is closed: once the server notices, the lock is free.
+    eventually("s to be free", Duration::from_secs(5), || async {
+        theirs.try_acquire("follower:s").await.unwrap().is_some()
+    })
+    .await;
+}
