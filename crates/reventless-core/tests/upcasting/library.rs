@@ -131,6 +131,7 @@ impl StateChangeSlice for LendBook {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(crate = "reventless_spec::schemars")]
+#[serde(rename_all = "camelCase")]
 pub struct BookRow {
     pub title: String,
     pub pages: u32,
@@ -162,12 +163,26 @@ pub fn library() -> reventless_core::Plugin {
     reventless_core::Plugin::new("Library").aggregate::<Book>().state_change_slice::<LendBook>().read_model::<Books>()
 }
 
-/// `BookAdded` as each older build stored it (data, and meta without a
-/// version for v1, as written before versioning existed).
+/// `BookAdded` as each build stored it: (data, meta). v1 was written before
+/// versioning existed (no version in its meta, which was still snake_case);
+/// v4 is what a newer build than this one would write.
 pub fn book_added_as_stored(version: u32, id: &str) -> (Value, Value) {
     match version {
         1 => (json!({"book_id": id, "name": "Dune"}), json!({"correlation_id": "old", "service": "Library"})),
         2 => (json!({"book_id": id, "title": "Dune"}), json!({"correlationId": "old", "schemaVersion": 2})),
+        3 => (json!({"book_id": id, "title": "Dune", "pages": 412}), json!({"schemaVersion": 3})),
         other => (json!({"book_id": id, "title": "Dune", "pages": 412, "isbn": "x"}), json!({"schemaVersion": other})),
     }
+}
+
+/// Appends `BookAdded` of `version` for `id` as an older (or newer) build
+/// did: untyped, its data and meta exactly as that build wrote them.
+#[allow(dead_code)] // not every platform's test writes through the store
+pub async fn append_as_stored(stores: &reventless_core::Stores, version: u32, id: &str) -> u64 {
+    let (data, meta) = book_added_as_stored(version, id);
+    let meta = serde_json::from_value(meta).unwrap();
+    let tag = reventless_spec::Tag::new("book", id).unwrap();
+    let event = reventless_spec::NewEvent::new("BookAdded", vec![tag], data).with_meta(meta);
+    let stream = reventless_core::store::StreamRef { aggregate: "Book", id };
+    stores.events.append_to_stream("Library", stream, 0, vec![event]).await.unwrap().last_position
 }
