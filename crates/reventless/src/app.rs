@@ -24,6 +24,8 @@ pub enum AppError {
     Postgres(#[from] reventless_postgres::StartError),
     #[error(transparent)]
     Api(#[from] reventless_graphql::BuildError),
+    #[error(transparent)]
+    Replay(#[from] reventless_core::runtime::replay::ReplayError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: std::net::SocketAddr, source: std::io::Error },
     #[error("{path}:{line}: {message}")]
@@ -78,6 +80,18 @@ enum AppCommand {
         #[command(flatten)]
         storage: StorageArgs,
         /// Print one JSON object per phase instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild a read model from its first event into a new table and switch
+    /// to it when caught up; a `dev` process on the same database keeps
+    /// serving the old rows until then.
+    Replay {
+        /// The read model: `Plugin.ReadModel` (e.g. `Shop.Orders`).
+        read_model: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Print progress and the outcome as JSON lines instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -226,6 +240,11 @@ impl App {
                 let seed = seed_source(size);
                 runtime.block_on(crate::seed::run_seed(self.plugins, self.capabilities, &storage, seed, size, json))?;
             }
+            AppCommand::Replay { read_model, storage, json } => {
+                let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+                let replay = crate::replay::run_replay(self.plugins, self.capabilities, &storage, &read_model, json);
+                runtime.block_on(replay)?;
+            }
             AppCommand::Manifest { plugin } => {
                 let manifests = self.manifests(plugin.as_deref())?;
                 let mut out = std::io::stdout().lock();
@@ -252,9 +271,10 @@ mod tests {
 
     fn storage(args: &[&str]) -> super::StorageArgs {
         match Cli::try_parse_from(args).unwrap().command {
-            AppCommand::Dev { storage, .. } | AppCommand::Script { storage, .. } | AppCommand::Seed { storage, .. } => {
-                storage
-            }
+            AppCommand::Dev { storage, .. }
+            | AppCommand::Script { storage, .. }
+            | AppCommand::Seed { storage, .. }
+            | AppCommand::Replay { storage, .. } => storage,
             AppCommand::Manifest { .. } => panic!("no storage"),
         }
     }
@@ -266,6 +286,7 @@ mod tests {
             vec!["app", "dev", "--postgres", url],
             vec!["app", "seed", "--sample", "--postgres", url],
             vec!["app", "script", "commands.jsonl", "--postgres", url],
+            vec!["app", "replay", "Shop.Orders", "--postgres", url],
         ] {
             let chosen = storage(&args);
             assert_eq!(chosen.postgres.as_deref(), Some(url));

@@ -17,6 +17,7 @@ pub use reventless_core::{
 
 mod app;
 mod dev;
+mod replay;
 mod script;
 mod seed;
 pub use app::{App, AppError, StorageArgs};

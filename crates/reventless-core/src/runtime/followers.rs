@@ -217,6 +217,8 @@ pub(super) struct ProjectionFollower {
     pub(super) consumes: BTreeSet<String>,
     /// Its runtime, as row-change notices name it.
     pub(super) origin: u64,
+    /// The table each batch writes (a replay may have switched it).
+    pub(super) tables: super::replay::tables::BatchTables,
 }
 
 #[async_trait::async_trait]
@@ -230,7 +232,7 @@ impl Follower for ProjectionFollower {
     }
 
     async fn apply(&self, events: &[EventEnvelope], advance: Checkpoint) -> Result<(), EngineError> {
-        let queries = &self.stores.queries;
+        let queries = self.tables.for_batch(self.handler.table(), events, &advance).await?;
         let ops = self.handler.project(queries.as_ref(), events).await?;
         let changed: Vec<String> = ops
             .iter()

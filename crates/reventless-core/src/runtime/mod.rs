@@ -25,6 +25,7 @@ pub mod correlation;
 pub mod explore;
 mod followers;
 mod locks;
+pub mod replay;
 mod row_notices;
 mod upcast;
 mod worker;
@@ -129,6 +130,8 @@ struct Inner {
     command_topics: BTreeMap<String, BTreeMap<String, String>>,
     /// Every extension of the hosted plugins: (plugin, extension).
     extensions: Vec<(String, Arc<dyn crate::plugin::ExtensionHandler>)>,
+    /// The read models' table pointers (replays switch them).
+    read_model_tables: Arc<replay::ReadModelTables>,
 }
 
 /// How a runtime runs its background work.
@@ -295,6 +298,10 @@ impl Runtime {
                 }
             }
         }
+        // Read models are read through their table pointers (see `replay`).
+        let read_model_tables =
+            Arc::new(replay::ReadModelTables::new(stores.queries.clone(), replay::read_model_tables(&resolved)));
+        let stores = Stores { queries: read_model_tables.clone(), ..stores };
         let (shutdown, _) = watch::channel(false);
         let row_changes = broadcast::channel(ROW_CHANGE_CAPACITY).0;
         // Tells this runtime's row-change notices from other processes' ones.
@@ -321,6 +328,7 @@ impl Runtime {
                     row_changes: row_changes.clone(),
                     consumes: projection.handler.manifest().consumes.into_iter().collect(),
                     origin,
+                    tables: replay::tables::BatchTables::new(read_model_tables.clone()),
                 };
                 let sources = follow(projection.handler.table(), &projection.sources);
                 let automation = plugin.automations.iter().find(|a| a.table() == projection.handler.table());
@@ -377,6 +385,7 @@ impl Runtime {
                 on_demand: tokio::sync::Mutex::new(Vec::new()),
                 command_topics,
                 extensions: all_extensions,
+                read_model_tables,
             }),
         };
         for (plugin, projection, automation, sources, component) in automation_workers {
