@@ -1,6 +1,8 @@
 //! A person's view: headless Chromium opens GraphiQL on a running server,
-//! runs a mutation and a query, and the results show on the page. The
-//! screenshot is kept at `target/browser/graphiql.png`.
+//! runs a mutation and a query, and the results show on the page; the event
+//! explorer shows that mutation's event and the row it projected. The
+//! screenshots are kept at `target/browser/graphiql.png` and
+//! `target/browser/explorer-*.png`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` and GraphiQL's files in
 //! `target/graphiql-assets` (`scripts/fetch-graphiql`); `scripts/test`
@@ -125,6 +127,86 @@ impl Driver {
             .await;
         shown.as_str().unwrap().to_string()
     }
+
+    async fn screenshot(&self, name: &str) {
+        let screenshot = self.call(reqwest::Method::GET, "/screenshot", Value::Null).await;
+        let encoded = screenshot.as_str().unwrap_or_else(|| panic!("no screenshot: {screenshot}"));
+        let png = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        let dir = workspace_target().join("browser");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), &png).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_shows_a_commands_event_and_a_row() {
+    let runtime = reventless::local::start_in_memory(vec![catalog::standalone()]).unwrap();
+    let schema = reventless::graphql::build_schema(&runtime).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(reventless::local::server::serve(
+        runtime.clone(),
+        schema,
+        Default::default(),
+        listener,
+        std::future::pending(),
+    ));
+    let mutation = r#"mutation { Catalog_AddCategory(categoryId: "books", name: "Books") { status } }"#;
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{server}/graphql"))
+        .header("x-user-id", "merch")
+        .header("x-user-roles", "Merchandiser")
+        .json(&json!({"query": mutation}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["data"]["Catalog_AddCategory"]["status"], "ACCEPTED", "{answer}");
+    runtime.wait_for_projections().await.unwrap();
+
+    let driver = Driver::start().await;
+    driver.call(reqwest::Method::POST, "/url", json!({"url": format!("{server}/explorer#events")})).await;
+    let event = driver
+        .wait_for(
+            "the command's event",
+            "const e = [...document.querySelectorAll('#event-list .event')] \
+               .find(e => e.querySelector('.type').textContent === 'CategoryAdded'); \
+             if (!e) return ''; e.open = true; return e.innerText;",
+        )
+        .await;
+    let event = event.as_str().unwrap();
+    assert!(event.contains("category:books"), "its tag: {event}");
+    assert!(event.contains("\"name\": \"Books\""), "its payload: {event}");
+    assert!(event.contains("\"service\": \"Catalog\""), "its metadata: {event}");
+    driver.screenshot("explorer-events.png").await;
+
+    driver.script("document.querySelector('nav button[data-tab=\"read-models\"]').click();", json!([])).await;
+    driver
+        .wait_for(
+            "the read models",
+            "const r = document.querySelector('#read-model-list tr[data-table=\"Catalog_Categories\"]'); \
+             if (!r) return false; r.click(); return true;",
+        )
+        .await;
+    let row = driver
+        .wait_for(
+            "the category row",
+            "const r = document.querySelector('#rows .row[data-id=\"books\"]'); return r ? r.innerText : '';",
+        )
+        .await;
+    assert!(row.as_str().unwrap().contains("\"name\": \"Books\""), "{row}");
+    let lags = driver
+        .script(
+            "return [...document.querySelectorAll('#read-model-list tbody td:last-child')].map(td => td.textContent);",
+            json!([]),
+        )
+        .await;
+    assert_eq!(lags, json!(["0", "0", "0", "0"]), "every read model caught up with the log");
+    driver.screenshot("explorer-read-model.png").await;
+    let _ = driver.call(reqwest::Method::DELETE, "", Value::Null).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,13 +11,17 @@ pub struct FollowerCheckpoint {
     pub name: String,
     /// The log it follows.
     pub log: String,
-    /// The last position it applied (as stored, so other processes' work counts).
+    /// The last position it has passed: its stored checkpoint (other
+    /// processes' work counts), or further where this process's follower
+    /// passed events of types it ignores (it stores no checkpoint for those).
     pub position: u64,
     /// The log's last position.
     pub head: u64,
-    /// Events of the log it has not applied yet (`head - position`; some may
-    /// be of types it ignores, which it passes in its next batch).
+    /// Positions of the log it has not passed yet (`head - position`).
     pub lag: u64,
+    /// Why it is not moving, if it is failing or stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Why an exhausted item could not be retried.
@@ -47,13 +51,16 @@ impl Runtime {
                     head
                 }
             };
-            let position = self.inner.stores.queries.checkpoint(&projection.name).await?;
+            let stored = self.inner.stores.queries.checkpoint(&projection.name).await?;
+            let progress = projection.progress.borrow().clone();
+            let position = stored.max(progress.position);
             found.push(FollowerCheckpoint {
                 name: projection.name.clone(),
                 log: projection.source.name.clone(),
                 position,
                 head,
                 lag: head.saturating_sub(position),
+                error: progress.stopped.or(progress.error),
             });
         }
         Ok(found)

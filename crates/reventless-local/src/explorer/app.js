@@ -153,7 +153,8 @@ loaders['read-models'] = async () => {
   const body = $('#read-model-list tbody');
   body.replaceChildren();
   for (const model of models) {
-    const progress = model.checkpoints.map((c) => `${c.log}: ${c.position} / ${c.head}`).join('; ');
+    const progress = model.checkpoints
+      .map((c) => `${c.log}: ${c.position} / ${c.head}` + (c.error ? ` (${c.error})` : '')).join('; ');
     const row = el('tr', { class: 'clickable', 'data-table': model.table, onclick: () => guarded(() => selectRows(row, model.table)) },
       el('td', {}, model.plugin), el('td', {}, model.name), el('td', {}, model.kind), el('td', {}, model.table),
       el('td', {}, progress), el('td', { class: model.lag > 0 ? 'lagging' : 'caught-up' }, model.lag));
