@@ -166,6 +166,13 @@ impl Replay {
         }
     }
 
+    /// Reads at most `events` per batch (default 512): smaller batches
+    /// report progress more often and keep each commit small.
+    pub fn with_batch(mut self, events: usize) -> Self {
+        self.batch = events.max(1);
+        self
+    }
+
     pub fn progress(&self) -> &ReplayProgress {
         &self.progress
     }
