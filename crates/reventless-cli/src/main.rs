@@ -1,11 +1,13 @@
 //! `reventless`: deploys a project's plugins to AWS (or the emulator) from
-//! `reventless.toml`: `plan`, `deploy`, `status`, `logs`, `destroy`, `outputs`, `emulate`.
+//! `reventless.toml`: `plan`, `deploy`, `status`, `logs`, `destroy`, `outputs`, `emulate`;
+//! `new` starts a project.
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod emulate;
 mod logs;
+mod new;
 
 use clap::{Parser, Subcommand};
 use reventless_aws::deploy::apply::{Change, Clients};
@@ -49,6 +51,10 @@ struct Target {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Create a project outside this repository: a Library plugin (aggregate,
+    /// DCB slices, read model, automation) with Given/When/Then tests, the app
+    /// binary (`cargo run -- dev`), Lambda bootstraps and `reventless.toml`.
+    New(new::Args),
     /// Show what a deploy would change (+ create, ~ update, - delete).
     Plan {
         #[command(flatten)]
@@ -218,8 +224,12 @@ fn confirm(deletions: &[&Change], config: &ProjectConfig) -> Result<bool, String
 }
 
 async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
+    if let Command::New(args) = &cli.command {
+        return new::run(args, cli.json);
+    }
     let progress = |line: String| eprintln!("{line}");
     let stage = match &cli.command {
+        Command::New(_) => unreachable!("answered above"),
         Command::Plan { target } | Command::Deploy { target, .. } | Command::Status { target } => target.stage.clone(),
         Command::Destroy { stage, .. } | Command::Outputs { stage } | Command::Emulate { stage, .. } => stage.clone(),
         Command::Logs(args) => args.stage.clone(),
@@ -357,7 +367,7 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Emulate { .. } => unreachable!("answered above"),
+        Command::Emulate { .. } | Command::New(_) => unreachable!("answered above"),
         Command::Logs(args) => return logs::run(&clients, &config, args, cli.json).await,
         Command::Outputs { .. } => {
             let outputs = run::outputs(&clients, &config).await.map_err(|e| e.to_string())?;
