@@ -117,14 +117,25 @@ impl Worker {
     pub(super) fn spawn_supervised(self) -> JoinHandle<()> {
         let progress: Vec<watch::Sender<Progress>> = self.sources.iter().map(|s| s.progress.clone()).collect();
         let component = self.component.clone();
+        let shutdown = self.shutdown.clone();
         let task = tokio::spawn(self.run());
         tokio::spawn(async move {
             let reason = match task.await {
-                Ok(()) => "its task ended".to_string(),
-                Err(error) if error.is_panic() => format!("it panicked: {}", panic_message(error.into_panic())),
-                Err(error) => format!("its task was cancelled: {error}"),
+                // Asked to: a shutdown is not news worth an error line.
+                Ok(()) if *shutdown.borrow() => {
+                    tracing::debug!(follower = component, "follower stopped at shutdown");
+                    "the runtime shut down".to_string()
+                }
+                ended => {
+                    let reason = match ended {
+                        Ok(()) => "its task ended".to_string(),
+                        Err(error) if error.is_panic() => format!("it panicked: {}", panic_message(error.into_panic())),
+                        Err(error) => format!("its task was cancelled: {error}"),
+                    };
+                    tracing::error!(follower = component, reason, "follower stopped; it applies nothing more");
+                    reason
+                }
             };
-            tracing::error!(follower = component, reason, "follower stopped; it applies nothing more");
             for sender in progress {
                 sender.send_modify(|p| p.stopped = Some(reason.clone()));
             }
