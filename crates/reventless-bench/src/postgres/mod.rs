@@ -8,6 +8,7 @@ mod ours;
 mod peers;
 mod raw;
 mod report;
+mod server;
 #[cfg(test)]
 mod tests;
 
@@ -41,6 +42,10 @@ pub struct Measured {
     pub ops_per_sec: f64,
     pub p50_us: u32,
     pub p99_us: u32,
+    /// Write transactions the server ran per command (see [`server`]).
+    pub xacts_per_command: f64,
+    /// WAL bytes the server wrote per command.
+    pub wal_bytes_per_command: f64,
 }
 
 impl Measured {
@@ -51,6 +56,8 @@ impl Measured {
             ops_per_sec: commands as f64 / elapsed.as_secs_f64(),
             p50_us: latencies.percentile(0.5),
             p99_us: latencies.percentile(0.99),
+            xacts_per_command: 0.0,
+            wal_bytes_per_command: 0.0,
         }
     }
 }
@@ -148,49 +155,56 @@ pub async fn run(options: Options) -> Result<(), String> {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
     );
 
+    let probe = server::ServerProbe::connect(&url).await?;
     report.header();
     let mut at_64 = None;
     for clients in CLIENTS {
         eprintln!("{clients} client(s): raw inserts, cqrs-es, disintegrate, reventless…");
-        let raw = raw::single_inserts(&url, clients, phase).await?;
-        let cqrs_es = peer_distinct(&peers, Peer::CqrsEs, &format!("{run_id}-d{clients}"), clients, phase).await?;
-        let disintegrate =
-            peer_distinct(&peers, Peer::Disintegrate, &format!("{run_id}-d{clients}"), clients, phase).await?;
-        let references =
-            References { raw: raw.ops_per_sec, cqrs_es: cqrs_es.ops_per_sec, disintegrate: disintegrate.ops_per_sec };
-        report.line(&Line::new("reference/raw-pg/single-insert", "raw", clients, &raw, 0, &references, &settings));
-        for (peer, run) in [(Peer::CqrsEs, &cqrs_es), (Peer::Disintegrate, &disintegrate)] {
+        let before = probe.read().await?;
+        let raw = probe.attribute(before, raw::single_inserts(&url, clients, phase).await?).await?;
+        let mut peer_runs = Vec::new();
+        for peer in Peer::ALL {
+            let before = probe.read().await?;
+            let run = peer_distinct(&peers, peer, &format!("{run_id}-d{clients}"), clients, phase).await?;
             let measured = Measured {
                 commands: run.commands,
                 ops_per_sec: run.ops_per_sec,
                 p50_us: run.p50_us,
                 p99_us: run.p99_us,
+                xacts_per_command: 0.0,
+                wal_bytes_per_command: 0.0,
             };
+            peer_runs.push((peer, probe.attribute(before, measured).await?, run.conflicts_retried));
+        }
+        let ops_of = |wanted: Peer| {
+            peer_runs.iter().find(|(peer, ..)| *peer == wanted).map(|(_, m, _)| m.ops_per_sec).unwrap_or(0.0)
+        };
+        let references = References {
+            raw: raw.ops_per_sec,
+            cqrs_es: ops_of(Peer::CqrsEs),
+            disintegrate: ops_of(Peer::Disintegrate),
+        };
+        report.line(&Line::new("reference/raw-pg/single-insert", "raw", clients, &raw, 0, &references, &settings));
+        for (peer, measured, conflicts_retried) in &peer_runs {
             let name = format!("reference/{}/register", peer.name());
-            report.line(&Line::new(
-                &name,
-                peer.stack(),
-                clients,
-                &measured,
-                run.conflicts_retried,
-                &references,
-                &settings,
-            ));
+            report.line(&Line::new(&name, peer.stack(), clients, measured, *conflicts_retried, &references, &settings));
         }
 
         let runtime = Runtime::start(ours::stores(&db).await?, vec![workload::plugin_without_views()])
             .map_err(|e| e.to_string())?;
+        let before = probe.read().await?;
         let ours = ours::distinct(&runtime, &format!("{run_id}-o{clients}"), clients, phase, false).await;
         runtime.shutdown().await;
-        let ours = ours?;
+        let ours = probe.attribute(before, ours?).await?;
         report.line(&Line::new("commands/dcb/register", "reventless", clients, &ours, 0, &references, &settings));
 
         // With the read models, timed until they have applied every command.
         let runtime = Runtime::start(ours::stores(&db).await?, vec![workload::plugin()]).map_err(|e| e.to_string())?;
         runtime.wait_for_projections_within(Duration::from_secs(600)).await.map_err(|e| e.to_string())?;
+        let before = probe.read().await?;
         let settled = ours::distinct(&runtime, &format!("{run_id}-s{clients}"), clients, phase, true).await;
         runtime.shutdown().await;
-        let settled = settled?;
+        let settled = probe.attribute(before, settled?).await?;
         report.line(&Line::new(
             "commands/dcb/register/settled",
             "reventless",

@@ -109,6 +109,9 @@ pub struct Line {
     p99_us: u32,
     /// Concurrency conflicts the peer met and retried (distinct ids).
     conflicts_retried: u64,
+    /// Write transactions the server ran per command (1.0: one commit each).
+    xacts_per_command: f64,
+    wal_bytes_per_command: f64,
     reference_raw_single_insert: f64,
     ratio_raw_single_insert: f64,
     reference_cqrs_es: f64,
@@ -146,6 +149,8 @@ impl Line {
             p50_us: measured.p50_us,
             p99_us: measured.p99_us,
             conflicts_retried,
+            xacts_per_command: measured.xacts_per_command,
+            wal_bytes_per_command: measured.wal_bytes_per_command,
             reference_raw_single_insert: references.raw,
             ratio_raw_single_insert: ratio(ops, references.raw),
             reference_cqrs_es: references.cqrs_es,
@@ -254,8 +259,18 @@ impl PgReport {
     pub fn header(&self) {
         if !self.json {
             println!(
-                "{:<34} {:<40} {:>7} {:>9} {:>8} {:>8} {:>7} {:>8} {:>8}",
-                "name", "system", "clients", "ops/s", "p50 µs", "p99 µs", "×raw", "×cqrs-es", "×disint."
+                "{:<34} {:<40} {:>7} {:>9} {:>8} {:>8} {:>7} {:>8} {:>8} {:>8} {:>8}",
+                "name",
+                "system",
+                "clients",
+                "ops/s",
+                "p50 µs",
+                "p99 µs",
+                "×raw",
+                "×cqrs-es",
+                "×disint.",
+                "xacts/op",
+                "WAL B/op"
             );
         }
     }
@@ -265,7 +280,7 @@ impl PgReport {
             return self.emit(line);
         }
         println!(
-            "{:<34} {:<40} {:>7} {:>9.0} {:>8} {:>8} {:>7.2} {:>8.2} {:>8.2}",
+            "{:<34} {:<40} {:>7} {:>9.0} {:>8} {:>8} {:>7.2} {:>8.2} {:>8.2} {:>8.2} {:>8.0}",
             line.name,
             line.system,
             line.clients,
@@ -274,7 +289,9 @@ impl PgReport {
             line.p99_us,
             line.ratio_raw_single_insert,
             line.ratio_cqrs_es,
-            line.ratio_disintegrate
+            line.ratio_disintegrate,
+            line.xacts_per_command,
+            line.wal_bytes_per_command
         );
     }
 
@@ -335,14 +352,15 @@ impl PgReport {
             if self.json {
                 self.emit(&target);
             } else {
+                let wanted = if target.target.starts_with("duplicates") {
+                    "= 0".to_string()
+                } else {
+                    format!("≥ {:.1}", target.wanted)
+                };
                 println!(
-                    "target {:<44} ≥ {:<5} measured {:>7.2}  {}",
+                    "target {:<52} {:<7} measured {:>7.2}  {}",
                     target.target,
-                    if target.target.starts_with("duplicates") {
-                        "0".to_string()
-                    } else {
-                        format!("{:.1}", target.wanted)
-                    },
+                    wanted,
                     target.measured,
                     if target.met { "met" } else { "MISSED" }
                 );
