@@ -186,12 +186,26 @@ function itemCard(table, item) {
     json(row.item));
 }
 
-async function loadItems(table) {
-  const page = await api(`automations/${encodeURIComponent(table)}/items?first=100`);
+let itemsCursor = null;
+
+async function loadItems(table, after) {
+  const params = new URLSearchParams({ first: '50' });
+  const status = $('#item-status').value;
+  if (status) params.set('status', status);
+  if (after) params.set('after', after);
+  const page = await api(`automations/${encodeURIComponent(table)}/items?` + params);
   itemsTable = table;
-  $('#items-title').textContent = `${table}: ${page.totalCount} items`;
-  $('#items').replaceChildren(...page.rows.map((item) => itemCard(table, item)));
+  $('#items-filter').hidden = false;
+  $('#items-title').textContent = `${table}: ${page.totalCount} ${status ? status.toLowerCase() + ' ' : ''}items`;
+  const list = $('#items');
+  if (!after) list.replaceChildren();
+  list.append(...page.rows.map((item) => itemCard(table, item)));
+  itemsCursor = page.hasNextPage ? page.endCursor : null;
+  $('#more-items').hidden = itemsCursor === null;
 }
+
+$('#item-status').addEventListener('change', () => guarded(() => loadItems(itemsTable, null)));
+$('#more-items').addEventListener('click', () => guarded(() => loadItems(itemsTable, itemsCursor)));
 
 async function retryItem(table, id) {
   await api(`automations/${encodeURIComponent(table)}/items/${encodeURIComponent(id)}/retry`, { method: 'POST' });
@@ -207,12 +221,12 @@ loaders.automations = async () => {
   for (const automation of automations) {
     const counts = Object.entries(automation.counts).filter(([, n]) => n > 0)
       .map(([status, n]) => el('span', { class: 'tag status-' + status }, `${status} ${n}`));
-    body.append(el('tr', { class: 'clickable', 'data-table': automation.table, onclick: () => guarded(() => loadItems(automation.table)) },
+    body.append(el('tr', { class: 'clickable', 'data-table': automation.table, onclick: () => guarded(() => loadItems(automation.table, null)) },
       el('td', {}, automation.plugin), el('td', {}, automation.name), el('td', {}, automation.table),
       el('td', {}, automation.maxRetries), el('td', {}, counts)));
   }
   if (automations.length === 0) body.append(el('tr', {}, el('td', { colspan: 5 }, 'No automations.')));
-  if (itemsTable) await loadItems(itemsTable);
+  if (itemsTable) await loadItems(itemsTable, null);
 };
 
 showTab();
