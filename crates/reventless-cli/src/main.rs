@@ -8,6 +8,7 @@ use std::process::ExitCode;
 mod emulate;
 mod logs;
 mod new;
+mod replay;
 
 use clap::{Parser, Subcommand};
 use reventless_aws::deploy::apply::{Change, Clients};
@@ -98,6 +99,10 @@ enum Command {
         #[arg(long)]
         stage: String,
     },
+    /// Rebuild a read model of the stage from its first event into a new
+    /// table (the plugin's read-model function folds it), switching to it
+    /// when caught up; the old rows are served until then.
+    Replay(replay::Args),
     /// The stage's function logs (CloudWatch Logs): time, function, level,
     /// message, correlation id; `--json`: one object per line.
     Logs(logs::Args),
@@ -233,6 +238,7 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
         Command::Plan { target } | Command::Deploy { target, .. } | Command::Status { target } => target.stage.clone(),
         Command::Destroy { stage, .. } | Command::Outputs { stage } | Command::Emulate { stage, .. } => stage.clone(),
         Command::Logs(args) => args.stage.clone(),
+        Command::Replay(args) => args.stage.clone(),
     };
     let config = ProjectConfig::load(&cli.config, &stage).map_err(|e| format!("{}: {e}", cli.config.display()))?;
     if let Command::Emulate { bootstrap_dir, release, work_dir, .. } = cli.command {
@@ -369,6 +375,7 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Emulate { .. } | Command::New(_) => unreachable!("answered above"),
         Command::Logs(args) => return logs::run(&clients, &config, args, cli.json).await,
+        Command::Replay(args) => return replay::run(&clients, &config, args, cli.json).await,
         Command::Outputs { .. } => {
             let outputs = run::outputs(&clients, &config).await.map_err(|e| e.to_string())?;
             if cli.json {

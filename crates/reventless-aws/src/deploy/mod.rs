@@ -8,6 +8,7 @@ pub mod inputs;
 pub mod lock;
 pub mod logs;
 pub mod plan;
+pub mod replay;
 pub mod run;
 pub mod secrets;
 pub mod status;

@@ -156,6 +156,9 @@ impl Handler {
         if payload.get("reventless").and_then(Value::as_str) == Some(HEARTBEAT_EVENT) {
             return Ok(self.heartbeat().await?);
         }
+        if payload.get("reventless").and_then(Value::as_str) == Some(super::replay::REPLAY_EVENT) {
+            return Ok(super::replay::handle(self.group, &self.components, &self.runtime, &payload).await);
+        }
         if payload.get("Records").and_then(Value::as_array).is_some_and(Vec::is_empty) {
             return Ok(json!({ "batchItemFailures": [] }));
         }

@@ -6,6 +6,7 @@ mod config;
 pub mod discovery;
 mod events;
 pub mod logging;
+pub mod replay;
 
 use std::sync::Arc;
 

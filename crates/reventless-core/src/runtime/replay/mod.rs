@@ -68,7 +68,7 @@ pub(crate) fn read_model_tables(
 }
 
 /// Where a replay stands.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplayProgress {
     /// `Plugin.ReadModel`.
@@ -325,6 +325,11 @@ pub async fn run(
     }
     replay.finish().await?;
     Ok(replay.progress.clone())
+}
+
+/// The table of the read model `name` names (as [`Replay::begin`] takes it).
+pub fn table_of(runtime: &Runtime, name: &str) -> Result<String, ReplayError> {
+    Ok(find(runtime, name)?.1.handler.table().to_string())
 }
 
 /// The physical query store under a runtime's read-model pointers.
