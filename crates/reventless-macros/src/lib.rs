@@ -323,7 +323,27 @@ fn reject_unsupported_serde(attrs: &[Attribute]) -> syn::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::default_key;
+    use super::{default_key, event_version};
+    use syn::parse_quote;
+
+    #[test]
+    fn event_versions_need_one_upcaster_per_older_version() {
+        let declared = event_version(&[parse_quote!(#[event(version = 3, upcasters = [a, |d| d])])]).unwrap().unwrap();
+        assert_eq!((declared.number, declared.upcasters.len()), (3, 2));
+        assert!(event_version(&[parse_quote!(#[serde(rename = "X")])]).unwrap().is_none());
+        let error = |attr: syn::Attribute| match event_version(&[attr]) {
+            Err(error) => error.to_string(),
+            Ok(_) => panic!("accepted"),
+        };
+        assert_eq!(
+            error(parse_quote!(#[event(version = 3, upcasters = [a])])),
+            "version 3 needs 2 upcaster(s), one per older version (v1 → v2, …), in `upcasters = [..]`; found 1"
+        );
+        assert!(error(parse_quote!(#[event(version = 2)])).contains("needs 1 upcaster(s)"));
+        assert_eq!(error(parse_quote!(#[event(version = 0)])), "versions start at 1");
+        assert_eq!(error(parse_quote!(#[event(upcasters = [a])])), "#[event(..)] needs `version = N`");
+        assert!(error(parse_quote!(#[event(verison = 2)])).contains("expected `version = N`"));
+    }
 
     #[test]
     fn default_tag_keys_drop_id_suffixes() {
