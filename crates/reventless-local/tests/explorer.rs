@@ -257,6 +257,7 @@ async fn bad_query_parameters_are_400_with_a_json_error() {
         "/explorer/api/events?log=Nope",
         "/explorer/api/read-models/Nope/rows",
         "/explorer/api/automations/Bank_Balances/items",
+        "/explorer/api/nothing/here",
     ] {
         let (status, body) = call(server, "GET", path, &[]).await;
         assert_eq!(status, 404, "{path}: {body}");

@@ -13,7 +13,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use reventless_core::runtime::explore::RetryError;
 use reventless_core::store::{Cursor, Filter, ListRequest, Page};
@@ -49,6 +49,7 @@ pub fn router(runtime: Runtime) -> Router {
         .route("/explorer/api/automations", get(automations))
         .route("/explorer/api/automations/{table}/items", get(items))
         .route("/explorer/api/automations/{table}/items/{id}/retry", post(retry))
+        .route("/explorer/api/{*rest}", any(|Path(rest): Path<String>| async move { unknown_endpoint(rest) }))
         .with_state(runtime)
 }
 
@@ -88,6 +89,13 @@ impl From<QueryRejection> for ApiError {
 }
 
 type ApiResult = Result<Json<Value>, ApiError>;
+
+fn unknown_endpoint(rest: String) -> ApiError {
+    ApiError::not_found(format!(
+        "no endpoint /explorer/api/{rest} (plugins, events, read-models, read-models/TABLE/rows, automations, \
+         automations/TABLE/items, automations/TABLE/items/ID/retry)"
+    ))
+}
 
 async fn page() -> Html<&'static str> {
     Html(PAGE)
