@@ -4,6 +4,7 @@
 //! disintegrate-postgres — at 1 / 8 / 64 clients on distinct ids, each line
 //! with its ratio to each reference; then a same-id race per system,
 //! counting duplicates.
+mod cpu;
 mod ours;
 mod peers;
 mod raw;
@@ -46,6 +47,10 @@ pub struct Measured {
     pub xacts_per_command: f64,
     /// WAL bytes the server wrote per command.
     pub wal_bytes_per_command: f64,
+    /// CPU µs per command of this process and the peers' (clients, engine, driver).
+    pub client_cpu_us: Option<f64>,
+    /// CPU µs per command of the server's processes (when it runs on this machine).
+    pub server_cpu_us: Option<f64>,
 }
 
 impl Measured {
@@ -58,6 +63,8 @@ impl Measured {
             p99_us: latencies.percentile(0.99),
             xacts_per_command: 0.0,
             wal_bytes_per_command: 0.0,
+            client_cpu_us: None,
+            server_cpu_us: None,
         }
     }
 }
@@ -173,6 +180,8 @@ pub async fn run(options: Options) -> Result<(), String> {
                 p99_us: run.p99_us,
                 xacts_per_command: 0.0,
                 wal_bytes_per_command: 0.0,
+                client_cpu_us: None,
+                server_cpu_us: None,
             };
             peer_runs.push((peer, probe.attribute(before, measured).await?, run.conflicts_retried));
         }

@@ -112,6 +112,9 @@ pub struct Line {
     /// Write transactions the server ran per command (1.0: one commit each).
     xacts_per_command: f64,
     wal_bytes_per_command: f64,
+    /// CPU µs per command: this process and the peers' (client side), the server's processes.
+    client_cpu_us_per_command: Option<f64>,
+    server_cpu_us_per_command: Option<f64>,
     reference_raw_single_insert: f64,
     ratio_raw_single_insert: f64,
     reference_cqrs_es: f64,
@@ -151,6 +154,8 @@ impl Line {
             conflicts_retried,
             xacts_per_command: measured.xacts_per_command,
             wal_bytes_per_command: measured.wal_bytes_per_command,
+            client_cpu_us_per_command: measured.client_cpu_us,
+            server_cpu_us_per_command: measured.server_cpu_us,
             reference_raw_single_insert: references.raw,
             ratio_raw_single_insert: ratio(ops, references.raw),
             reference_cqrs_es: references.cqrs_es,
@@ -259,7 +264,7 @@ impl PgReport {
     pub fn header(&self) {
         if !self.json {
             println!(
-                "{:<34} {:<40} {:>7} {:>9} {:>8} {:>8} {:>7} {:>8} {:>8} {:>8} {:>8}",
+                "{:<34} {:<40} {:>7} {:>9} {:>8} {:>8} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
                 "name",
                 "system",
                 "clients",
@@ -270,7 +275,9 @@ impl PgReport {
                 "×cqrs-es",
                 "×disint.",
                 "xacts/op",
-                "WAL B/op"
+                "WAL B/op",
+                "cli µs/op",
+                "srv µs/op"
             );
         }
     }
@@ -280,7 +287,7 @@ impl PgReport {
             return self.emit(line);
         }
         println!(
-            "{:<34} {:<40} {:>7} {:>9.0} {:>8} {:>8} {:>7.2} {:>8.2} {:>8.2} {:>8.2} {:>8.0}",
+            "{:<34} {:<40} {:>7} {:>9.0} {:>8} {:>8} {:>7.2} {:>8.2} {:>8.2} {:>8.2} {:>8.0} {:>9} {:>9}",
             line.name,
             line.system,
             line.clients,
@@ -291,7 +298,9 @@ impl PgReport {
             line.ratio_cqrs_es,
             line.ratio_disintegrate,
             line.xacts_per_command,
-            line.wal_bytes_per_command
+            line.wal_bytes_per_command,
+            line.client_cpu_us_per_command.map(|us| format!("{us:.0}")).unwrap_or_else(|| "-".into()),
+            line.server_cpu_us_per_command.map(|us| format!("{us:.0}")).unwrap_or_else(|| "-".into())
         );
     }
 
