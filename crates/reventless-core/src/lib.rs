@@ -6,6 +6,7 @@
 //! - [`runtime`]: hosts plugins on a set of stores (dispatch, projection workers).
 //! - `testing` (feature `testing`): Given/When/Then harness and the store contract suite.
 pub mod engine;
+/// Command requests, callers, outcomes and engine errors.
 pub mod outcome;
 pub mod outcomes;
 pub mod plugin;

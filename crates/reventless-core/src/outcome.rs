@@ -9,35 +9,49 @@ use crate::store::StoreError;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CommandOutcome {
+    /// Decided and appended (or nothing to change).
     #[serde(rename_all = "camelCase")]
     Accepted {
+        /// The entity (aggregate id, or the slice command's first tag value).
         entity_id: String,
         /// Events appended (0 when the command changed nothing).
         event_count: usize,
         /// Log position of the last appended event.
         position: Option<u64>,
     },
+    /// Refused by the domain or by authorization; nothing was appended.
     #[serde(rename_all = "camelCase")]
     Rejected {
+        /// The entity, when known.
         entity_id: Option<String>,
         /// The error variant name, e.g. `CategoryNotFound`.
         error_code: String,
         /// The error variant's fields.
         error_detail: Value,
+        /// Whether the domain or the access check refused it.
         cause: RejectionCause,
     },
     /// Queued for an asynchronous component.
     #[serde(rename_all = "camelCase")]
-    Pending { entity_id: String, command_id: String },
+    Pending {
+        /// The entity (its commands run in order).
+        entity_id: String,
+        /// Ask for the outcome with this id (`<Plugin>_CommandOutcome(commandId)`).
+        command_id: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Who refused a command.
 pub enum RejectionCause {
+    /// The component's `decide` (or `translate`) returned an error.
     DomainRejection,
+    /// The caller lacks a role or an identity (`AccessRefused`).
     AccessRefusal,
 }
 
 impl CommandOutcome {
+    /// Whether the command was accepted.
     pub fn is_accepted(&self) -> bool {
         matches!(self, Self::Accepted { .. })
     }
@@ -91,11 +105,14 @@ pub fn authorize(
 /// The caller of a command, as the platform authenticated it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Caller {
+    /// The caller's id (`None`: anonymous).
     pub user_id: Option<String>,
+    /// The caller's roles.
     pub roles: Vec<String>,
 }
 
 impl Caller {
+    /// Whether the caller holds one of `roles`.
     pub fn has_any_role(&self, roles: &[&str]) -> bool {
         self.roles.iter().any(|held| roles.contains(&held.as_str()))
     }
@@ -105,12 +122,15 @@ impl Caller {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CommandRequest {
+    /// The plugin answering it.
     pub plugin: String,
     /// `<Aggregate>_<Variant>` for aggregate commands, `<Variant>` for DCB commands.
     pub command: String,
     /// The entity of an aggregate command.
     pub entity_id: Option<String>,
+    /// The command's wire data (its fields as JSON).
     pub input: Value,
+    /// Who sends it.
     #[serde(default)]
     pub caller: Caller,
     /// Shared by everything one user request causes (its events, and the
@@ -130,6 +150,7 @@ pub struct CommandRequest {
 }
 
 impl CommandRequest {
+    /// A command `command` of `plugin` with its wire `input`, from an anonymous caller, with a fresh command id.
     pub fn new(plugin: impl Into<String>, command: impl Into<String>, input: Value) -> Self {
         Self {
             plugin: plugin.into(),
@@ -152,11 +173,13 @@ impl CommandRequest {
         request
     }
 
+    /// Addresses the aggregate entity `id`.
     pub fn entity(mut self, id: impl Into<String>) -> Self {
         self.entity_id = Some(id.into());
         self
     }
 
+    /// Sent by `caller`.
     pub fn caller(mut self, caller: Caller) -> Self {
         self.caller = caller;
         self
@@ -174,17 +197,39 @@ impl CommandRequest {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EngineError {
     #[error("unknown plugin `{0}`")]
+    /// No hosted plugin has this name.
     UnknownPlugin(String),
+    /// The plugin has no such command.
     #[error("plugin `{plugin}` has no command `{command}` (known: {known})")]
-    UnknownCommand { plugin: String, command: String, known: String },
+    UnknownCommand {
+        /// The plugin.
+        plugin: String,
+        /// The command asked for.
+        command: String,
+        /// The plugin's commands.
+        known: String,
+    },
+    /// The input does not decode as the command (nothing ran).
     #[error("bad input for `{command}`: {message}")]
-    BadInput { command: String, message: String },
+    BadInput {
+        /// The command.
+        command: String,
+        /// What is wrong with the input.
+        message: String,
+    },
+    /// An aggregate command without its entity id.
     #[error("command `{0}` needs an entity id")]
     MissingEntityId(String),
+    /// Every attempt lost its append to a concurrent writer; nothing was appended.
     #[error("gave up after {attempts} attempts: concurrent writers kept conflicting")]
-    Conflict { attempts: u32 },
+    Conflict {
+        /// How many decisions were tried.
+        attempts: u32,
+    },
+    /// A component broke its contract (an event type not in `PRODUCES`, …).
     #[error("component contract broken: {0}")]
     Contract(String),
+    /// A stored event does not decode as its type.
     #[error("stored event cannot be read: {0}")]
     CorruptEvent(String),
     /// A stored event written by a newer build (its type's version is higher
@@ -193,7 +238,19 @@ pub enum EngineError {
     #[error(
         "event {event_id} at position {position}: `{event_type}` was stored at version {stored}, but this build knows versions up to {known}"
     )]
-    NewerEventVersion { event_type: String, stored: u32, known: u32, event_id: String, position: u64 },
+    NewerEventVersion {
+        /// The event's wire name.
+        event_type: String,
+        /// The version it was stored at.
+        stored: u32,
+        /// The newest version this build knows.
+        known: u32,
+        /// The event's id.
+        event_id: String,
+        /// Its position in the log.
+        position: u64,
+    },
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }

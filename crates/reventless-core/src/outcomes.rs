@@ -21,7 +21,9 @@ pub fn outcomes_table(plugin: &str) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OutcomeStatus {
+    /// Queued, not run yet.
     Pending,
+    /// Ran and was accepted (`eventCount`, `position`).
     Accepted,
     /// The domain refused it (`errorCode` is the error variant).
     Rejected,
@@ -33,13 +35,21 @@ pub enum OutcomeStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutcomeRecord {
+    /// The command's id (the `commandId` of its `PENDING` answer).
     pub command_id: String,
+    /// The command's name.
     pub command: String,
+    /// Where it is.
     pub status: OutcomeStatus,
+    /// The entity it addressed.
     pub entity_id: Option<String>,
+    /// Events appended, once accepted.
     pub event_count: Option<usize>,
+    /// Log position of its last event, once accepted.
     pub position: Option<u64>,
+    /// The rejection's error code, or the failure's kind.
     pub error_code: Option<String>,
+    /// The rejection's fields, or the failure's message.
     #[serde(default)]
     pub error_detail: Value,
     /// When it ran (milliseconds since the Unix epoch).
@@ -105,6 +115,7 @@ impl OutcomeRecord {
         self
     }
 
+    /// Whether the record's retention ended before `now` (ms since the epoch).
     pub fn is_expired(&self, now: u64) -> bool {
         self.expires_at <= now
     }

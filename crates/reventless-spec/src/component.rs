@@ -27,13 +27,18 @@ pub trait Aggregate: Send + Sync + 'static {
     const OWNER: Option<Owner> = None;
     /// False for commands only the plugin's own components send (not in the API).
     const API: bool = true;
+    /// The aggregate's commands (an enum: one variant per command).
     type Command: Command;
+    /// The plugin's event type (shared with its slices, so they see these events).
     type Event: Event;
+    /// The entity's state, folded from its events (`Default` before the first).
     type State: Default + Clone + Send + Sync + 'static;
+    /// Why a command is refused (the variant name is the error code).
     type Error: DomainError;
 
     /// Decides `command` for the entity `id` on its current state.
     fn decide(id: &str, state: &Self::State, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
+    /// Folds one of the entity's events into its state.
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
 }
 
@@ -70,6 +75,7 @@ pub fn entity_tag(aggregate: &str, id: &str) -> Result<crate::Tag, crate::TagPar
 pub trait StateChangeSlice: Send + Sync + 'static {
     /// The slice's name, e.g. `AddProduct`.
     const NAME: &'static str;
+    /// Async slices answer `Pending` and are executed from a command queue.
     const ASYNC: bool = false;
     /// Roles allowed to send its commands (any caller when empty).
     const ROLES: &'static [&'static str] = &[];
@@ -83,16 +89,22 @@ pub trait StateChangeSlice: Send + Sync + 'static {
     const CONSUMES: &'static [&'static str];
     /// Event types `decide` may return (checked at run time).
     const PRODUCES: &'static [&'static str];
+    /// The command(s) it decides (a struct, or an enum of commands sharing the state).
     type Command: Command;
     /// The plugin's event type (shared by its slices).
     type Event: Event;
+    /// The decision state, folded from the events the query matches.
     type State: Default + Clone + Send + Sync + 'static;
+    /// Why a command is refused (the variant name is the error code).
     type Error: DomainError;
 
+    /// The consistency boundary: the events read before deciding, and checked by the append condition.
     fn query(command: &Self::Command) -> Query {
         default_decision_query(command, Self::CONSUMES)
     }
+    /// Folds one matching event into the state.
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
+    /// Decides the command on the folded state: the events to append, or a refusal.
     fn decide(state: &Self::State, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
 }
 
@@ -121,7 +133,9 @@ pub fn default_decision_query<C: Command>(command: &C, consumes: &[&str]) -> Que
 /// themselves (an operator acting for a customer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Owner {
+    /// The command field (serde name) stamped with the caller's id.
     pub field: &'static str,
+    /// Roles that may set the field to another id.
     pub override_roles: &'static [&'static str],
 }
 
@@ -130,8 +144,11 @@ pub struct Owner {
 /// model's row with the same id, key `key` (absent row → the key's default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShownOn {
+    /// The read model (singular `NAME`) whose rows show the field.
     pub view: &'static str,
+    /// The field's name on those rows.
     pub field: &'static str,
+    /// The field of this model's row it is read from.
     pub key: &'static str,
 }
 
@@ -150,9 +167,12 @@ pub trait ReadModel: Send + Sync + 'static {
     /// Also show one of its row fields on another read model's rows with the
     /// same id (e.g. a counter's `count` as `Category.productCount`).
     const SHOWN_ON: Option<ShownOn> = None;
+    /// The event type it reads (its plugin's).
     type Event: Event;
+    /// A row: its JSON schema becomes the GraphQL type.
     type Row: Serialize + DeserializeOwned + schemars::JsonSchema + Clone + Debug + PartialEq + Send + Sync + 'static;
 
+    /// The row actions for one consumed event.
     fn project(event: &Self::Event, envelope: &EventEnvelope) -> Vec<Action<Self::Row>>;
 }
 
@@ -160,35 +180,48 @@ pub trait ReadModel: Send + Sync + 'static {
 pub enum Action<R> {
     /// Write the row, replacing any existing one.
     Set {
+        /// The row's id.
         id: String,
+        /// The new row.
         row: R,
     },
     /// Change an existing row; nothing happens when it does not exist.
     Update {
+        /// The row's id.
         id: String,
+        /// The change.
         update: Update<R>,
     },
     /// Change the row, starting from `default` when it does not exist.
     UpdateWithDefault {
+        /// The row's id.
         id: String,
+        /// The row to start from when there is none.
         default: R,
+        /// The change.
         update: Update<R>,
     },
+    /// Remove the row.
     Delete {
+        /// The row's id.
         id: String,
     },
+    /// Nothing to do.
     Ignore,
 }
 
 impl<R> Action<R> {
+    /// Writes `row` under `id`, replacing any existing one.
     pub fn set(id: impl Into<String>, row: R) -> Self {
         Self::Set { id: id.into(), row }
     }
 
+    /// Changes the row `id` if it exists.
     pub fn update(id: impl Into<String>, update: impl FnOnce(&mut R) + Send + 'static) -> Self {
         Self::Update { id: id.into(), update: Update::new(update) }
     }
 
+    /// Changes the row `id`, starting from `default` when it does not exist.
     pub fn update_with_default(
         id: impl Into<String>,
         default: R,
@@ -197,6 +230,7 @@ impl<R> Action<R> {
         Self::UpdateWithDefault { id: id.into(), default, update: Update::new(update) }
     }
 
+    /// Removes the row `id`.
     pub fn delete(id: impl Into<String>) -> Self {
         Self::Delete { id: id.into() }
     }
@@ -220,10 +254,12 @@ impl<R: Debug> Debug for Action<R> {
 pub struct Update<R>(Box<dyn FnOnce(&mut R) + Send>);
 
 impl<R> Update<R> {
+    /// Wraps a change.
     pub fn new(update: impl FnOnce(&mut R) + Send + 'static) -> Self {
         Self(Box::new(update))
     }
 
+    /// Applies the change to `row`.
     pub fn apply(self, row: &mut R) {
         (self.0)(row)
     }
@@ -241,6 +277,7 @@ pub trait ExtensionPoint: Send + Sync + 'static {
     /// The published events.
     type Published: Event;
 
+    /// The public events for one internal event (none to keep it private).
     fn publish(event: &Self::Event, envelope: &EventEnvelope) -> Vec<Self::Published>;
 }
 
@@ -252,8 +289,10 @@ pub trait Extension: Send + Sync + 'static {
     const NAME: &'static str;
     /// The plugin that publishes the extension point.
     const SOURCE_PLUGIN: &'static str;
+    /// The extension point it follows (the publisher's contract type).
     type Point: ExtensionPoint;
 
+    /// The commands for one published event (idempotent: delivery is at least once).
     fn handle(event: &<Self::Point as ExtensionPoint>::Published) -> Vec<Dispatch>;
 }
 
@@ -262,7 +301,9 @@ pub trait Extension: Send + Sync + 'static {
 pub struct Dispatch {
     /// `<Variant>` for a DCB command, `<Aggregate>_<Variant>` for an aggregate's.
     pub command: String,
+    /// The entity id for an aggregate's command.
     pub entity_id: Option<String>,
+    /// The command's wire data.
     pub input: serde_json::Value,
 }
 
@@ -288,9 +329,13 @@ impl Dispatch {
 pub trait AutomationSlice: Send + Sync + 'static {
     /// E.g. `AutoShipOrder` (rows in `<Plugin>_AutoShipOrderTodos`).
     const NAME: &'static str;
+    /// Event types it collects and resolves items from.
     const CONSUMES: &'static [&'static str];
+    /// How often a failed item is retried before it is `EXHAUSTED`.
     const MAX_RETRIES: u32 = 3;
+    /// The event type it reads (its plugin's).
     type Event: Event;
+    /// A work item (stored in the to-do table).
     type Item: Serialize + DeserializeOwned + schemars::JsonSchema + Clone + Debug + PartialEq + Send + Sync + 'static;
 
     /// A new work item, keyed by id; the first item collected for an id wins.
@@ -313,6 +358,7 @@ pub enum TodoStatus {
     Pending,
     /// Its commands were sent; waiting for the event that resolves it.
     Processing,
+    /// Done: resolved by an event (or translated, for outbound translations).
     Completed,
     /// Its commands could not be sent; retried while retries remain.
     Failed,
@@ -324,14 +370,21 @@ pub enum TodoStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TodoRow<I> {
+    /// The item's id (from `collect`).
     pub id: String,
+    /// The work item.
     pub item: I,
+    /// Where it is.
     pub status: TodoStatus,
+    /// Failed attempts so far.
     pub retry_count: u32,
     /// Milliseconds since the Unix epoch.
     pub created_at: u64,
+    /// When its commands were last sent (milliseconds since the Unix epoch).
     pub processed_at: Option<u64>,
+    /// When it was completed (milliseconds since the Unix epoch).
     pub completed_at: Option<u64>,
+    /// Why the last attempt failed.
     pub last_error: Option<String>,
     /// Ids of the async commands its last attempt queued (their outcomes
     /// decide whether it failed).
@@ -356,6 +409,7 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
+    /// No services and the platform's secrets.
     pub fn new() -> Self {
         Self::default()
     }
@@ -366,6 +420,7 @@ impl Capabilities {
         self
     }
 
+    /// The service provided as `T`, if any.
     pub fn get<T: ?Sized + Send + Sync + 'static>(&self) -> Option<std::sync::Arc<T>> {
         self.services.get(&std::any::TypeId::of::<T>())?.downcast_ref::<std::sync::Arc<T>>().cloned()
     }
@@ -408,6 +463,7 @@ impl Need {
         Self { type_id: std::any::TypeId::of::<T>, type_name: std::any::type_name::<T> }
     }
 
+    /// The `TypeId` of the capability's type.
     pub fn type_id(&self) -> std::any::TypeId {
         (self.type_id)()
     }
@@ -434,25 +490,33 @@ impl Debug for Capabilities {
 /// capability; it may answer with commands. A failure (`Err`) is retried up
 /// to `MAX_RETRIES` times, then `on_exhausted` runs.
 pub trait OutboundTranslationSlice: Send + Sync + 'static {
+    /// E.g. `SendOrderConfirmation` (rows in `<Plugin>_SendOrderConfirmationTodos`).
     const NAME: &'static str;
+    /// Event types it collects and resolves items from.
     const CONSUMES: &'static [&'static str];
+    /// How often a failed `translate` is retried before the item is `EXHAUSTED`.
     const MAX_RETRIES: u32 = 3;
     /// The capabilities `translate` uses (`&[Need::of::<dyn EmailService>()]`),
     /// checked when the app (or a Lambda function running it) starts.
     const NEEDS: &'static [Need] = &[];
+    /// The event type it reads (its plugin's).
     type Event: Event;
+    /// A work item (stored in the to-do table).
     type Item: Serialize + DeserializeOwned + schemars::JsonSchema + Clone + Debug + PartialEq + Send + Sync + 'static;
 
+    /// A new work item, keyed by id; the first item collected for an id wins.
     fn collect(event: &Self::Event, envelope: &EventEnvelope) -> Option<(String, Self::Item)>;
     /// Completes an item; by default an item is complete once translated.
     fn resolve(_event: &Self::Event, _envelope: &EventEnvelope) -> Option<String> {
         None
     }
+    /// Does the item's work through `capabilities`; the commands to send after it, or why it failed.
     fn translate(
         id: &str,
         item: &Self::Item,
         capabilities: &Capabilities,
     ) -> impl std::future::Future<Output = Result<Vec<Dispatch>, String>> + Send;
+    /// The commands to send when every retry failed.
     fn on_exhausted(_id: &str, _item: &Self::Item) -> Vec<Dispatch> {
         Vec::new()
     }
@@ -465,19 +529,24 @@ pub trait Counter: Send + Sync + 'static {
     const NAME: &'static str;
     /// Plural name, e.g. `CategoryProductCounts`.
     const PLURAL: &'static str;
+    /// Event types it counts.
     const CONSUMES: &'static [&'static str];
     /// Show the count on another read model's rows with the same id:
     /// `(view NAME, field)`, e.g. `("Category", "productCount")`.
     const SHOWN_ON: Option<(&'static str, &'static str)> = None;
+    /// The event type it reads (its plugin's).
     type Event: Event;
 
+    /// The keys one event moves, and by how much.
     fn count(event: &Self::Event, envelope: &EventEnvelope) -> Vec<(String, i64)>;
 }
 
 /// A row of a counter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct CountRow {
+    /// The counted key.
     pub id: String,
+    /// The count.
     pub count: i64,
 }
 
@@ -513,8 +582,11 @@ pub trait InboundTranslationSlice: Send + Sync + 'static {
     const NAME: &'static str;
     /// Roles allowed to send input (any caller when empty).
     const ROLES: &'static [&'static str] = &[];
+    /// The outside system's input (its JSON schema becomes the mutation's arguments).
     type Input: Serialize + DeserializeOwned + schemars::JsonSchema + Clone + Debug + Send + Sync + 'static;
+    /// Why an input is refused (the variant name is the error code).
     type Error: DomainError;
 
+    /// The commands for one input, or a refusal.
     fn translate(input: &Self::Input) -> Result<Vec<Dispatch>, Self::Error>;
 }

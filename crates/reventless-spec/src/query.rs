@@ -7,17 +7,21 @@ use crate::Tag;
 /// (no constraint when empty).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueryItem {
+    /// Event types, any of which matches (any type when empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub types: Vec<String>,
+    /// Tags an event must all carry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
 }
 
 impl QueryItem {
+    /// An item matching every event (narrow it with `types` and `tags`).
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Adds event types (OR).
     pub fn types<I, S>(mut self, types: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -27,11 +31,13 @@ impl QueryItem {
         self
     }
 
+    /// Adds required tags (AND).
     pub fn tags<I: IntoIterator<Item = Tag>>(mut self, tags: I) -> Self {
         self.tags.extend(tags);
         self
     }
 
+    /// Whether an event of `event_type` carrying `tags` matches.
     pub fn matches(&self, event_type: &str, tags: &[Tag]) -> bool {
         (self.types.is_empty() || self.types.iter().any(|t| t == event_type))
             && self.tags.iter().all(|wanted| tags.contains(wanted))
@@ -42,6 +48,7 @@ impl QueryItem {
 /// matches no event; [`Query::all`] matches every event.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Query {
+    /// The items, OR-ed.
     pub items: Vec<QueryItem>,
 }
 
@@ -56,15 +63,18 @@ impl Query {
         Self { items: Vec::new() }
     }
 
+    /// A query of these items.
     pub fn from_items(items: Vec<QueryItem>) -> Self {
         Self { items }
     }
 
+    /// Adds an item (OR).
     pub fn item(mut self, item: QueryItem) -> Self {
         self.items.push(item);
         self
     }
 
+    /// Whether an event of `event_type` carrying `tags` matches some item.
     pub fn matches(&self, event_type: &str, tags: &[Tag]) -> bool {
         self.items.iter().any(|item| item.matches(event_type, tags))
     }
@@ -90,11 +100,14 @@ impl Query {
 /// (any position when `after` is `None`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppendCondition {
+    /// The events that must not have been appended since the decision read.
     pub fail_if_events_match: Query,
+    /// The last position the decision read (`None`: nothing was read).
     pub after: Option<u64>,
 }
 
 impl AppendCondition {
+    /// A condition failing on events matching `fail_if_events_match` after `after`.
     pub fn new(fail_if_events_match: Query, after: Option<u64>) -> Self {
         Self { fail_if_events_match, after }
     }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 pub struct SecretValue(Arc<str>);
 
 impl SecretValue {
+    /// Wraps a secret's value.
     pub fn new(value: impl Into<String>) -> Self {
         Self(Arc::from(value.into()))
     }
@@ -41,15 +42,37 @@ impl fmt::Debug for SecretValue {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
     #[error("secret `{name}`: this platform has no secret source (the composition root provides none)")]
-    NotConfigured { name: String },
+    /// No secret source at all.
+    NotConfigured {
+        /// The secret.
+        name: String,
+    },
     #[error(
         "secret `{name}` is not given to this function (its plugin's secrets: {given}); list it under `[plugins.<stack>] secrets` in reventless.toml"
     )]
-    NotGiven { name: String, given: String },
+    /// The secret exists on the stage but is not given to this function's plugin.
+    NotGiven {
+        /// The secret.
+        name: String,
+        /// The secrets the plugin was given.
+        given: String,
+    },
     #[error("secret `{name}` is not set ({looked})")]
-    Missing { name: String, looked: String },
+    /// Not set where the platform looks.
+    Missing {
+        /// The secret.
+        name: String,
+        /// Where it was looked for.
+        looked: String,
+    },
     #[error("secret `{name}` cannot be read: {message}")]
-    Unavailable { name: String, message: String },
+    /// The source failed to answer.
+    Unavailable {
+        /// The secret.
+        name: String,
+        /// The source's error.
+        message: String,
+    },
 }
 
 impl SecretError {
@@ -70,6 +93,7 @@ pub type SecretFuture<'a> = Pin<Box<dyn Future<Output = Result<SecretValue, Secr
 /// Where a platform reads secrets from (SSM on AWS, the environment and a
 /// file locally). [`Secrets`] caches what it returns.
 pub trait SecretSource: Send + Sync + 'static {
+    /// Reads the secret `name` (uncached).
     fn fetch<'a>(&'a self, name: &'a str) -> SecretFuture<'a>;
 }
 

@@ -22,15 +22,18 @@ impl Tag {
         Ok(Self { key, value: value.into() })
     }
 
+    /// The key (`book` of `book:b1`).
     pub fn key(&self) -> &str {
         &self.key
     }
 
+    /// The value (`b1` of `book:b1`).
     pub fn value(&self) -> &str {
         &self.value
     }
 }
 
+/// A tag text that is not `key:value` with a non-empty key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid tag {0:?}: expected `key:value` with a non-empty key")]
 pub struct TagParseError(pub String);
@@ -69,7 +72,9 @@ impl<'de> Deserialize<'de> for Tag {
 /// tags from collection fields (each adds an OR-ed query item).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TagSet {
+    /// Tags of single-valued fields (AND-ed in the default query).
     pub scalar: Vec<Tag>,
+    /// Tags of collection fields (one OR-ed query item each).
     pub many: Vec<Tag>,
 }
 
@@ -98,6 +103,7 @@ impl TagSet {
 pub trait TagValue {
     /// True when the field holds several values (one tag each).
     const MANY: bool = false;
+    /// Appends this value's tag values to `out`.
     fn tag_values(&self, out: &mut Vec<String>);
 }
 

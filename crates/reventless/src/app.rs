@@ -8,32 +8,62 @@ use reventless_core::{Manifest, Plugin, PluginError};
 /// Why the application could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// A plugin's registration is inconsistent.
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// Writing output (or reading a file) failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    /// JSON could not be written or read.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// The runtime refused to start or failed.
     #[error(transparent)]
     Runtime(#[from] reventless_core::RuntimeError),
+    /// A store failed.
     #[error(transparent)]
     Store(#[from] reventless_core::StoreError),
+    /// The local platform (SQLite) could not start.
     #[error(transparent)]
     Start(#[from] reventless_local::StartError),
+    /// The PostgreSQL platform could not start.
     #[error(transparent)]
     Postgres(#[from] reventless_postgres::StartError),
+    /// The GraphQL schema could not be built.
     #[error(transparent)]
     Api(#[from] reventless_graphql::BuildError),
+    /// A replay failed.
     #[error(transparent)]
     Replay(#[from] reventless_core::runtime::replay::ReplayError),
+    /// `dev` could not listen.
     #[error("cannot listen on {address}: {source}")]
-    Listen { address: std::net::SocketAddr, source: std::io::Error },
+    Listen {
+        /// The address asked for.
+        address: std::net::SocketAddr,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// A line of a `script` file is not a command.
     #[error("{path}:{line}: {message}")]
-    Script { path: String, line: usize, message: String },
+    Script {
+        /// The file.
+        path: String,
+        /// Its line (1-based).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// `seed` without `App::seed`.
     #[error("this application has no seed data (App::seed)")]
     NoSeed,
+    /// Commands of `seed` or `script` failed.
     #[error("{failed} of {total} commands failed (see above)")]
-    CommandsFailed { failed: usize, total: usize },
+    CommandsFailed {
+        /// How many failed.
+        failed: usize,
+        /// How many were sent.
+        total: usize,
+    },
 }
 
 #[derive(Parser, Debug)]
@@ -184,10 +214,12 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
+    /// An application without plugins.
     pub fn new() -> Self {
         Self { plugins: Vec::new(), capabilities: reventless_spec::Capabilities::new(), seed: None }
     }
 
+    /// Hosts `plugin` too.
     pub fn plugin(mut self, plugin: Plugin) -> Self {
         self.plugins.push(plugin);
         self
@@ -205,6 +237,7 @@ impl App {
         self
     }
 
+    /// The hosted plugins.
     pub fn plugins(&self) -> &[Plugin] {
         &self.plugins
     }

@@ -37,6 +37,7 @@ struct SeedPhase {
 }
 
 impl Seed {
+    /// Seed data without phases.
     pub fn new() -> Self {
         Self::default()
     }
@@ -64,7 +65,9 @@ impl Seed {
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PhaseReport {
+    /// The phase's name.
     pub phase: String,
+    /// Commands sent.
     pub commands: usize,
     /// Accepted with events appended.
     pub applied: usize,
@@ -72,7 +75,9 @@ pub struct PhaseReport {
     pub already_present: usize,
     /// Other refusals, by error code.
     pub rejected: BTreeMap<String, usize>,
+    /// Commands that could not run.
     pub failed: usize,
+    /// How long the phase took, settling included.
     pub millis: u128,
 }
 

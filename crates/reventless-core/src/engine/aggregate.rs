@@ -29,6 +29,7 @@ struct CachedState<S> {
 }
 
 impl<S: Clone> StateCache<S> {
+    /// A cache keeping at most `capacity` entity states (least recently used go first).
     pub fn new(capacity: usize) -> Self {
         Self { entries: Mutex::new(HashMap::new()), capacity, clock: AtomicU64::new(0) }
     }

@@ -22,6 +22,7 @@ pub const CONFLICT_RETRIES: u32 = 3;
 /// What a component execution needs besides its input.
 #[derive(Clone, Debug)]
 pub struct ExecutionContext {
+    /// The stores to read and append to.
     pub stores: Stores,
     /// Stamped on every appended event (service, user, correlation, causation).
     pub meta: EventMeta,

@@ -32,17 +32,20 @@ use components::{
 };
 pub use topics::{TopicLayout, command_topic};
 
+/// A boxed, sendable future (the type-erased handlers' return type).
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// A decoded, validated command ready to run.
 pub struct PreparedCommand {
     /// Commands with the same entity id run one after another.
     pub entity_id: String,
+    /// Whether the command goes through the command topic (`ASYNC` components).
     pub is_async: bool,
     run: Box<dyn FnOnce(ExecutionContext) -> BoxFuture<Result<CommandOutcome, EngineError>> + Send>,
 }
 
 impl PreparedCommand {
+    /// Decides and appends the command in `ctx`.
     pub async fn run(self, ctx: ExecutionContext) -> Result<CommandOutcome, EngineError> {
         (self.run)(ctx).await
     }
@@ -56,6 +59,7 @@ impl std::fmt::Debug for PreparedCommand {
 
 /// A registered component that accepts commands (type-erased).
 pub trait CommandHandler: Send + Sync {
+    /// The component as the manifest lists it.
     fn manifest(&self) -> ComponentManifest;
     /// The command names it answers, within its plugin.
     fn routes(&self) -> Vec<String>;
@@ -80,12 +84,15 @@ pub trait CommandHandler: Send + Sync {
 /// A registered projection (type-erased).
 #[async_trait]
 pub trait ProjectionHandler: Send + Sync {
+    /// The component as the manifest lists it.
     fn manifest(&self) -> ComponentManifest;
     /// The query table, also the checkpoint name.
     fn table(&self) -> &str;
+    /// The Rust type of the events it reads.
     fn event_type(&self) -> TypeId;
     /// The wire names of its event type's variants (what `CONSUMES` may name).
     fn event_names(&self) -> &'static [&'static str];
+    /// The row operations for a batch of events (reading current rows from `store`).
     async fn project(&self, store: &dyn QueryStore, events: &[EventEnvelope]) -> Result<Vec<RowOp>, EngineError>;
     /// Singular and plural names (`Product`, `Products`).
     fn names(&self) -> (&'static str, &'static str);
@@ -101,6 +108,7 @@ pub trait ProjectionHandler: Send + Sync {
     }
 }
 
+/// What kind of log a follower reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum LogKind {
     /// The plugin's own event log (named after the plugin): its aggregates'
@@ -112,8 +120,11 @@ pub enum LogKind {
 
 /// A registered extension point (type-erased): publishes internal events as public ones.
 pub trait PublisherHandler: Send + Sync {
+    /// The extension point's name (`Products` of `Catalog.Products`).
     fn name(&self) -> &'static str;
+    /// The Rust type of the internal events it reads.
     fn event_type(&self) -> TypeId;
+    /// The wire names of its published events.
     fn published_names(&self) -> &'static [&'static str];
     /// The published events of one stored event, in wire form (name, data).
     fn publish(&self, envelope: &EventEnvelope) -> Result<Vec<(&'static str, serde_json::Value)>, EngineError>;
@@ -121,10 +132,15 @@ pub trait PublisherHandler: Send + Sync {
 
 /// A registered extension (type-erased): published events to this plugin's commands.
 pub trait ExtensionHandler: Send + Sync {
+    /// The extension's name.
     fn name(&self) -> &'static str;
+    /// The plugin publishing the extension point it follows.
     fn source_plugin(&self) -> &'static str;
+    /// The extension point's name within its plugin.
     fn point_name(&self) -> &'static str;
+    /// The published events it handles (wire names).
     fn consumes(&self) -> &'static [&'static str];
+    /// The commands for one published event in wire form (name, data).
     fn handle(&self, name: &str, data: serde_json::Value) -> Result<Vec<reventless_spec::Dispatch>, EngineError>;
 }
 
@@ -132,6 +148,7 @@ pub trait ExtensionHandler: Send + Sync {
 pub trait AutomationHandler: Send + Sync {
     /// Its todo table (also registered as a projection).
     fn table(&self) -> &str;
+    /// How often a failed item is retried before it is exhausted.
     fn max_retries(&self) -> u32;
     /// True when a successful attempt completes the item (outbound
     /// translations); else it waits for the event that resolves it.
@@ -147,13 +164,17 @@ pub trait AutomationHandler: Send + Sync {
         item: &serde_json::Value,
         capabilities: &reventless_spec::Capabilities,
     ) -> BoxFuture<Result<Vec<reventless_spec::Dispatch>, String>>;
+    /// The commands to send when every retry of an item failed.
     fn on_exhausted(&self, id: &str, item: &serde_json::Value) -> Result<Vec<reventless_spec::Dispatch>, EngineError>;
 }
 
 /// A registered inbound translation (type-erased).
 pub trait InboundHandler: Send + Sync {
+    /// The mutation's name after the plugin (`ImportProduct`).
     fn name(&self) -> &'static str;
+    /// Roles allowed to send input (anyone when empty).
     fn roles(&self) -> &'static [&'static str];
+    /// JSON Schema of its input type.
     fn input_schema(&self) -> schemars::Schema;
     /// The commands for `input`, or a domain rejection (code, detail);
     /// malformed input is `EngineError::BadInput`.
@@ -166,15 +187,20 @@ pub trait InboundHandler: Send + Sync {
 /// A log of a plugin.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LogRef {
+    /// The plugin's own log or an extension point.
     pub kind: LogKind,
+    /// The plugin name, or `<Plugin>.<Point>` for an extension point.
     pub name: String,
 }
 
 /// Which log a component writes, and its event type.
 #[derive(Debug, Clone)]
 pub struct EventSource {
+    /// The log.
     pub log: LogRef,
+    /// The Rust type of its events.
     pub event_type: TypeId,
+    /// That type's name, for messages.
     pub event_type_name: &'static str,
     /// The wire names of the event type's variants.
     pub event_names: &'static [&'static str],
@@ -185,27 +211,42 @@ pub struct EventSource {
     pub upcast: fn(&EventEnvelope) -> Result<EventEnvelope, EngineError>,
 }
 
+/// The kinds of components a plugin registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ComponentKind {
+    /// An [`reventless_spec::Aggregate`].
     Aggregate,
+    /// A DCB [`reventless_spec::StateChangeSlice`].
     StateChangeSlice,
+    /// A [`reventless_spec::ReadModel`] (also counters).
     ReadModel,
+    /// A read model over DCB events.
     StateViewSlice,
+    /// An [`reventless_spec::ExtensionPoint`].
     ExtensionPoint,
+    /// An [`reventless_spec::Extension`].
     Extension,
+    /// An [`reventless_spec::AutomationSlice`].
     AutomationSlice,
+    /// An [`reventless_spec::OutboundTranslationSlice`].
     OutboundTranslationSlice,
+    /// An [`reventless_spec::InboundTranslationSlice`].
     InboundTranslationSlice,
 }
 
 /// One component in a manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComponentManifest {
+    /// What kind of component it is.
     pub kind: ComponentKind,
+    /// Its name (`AddProduct`, `Products`).
     pub name: String,
+    /// The command names it answers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub commands: Vec<String>,
+    /// The event types it reads.
     pub consumes: Vec<String>,
+    /// The event types it may append (or publish).
     pub produces: Vec<String>,
     /// The log it appends to (command components).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -213,13 +254,16 @@ pub struct ComponentManifest {
     /// The logs it reads from (projections).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<LogRef>,
+    /// Its query table (read models, to-do lists, audits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
+    /// The table's declared index fields.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indexes: Vec<String>,
     /// The capabilities it needs (Rust type names), checked at startup.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub needs: Vec<String>,
+    /// Whether its commands go through the command topic.
     #[serde(rename = "async")]
     pub is_async: bool,
 }
@@ -229,56 +273,76 @@ pub struct ComponentManifest {
 pub struct StorageManifest {
     /// The plugin's event log (none for a plugin without command components).
     pub logs: Vec<String>,
+    /// The query tables of its read models, to-do lists and audits.
     pub tables: Vec<TableManifest>,
+    /// The command topics of its async components.
     pub command_topics: Vec<String>,
 }
 
+/// A query table and its declared index fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableManifest {
+    /// The table's name (`<Plugin>_<PLURAL>`).
     pub name: String,
+    /// Row fields to index.
     pub indexes: Vec<String>,
 }
 
 /// What a plugin is, for deployers and for the platform's plugin list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The plugin's name.
     pub plugin: String,
+    /// The plugin's version (`Plugin::version`).
     pub version: String,
+    /// Every registered component.
     pub components: Vec<ComponentManifest>,
+    /// The logs, tables and topics it needs.
     pub storage: StorageManifest,
 }
 
 /// Why a plugin's registration is inconsistent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PluginError {
+    /// Two components answer the same command name.
     #[error("plugin `{plugin}`: command `{command}` is registered twice")]
     DuplicateCommand { plugin: String, command: String },
+    /// Two components have the same name.
     #[error("plugin `{plugin}`: component `{name}` is registered twice")]
     DuplicateComponent { plugin: String, name: String },
     #[error(
         "plugin `{plugin}`: event name `{name}` belongs to two event types ({first} and {second}); \
          the plugin's events share one log, so each name must mean one event"
     )]
+    /// Two event types of the plugin share a wire name.
     DuplicateEventName { plugin: String, name: String, first: &'static str, second: &'static str },
+    /// `CONSUMES` / `PRODUCES` names an event the type does not have.
     #[error("{0}")]
     UnknownEventName(Box<EventNameTypo>),
     #[error(
         "plugin `{plugin}`: aggregates `{first}` and `{second}` would tag their entities with the same key `{key}`"
     )]
+    /// Two aggregates would tag their entities with the same key.
     DuplicateEntityTag { plugin: String, key: String, first: String, second: String },
     #[error(
         "plugin `{plugin}`: {component} consumes `{name}`, which no component of the plugin appends \
          (appended: {appended}): it could never see one"
     )]
+    /// A component consumes an event no component of the plugin appends.
     NeverAppended { plugin: String, component: String, name: String, appended: String },
+    /// A projection's event type is appended by no component of the plugin.
     #[error("plugin `{plugin}`: projection `{projection}` reads events that no component of the plugin appends")]
     UnknownEventSource { plugin: String, projection: String },
+    /// An extension point's event type is appended by no component of the plugin.
     #[error("plugin `{plugin}`: extension point `{point}` publishes events that no component of the plugin appends")]
     UnknownPublisherSource { plugin: String, point: String },
+    /// An extension's extension point is not hosted.
     #[error("plugin `{plugin}`: extension `{extension}` needs extension point `{point}`, which is not hosted")]
     MissingExtensionPoint { plugin: String, extension: String, point: String },
+    /// Two hosted plugins have the same name.
     #[error("two plugins are named `{0}`")]
     DuplicatePlugin(String),
+    /// A plugin name that is not ASCII letters and digits starting with a letter.
     #[error("plugin name `{0}` must be non-empty ASCII letters and digits starting with a letter")]
     InvalidName(String),
 }
@@ -287,10 +351,15 @@ pub enum PluginError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("plugin `{plugin}`: {component} lists `{name}` in {list}, which is not an event of {event_type}{hint}")]
 pub struct EventNameTypo {
+    /// The plugin.
     pub plugin: String,
+    /// The component listing the name.
     pub component: String,
+    /// `CONSUMES` or `PRODUCES`.
     pub list: &'static str,
+    /// The name that is not an event of the type.
     pub name: String,
+    /// The component's event type.
     pub event_type: &'static str,
     /// ` (did you mean `X`?)` or the type's events.
     pub hint: String,
@@ -322,6 +391,7 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
+    /// A plugin named `name` (ASCII letters and digits, starting with a letter), without components.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -335,15 +405,18 @@ impl Plugin {
         }
     }
 
+    /// The plugin's version, shown in its manifest and `Platform_Plugins` row (default `0.0.0`).
     pub fn version(mut self, version: impl Into<String>) -> Self {
         self.version = version.into();
         self
     }
 
+    /// The plugin's name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// Registers an aggregate: its commands are `<Aggregate>_<Variant>` with an entity id.
     pub fn aggregate<A: Aggregate>(mut self) -> Self {
         let log = self.name.clone();
         let cache = Arc::new(StateCache::new(STATE_CACHE_CAPACITY));
@@ -351,6 +424,7 @@ impl Plugin {
         self
     }
 
+    /// Registers a DCB state-change slice: its commands are the command type's wire names.
     pub fn state_change_slice<S: StateChangeSlice>(mut self) -> Self {
         let log = self.name.clone();
         self.commands.push(Arc::new(SliceHandler::<S> { log, marker: PhantomData }));
@@ -407,6 +481,7 @@ impl Plugin {
         self
     }
 
+    /// The registered command components.
     pub fn commands(&self) -> &[Arc<dyn CommandHandler>] {
         &self.commands
     }
@@ -630,25 +705,37 @@ impl Plugin {
 /// A plugin whose registration was checked.
 #[derive(Clone)]
 pub struct ResolvedPlugin {
+    /// The plugin's name.
     pub name: String,
+    /// The plugin's version.
     pub version: String,
+    /// Command name → the component answering it.
     pub routes: BTreeMap<String, Arc<dyn CommandHandler>>,
+    /// Its read models, to-do lists and counters.
     pub projections: Vec<ResolvedProjection>,
+    /// Its extension points.
     pub publishers: Vec<ResolvedPublisher>,
+    /// Its extensions on other plugins' extension points.
     pub extensions: Vec<Arc<dyn ExtensionHandler>>,
+    /// Its automations and outbound translations.
     pub automations: Vec<Arc<dyn AutomationHandler>>,
+    /// Its inbound translations.
     pub inbound: Vec<Arc<dyn InboundHandler>>,
 }
 
+/// A resolved extension point and the logs it publishes from.
 #[derive(Clone)]
 pub struct ResolvedPublisher {
+    /// The extension point.
     pub handler: Arc<dyn PublisherHandler>,
     /// The publisher's logs with its event type.
     pub sources: Vec<LogRef>,
 }
 
+/// A resolved projection and the logs it follows.
 #[derive(Clone)]
 pub struct ResolvedProjection {
+    /// The projection.
     pub handler: Arc<dyn ProjectionHandler>,
     /// Every log of the plugin whose events have the projection's event type.
     pub sources: Vec<LogRef>,

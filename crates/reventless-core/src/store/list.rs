@@ -9,13 +9,20 @@ use serde_json::Value;
 
 use super::StoreError;
 
+/// How a filter compares a row's field with its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FilterOp {
+    /// Equal.
     Eq,
+    /// Not equal (also matches a missing field).
     Ne,
+    /// Less than (numbers with numbers, strings with strings).
     Lt,
+    /// Less than or equal.
     Lte,
+    /// Greater than.
     Gt,
+    /// Greater than or equal.
     Gte,
     /// The field (a string) contains the value (a string).
     Contains,
@@ -24,16 +31,21 @@ pub enum FilterOp {
 /// `field op value` on a top-level row field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Filter {
+    /// The row field (top level).
     pub field: String,
+    /// The comparison.
     pub op: FilterOp,
+    /// The value compared with.
     pub value: Value,
 }
 
 impl Filter {
+    /// `field == value`.
     pub fn eq(field: impl Into<String>, value: impl Into<Value>) -> Self {
         Self { field: field.into(), op: FilterOp::Eq, value: value.into() }
     }
 
+    /// Whether `row` passes this filter.
     pub fn matches(&self, row: &Value) -> bool {
         let field = row.get(&self.field).unwrap_or(&Value::Null);
         let ordering = compare_values(field, &self.value);
@@ -56,9 +68,12 @@ fn comparable(a: &Value, b: &Value) -> bool {
     matches!((a, b), (Value::Number(_), Value::Number(_)) | (Value::String(_), Value::String(_)))
 }
 
+/// The order of a listing: one row field, then the row id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderBy {
+    /// The row field to order by.
     pub field: String,
+    /// Largest first.
     pub descending: bool,
 }
 
@@ -66,9 +81,13 @@ pub struct OrderBy {
 /// (by id alone when absent), the first `first` after `after`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListRequest {
+    /// Every filter must match.
     pub filters: Vec<Filter>,
+    /// The order (by id when absent).
     pub order_by: Option<OrderBy>,
+    /// At most this many rows.
     pub first: usize,
+    /// The cursor of the row to start after.
     pub after: Option<String>,
 }
 
@@ -78,9 +97,12 @@ impl Default for ListRequest {
     }
 }
 
+/// One page of a listing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page {
+    /// The rows, as (id, row), in order.
     pub rows: Vec<(String, Value)>,
+    /// Whether more rows follow.
     pub has_next_page: bool,
     /// Cursor of the last row of this page.
     pub end_cursor: Option<String>,
@@ -92,21 +114,26 @@ pub struct Page {
 /// to clients (URL-safe base64 of JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cursor {
+    /// The row's value of the order field (null when ordered by id).
     pub sort: Value,
+    /// The row's id.
     pub id: String,
 }
 
 impl Cursor {
+    /// The cursor as clients see it.
     pub fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
     }
 
+    /// Reads a cursor from its text; malformed text is `StoreError::Invalid`.
     pub fn decode(text: &str) -> Result<Self, StoreError> {
         let invalid = || StoreError::Invalid(format!("malformed cursor {text:?}"));
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
         serde_json::from_slice(&bytes).map_err(|_| invalid())
     }
 
+    /// The cursor of a row in a listing ordered by `order_by`.
     pub fn of(row_id: &str, row: &Value, order_by: Option<&OrderBy>) -> Self {
         let sort = order_by.and_then(|o| row.get(&o.field)).cloned().unwrap_or(Value::Null);
         Self { sort, id: row_id.to_string() }

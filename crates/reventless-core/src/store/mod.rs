@@ -22,12 +22,21 @@ pub use list::{Cursor, Filter, FilterOp, ListRequest, OrderBy, Page, compare_val
 /// others are infrastructure failures.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
+    /// A condition failed (append condition, stream version, checkpoint): decide again.
     #[error("concurrency conflict: {0}")]
     Conflict(String),
+    /// The request cannot be stored or answered as asked (nothing written).
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// Stored data does not decode.
     #[error("corrupt data in {location}: {message}")]
-    Corrupt { location: String, message: String },
+    Corrupt {
+        /// Where: table and key, log and position.
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The store could not be reached or failed.
     #[error("store unavailable: {0}")]
     Unavailable(String),
     /// More changes than the store takes at once (DynamoDB: 100 items per
@@ -147,14 +156,26 @@ pub fn position_marker(event: &EventEnvelope) -> EventEnvelope {
 /// One change of a query table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RowOp {
-    Put { id: String, row: Value },
-    Delete { id: String },
+    /// Write the row `id`.
+    Put {
+        /// The row's id.
+        id: String,
+        /// The row.
+        row: Value,
+    },
+    /// Remove the row `id`.
+    Delete {
+        /// The row's id.
+        id: String,
+    },
 }
 
 /// A projection's progress: the last log position applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
+    /// The follower and log (`<table>@<log>`).
     pub name: String,
+    /// The last position applied.
     pub position: u64,
 }
 
@@ -163,6 +184,7 @@ pub struct Checkpoint {
 /// apply each event exactly once in effect.
 #[async_trait]
 pub trait QueryStore: Send + Sync {
+    /// The row `id` of `table`, if any.
     async fn get(&self, table: &str, id: &str) -> Result<Option<Value>, StoreError>;
 
     /// The rows that exist among `ids` (one round trip where the store can).
@@ -203,13 +225,16 @@ pub struct CommandMessage {
     pub group_id: String,
     /// A second message with the same id within the dedup window is dropped.
     pub dedup_id: String,
+    /// The message (a command request).
     pub body: Value,
 }
 
 /// A received message; ack it when handled, release it to redeliver.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
+    /// Names this delivery for `ack` and `release`.
     pub receipt: String,
+    /// The message.
     pub message: CommandMessage,
     /// 1 on the first delivery.
     pub receive_count: u32,
@@ -220,6 +245,7 @@ pub struct Delivery {
 /// any of its messages is in flight; different groups are independent.
 #[async_trait]
 pub trait CommandTopic: Send + Sync {
+    /// Queues `message` on `topic` (dropped when its dedup id was sent within the window).
     async fn send(&self, topic: &str, message: CommandMessage) -> Result<(), StoreError>;
 
     /// Up to `max` visible messages, waiting up to `wait` for the first one.
@@ -242,6 +268,7 @@ pub trait CommandTopic: Send + Sync {
 /// A log just advanced to `position` (a commit notice, not the events).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Published {
+    /// The log that advanced.
     pub log: String,
     /// The last position of the append.
     pub position: u64,
@@ -265,7 +292,9 @@ impl Published {
 /// In-process fan-out after commit. Subscribers treat it as a wake-up and
 /// catch up from the log, so a missed message delays, never loses, an event.
 pub trait EventBus: Send + Sync {
+    /// Tells every subscriber that a log advanced.
     fn publish(&self, published: Published);
+    /// Receives the notices published from now on.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Published>>;
 }
 
@@ -274,8 +303,11 @@ pub trait EventBus: Send + Sync {
 pub struct Stores {
     /// The plugins' event logs (one per plugin).
     pub events: Arc<dyn EventLog>,
+    /// Read-model rows and checkpoints.
     pub queries: Arc<dyn QueryStore>,
+    /// The async command topics.
     pub commands: Arc<dyn CommandTopic>,
+    /// Commit notices that wake followers.
     pub bus: Arc<dyn EventBus>,
     /// Which process runs each follower (several processes on one database).
     pub leases: Arc<dyn Leases>,

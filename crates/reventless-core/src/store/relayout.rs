@@ -17,8 +17,11 @@ pub fn old_log_owner(log: &str) -> (&str, Option<&str>) {
 /// there, and when it was recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OldEvent {
+    /// Its log's index among the merged sources.
     pub source: usize,
+    /// Its position in that log.
     pub position: u64,
+    /// When it was recorded (ms since the Unix epoch).
     pub recorded_at: u64,
 }
 

@@ -54,6 +54,7 @@ impl<A: Aggregate> AggregateTest<A> {
         Self { id: id.into(), given: Vec::new() }
     }
 
+    /// Decides `command` on the given events.
     #[must_use = "a Then asserts nothing until one of its then_* methods is called"]
     pub fn when(self, command: A::Command) -> Then<A::Event, A::Error> {
         let mut state = A::State::default();
@@ -91,6 +92,7 @@ impl<S: StateChangeSlice> SliceTest<S> {
         Self { given: encoded(&events), marker: PhantomData }
     }
 
+    /// A slice test starting from an empty log.
     pub fn given_no_events() -> Self {
         Self { given: Vec::new(), marker: PhantomData }
     }
@@ -116,6 +118,7 @@ impl<S: StateChangeSlice> SliceTest<S> {
         self
     }
 
+    /// Decides `command` on the given events its query matches.
     #[must_use = "a Then asserts nothing until one of its then_* methods is called"]
     pub fn when(self, command: S::Command) -> Then<S::Event, S::Error> {
         let query = S::query(&command);
@@ -182,10 +185,12 @@ impl<E: Message + PartialEq, Err: reventless_spec::DomainError> Then<E, Err> {
         self
     }
 
+    /// The decision: the events, or the refusal.
     pub fn result(&self) -> &Result<Vec<E>, Err> {
         &self.result
     }
 
+    /// The append condition of a slice's decision.
     pub fn condition(&self) -> Option<&AppendCondition> {
         self.condition.as_ref()
     }
