@@ -184,7 +184,12 @@ fn render(text: &str, name: &str, source: &Source) -> String {
 
 /// Writes the project; `progress` hears each file written.
 pub fn create(args: &Args, progress: &dyn Fn(String)) -> Result<Created, NewError> {
-    let name = args.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let Some(name) = args.path.file_name().map(|n| n.to_string_lossy().to_string()) else {
+        return Err(NewError::InvalidName {
+            name: args.path.display().to_string(),
+            reason: "name the directory to create, e.g. `reventless new my-library`".into(),
+        });
+    };
     check_name(&name)?;
     check_target(&args.path)?;
     let source = match &args.reventless_path {

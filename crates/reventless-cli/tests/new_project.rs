@@ -124,6 +124,10 @@ fn refusals_name_the_problem_and_write_nothing() {
         assert!(!dir.path().join(name).exists(), "{name}");
     }
 
+    let refused = reventless(&["new", dir.path().join("..").to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(refused.status.code() == Some(1) && stderr.contains("name the directory to create"), "{stderr}");
+
     let nowhere = dir.path().join("nowhere");
     let refused = reventless(&["new", nowhere.to_str().unwrap(), "--reventless-path", dir.path().to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
@@ -174,7 +178,10 @@ fn a_new_project_passes_its_tests_and_serves_graphql_right_away() {
     let tested = cargo(&project, &["test"]);
     let stdout = String::from_utf8_lossy(&tested.stdout);
     let stderr = String::from_utf8_lossy(&tested.stderr);
-    eprintln!("its cargo test: {:?}", started.elapsed());
+    let compiled: Vec<&str> =
+        stderr.lines().filter_map(|l| l.trim().strip_prefix("Compiling ")?.split(' ').next()).collect();
+    let finished = stderr.lines().find(|l| l.trim().starts_with("Finished")).unwrap_or_default().trim();
+    eprintln!("its cargo test: {:?} ({finished}; compiled {}: {compiled:?})", started.elapsed(), compiled.len());
     assert!(tested.status.success(), "{stdout}\n{stderr}");
     for test in [
         "an_active_member_borrows_a_book_on_the_shelf",
