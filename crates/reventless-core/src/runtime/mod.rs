@@ -52,19 +52,42 @@ const COMMAND_BATCH: usize = 10;
 /// Why the runtime could not do what was asked.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RuntimeError {
+    /// A plugin's registration is inconsistent.
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// A projection keeps failing (it retries).
     #[error("projection `{projection}` is failing: {error}")]
-    ProjectionFailed { projection: String, error: String },
+    ProjectionFailed {
+        /// The projection's table.
+        projection: String,
+        /// Its last error.
+        error: String,
+    },
+    /// A follower's task ended.
     #[error("follower `{follower}` stopped ({reason}): it applies nothing more until the runtime restarts")]
-    FollowerStopped { follower: String, reason: String },
+    FollowerStopped {
+        /// The follower.
+        follower: String,
+        /// Why it ended.
+        reason: String,
+    },
+    /// A wait ran out.
     #[error("projections did not catch up within {0:?}")]
     Timeout(Duration),
     #[error(
         "plugin `{plugin}`: `{component}` needs the capability `{capability}`, which is not provided \
          (App::capabilities, Runtime::start_with, or lambda::main's capabilities)"
     )]
-    MissingCapability { plugin: String, component: String, capability: &'static str },
+    /// A component needs a capability the runtime was not given.
+    MissingCapability {
+        /// The plugin.
+        plugin: String,
+        /// The component needing it.
+        component: String,
+        /// The capability's Rust type.
+        capability: &'static str,
+    },
+    /// A store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -87,14 +110,18 @@ struct HostedProjection {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InboundOutcome {
+    /// The input's row in the audit table `<Plugin>_<NAME>Audit`.
     pub audit_id: String,
+    /// Each command's outcome, in order.
     pub outcomes: Vec<CommandOutcome>,
 }
 
 /// A read-model row that a projection just wrote or deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowChange {
+    /// The query table.
     pub table: String,
+    /// The row's id.
     pub id: String,
 }
 
@@ -149,6 +176,7 @@ pub enum RuntimeMode {
 /// How a runtime is hosted, beyond its stores and plugins.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuntimeOptions {
+    /// Background workers, or work on demand (Lambda).
     pub mode: RuntimeMode,
     /// Which topic each async command is queued on.
     pub topics: TopicLayout,
@@ -178,7 +206,9 @@ pub struct PublishedMessage {
     pub point: String,
     /// The published event's name and data (wire form).
     pub name: String,
+    /// The published event's data.
     pub data: serde_json::Value,
+    /// The correlation of the publisher's event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
     /// The id of the publisher's event it was mapped from (the causation of
@@ -243,6 +273,7 @@ impl Runtime {
         Self::with_options(stores, plugins, capabilities, RuntimeOptions { mode: RuntimeMode::OnDemand, ..options })
     }
 
+    /// Starts `plugins` on `stores` with `capabilities`, hosted as `options` say.
     pub fn with_options(
         stores: Stores,
         plugins: Vec<Plugin>,
@@ -484,10 +515,12 @@ impl Runtime {
         logs
     }
 
+    /// The stores it runs on.
     pub fn stores(&self) -> &Stores {
         &self.inner.stores
     }
 
+    /// The hosted plugins' manifests.
     pub fn manifests(&self) -> &[Manifest] {
         &self.inner.manifests
     }
@@ -653,6 +686,7 @@ impl Runtime {
         self.wait_for_projections_within(Duration::from_secs(30)).await
     }
 
+    /// As [`Runtime::wait_for_projections`], within `limit` (else `RuntimeError::Timeout`).
     pub async fn wait_for_projections_within(&self, limit: Duration) -> Result<(), RuntimeError> {
         let heads = self.heads().await?;
         let wait_all = async {
@@ -711,7 +745,6 @@ impl Runtime {
         Ok(heads)
     }
 
-    /// Stops the workers; commands already running finish first.
     /// Refuses to go on when a component among `components` (every one
     /// when empty) needs a capability the runtime was not given.
     pub fn check_capabilities(&self, components: &[String]) -> Result<(), RuntimeError> {
@@ -719,6 +752,7 @@ impl Runtime {
         missing_capability(self.inner.plugins.values(), &self.inner.capabilities, selected)
     }
 
+    /// Stops the workers; commands already running finish first.
     pub async fn shutdown(&self) {
         // `send` would drop the value while no task has subscribed yet (a
         // lifecycle task not yet polled), which then waited forever.
