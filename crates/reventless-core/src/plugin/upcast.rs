@@ -16,8 +16,9 @@ impl ResolvedPlugin {
     }
 }
 
-/// Upcasts through the writer of `log` that knows the newest version of the
-/// event's type (components sharing a type should agree; the newest wins).
+/// Upcasts through the writer of `log` whose event type has the event's
+/// type name (one event type per name in a plugin, see
+/// `PluginError::DuplicateEventName`; across plugins the newest version wins).
 pub(crate) fn upcast_with<'a>(
     writers: impl Iterator<Item = &'a dyn CommandHandler>,
     log: &str,

@@ -46,6 +46,7 @@ fn is_conflict<T: std::fmt::Debug>(result: &Result<T, StoreError>) -> bool {
 
 // ---------------------------------------------------------------- aggregate log
 
+/// An aggregate stream reads back what was appended, with versions 1, 2, …
 pub async fn aggregate_append_and_read_back(stores: Stores) {
     let log = &stores.events;
     let meta = EventMeta {
@@ -53,7 +54,8 @@ pub async fn aggregate_append_and_read_back(stores: Stores) {
         causation_id: Some("cmd-1".into()),
         service: Some("Shop".into()),
         user: Some("u1".into()),
-        ..EventMeta::default()
+        // The version of the event's type goes through every store.
+        schema_version: 2,
     };
     let first = event("Registered", &["customer:c1"], json!({"email": "a@b.c"})).with_meta(meta.clone());
     let second = event("EmailChanged", &[], json!({"email": "x@y.z", "n": 1.5}));
@@ -68,6 +70,7 @@ pub async fn aggregate_append_and_read_back(stores: Stores) {
     assert_eq!(events[0].tags, vec![tag("customer:c1")]);
     assert_eq!(events[0].data, json!({"email": "a@b.c"}));
     assert_eq!(events[0].meta, meta);
+    assert_eq!(events[1].meta.schema_version, 1, "no version stored reads as 1");
     assert_eq!(events[1].data, json!({"email": "x@y.z", "n": 1.5}));
     assert!(events[0].recorded_at.0 > 0);
     let versions: Vec<u64> = events.iter().map(|e| e.stream.as_ref().map_or(0, |s| s.version)).collect();
@@ -82,6 +85,7 @@ pub async fn aggregate_append_and_read_back(stores: Stores) {
     assert!(log.read_stream("contract_agg_unknown_log", stream("c1"), 0).await.unwrap().is_empty());
 }
 
+/// An append at a stale expected version is a `Conflict` and appends nothing.
 pub async fn aggregate_wrong_expected_version_conflicts(stores: Stores) {
     let log = &stores.events;
     log.append_to_stream("contract_agg_occ", stream("e1"), 0, vec![event("A", &[], json!({}))]).await.unwrap();
@@ -96,6 +100,7 @@ pub async fn aggregate_wrong_expected_version_conflicts(stores: Stores) {
     assert!(matches!(empty, Err(StoreError::Invalid(_))), "an empty append is invalid: {empty:?}");
 }
 
+/// Reading the whole log returns every stream's events in position order.
 pub async fn aggregate_read_all_in_log_order(stores: Stores) {
     let log = &stores.events;
     let name = "contract_agg_all";
@@ -119,6 +124,7 @@ pub async fn aggregate_read_all_in_log_order(stores: Stores) {
     assert!(log.read_all(name, all[5].position, 10).await.unwrap().is_empty());
 }
 
+/// Of concurrent appends at one stream version exactly one wins.
 pub async fn aggregate_concurrent_same_version_one_wins(stores: Stores) {
     let log = stores.events.clone();
     let mut tasks = Vec::new();
@@ -146,6 +152,7 @@ pub async fn aggregate_concurrent_same_version_one_wins(stores: Stores) {
     assert_eq!(log.read_stream("contract_agg_race", stream("hot"), 0).await.unwrap().len(), 1);
 }
 
+/// Concurrent appends to distinct streams all land.
 pub async fn aggregate_concurrent_distinct_streams_all_succeed(stores: Stores) {
     let log = stores.events.clone();
     let mut tasks = Vec::new();
@@ -201,6 +208,7 @@ fn numbers(events: &[EventEnvelope]) -> Vec<i64> {
     events.iter().map(|e| e.data["n"].as_i64().unwrap_or(-1)).collect()
 }
 
+/// A DCB query returns exactly the events matching its items, in position order.
 pub async fn dcb_read_by_query(stores: Stores) {
     let log = "contract_dcb_read";
     let all = seed_dcb(&stores, log).await;
@@ -227,6 +235,7 @@ pub async fn dcb_read_by_query(stores: Stores) {
     assert_eq!(dcb.head("contract_dcb_none").await.unwrap(), 0);
 }
 
+/// An append condition fails when a matching event follows `after`, and only then.
 pub async fn dcb_append_condition(stores: Stores) {
     let log = "contract_dcb_cond";
     let all = seed_dcb(&stores, log).await;
@@ -254,6 +263,7 @@ pub async fn dcb_append_condition(stores: Stores) {
     assert_strictly_increasing(&events);
 }
 
+/// Of concurrent appends whose conditions overlap exactly one wins.
 pub async fn dcb_concurrent_overlapping_conditions_one_wins(stores: Stores) {
     let log = "contract_dcb_race";
     let dcb = stores.events.clone();
@@ -281,6 +291,7 @@ pub async fn dcb_concurrent_overlapping_conditions_one_wins(stores: Stores) {
     assert_eq!(dcb.read(log, &query, None, None).await.unwrap().len(), 1);
 }
 
+/// Concurrent appends with disjoint conditions all land.
 pub async fn dcb_concurrent_disjoint_conditions_all_win(stores: Stores) {
     let log = "contract_dcb_par";
     let dcb = stores.events.clone();
@@ -477,6 +488,7 @@ pub async fn read_all_of_keeps_every_position(stores: Stores) {
 
 // ---------------------------------------------------------------- query store
 
+/// Rows are written, read back and deleted by id.
 pub async fn query_store_put_get_delete(stores: Stores) {
     let store = &stores.queries;
     let table = "contract_rows";
@@ -503,6 +515,7 @@ pub async fn query_store_put_get_delete(stores: Stores) {
     assert_eq!(store.get("contract_rows_other", "r1").await.unwrap(), Some(json!({"name": "elsewhere"})));
 }
 
+/// Listings filter, order and page with cursors as every backend must.
 pub async fn query_store_list_filter_order_paginate(stores: Stores) {
     let store = &stores.queries;
     let table = "contract_list";
@@ -559,6 +572,7 @@ pub async fn query_store_list_filter_order_paginate(stores: Stores) {
     assert_eq!((empty.rows.len(), empty.total_count, empty.has_next_page), (0, 0, false));
 }
 
+/// Rows and checkpoint commit together; a commit behind the checkpoint changes nothing.
 pub async fn query_store_commit_is_atomic_with_checkpoint(stores: Stores) {
     let store = &stores.queries;
     let table = "contract_commit";
@@ -595,6 +609,7 @@ fn dedups(deliveries: &[crate::store::Delivery]) -> Vec<String> {
     deliveries.iter().map(|d| d.message.dedup_id.clone()).collect()
 }
 
+/// Messages of a group arrive in order, and a group is locked while one is in flight.
 pub async fn command_topic_groups_are_fifo_and_locked(stores: Stores) {
     let topic = &stores.commands;
     let name = "contract_fifo";
@@ -621,6 +636,7 @@ pub async fn command_topic_groups_are_fifo_and_locked(stores: Stores) {
     assert!(topic.receive(name, 10, Duration::ZERO, VISIBLE).await.unwrap().is_empty(), "an acked message is gone");
 }
 
+/// A released message is delivered again before the later ones of its group.
 pub async fn command_topic_release_redelivers_in_order(stores: Stores) {
     let topic = &stores.commands;
     let name = "contract_release";
@@ -638,6 +654,7 @@ pub async fn command_topic_release_redelivers_in_order(stores: Stores) {
     assert_eq!(again[0].receive_count, 2);
 }
 
+/// A second message with the same dedup id is dropped.
 pub async fn command_topic_deduplicates(stores: Stores) {
     let topic = &stores.commands;
     let name = "contract_dedup";
@@ -648,6 +665,7 @@ pub async fn command_topic_deduplicates(stores: Stores) {
     assert_eq!(dedups(&batch), vec!["same", "other"]);
 }
 
+/// An unacknowledged message comes back after its visibility timeout.
 pub async fn command_topic_visibility_timeout_redelivers(stores: Stores) {
     let topic = &stores.commands;
     let name = "contract_visibility";
@@ -659,6 +677,7 @@ pub async fn command_topic_visibility_timeout_redelivers(stores: Stores) {
     assert_eq!(again[0].receive_count, 2);
 }
 
+/// A waiting receive returns as soon as a message is sent.
 pub async fn command_topic_receive_waits_for_a_send(stores: Stores) {
     let topic = stores.commands.clone();
     let name = "contract_wait";
@@ -674,6 +693,7 @@ pub async fn command_topic_receive_waits_for_a_send(stores: Stores) {
 
 // ---------------------------------------------------------------- bus
 
+/// Commit notices reach every subscriber.
 pub async fn bus_delivers_commit_notices(stores: Stores) {
     let mut first = stores.bus.subscribe();
     let mut second = stores.bus.subscribe();
