@@ -3,6 +3,8 @@
 //! the switch the live runtime's projection worker writes the new table,
 //! and the rows equal those of a fresh fold of the same commands.
 #![allow(clippy::unwrap_used)] // tests report failures by panicking
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use replay_scenario::{TABLE, fresh_fold, ledger, replay_while_serving, rows, run_commands};
@@ -42,30 +44,41 @@ async fn queries_answer_with_complete_rows_throughout_a_replay_run() {
 
     let querying = live.clone();
     let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    let switched = Arc::new(AtomicBool::new(false));
+    let seen_switch = switched.clone();
     let queries = tokio::spawn(async move {
-        let mut answered = 0;
+        let (mut before_switch, mut answered) = (0, 0);
         while !*stop.borrow_and_update() {
+            let before = !seen_switch.load(Ordering::SeqCst);
             let seen = rows(querying.stores().queries.as_ref(), TABLE).await;
             assert_eq!(seen, expected, "a query during the replay saw other rows");
             answered += 1;
+            before_switch += usize::from(before);
             tokio::task::yield_now().await;
         }
-        answered
+        (before_switch, answered)
     });
     let replaying = Runtime::start(stores.clone(), vec![ledger()]).unwrap();
     let mut reports = Vec::new();
-    let done = replay::run(&replaying, "Ledger.Total", |progress| reports.push(progress.clone())).await.unwrap();
+    let done = replay::run(&replaying, "Ledger.Total", |progress| {
+        switched.store(progress.switched, Ordering::SeqCst);
+        reports.push(progress.clone());
+    });
+    let done = done.await.unwrap();
     stop_tx.send(true).unwrap();
-    let answered = queries.await.unwrap();
-    assert!(answered > 3, "queries kept answering during the replay ({answered})");
-    assert!(done.switched && done.position == 3000 && done.events == 3000, "{done:?}");
+    let (before_switch, answered) = queries.await.unwrap();
+    assert!(before_switch > 0, "queries answered while the shadow filled ({before_switch})");
+    assert!(answered > before_switch, "and after the switch ({answered})");
+    let folded = &done.progress;
+    assert!(folded.switched && folded.position == 3000 && folded.events == 3000, "{done:?}");
+    assert_eq!(done.deleted, 23, "the old rows (one per account) are deleted");
     assert!(reports.iter().all(|p| p.position <= p.head && p.head == 3000), "{reports:?}");
     assert!(reports.last().unwrap().switched);
     replaying.shutdown().await;
 
     // A second replay starts a new generation and ends where the first did.
     let again = replay::run(&live, "Ledger_Totals", |_| {}).await.unwrap();
-    assert_eq!((again.generation, again.position), (2, 3000));
+    assert_eq!((again.progress.generation, again.progress.position, again.deleted), (2, 3000, 23));
     run_commands(&live, 3000..3010).await;
     live.wait_for_projections_within(Duration::from_secs(30)).await.unwrap();
     assert_eq!(

@@ -51,20 +51,24 @@ pub async fn run_replay(
     if let Some(error) = write_error {
         return Err(error.into());
     }
-    let progress = outcome?;
+    let replayed = outcome?;
+    let progress = &replayed.progress;
     let mut out = std::io::stdout().lock();
-    let elapsed = started.elapsed();
+    let folding = Duration::from_millis(replayed.fold_ms);
     if as_json {
-        writeln!(out, "{}", progress_json(&progress, elapsed))?;
+        let mut line = progress_json(progress, folding);
+        line["deleted"] = json!(replayed.deleted);
+        writeln!(out, "{line}")?;
     } else {
         writeln!(
             out,
-            "{} rebuilt: {} events folded into {} in {:.1}s ({:.0} events/s); it now serves the new rows",
+            "{} rebuilt: {} events folded into {} in {:.1}s ({:.0} events/s); it now serves the new rows ({} old rows deleted)",
             progress.read_model,
             progress.events,
             replay::physical_table(&progress.table, progress.generation),
-            elapsed.as_secs_f64(),
-            per_second(progress.events, elapsed),
+            folding.as_secs_f64(),
+            per_second(progress.events, folding),
+            replayed.deleted,
         )?;
     }
     Ok(())

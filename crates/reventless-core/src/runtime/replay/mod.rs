@@ -302,14 +302,28 @@ pub async fn retire(runtime: &Runtime, table: &str) -> Result<u64, ReplayError> 
     Ok(deleted)
 }
 
+/// How a whole replay ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Replayed {
+    /// Where it stood at the switch.
+    pub progress: ReplayProgress,
+    /// From the start to the switch (what events/s is measured over).
+    pub fold_ms: u64,
+    /// Rows of the old generation deleted after the switch.
+    pub deleted: u64,
+}
+
 /// Runs a whole replay of `name` in this process: begin, fold until caught
 /// up (reporting progress after every slice), switch, delete the old rows.
-/// Held under a lease, so two processes never replay one read model at once.
+/// Held under a lease, so two processes of one machine never replay one
+/// read model at once (elsewhere the later one takes over; see [`Replay::begin`]).
 pub async fn run(
     runtime: &Runtime,
     name: &str,
     mut on_progress: impl FnMut(&ReplayProgress),
-) -> Result<ReplayProgress, ReplayError> {
+) -> Result<Replayed, ReplayError> {
+    let started = Instant::now();
     let (_, projection) = find(runtime, name)?;
     let lease_name = format!("replay:{}", projection.handler.table());
     let Some(_lease) = runtime.stores().leases.try_acquire(&lease_name).await? else {
@@ -323,8 +337,9 @@ pub async fn run(
             break;
         }
     }
-    replay.finish().await?;
-    Ok(replay.progress.clone())
+    let fold_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let deleted = replay.finish().await?;
+    Ok(Replayed { progress: replay.progress.clone(), fold_ms, deleted })
 }
 
 /// The table of the read model `name` names (as [`Replay::begin`] takes it).
