@@ -31,6 +31,7 @@ pages! {
     Translations => "components/translations.md",
     Extensions => "components/extensions.md",
     AsyncCommands => "components/async-commands.md",
+    EventVersioning => "components/event-versioning.md",
     Local => "platforms/local.md",
     Postgres => "platforms/postgres.md",
     Aws => "platforms/aws.md",
