@@ -35,6 +35,7 @@ pages! {
     Local => "platforms/local.md",
     Postgres => "platforms/postgres.md",
     Aws => "platforms/aws.md",
+    Explorer => "tools/explorer.md",
 }
 
 #[cfg(test)]
