@@ -40,8 +40,11 @@ impl Settings {
         races: usize,
         racers: usize,
     ) -> Result<Self, String> {
-        let (client, connection) =
-            tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| format!("PostgreSQL: {e}"))?;
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| {
+            let target = reventless_postgres::describe_url(url).unwrap_or_else(|_| "the given URL".into());
+            let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
+            format!("PostgreSQL at {target}: {e}{cause}")
+        })?;
         tokio::spawn(connection);
         let mut values = Vec::new();
         for setting in [
