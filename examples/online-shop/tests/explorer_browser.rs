@@ -86,6 +86,20 @@ async fn the_explorer_shows_a_commands_event_and_a_row() {
         .await;
     assert_eq!(lags, json!(["0", "0", "0", "0"]), "every read model caught up with the log");
     driver.screenshot("explorer-read-model.png").await;
+
+    driver.script("document.querySelector('nav button[data-tab=\"plugins\"]').click();", json!([])).await;
+    let plugin = driver
+        .wait_for(
+            "the plugin's components",
+            "const p = document.querySelector('#plugins .plugin'); return p ? p.innerText : '';",
+        )
+        .await;
+    let plugin = plugin.as_str().unwrap();
+    assert!(plugin.contains("Catalog") && plugin.contains("logs: Catalog"), "{plugin}");
+    assert!(
+        plugin.contains("StateChangeSlice\tAddCategory\tAddCategory\tCategoryAdded"),
+        "a component and its command: {plugin}"
+    );
     let _ = driver.call(reqwest::Method::DELETE, "", Value::Null).await;
 }
 
