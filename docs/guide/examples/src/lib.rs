@@ -36,6 +36,7 @@ pages! {
     Postgres => "platforms/postgres.md",
     Aws => "platforms/aws.md",
     Explorer => "tools/explorer.md",
+    Replay => "tools/replay.md",
 }
 
 #[cfg(test)]
