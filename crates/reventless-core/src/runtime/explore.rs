@@ -27,12 +27,29 @@ pub struct FollowerCheckpoint {
 /// Why an exhausted item could not be retried.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RetryError {
+    /// No hosted automation keeps its to-do items in this table.
     #[error("no automation keeps its to-do items in table `{0}`")]
     UnknownAutomation(String),
+    /// The table has no item with this id.
     #[error("automation table `{table}` has no item `{id}`")]
-    UnknownItem { table: String, id: String },
+    UnknownItem {
+        /// The automation's to-do table.
+        table: String,
+        /// The item asked for.
+        id: String,
+    },
+    /// The item is not exhausted (it is pending, processing, failed with
+    /// retries left, or completed): the automation handles it by itself.
     #[error("item `{id}` of `{table}` is {status}, not EXHAUSTED: only an exhausted item is retried by hand")]
-    NotExhausted { table: String, id: String, status: String },
+    NotExhausted {
+        /// The automation's to-do table.
+        table: String,
+        /// The item asked for.
+        id: String,
+        /// Its status now.
+        status: String,
+    },
+    /// The query store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
