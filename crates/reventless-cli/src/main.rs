@@ -52,9 +52,11 @@ struct Target {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Create a project outside this repository: a Library plugin (aggregate,
-    /// DCB slices, read model, automation) with Given/When/Then tests, the app
-    /// binary (`cargo run -- dev`), Lambda bootstraps and `reventless.toml`.
+    /// Start a project of your own in a new directory: a plugin with its tests, the app, `reventless.toml`.
+    ///
+    /// The Library plugin (an aggregate, DCB slices, a read model, an
+    /// automation) with Given/When/Then tests, the app binary (`cargo run --
+    /// dev`), Lambda bootstraps, `reventless.toml`, a README and a `.gitignore`.
     New(new::Args),
     /// Show what a deploy would change (+ create, ~ update, - delete).
     Plan {

@@ -225,3 +225,11 @@ fn a_new_project_passes_its_tests_and_serves_graphql_right_away() {
     book(Value::Null);
     eprintln!("new_project: {:?}", started.elapsed());
 }
+
+#[test]
+fn new_is_in_the_help_with_its_options() {
+    let help = String::from_utf8_lossy(&reventless(&["--help"]).stdout).to_string();
+    assert!(help.lines().any(|l| l.trim_start().starts_with("new ")), "{help}");
+    let help = String::from_utf8_lossy(&reventless(&["new", "--help"]).stdout).to_string();
+    assert!(help.contains("--reventless-path <DIR>") && help.contains("--json"), "{help}");
+}
