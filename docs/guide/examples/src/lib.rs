@@ -23,6 +23,7 @@ macro_rules! pages {
 
 pages! {
     Introduction => "introduction.md",
+    GettingStarted => "getting-started.md",
     Plugin => "components/plugin.md",
     Aggregate => "components/aggregate.md",
     DcbSlice => "components/dcb-slice.md",
