@@ -58,6 +58,11 @@ fn spec_path() -> TokenStream2 {
 }
 
 fn expand(input: &DeriveInput, marker: &str) -> syn::Result<TokenStream2> {
+    if marker != "Event"
+        && let Some(attr) = input.attrs.iter().find(|a| a.path().is_ident("event"))
+    {
+        return Err(syn::Error::new_spanned(attr, "#[event(..)] is for events; commands are not stored"));
+    }
     if let Data::Enum(_) = input.data {
         reject_unsupported_serde(&input.attrs)?;
     }
@@ -136,11 +141,6 @@ fn expand(input: &DeriveInput, marker: &str) -> syn::Result<TokenStream2> {
             }
         }
     };
-    if marker != "Event"
-        && let Some(attr) = input.attrs.iter().find(|a| a.path().is_ident("event"))
-    {
-        return Err(syn::Error::new_spanned(attr, "#[event(..)] is for events; commands are not stored"));
-    }
 
     Ok(quote! {
         impl #impl_generics #spec::Message for #ty #ty_generics #where_clause {
@@ -323,8 +323,59 @@ fn reject_unsupported_serde(attrs: &[Attribute]) -> syn::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{default_key, event_version};
+    use super::{default_key, event_version, expand};
     use syn::parse_quote;
+
+    #[test]
+    fn versions_are_declared_on_event_variants_only() {
+        let error = |input: syn::DeriveInput, marker: &str| match expand(&input, marker) {
+            Err(error) => error.to_string(),
+            Ok(_) => panic!("accepted"),
+        };
+        let on_enum = error(
+            parse_quote!(
+                #[event(version = 2, upcasters = [a])]
+                enum E {
+                    A,
+                }
+            ),
+            "Event",
+        );
+        assert!(on_enum.contains("put #[event(version = ..)] on the variant"), "{on_enum}");
+        let on_command = error(
+            parse_quote!(
+                #[event(version = 2)]
+                struct C {
+                    x: u8,
+                }
+            ),
+            "Command",
+        );
+        assert!(on_command.contains("commands are not stored"), "{on_command}");
+        let versioned = expand(
+            &parse_quote!(
+                enum E {
+                    #[event(version = 2, upcasters = [up])]
+                    A,
+                    B,
+                }
+            ),
+            "Event",
+        );
+        let tokens = versioned.unwrap().to_string();
+        assert!(tokens.contains("fn version") && tokens.contains("\"A\" => 2u32"), "{tokens}");
+        let plain = expand(
+            &parse_quote!(
+                enum E {
+                    A,
+                }
+            ),
+            "Event",
+        )
+        .unwrap()
+        .to_string();
+        assert!(!plain.contains("fn version"), "unversioned types keep the trait's defaults");
+    }
 
     #[test]
     fn event_versions_need_one_upcaster_per_older_version() {
