@@ -354,3 +354,26 @@ async fn an_exhausted_item_is_retried_by_an_admin_only() {
     let (status, _) = call(server, "GET", retry, &admin).await;
     assert_eq!(status, 405, "a retry is a POST");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_read_model_shows_its_error_and_its_lag() {
+    let runtime = reventless_local::start_in_memory(vec![bank()]).unwrap();
+    let server = serve(&runtime).await;
+    run(&runtime, "Account_Open", "a1", json!({"owner": "ann"})).await;
+    runtime.wait_for_projections().await.unwrap();
+    // A row the projection cannot read: its next update fails, again and again.
+    runtime.stores().queries.put("Bank_Balances", "a1", json!({"owner": 5})).await.unwrap();
+    run(&runtime, "Account_Deposit", "a1", json!({"amount": 5})).await;
+    let started = Instant::now();
+    let checkpoint = loop {
+        let models = get(server, "/explorer/api/read-models").await;
+        let checkpoint = models[0]["checkpoints"][0].clone();
+        if checkpoint["error"].is_string() {
+            break checkpoint;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "no error shown: {models}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((checkpoint["position"].clone(), checkpoint["lag"].clone()), (json!(1), json!(1)), "{checkpoint}");
+    assert!(checkpoint["error"].as_str().unwrap().contains("a1"), "the error names the row: {checkpoint}");
+}
