@@ -114,6 +114,14 @@ mod tests {
         reason: String,
     }
 
+    /// A bump whose new field has a serde default needs no change to the data.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, spec::Event)]
+    #[event(version = 2, upcasters = [|data| data])]
+    struct Noted {
+        #[serde(default)]
+        note: String,
+    }
+
     fn stored(name: &str, version: u32, data: Value) -> EventEnvelope {
         let meta = EventMeta { schema_version: version, ..EventMeta::default() };
         EventEnvelope::recorded(NewEvent::new(name, vec![], data).with_meta(meta), 7, None, Timestamp(0))
@@ -144,6 +152,8 @@ mod tests {
             spec::decode_envelope::<BookEvent>(&unversioned).unwrap(),
             BookEvent::BookRemoved { book_id: "b1".into() }
         );
+        let noted = spec::decode_envelope::<Noted>(&stored("Noted", 1, json!({}))).unwrap();
+        assert_eq!(noted, Noted { note: String::new() });
         let archived = stored("Archived", 1, json!({}));
         assert_eq!(spec::decode_envelope::<Archived>(&archived).unwrap(), Archived { reason: "unknown".into() });
     }
