@@ -5,6 +5,7 @@
 //! - [`plugin`]: the `Plugin` builder and its manifest.
 //! - [`runtime`]: hosts plugins on a set of stores (dispatch, projection workers).
 //! - `testing` (feature `testing`): Given/When/Then harness and the store contract suite.
+#![warn(missing_docs)]
 pub mod engine;
 /// Command requests, callers, outcomes and engine errors.
 pub mod outcome;

@@ -11,6 +11,7 @@ use crate::{FIRST_VERSION, Tag};
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
+    /// The current time.
     pub fn now() -> Self {
         let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
         Self(u64::try_from(millis).unwrap_or(u64::MAX))
@@ -58,6 +59,7 @@ fn is_first_version(version: &u32) -> bool {
 /// The place of an aggregate event in its entity stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamPosition {
+    /// The entity id.
     pub id: String,
     /// 1 for the stream's first event, then 2, 3, …
     pub version: u64,
@@ -66,19 +68,26 @@ pub struct StreamPosition {
 /// An event to append: the store assigns its position.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewEvent {
+    /// A fresh id (UUID v7).
     pub event_id: Uuid,
+    /// The wire name.
     #[serde(rename = "type")]
     pub event_type: String,
+    /// Its DCB tags.
     pub tags: Vec<Tag>,
+    /// Its fields as JSON.
     pub data: serde_json::Value,
+    /// Who and what caused it.
     pub meta: EventMeta,
 }
 
 impl NewEvent {
+    /// An event of `event_type` with a fresh id and empty meta.
     pub fn new(event_type: impl Into<String>, tags: Vec<Tag>, data: serde_json::Value) -> Self {
         Self { event_id: Uuid::now_v7(), event_type: event_type.into(), tags, data, meta: EventMeta::default() }
     }
 
+    /// With `meta`.
     pub fn with_meta(mut self, meta: EventMeta) -> Self {
         self.meta = meta;
         self
@@ -88,16 +97,22 @@ impl NewEvent {
 /// A stored event as every reader sees it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EventEnvelope {
+    /// The event's id.
     pub event_id: Uuid,
+    /// The wire name.
     #[serde(rename = "type")]
     pub event_type: String,
+    /// Its DCB tags (an aggregate event's entity tag included).
     pub tags: Vec<Tag>,
+    /// Its fields as JSON (as stored; see `meta.schema_version`).
     pub data: serde_json::Value,
     /// Position in the log (strictly increasing; gapless locally).
     pub position: u64,
     /// Set for aggregate events: the entity stream and the version in it.
     pub stream: Option<StreamPosition>,
+    /// When it was appended.
     pub recorded_at: Timestamp,
+    /// Who and what caused it.
     pub meta: EventMeta,
 }
 

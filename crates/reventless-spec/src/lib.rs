@@ -7,6 +7,7 @@
 //!
 //! Commands and events derive [`Message`] through `#[derive(Command)]` /
 //! `#[derive(Event)]`, which supplies their stable wire names and DCB tags.
+#![warn(missing_docs)]
 // The derive macros name this crate as `::reventless_spec` or through the facade.
 extern crate self as reventless_spec;
 

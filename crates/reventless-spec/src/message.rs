@@ -56,18 +56,53 @@ pub trait Command: Message + schemars::JsonSchema {}
 /// Why a message could not be turned into, or read from, its wire form.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum WireError {
+    /// The wire name is not one of the type's.
     #[error("unknown {kind} type `{name}` (known: {known})")]
-    UnknownName { kind: &'static str, name: String, known: String },
+    UnknownName {
+        /// `event` or `command`.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+        /// The type's names.
+        known: String,
+    },
+    /// The data does not (de)serialize as the named variant.
     #[error("invalid data for `{name}`: {message}")]
-    InvalidData { name: String, message: String },
+    InvalidData {
+        /// The wire name.
+        name: String,
+        /// serde's message.
+        message: String,
+    },
+    /// The derive's wire name and serde's differ (a serde attribute the derive does not follow).
     #[error("`{derived}` serializes as `{serialized}`: derive and serde disagree on the wire name")]
-    NameMismatch { derived: String, serialized: String },
+    NameMismatch {
+        /// The name the derive gives.
+        derived: String,
+        /// The name serde writes.
+        serialized: String,
+    },
     /// Written by a newer build than this one (during a rolling deploy, or
     /// after a rollback): reading it as an older shape would lose data.
     #[error("`{name}` was stored at version {stored}, but this build knows versions up to {known}")]
-    NewerVersion { name: String, stored: u32, known: u32 },
+    NewerVersion {
+        /// The wire name.
+        name: String,
+        /// The version it was stored at.
+        stored: u32,
+        /// The newest version this build knows.
+        known: u32,
+    },
+    /// A type's version without one upcaster per older version.
     #[error("`{name}` is at version {known} but has {upcasters} upcasters; it needs one per older version")]
-    MissingUpcaster { name: String, known: u32, upcasters: usize },
+    MissingUpcaster {
+        /// The wire name.
+        name: String,
+        /// Its declared version.
+        known: u32,
+        /// How many upcasters it has.
+        upcasters: usize,
+    },
 }
 
 /// Splits a message into its wire name and its data.

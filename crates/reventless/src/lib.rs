@@ -5,6 +5,7 @@
 //! local platform ([`local`]) or, later, on AWS.
 //!
 //! Most code needs only the prelude: `use reventless::prelude::*;`
+#![warn(missing_docs)]
 pub use reventless_core as core;
 pub use reventless_graphql as graphql;
 pub use reventless_local as local;

@@ -306,16 +306,35 @@ pub struct Manifest {
 pub enum PluginError {
     /// Two components answer the same command name.
     #[error("plugin `{plugin}`: command `{command}` is registered twice")]
-    DuplicateCommand { plugin: String, command: String },
+    DuplicateCommand {
+        /// The plugin.
+        plugin: String,
+        /// The command name.
+        command: String,
+    },
     /// Two components have the same name.
     #[error("plugin `{plugin}`: component `{name}` is registered twice")]
-    DuplicateComponent { plugin: String, name: String },
+    DuplicateComponent {
+        /// The plugin.
+        plugin: String,
+        /// The component name.
+        name: String,
+    },
     #[error(
         "plugin `{plugin}`: event name `{name}` belongs to two event types ({first} and {second}); \
          the plugin's events share one log, so each name must mean one event"
     )]
     /// Two event types of the plugin share a wire name.
-    DuplicateEventName { plugin: String, name: String, first: &'static str, second: &'static str },
+    DuplicateEventName {
+        /// The plugin.
+        plugin: String,
+        /// The wire name.
+        name: String,
+        /// One event type having it.
+        first: &'static str,
+        /// The other.
+        second: &'static str,
+    },
     /// `CONSUMES` / `PRODUCES` names an event the type does not have.
     #[error("{0}")]
     UnknownEventName(Box<EventNameTypo>),
@@ -323,22 +342,57 @@ pub enum PluginError {
         "plugin `{plugin}`: aggregates `{first}` and `{second}` would tag their entities with the same key `{key}`"
     )]
     /// Two aggregates would tag their entities with the same key.
-    DuplicateEntityTag { plugin: String, key: String, first: String, second: String },
+    DuplicateEntityTag {
+        /// The plugin.
+        plugin: String,
+        /// The tag key.
+        key: String,
+        /// One aggregate.
+        first: String,
+        /// The other.
+        second: String,
+    },
     #[error(
         "plugin `{plugin}`: {component} consumes `{name}`, which no component of the plugin appends \
          (appended: {appended}): it could never see one"
     )]
     /// A component consumes an event no component of the plugin appends.
-    NeverAppended { plugin: String, component: String, name: String, appended: String },
+    NeverAppended {
+        /// The plugin.
+        plugin: String,
+        /// The consuming component.
+        component: String,
+        /// The event it consumes.
+        name: String,
+        /// What the plugin's components do append.
+        appended: String,
+    },
     /// A projection's event type is appended by no component of the plugin.
     #[error("plugin `{plugin}`: projection `{projection}` reads events that no component of the plugin appends")]
-    UnknownEventSource { plugin: String, projection: String },
+    UnknownEventSource {
+        /// The plugin.
+        plugin: String,
+        /// The projection.
+        projection: String,
+    },
     /// An extension point's event type is appended by no component of the plugin.
     #[error("plugin `{plugin}`: extension point `{point}` publishes events that no component of the plugin appends")]
-    UnknownPublisherSource { plugin: String, point: String },
+    UnknownPublisherSource {
+        /// The plugin.
+        plugin: String,
+        /// The extension point.
+        point: String,
+    },
     /// An extension's extension point is not hosted.
     #[error("plugin `{plugin}`: extension `{extension}` needs extension point `{point}`, which is not hosted")]
-    MissingExtensionPoint { plugin: String, extension: String, point: String },
+    MissingExtensionPoint {
+        /// The plugin.
+        plugin: String,
+        /// The extension.
+        extension: String,
+        /// The extension point it needs (`<Plugin>.<Point>`).
+        point: String,
+    },
     /// Two hosted plugins have the same name.
     #[error("two plugins are named `{0}`")]
     DuplicatePlugin(String),

@@ -53,6 +53,7 @@ impl LeaseGuard {
         Self { name: name.to_string(), state, fresh, release: Some(Box::new(release)) }
     }
 
+    /// The follower (or replay) the lease is for.
     pub fn name(&self) -> &str {
         &self.name
     }

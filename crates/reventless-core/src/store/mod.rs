@@ -209,10 +209,12 @@ pub trait QueryStore: Send + Sync {
     /// The stored position of a checkpoint (0 when never committed).
     async fn checkpoint(&self, name: &str) -> Result<u64, StoreError>;
 
+    /// Writes one row outside any projection (no checkpoint).
     async fn put(&self, table: &str, id: &str, row: Value) -> Result<(), StoreError> {
         self.commit(table, vec![RowOp::Put { id: id.to_string(), row }], None).await
     }
 
+    /// Removes one row outside any projection (no checkpoint).
     async fn delete(&self, table: &str, id: &str) -> Result<(), StoreError> {
         self.commit(table, vec![RowOp::Delete { id: id.to_string() }], None).await
     }

@@ -35,16 +35,34 @@ const DELETE_BATCH: usize = 25;
 /// Why a replay could not run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ReplayError {
+    /// No hosted read model has this name.
     #[error("no read model `{name}` (known: {})", known.join(", "))]
-    UnknownReadModel { name: String, known: Vec<String> },
+    UnknownReadModel {
+        /// The name asked for.
+        name: String,
+        /// The hosted read models (`Plugin.ReadModel`).
+        known: Vec<String>,
+    },
+    /// The name is an automation's to-do list.
     #[error("`{0}` is an automation's todo list, not a read model: it cannot be replayed")]
     Automation(String),
+    /// This read model is being replayed already.
     #[error("another replay of `{0}` is running")]
     Busy(String),
+    /// A later replay of the read model took over.
     #[error("the replay of `{table}` generation {generation} was replaced by generation {current:?}")]
-    Superseded { table: String, generation: u64, current: Option<u64> },
+    Superseded {
+        /// The read model's table.
+        table: String,
+        /// This replay's generation.
+        generation: u64,
+        /// The generation being replayed now.
+        current: Option<u64>,
+    },
+    /// The projection failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// A store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -73,6 +91,7 @@ pub(crate) fn read_model_tables(
 pub struct ReplayProgress {
     /// `Plugin.ReadModel`.
     pub read_model: String,
+    /// The read model's table (generation 0).
     pub table: String,
     /// The generation being filled (its table is `table~generation`).
     pub generation: u64,
@@ -173,10 +192,12 @@ impl Replay {
         self
     }
 
+    /// Where it stands.
     pub fn progress(&self) -> &ReplayProgress {
         &self.progress
     }
 
+    /// `Plugin.ReadModel`.
     pub fn read_model(&self) -> &str {
         &self.read_model
     }

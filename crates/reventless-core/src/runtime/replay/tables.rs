@@ -4,7 +4,7 @@
 //! query store, so it works alike on memory, SQLite, PostgreSQL and
 //! DynamoDB, and for every process sharing the store. Queries resolve it
 //! through [`ReadModelTables`] (trusted for [`POINTER_TTL`]); each projection
-//! batch resolves it afresh ([`BatchTables`]), so a live worker writes the
+//! batch resolves it afresh (`BatchTables`), so a live worker writes the
 //! new table from the batch after a switch, from the shadow's checkpoint.
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -93,6 +93,7 @@ impl ReadModelTables {
         &self.inner
     }
 
+    /// Whether `table` is a replayable read model's (others are not redirected).
     pub fn is_read_model(&self, table: &str) -> bool {
         self.read_models.contains(table)
     }
