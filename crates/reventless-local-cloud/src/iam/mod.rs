@@ -69,7 +69,7 @@ struct Cached {
 }
 
 /// Issues role credentials and evaluates the roles' policies, read from the
-/// emulator's IAM and cached per role for [`POLICY_TTL`].
+/// emulator's IAM and cached per role for `POLICY_TTL`.
 pub struct Iam {
     client: aws_sdk_iam::Client,
     /// Access key id → (role ARN, session token).
@@ -120,7 +120,7 @@ impl Iam {
         self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(access_key_id).cloned()
     }
 
-    /// The role's policies, read again when older than [`POLICY_TTL`].
+    /// The role's policies, read again when older than `POLICY_TTL`.
     pub async fn policies(&self, role_arn: &str) -> Result<Arc<RolePolicies>, PolicyError> {
         let slot = self
             .roles

@@ -299,7 +299,7 @@ async fn api_gateway_may_invoke(lambda: &aws_sdk_lambda::Client, function: &str,
     policy_allows(&policy, source)
 }
 
-/// See [`api_gateway_may_invoke`].
+/// See `api_gateway_may_invoke`.
 pub fn policy_allows(policy: &Value, source: &str) -> bool {
     let statements = policy.get("Statement").and_then(Value::as_array).cloned().unwrap_or_default();
     statements.iter().any(|statement| {

@@ -3,7 +3,7 @@
 //! (`stream_type` = the entity tag key, `stream_id`, `version`, unique per
 //! log), which is also how tag queries find them by their entity tag.
 //!
-//! Appends go through [`batch`] (group commit; the head row of a log
+//! Appends go through `batch` (group commit; the head row of a log
 //! serializes its writers across processes). Reads are single READ
 //! COMMITTED statements: a log's commits are serialized by its head row, so
 //! its events become visible in position order, never with a gap.
