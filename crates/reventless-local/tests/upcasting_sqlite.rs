@@ -86,7 +86,30 @@ async fn old_shapes_read_as_today(stores: Stores, file: Option<&Path>) {
     let upcast = runtime.upcast_event("Library", v1).unwrap();
     assert_eq!(upcast.data, json!({"book_id": "b1", "title": "Dune", "pages": 0}));
     assert_eq!(upcast.meta.schema_version, 3);
+    // So does the explorer's events API.
+    let shown = explorer_events(&runtime, "/explorer/api/events?log=Library&entity=b1").await;
+    let added = shown["events"].as_array().unwrap().iter().find(|e| e["type"] == "BookAdded").unwrap();
+    assert_eq!(added["data"], json!({"book_id": "b1", "title": "Dune", "pages": 0}), "{shown}");
     tokio::time::timeout(Duration::from_secs(10), runtime.shutdown()).await.unwrap();
+}
+
+/// One GET of the dev server's explorer API, served on a loopback port.
+async fn explorer_events(runtime: &Runtime, path: &str) -> Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let schema = reventless_graphql::build_schema(runtime).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let served =
+        reventless_local::server::serve(runtime.clone(), schema, Default::default(), listener, std::future::pending());
+    tokio::spawn(served);
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
+    serde_json::from_str(body).unwrap()
 }
 
 fn is_newer(error: &EngineError) -> bool {

@@ -97,6 +97,7 @@ function eventCard(event) {
       stream ? el('span', { class: 'entity' }, stream, ' ') : null,
       event.tags.map((tag) => el('span', { class: 'tag' }, tag)), ' ',
       el('span', { class: 'time' }, time(event.recordedAt))),
+    event.upcastError ? el('p', { class: 'error' }, event.upcastError) : null,
     el('h4', {}, 'payload'), json(event.data),
     el('h4', {}, 'metadata'), json({ eventId: event.eventId, ...event.meta }));
 }

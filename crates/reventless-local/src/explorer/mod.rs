@@ -155,7 +155,20 @@ async fn list_events(State(runtime): State<Runtime>, params: Result<Query<EventP
         .unwrap_or_default();
     let filter = EventFilter { types, tag, entity: given(params.entity) };
     let page = newest_first(runtime.stores().events.as_ref(), &log, &filter, params.before, limit).await?;
-    let events: Vec<Value> = page.events.iter().map(event_json).collect();
+    // Shown in today's shape (upcast from older versions); one of a version
+    // newer than this build knows is shown as stored, with the error.
+    let events: Vec<Value> = page
+        .events
+        .iter()
+        .map(|event| match runtime.upcast_event(&log, event) {
+            Ok(current) => event_json(&current),
+            Err(error) => {
+                let mut shown = event_json(event);
+                shown["upcastError"] = error.to_string().into();
+                shown
+            }
+        })
+        .collect();
     Ok(Json(json!({"log": log, "logs": known, "head": page.head, "events": events, "nextBefore": page.next_before})))
 }
 
