@@ -59,8 +59,14 @@ impl DynamoQueryStore {
     }
 
     /// The slot holding `field` of `table`, when it is indexed.
+    /// The declared index fields of `table`, a replay generation
+    /// (`Orders~2`) included: it is indexed as its read model is.
+    fn declared_indexes(&self, table: &str) -> Option<&Vec<String>> {
+        self.indexes.get(reventless_core::runtime::replay::logical_table(table))
+    }
+
     fn slot_of(&self, table: &str, field: &str) -> Option<usize> {
-        self.indexes.get(table)?.iter().take(INDEX_SLOTS).position(|f| f == field)
+        self.declared_indexes(table)?.iter().take(INDEX_SLOTS).position(|f| f == field)
     }
 
     fn key(table: &str, id: &str) -> Item {
@@ -201,7 +207,9 @@ impl QueryStore for DynamoQueryStore {
                 RowOp::Put { id, row } => {
                     let mut item = Self::key(table, &id);
                     item.insert(ROW_ATTRIBUTE.into(), s(serde_json::to_string(&row).map_err(invalid_request)?));
-                    for (slot, field) in self.indexes.get(table).into_iter().flatten().take(INDEX_SLOTS).enumerate() {
+                    for (slot, field) in
+                        self.declared_indexes(table).into_iter().flatten().take(INDEX_SLOTS).enumerate()
+                    {
                         if let Some(value) = row.get(field).filter(|v| indexable(v)) {
                             item.insert(index_slot(slot).0, s(index_key(table, field, value)));
                         }
