@@ -179,14 +179,17 @@ impl TestCluster {
         Err(ClusterError::Step { step, message })
     }
 
-    /// Stops the cluster when this process is gone, dropped or not (by
-    /// `/proc`: `kill -0` on a root process fails for the `postgres` user).
+    /// Stops the cluster and removes its directory when this process is
+    /// gone, dropped or not (watched through `/proc`: `kill -0` on a root
+    /// process fails for the `postgres` user).
     fn spawn_watchdog(&self) {
         let stop = format!(
-            "while [ -d /proc/{pid} ]; do sleep 1; done; {pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1",
+            "while [ -d /proc/{pid} ]; do sleep 1; done; {pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1; \
+             rm -rf {dir}",
             pid = std::process::id(),
             pg_ctl = self.bin.join("pg_ctl").display(),
             data = self.data.display(),
+            dir = self._dir.path().display(),
         );
         let mut command = match &self.run_as {
             Some(user) => {
