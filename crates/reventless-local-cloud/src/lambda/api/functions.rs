@@ -27,7 +27,11 @@ pub(super) fn store_code(inner: &Inner, zip_base64: &str) -> Result<Code, Refusa
 pub(super) fn unpack(bytes: &[u8], root: &std::path::Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| e.to_string())?;
-    let staging = root.with_extension("partial");
+    // A staging directory of this call's own: functions sharing one zip are
+    // created concurrently (a deploy wave), each unpacking it.
+    static STAGINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let attempt = STAGINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staging = root.with_extension(format!("partial-{}-{attempt}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     for index in 0..archive.len() {
         let mut entry = archive.by_index(index).map_err(|e| e.to_string())?;
@@ -47,7 +51,18 @@ pub(super) fn unpack(bytes: &[u8], root: &std::path::Path) -> Result<(), String>
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7777)).map_err(|e| e.to_string())?;
     }
     std::fs::create_dir_all(&staging).map_err(|e| e.to_string())?;
-    std::fs::rename(&staging, root).map_err(|e| e.to_string())
+    match std::fs::rename(&staging, root) {
+        Ok(()) => Ok(()),
+        // Another call unpacked the same zip first: its copy serves.
+        Err(_) if root.join("bootstrap").is_file() => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Ok(())
+        }
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Err(error.to_string())
+        }
+    }
 }
 
 pub(super) async fn create_function(State(inner): Shared, body: Bytes) -> Response {
@@ -299,5 +314,36 @@ pub(super) async fn get_concurrency(State(inner): Shared, Path(name): Path<Strin
             f.reserved_concurrency.map(|r| json!({"ReservedConcurrentExecutions": r})).unwrap_or(json!({})),
         ),
         None => not_found(&format!("Function {name}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::io::Write;
+
+    use super::unpack;
+
+    fn zip_with_bootstrap() -> Vec<u8> {
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        writer.start_file("bootstrap", zip::write::SimpleFileOptions::default()).unwrap();
+        writer.write_all(&vec![b'x'; 256 * 1024]).unwrap();
+        writer.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn functions_sharing_a_zip_unpack_it_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("code").join("abc");
+        let bytes = zip_with_bootstrap();
+        let unpacked: Vec<Result<(), String>> = std::thread::scope(|scope| {
+            let calls: Vec<_> = (0..8).map(|_| scope.spawn(|| unpack(&bytes, &root))).collect();
+            calls.into_iter().map(|call| call.join().unwrap()).collect()
+        });
+        assert!(unpacked.iter().all(Result::is_ok), "{unpacked:?}");
+        assert_eq!(std::fs::metadata(root.join("bootstrap")).unwrap().len(), 256 * 1024);
+        let left: Vec<_> =
+            std::fs::read_dir(dir.path().join("code")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("abc")], "no staging directory is left behind");
     }
 }
