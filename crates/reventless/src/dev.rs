@@ -49,7 +49,10 @@ pub(crate) async fn run_dev(
     let listener =
         reventless_local::server::bind(listen).await.map_err(|source| AppError::Listen { address: listen, source })?;
     let address = listener.local_addr().map_err(|source| AppError::Listen { address: listen, source })?;
-    tracing::info!(storage = storage.describe(), "GraphQL at http://{address}/graphql, GraphiQL at http://{address}/");
+    tracing::info!(
+        storage = storage.describe(),
+        "GraphQL at http://{address}/graphql, GraphiQL at http://{address}/, explorer at http://{address}/explorer"
+    );
     reventless_local::server::serve(runtime.clone(), schema, options, listener, shutdown_signal())
         .await
         .map_err(|source| AppError::Listen { address, source })?;
