@@ -21,9 +21,11 @@ use reventless_spec::EventEnvelope;
 use crate::store::{Checkpoint, CommandMessage, Delivery, StoreError, Stores};
 
 mod async_commands;
+mod command_worker;
 pub mod correlation;
 pub mod explore;
 mod followers;
+mod lifecycle;
 mod locks;
 pub mod replay;
 mod row_notices;
@@ -760,138 +762,6 @@ impl Runtime {
         let tasks = self.inner.tasks.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
         for task in tasks {
             let _ = task.await;
-        }
-    }
-
-    /// Connects every hosted plugin (a `Platform_Plugins` row), beats its
-    /// heart every [`HEARTBEAT_INTERVAL`], and disconnects it on shutdown.
-    async fn run_lifecycle(self) {
-        let mut shutdown = self.inner.shutdown.subscribe();
-        self.write_lifecycle(PluginStatus::Connected).await;
-        loop {
-            // `wait_for` also sees a shutdown that happened before this task subscribed.
-            tokio::select! {
-                _ = tokio::time::sleep(HEARTBEAT_INTERVAL) => {
-                    self.write_lifecycle(PluginStatus::Connected).await;
-                    if let Err(error) = self.sweep_outcomes().await {
-                        tracing::warn!(%error, "could not sweep expired command outcomes");
-                    }
-                }
-                _ = async { shutdown.wait_for(|stopped| *stopped).await.map(|_| ()) } => break,
-            }
-        }
-        // The plugins stay connected while another process serves them.
-        match self.inner.stores.leases.others_running().await {
-            Ok(true) => tracing::info!("other processes still serve these plugins"),
-            Ok(false) => self.write_lifecycle(PluginStatus::Disconnected).await,
-            Err(error) => {
-                tracing::warn!(%error, "cannot tell whether other processes run; marking the plugins disconnected");
-                self.write_lifecycle(PluginStatus::Disconnected).await;
-            }
-        }
-    }
-
-    /// Registers a plugin's part of the API (GraphQL SDL): shown with the
-    /// plugin in `Platform_Plugins`, where a gateway composing the API finds it.
-    pub async fn register_schema_fragment(&self, plugin: &str, sdl: String) {
-        if let Ok(mut fragments) = self.inner.schema_fragments.lock() {
-            fragments.insert(plugin.to_string(), sdl);
-        }
-        if !*self.inner.shutdown.borrow() {
-            self.write_lifecycle(PluginStatus::Connected).await;
-        }
-    }
-
-    /// Writes every hosted plugin's `Platform_Plugins` row.
-    async fn write_lifecycle(&self, status: PluginStatus) {
-        let _serialized = self.inner.lifecycle_writes.lock().await;
-        let now = reventless_spec::Timestamp::now().0;
-        let fragments = self.inner.schema_fragments.lock().map(|f| f.clone()).unwrap_or_default();
-        let status_name = match status {
-            PluginStatus::Connected => "CONNECTED",
-            PluginStatus::Disconnected => "DISCONNECTED",
-        };
-        let ops: Vec<crate::store::RowOp> = self
-            .inner
-            .manifests
-            .iter()
-            .map(|manifest| {
-                let row = serde_json::json!({
-                    "name": manifest.plugin,
-                    "version": manifest.version,
-                    "status": status_name,
-                    "connectedAt": self.inner.connected_at,
-                    "lastHeartbeat": now,
-                    "disconnectedAt": if status == PluginStatus::Disconnected { Some(now) } else { None },
-                    "components": manifest.components.len(),
-                    "schema": fragments.get(&manifest.plugin),
-                });
-                crate::store::RowOp::Put { id: manifest.plugin.clone(), row }
-            })
-            .collect();
-        if let Err(error) = self.inner.stores.queries.commit(PLATFORM_PLUGINS, ops, None).await {
-            tracing::warn!(%error, status = status_name, "plugin lifecycle row not written");
-        }
-    }
-
-    /// Executes queued commands of one plugin: groups in parallel, each
-    /// group's messages in order; a failure releases that message and every
-    /// later one of its group (so the group's order survives redelivery).
-    async fn run_command_worker(self, topic: String) {
-        let mut shutdown = self.inner.shutdown.subscribe();
-        let visibility = Duration::from_secs(30);
-        loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            let received = tokio::select! {
-                received = self.inner.stores.commands.receive(&topic, COMMAND_BATCH, Duration::from_millis(500), visibility) => received,
-                _ = shutdown.changed() => return,
-            };
-            let deliveries = match received {
-                Ok(deliveries) => deliveries,
-                Err(error) => {
-                    tracing::warn!(%error, topic, "receiving commands failed");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            };
-            let mut groups: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
-            for delivery in deliveries {
-                groups.entry(delivery.message.group_id.clone()).or_default().push(delivery);
-            }
-            let mut running = Vec::new();
-            for (_, group) in groups {
-                let runtime = self.clone();
-                let topic = topic.clone();
-                running.push(tokio::spawn(async move { runtime.run_group(&topic, group).await }));
-            }
-            for task in running {
-                let _ = task.await;
-            }
-        }
-    }
-
-    async fn run_group(&self, topic: &str, group: Vec<Delivery>) {
-        let commands = &self.inner.stores.commands;
-        let mut failed = false;
-        for delivery in group {
-            if failed {
-                let _ = commands.release(topic, &delivery.receipt).await;
-                continue;
-            }
-            match self.run_queued(&delivery.message).await {
-                Ok(()) => {
-                    if let Err(error) = commands.ack(topic, &delivery.receipt).await {
-                        tracing::warn!(%error, "acknowledging a command failed; it will be redelivered");
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%error, receive_count = delivery.receive_count, "async command failed; redelivering");
-                    failed = true;
-                    let _ = commands.release(topic, &delivery.receipt).await;
-                }
-            }
         }
     }
 
