@@ -76,6 +76,15 @@ pub enum OrderingEvent {
         customer_id: String,
         lines: Vec<OrderLine>,
     },
+    /// The order's payment arrived (the whole total, once).
+    OrderPaid {
+        #[tag]
+        order_id: String,
+        payment_id: String,
+        amount_cents: i64,
+        /// Milliseconds since the Unix epoch.
+        paid_at: u64,
+    },
     /// The confirmation mail of an order went out through the `EmailService`.
     OrderConfirmationSent {
         #[tag]
@@ -98,4 +107,6 @@ pub enum OrderingError {
     OrderNotFound,
     OrderAlreadyCancelled,
     OrderAlreadyShipped,
+    OrderAlreadyPaid,
+    PaymentAmountMismatch { expected_cents: i64, paid_cents: i64 },
 }

@@ -4,6 +4,7 @@
 mod customers;
 mod events;
 mod orders;
+mod payments;
 mod published;
 mod synced;
 mod views;
@@ -12,6 +13,7 @@ mod work;
 pub use customers::{CustomerState, DeactivateCustomer, RegisterCustomer, UpdateCustomerEmail};
 pub use events::{OrderLine, OrderingError, OrderingEvent, Shipping};
 pub use orders::{CancelOrder, LineRequest, OrderState, PlaceOrder, ShipOrder};
+pub use payments::{PaymentState, RecordPayment};
 pub use published::{OrderNews, OrdersPoint};
 pub use synced::{CatalogProducts, SyncCommand, SyncProducts, SyncedProduct};
 pub use views::{AvailableProductRow, AvailableProducts, CustomerRow, Customers, Lifecycle, OrderRow, Orders};
@@ -42,6 +44,7 @@ pub fn standalone() -> Plugin {
         .state_change_slice::<PlaceOrder>()
         .state_change_slice::<ShipOrder>()
         .state_change_slice::<CancelOrder>()
+        .state_change_slice::<RecordPayment>()
         .state_change_slice::<RecordConfirmation>()
         .read_model::<Orders>()
         .read_model::<Customers>()

@@ -25,6 +25,12 @@ pub struct OrderRow {
     /// Milliseconds since the Unix epoch.
     pub placed_at: u64,
     pub lines: Vec<OrderLine>,
+    /// Whether the order's payment arrived.
+    #[serde(default)]
+    pub paid: bool,
+    /// When it was paid (milliseconds since the Unix epoch).
+    #[serde(default)]
+    pub paid_at: Option<u64>,
 }
 
 pub struct Orders;
@@ -32,7 +38,7 @@ pub struct Orders;
 impl ReadModel for Orders {
     const NAME: &'static str = "Order";
     const PLURAL: &'static str = "Orders";
-    const CONSUMES: &'static [&'static str] = &["OrderPlaced", "OrderShipped", "OrderCancelled"];
+    const CONSUMES: &'static [&'static str] = &["OrderPlaced", "OrderShipped", "OrderCancelled", "OrderPaid"];
     const INDEXES: &'static [&'static str] = &["customerId", "lifecycle"];
     type Event = OrderingEvent;
     type Row = OrderRow;
@@ -49,6 +55,8 @@ impl ReadModel for Orders {
                     currency: currency.clone(),
                     placed_at: envelope.recorded_at.0,
                     lines: lines.clone(),
+                    paid: false,
+                    paid_at: None,
                 },
             ),
             OrderingEvent::OrderShipped { order_id } => {
@@ -56,6 +64,13 @@ impl ReadModel for Orders {
             }
             OrderingEvent::OrderCancelled { order_id, .. } => {
                 Action::update(order_id.clone(), |row: &mut OrderRow| row.lifecycle = Lifecycle::Cancelled)
+            }
+            OrderingEvent::OrderPaid { order_id, paid_at, .. } => {
+                let paid_at = *paid_at;
+                Action::update(order_id.clone(), move |row: &mut OrderRow| {
+                    row.paid = true;
+                    row.paid_at = Some(paid_at);
+                })
             }
             _ => Action::Ignore,
         };
