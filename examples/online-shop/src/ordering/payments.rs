@@ -60,7 +60,10 @@ impl StateChangeSlice for RecordPayment {
             return Err(OrderingError::OrderAlreadyCancelled);
         }
         if c.amount_cents != total_cents {
-            return Err(OrderingError::PaymentAmountMismatch { expected_cents: total_cents, paid_cents: c.amount_cents });
+            return Err(OrderingError::PaymentAmountMismatch {
+                expected_cents: total_cents,
+                paid_cents: c.amount_cents,
+            });
         }
         Ok(vec![OrderingEvent::OrderPaid {
             order_id: c.order_id.clone(),
