@@ -4,6 +4,7 @@
 //! - [`engine`]: aggregate command handling, the DCB decision loop, projections.
 //! - [`plugin`]: the `Plugin` builder and its manifest.
 //! - [`runtime`]: hosts plugins on a set of stores (dispatch, projection workers).
+//! - [`task`]: file tasks (a CSV or JSON-lines file becomes commands, resumable).
 //! - `testing` (feature `testing`): Given/When/Then harness and the store contract suite.
 #![warn(missing_docs)]
 pub mod engine;
@@ -13,6 +14,7 @@ pub mod outcomes;
 pub mod plugin;
 pub mod runtime;
 pub mod store;
+pub mod task;
 // Test support reports failures by panicking, like the tests that use it.
 #[cfg(feature = "testing")]
 #[allow(clippy::unwrap_used)]

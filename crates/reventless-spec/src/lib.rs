@@ -17,6 +17,7 @@ mod message;
 mod query;
 mod secret;
 mod tag;
+mod task;
 mod version;
 
 /// A read model over DCB events is a state-view slice; the trait is the same.
@@ -33,6 +34,7 @@ pub use reventless_macros::{Command, Event};
 pub use schemars;
 pub use secret::{SECRET_TTL, SecretError, SecretFuture, SecretSource, SecretValue, Secrets};
 pub use tag::{Tag, TagParseError, TagSet, TagValue};
+pub use task::{TaskFormat, TaskSlice};
 pub use version::{FIRST_VERSION, Upcaster, decode_envelope, decode_stored, upcast, upcast_envelope};
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use crate::store::{QueryStore, RowOp};
 
 mod checks;
 mod components;
+mod task;
 mod topics;
 pub(crate) mod upcast;
 
@@ -30,6 +31,7 @@ use components::{
     AggregateHandler, AsAutomation, AsOutbound, AutomationOf, ExtensionOf, InboundOf, PublisherOf, ReadModelHandler,
     SliceHandler, TodoWork, names,
 };
+pub use task::{TaskHandler, task_runs_table};
 pub use topics::{TopicLayout, command_topic};
 
 /// A boxed, sendable future (the type-erased handlers' return type).
@@ -232,6 +234,9 @@ pub enum ComponentKind {
     OutboundTranslationSlice,
     /// An [`reventless_spec::InboundTranslationSlice`].
     InboundTranslationSlice,
+    /// A [`reventless_spec::TaskSlice`]: a file becomes commands; its runs
+    /// are rows of `table` (`<Plugin>_<Task>Runs`).
+    Task,
 }
 
 /// One component in a manifest.
@@ -436,6 +441,7 @@ pub struct Plugin {
     extensions: Vec<Arc<dyn ExtensionHandler>>,
     automations: Vec<Arc<dyn AutomationHandler>>,
     inbound: Vec<Arc<dyn InboundHandler>>,
+    tasks: Vec<Arc<dyn TaskHandler>>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -456,6 +462,7 @@ impl Plugin {
             extensions: Vec::new(),
             automations: Vec::new(),
             inbound: Vec::new(),
+            tasks: Vec::new(),
         }
     }
 
@@ -532,6 +539,13 @@ impl Plugin {
     /// A subscription to another plugin's extension point.
     pub fn extension<X: Extension>(mut self) -> Self {
         self.extensions.push(Arc::new(ExtensionOf::<X>(PhantomData)));
+        self
+    }
+
+    /// A file task: each record of an uploaded file becomes commands
+    /// (see [`crate::task`]); its runs are rows of `<Plugin>_<NAME>Runs`.
+    pub fn task<T: reventless_spec::TaskSlice>(mut self) -> Self {
+        self.tasks.push(Arc::new(task::TaskOf::<T>::new(&self.name)));
         self
     }
 
@@ -650,6 +664,11 @@ impl Plugin {
                 return Err(PluginError::DuplicateComponent { plugin: plugin(), name: extension.name().to_string() });
             }
         }
+        for task in &self.tasks {
+            if !names.insert(task.name().to_string()) {
+                return Err(PluginError::DuplicateComponent { plugin: plugin(), name: task.name().to_string() });
+            }
+        }
         Ok(ResolvedPlugin {
             name: self.name.clone(),
             version: self.version.clone(),
@@ -659,6 +678,7 @@ impl Plugin {
             extensions: self.extensions.clone(),
             automations: self.automations.clone(),
             inbound: self.inbound.clone(),
+            tasks: self.tasks.clone(),
         })
     }
 
@@ -729,6 +749,10 @@ impl Plugin {
                 .tables
                 .push(TableManifest { name: inbound_audit_table(&self.name, inbound.name()), indexes: Vec::new() });
         }
+        for task in &self.tasks {
+            components.push(task.manifest());
+            storage.tables.push(TableManifest { name: task.table().to_string(), indexes: vec!["status".into()] });
+        }
         for extension in &self.extensions {
             components.push(ComponentManifest {
                 kind: ComponentKind::Extension,
@@ -775,6 +799,8 @@ pub struct ResolvedPlugin {
     pub automations: Vec<Arc<dyn AutomationHandler>>,
     /// Its inbound translations.
     pub inbound: Vec<Arc<dyn InboundHandler>>,
+    /// Its file tasks.
+    pub tasks: Vec<Arc<dyn TaskHandler>>,
 }
 
 /// A resolved extension point and the logs it publishes from.
