@@ -243,6 +243,16 @@ fn open_connection(path: &Path, options: &SqliteOptions, flags: OpenFlags) -> Re
     Ok(connection)
 }
 
+/// Opens a connection to `path` (created if missing) with exactly the
+/// settings of the store's own connections: journal mode, `synchronous`,
+/// memory map, page cache, planner stability, statement cache. The load
+/// harness's raw-SQLite reference opens its file through this, so that the
+/// reference and the store differ only in what the store does.
+pub fn open_configured_connection(path: &Path, options: &SqliteOptions) -> Result<Connection, rusqlite::Error> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    open_connection(path, options, flags)
+}
+
 thread_local! {
     /// Read connections of this thread, by database id (with a handle to
     /// notice databases that are gone).
@@ -385,7 +395,7 @@ impl SqliteDatabase {
 }
 
 /// How often the WAL is copied back into the database file.
-const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Copies committed WAL frames into the database file (PASSIVE: never blocks
 /// writers or readers) until the database is closed, then truncates the WAL.

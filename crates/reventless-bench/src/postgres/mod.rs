@@ -4,7 +4,7 @@
 //! disintegrate-postgres — at 1 / 8 / 64 clients on distinct ids, each line
 //! with its ratio to each reference; then a same-id race per system,
 //! counting duplicates.
-mod cpu;
+pub(crate) mod cpu;
 mod ours;
 mod peers;
 mod raw;
