@@ -15,6 +15,7 @@ mod component;
 mod envelope;
 mod message;
 mod query;
+mod point_commands;
 mod secret;
 mod tag;
 mod task;
@@ -34,6 +35,9 @@ pub use reventless_macros::{Command, Event};
 pub use schemars;
 pub use secret::{SECRET_TTL, SecretError, SecretFuture, SecretSource, SecretValue, Secrets};
 pub use tag::{Tag, TagParseError, TagSet, TagValue};
+pub use point_commands::{
+    ExtensionPointCommands, PointCommandName, decide_point_command, may_send, point_command_name, point_commands,
+};
 pub use task::{TaskFormat, TaskSlice};
 pub use version::{FIRST_VERSION, Upcaster, decode_envelope, decode_stored, upcast, upcast_envelope};
 

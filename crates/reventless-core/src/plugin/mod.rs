@@ -21,6 +21,8 @@ use crate::store::{QueryStore, RowOp};
 
 mod checks;
 mod components;
+mod own_events;
+mod point_commands;
 mod task;
 mod topics;
 pub(crate) mod upcast;
@@ -31,6 +33,7 @@ use components::{
     AggregateHandler, AsAutomation, AsOutbound, AutomationOf, ExtensionOf, InboundOf, PublisherOf, ReadModelHandler,
     SliceHandler, TodoWork, names,
 };
+pub use point_commands::{PointCommandMessage, PointCommandsHandler, PointTarget};
 pub use task::{TaskHandler, task_runs_table};
 pub use topics::{TopicLayout, command_topic};
 
@@ -237,6 +240,10 @@ pub enum ComponentKind {
     /// A [`reventless_spec::TaskSlice`]: a file becomes commands; its runs
     /// are rows of `table` (`<Plugin>_<Task>Runs`).
     Task,
+    /// Another plugin's extension point this plugin sends commands to
+    /// (`Plugin::sends_to`): named `<Plugin>.<Point>`, `commands` are the
+    /// public commands it may send.
+    SendsToExtensionPoint,
 }
 
 /// One component in a manifest.
@@ -401,6 +408,27 @@ pub enum PluginError {
     /// Two hosted plugins have the same name.
     #[error("two plugins are named `{0}`")]
     DuplicatePlugin(String),
+    /// A plugin sends commands to an extension point that is not hosted,
+    /// does not accept commands, or does not accept them from it.
+    #[error("plugin `{plugin}` sends commands to extension point `{point}`, but {reason}")]
+    CommandPointUnavailable {
+        /// The sending plugin.
+        plugin: String,
+        /// The extension point (`<Plugin>.<Point>`).
+        point: String,
+        /// What is missing.
+        reason: String,
+    },
+    /// `accepts_commands::<P>()` without a matching extension point.
+    #[error("plugin `{plugin}`: extension point `{point}` accepts commands, but {reason}")]
+    InvalidPointCommands {
+        /// The plugin.
+        plugin: String,
+        /// The extension point.
+        point: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A plugin name that is not ASCII letters and digits starting with a letter.
     #[error("plugin name `{0}` must be non-empty ASCII letters and digits starting with a letter")]
     InvalidName(String),
@@ -442,6 +470,8 @@ pub struct Plugin {
     automations: Vec<Arc<dyn AutomationHandler>>,
     inbound: Vec<Arc<dyn InboundHandler>>,
     tasks: Vec<Arc<dyn TaskHandler>>,
+    point_commands: Vec<Arc<dyn PointCommandsHandler>>,
+    point_targets: Vec<PointTarget>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -463,6 +493,8 @@ impl Plugin {
             automations: Vec::new(),
             inbound: Vec::new(),
             tasks: Vec::new(),
+            point_commands: Vec::new(),
+            point_targets: Vec::new(),
         }
     }
 
@@ -539,6 +571,31 @@ impl Plugin {
     /// A subscription to another plugin's extension point.
     pub fn extension<X: Extension>(mut self) -> Self {
         self.extensions.push(Arc::new(ExtensionOf::<X>(PhantomData)));
+        self
+    }
+
+    /// The commands other plugins may send to this plugin's extension point
+    /// `P` (registered with [`Plugin::extension_point`]): each is decided by
+    /// the internal command `P::dispatch` maps it to, from the plugin's
+    /// command topic.
+    pub fn accepts_commands<P: reventless_spec::ExtensionPointCommands>(mut self) -> Self {
+        self.point_commands.push(Arc::new(point_commands::PointCommandsOf::<P>(PhantomData)));
+        self
+    }
+
+    /// Declares that this plugin's components send commands to another
+    /// plugin's extension point `P` (`Dispatch::to_point::<P>`): listed in
+    /// the manifest, so a deployer grants the send, and checked when the
+    /// runtime hosting both starts.
+    pub fn sends_to<P: reventless_spec::ExtensionPointCommands>(mut self) -> Self {
+        self.point_targets.push(PointTarget::of::<P>());
+        self
+    }
+
+    /// A file task: each record of an uploaded file becomes commands
+    /// (see [`crate::task`]); its runs are rows of `<Plugin>_<NAME>Runs`.
+    pub fn task<T: reventless_spec::TaskSlice>(mut self) -> Self {
+        self.tasks.push(Arc::new(task::TaskOf::<T>::new(&self.name)));
         self
     }
 
@@ -651,13 +708,15 @@ impl Plugin {
             if !names.insert(format!("{}.{}", self.name, publisher.name())) {
                 return Err(PluginError::DuplicateComponent { plugin: plugin(), name: publisher.name().to_string() });
             }
-            if !event_types.contains_key(&publisher.event_type()) {
+            let Some(source) = event_types.get(&publisher.event_type()) else {
                 return Err(PluginError::UnknownPublisherSource {
                     plugin: plugin(),
                     point: publisher.name().to_string(),
                 });
-            }
-            publishers.push(ResolvedPublisher { handler: publisher.clone(), sources: vec![log.clone()] });
+            };
+            // The log may hold the plugin's other event types: not the point's.
+            let handler = Arc::new(own_events::OwnEvents { inner: publisher.clone(), names: source.event_names });
+            publishers.push(ResolvedPublisher { handler, sources: vec![log.clone()] });
         }
         for extension in &self.extensions {
             if !names.insert(extension.name().to_string()) {
@@ -667,6 +726,22 @@ impl Plugin {
         for task in &self.tasks {
             if !names.insert(task.name().to_string()) {
                 return Err(PluginError::DuplicateComponent { plugin: plugin(), name: task.name().to_string() });
+            }
+        }
+        for accepted in &self.point_commands {
+            let invalid = |reason: String| PluginError::InvalidPointCommands {
+                plugin: plugin(),
+                point: accepted.point().to_string(),
+                reason,
+            };
+            if accepted.plugin() != self.name {
+                return Err(invalid(format!("its type says plugin `{}` publishes it", accepted.plugin())));
+            }
+            if !self.publishers.iter().any(|p| p.name() == accepted.point()) {
+                return Err(invalid("it is not registered with `extension_point`".into()));
+            }
+            if self.point_commands.iter().filter(|other| other.point() == accepted.point()).count() > 1 {
+                return Err(invalid("its commands are registered twice".into()));
             }
         }
         Ok(ResolvedPlugin {
@@ -679,6 +754,8 @@ impl Plugin {
             automations: self.automations.clone(),
             inbound: self.inbound.clone(),
             tasks: self.tasks.clone(),
+            point_commands: self.point_commands.clone(),
+            point_targets: self.point_targets.clone(),
         })
     }
 
@@ -717,14 +794,32 @@ impl Plugin {
             components.push(manifest);
         }
         for publisher in &resolved.publishers {
+            // A point that accepts commands lists them; they are queued on
+            // the plugin's command topic (so it is async).
+            let accepted = self.point_commands.iter().find(|p| p.point() == publisher.handler.name());
             components.push(ComponentManifest {
                 kind: ComponentKind::ExtensionPoint,
                 name: format!("{}.{}", self.name, publisher.handler.name()),
-                commands: Vec::new(),
+                commands: accepted.map(|p| names(p.commands())).unwrap_or_default(),
                 consumes: Vec::new(),
                 produces: names(publisher.handler.published_names()),
                 log: None,
                 sources: publisher.sources.clone(),
+                table: None,
+                indexes: Vec::new(),
+                needs: Vec::new(),
+                is_async: accepted.is_some(),
+            });
+        }
+        for target in &self.point_targets {
+            components.push(ComponentManifest {
+                kind: ComponentKind::SendsToExtensionPoint,
+                name: target.point_name(),
+                commands: target.commands.clone(),
+                consumes: Vec::new(),
+                produces: Vec::new(),
+                log: None,
+                sources: Vec::new(),
                 table: None,
                 indexes: Vec::new(),
                 needs: Vec::new(),
@@ -801,6 +896,10 @@ pub struct ResolvedPlugin {
     pub inbound: Vec<Arc<dyn InboundHandler>>,
     /// Its file tasks.
     pub tasks: Vec<Arc<dyn TaskHandler>>,
+    /// The commands its extension points accept from other plugins.
+    pub point_commands: Vec<Arc<dyn PointCommandsHandler>>,
+    /// Other plugins' extension points it sends commands to.
+    pub point_targets: Vec<PointTarget>,
 }
 
 /// A resolved extension point and the logs it publishes from.

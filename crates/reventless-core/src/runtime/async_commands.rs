@@ -7,6 +7,15 @@ impl Runtime {
     /// Domain rejections and undecodable messages count as handled; only
     /// infrastructure failures are errors (the message is to be redelivered).
     pub async fn run_queued(&self, message: &CommandMessage) -> Result<(), EngineError> {
+        // A public command for one of the hosted extension points.
+        match crate::plugin::PointCommandMessage::from_body(&message.body) {
+            Some(Ok(point_message)) => return self.run_point_command(point_message).await,
+            Some(Err(error)) => {
+                tracing::error!(%error, "dropping an undecodable extension point command message");
+                return Ok(());
+            }
+            None => {}
+        }
         let request: CommandRequest = match serde_json::from_value(message.body.clone()) {
             Ok(request) => request,
             Err(error) => {
@@ -19,7 +28,7 @@ impl Runtime {
     }
 
     /// Runs a queued command inside its span (see [`Runtime::run_queued`]).
-    async fn run_decoded(&self, request: CommandRequest) -> Result<(), EngineError> {
+    pub(super) async fn run_decoded(&self, request: CommandRequest) -> Result<(), EngineError> {
         let retention = self.inner.outcome_retention;
         // A redelivery of a command that already ran (its process died, or
         // lost the message, between recording the outcome and the ack): its

@@ -27,6 +27,7 @@ pub mod explore;
 mod followers;
 mod lifecycle;
 mod locks;
+mod point_commands;
 pub mod replay;
 mod row_notices;
 mod upcast;
@@ -311,6 +312,14 @@ impl Runtime {
         let mut extensions = Vec::new();
         let mut all_extensions = Vec::new();
         for plugin in resolved.values() {
+        // The commands hosted extension points accept run from their plugin's topics.
+        let mut command_topics = command_topics;
+        for (plugin, route, topic) in point_commands::point_topics(&resolved, &manifests, topics) {
+            command_topics.entry(plugin).or_default().insert(route, topic);
+        }
+        if mode == RuntimeMode::Background {
+            point_commands::check_point_targets(&resolved)?;
+        }
             for extension in &plugin.extensions {
                 all_extensions.push((plugin.name.clone(), extension.clone()));
                 let publisher = resolved
@@ -569,6 +578,10 @@ impl Runtime {
                 &mut request.input,
             )
         {
+        // A command to another plugin's extension point is queued for it.
+        if reventless_spec::PointCommandName::parse(&request.command).is_some() {
+            return self.send_to_point(request).await;
+        }
             return Ok(refusal);
         }
         let prepared = handler.prepare(&request)?;

@@ -7,6 +7,8 @@ mod import;
 mod orders_extension;
 mod product;
 mod published;
+mod stock;
+mod stock_requests;
 mod views;
 
 pub use category::{AddCategory, ArchiveCategory, CategoryState, RenameCategory};
@@ -16,6 +18,10 @@ pub use import::{ImportError, ImportProduct, SupplierProduct};
 pub use orders_extension::OrderedItems;
 pub use product::{AddProduct, ChangeProductPrice, ProductCommand, ProductLifecycle, ProductState, ProductStatus};
 pub use published::{ProductNews, Products as ProductsPoint};
+pub use stock::{
+    ProductStockRow, ProductStocks, ReceiveStock, StockCommand, StockError, StockEvent, StockReservation, StockState,
+};
+pub use stock_requests::StockRequest;
 pub use views::{Categories, CategoryProductCounts, CategoryRow, ProductRow, Products, ShelfStatus};
 
 use reventless::Plugin;
@@ -25,10 +31,21 @@ pub const PLUGIN: &str = "Catalog";
 /// Who may change the catalog.
 pub const MANAGERS: &[&str] = &["Admin", "Merchandiser"];
 
-/// The Catalog plugin with its extension on `Ordering.Orders` (host it
-/// together with the Ordering plugin).
+/// The Catalog plugin with its extension on `Ordering.Orders` and the
+/// stock Ordering reserves through `Catalog.Products` (host it together with
+/// the Ordering plugin).
 pub fn plugin() -> Plugin {
-    standalone().extension::<OrderedItems>()
+    with_stock(standalone().extension::<OrderedItems>())
+}
+
+/// Stock: received by managers, reserved and released by Ordering's
+/// commands to `Catalog.Products`.
+fn with_stock(plugin: Plugin) -> Plugin {
+    plugin
+        .state_change_slice::<ReceiveStock>()
+        .state_change_slice::<StockReservation>()
+        .read_model::<ProductStocks>()
+        .accepts_commands::<ProductsPoint>()
 }
 
 /// The Catalog plugin without its extension on `Ordering.Orders`.

@@ -7,6 +7,7 @@ mod orders;
 mod payments;
 mod published;
 mod synced;
+mod stock_requests;
 mod views;
 mod work;
 
@@ -20,6 +21,7 @@ pub use views::{AvailableProductRow, AvailableProducts, CustomerRow, Customers, 
 pub use work::{
     AutoShipOrder, Confirmation, ConfirmationRow, ConfirmationState, EmailService, MAIL_API_KEY, MAIL_OUTBOX_ENV, Mail,
     OrderConfirmations, OutboxAttempt, RecordConfirmation, RecordingEmailService, SendOrderConfirmation, Sending,
+pub use stock_requests::{RequestStock, StockWork};
     ShipmentItem, TEST_MAIL_API_KEY, dev_capabilities, local_capabilities, read_outbox,
 };
 
@@ -30,7 +32,11 @@ pub const PLUGIN: &str = "Ordering";
 /// The Ordering plugin with its extension on `Catalog.Products` (host it
 /// together with the Catalog plugin).
 pub fn plugin() -> Plugin {
-    standalone().extension::<CatalogProducts>()
+    standalone()
+        .extension::<CatalogProducts>()
+        // Reserves and releases orders' stock through `Catalog.Products`.
+        .outbound_translation::<RequestStock>()
+        .sends_to::<crate::catalog::ProductsPoint>()
 }
 
 /// The Ordering plugin without its extension on `Catalog.Products`.
