@@ -8,6 +8,7 @@
 //! - `testing` (feature `testing`): Given/When/Then harness and the store contract suite.
 #![warn(missing_docs)]
 pub mod engine;
+pub mod hooks;
 /// Command requests, callers, outcomes and engine errors.
 pub mod outcome;
 pub mod outcomes;

@@ -5,6 +5,7 @@
 //! - `GET /`: GraphiQL.
 //! - `GET /health`: `{"status": "ok", "plugins": [...]}`.
 //! - `GET /explorer`: the event explorer and its API ([`crate::explorer`]).
+//! - `/hooks/<Plugin>/<path>`: the plugins' HTTP routes ([`crate::hooks`]).
 //!
 //! The caller comes from the headers `x-user-id` and `x-user-roles` (a comma
 //! list): a local development convenience only, never trusted on AWS.
@@ -92,7 +93,8 @@ pub fn router(runtime: Runtime, schema: ApiSchema, options: ServerOptions) -> Ro
         .route("/graphql", post(graphql))
         .route("/graphql/ws", get(subscriptions))
         .with_state(AppState { runtime: runtime.clone(), schema, graphiql_assets: options.graphiql_assets })
-        .merge(crate::explorer::router(runtime))
+        .merge(crate::explorer::router(runtime.clone()))
+        .merge(crate::hooks::router(runtime))
 }
 
 async fn graphiql(State(state): State<AppState>) -> Html<String> {

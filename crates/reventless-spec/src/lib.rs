@@ -13,6 +13,7 @@ extern crate self as reventless_spec;
 
 mod component;
 mod envelope;
+mod http_route;
 mod message;
 mod query;
 mod point_commands;
@@ -29,6 +30,9 @@ pub use component::{
     StateChangeSlice, TodoRow, TodoStatus, Update, default_decision_query, entity_tag, entity_tag_key,
 };
 pub use envelope::{EventEnvelope, EventMeta, NewEvent, StreamPosition, Timestamp};
+pub use http_route::{
+    DEFAULT_SIGNATURE_HEADER, DEFAULT_SIGNATURE_TOLERANCE, DEFAULT_TIMESTAMP_HEADER, HttpMethod, HttpRoute, WebhookSignature,
+};
 pub use message::{Command, DomainError, Event, Message, WireError, from_wire, to_wire};
 pub use query::{AppendCondition, Query, QueryItem};
 pub use reventless_macros::{Command, Event};

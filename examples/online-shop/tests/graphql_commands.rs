@@ -12,6 +12,7 @@ type As<'a> = (&'a str, &'a str);
 const MERCH: As = ("merch", "Merchandiser");
 const ANN: As = ("ann", "");
 const FULFILMENT: As = ("fred", "Fulfilment");
+const ADMIN: As = ("ada", "Admin");
 
 struct Shop {
     base: String,
@@ -160,6 +161,24 @@ async fn every_mutation_of_the_shop_is_sent_through_graphql() {
     shop.accepted(ANN, "Ordering_CancelOrder", r#"orderId: "o2""#).await;
     shop.rejected(ANN, "Ordering_CancelOrder", r#"orderId: "o1""#, "OrderAlreadyShipped").await;
     shop.rejected(FULFILMENT, "Ordering_ShipOrder", r#"orderId: "o2""#, "OrderAlreadyCancelled").await;
+
+    // Ordering: payments (o1 is 2 × 1200 cents), and the payment webhook's
+    // translation, which an Admin may also send through GraphQL.
+    let payment = |order: &str, amount: i64| {
+        format!(r#"orderId: "{order}", paymentId: "pay-{order}", amountCents: {amount}, paidAt: 1000"#)
+    };
+    shop.rejected(ANN, "Ordering_RecordPayment", &payment("o1", 2400), "AccessRefused").await;
+    shop.rejected(ADMIN, "Ordering_RecordPayment", &payment("o1", 2399), "PaymentAmountMismatch").await;
+    shop.accepted(ADMIN, "Ordering_RecordPayment", &payment("o1", 2400)).await;
+    shop.rejected(ADMIN, "Ordering_RecordPayment", &payment("o2", 2400), "OrderAlreadyCancelled").await;
+    shop.sent.insert("Ordering_PaymentWebhook".into());
+    let notification = r#"mutation { Ordering_PaymentWebhook(type: "payment.succeeded", orderId: "o1", paymentId: "pay-o1", amountCents: 2400) { auditId outcomes { status eventCount errorCode } } }"#;
+    let replayed = shop.gql(ADMIN, notification).await;
+    assert_eq!(
+        replayed["Ordering_PaymentWebhook"]["outcomes"],
+        json!([{"status": "ACCEPTED", "eventCount": 0, "errorCode": null}]),
+        "the same payment again changes nothing"
+    );
     shop.accepted(ANN, "Ordering_Customer_Deactivate", r#"id: "ann""#).await;
     shop.rejected(ANN, "Ordering_Customer_Deactivate", r#"id: "ann""#, "CustomerAlreadyDeactivated").await;
 

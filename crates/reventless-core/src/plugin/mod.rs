@@ -21,6 +21,7 @@ use crate::store::{QueryStore, RowOp};
 
 mod checks;
 mod components;
+mod http_route;
 mod own_events;
 mod point_commands;
 mod task;
@@ -35,6 +36,7 @@ use components::{
 };
 pub use point_commands::{PointCommandMessage, PointCommandsHandler, PointTarget};
 pub use task::{TaskHandler, task_runs_table};
+pub use http_route::{HttpRouteEntry, SECRET_NEED, hook_path, route_secrets};
 pub use topics::{TopicLayout, command_topic};
 
 /// A boxed, sendable future (the type-erased handlers' return type).
@@ -237,6 +239,10 @@ pub enum ComponentKind {
     OutboundTranslationSlice,
     /// An [`reventless_spec::InboundTranslationSlice`].
     InboundTranslationSlice,
+    /// An HTTP route (`Plugin::http_route`): `name` is `METHOD
+    /// /hooks/<Plugin>/<path>`, `commands` its inbound translation, `needs`
+    /// its signature's secret as `secret:<name>`.
+    HttpRoute,
     /// A [`reventless_spec::TaskSlice`]: a file becomes commands; its runs
     /// are rows of `table` (`<Plugin>_<Task>Runs`).
     Task,
@@ -405,6 +411,16 @@ pub enum PluginError {
         /// The extension point it needs (`<Plugin>.<Point>`).
         point: String,
     },
+    /// An HTTP route that cannot be served.
+    #[error("plugin `{plugin}`: route `{route}`: {reason}")]
+    InvalidHttpRoute {
+        /// The plugin.
+        plugin: String,
+        /// `METHOD /path`.
+        route: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Two hosted plugins have the same name.
     #[error("two plugins are named `{0}`")]
     DuplicatePlugin(String),
@@ -469,6 +485,7 @@ pub struct Plugin {
     extensions: Vec<Arc<dyn ExtensionHandler>>,
     automations: Vec<Arc<dyn AutomationHandler>>,
     inbound: Vec<Arc<dyn InboundHandler>>,
+    http_routes: Vec<HttpRouteEntry>,
     tasks: Vec<Arc<dyn TaskHandler>>,
     point_commands: Vec<Arc<dyn PointCommandsHandler>>,
     point_targets: Vec<PointTarget>,
@@ -492,6 +509,7 @@ impl Plugin {
             extensions: Vec::new(),
             automations: Vec::new(),
             inbound: Vec::new(),
+            http_routes: Vec::new(),
             tasks: Vec::new(),
             point_commands: Vec::new(),
             point_targets: Vec::new(),
@@ -571,6 +589,21 @@ impl Plugin {
     /// A subscription to another plugin's extension point.
     pub fn extension<X: Extension>(mut self) -> Self {
         self.extensions.push(Arc::new(ExtensionOf::<X>(PhantomData)));
+        self
+    }
+
+    /// An HTTP route (a webhook): requests to `route` below
+    /// `/hooks/<Plugin>` are checked against its signature, and their JSON
+    /// body is the input of the inbound translation `T` (registered with
+    /// it; audited in `<Plugin>_<NAME>Audit`).
+    pub fn http_route<T: reventless_spec::InboundTranslationSlice>(
+        mut self,
+        route: reventless_spec::HttpRoute,
+    ) -> Self {
+        if !self.inbound.iter().any(|h| h.name() == T::NAME) {
+            self.inbound.push(Arc::new(InboundOf::<T>(PhantomData)));
+        }
+        self.http_routes.push(HttpRouteEntry { route, translation: T::NAME, roles: T::ROLES });
         self
     }
 
@@ -744,6 +777,7 @@ impl Plugin {
                 return Err(invalid("its commands are registered twice".into()));
             }
         }
+        http_route::check_routes(&self.name, &self.http_routes, &self.inbound)?;
         Ok(ResolvedPlugin {
             name: self.name.clone(),
             version: self.version.clone(),
@@ -753,6 +787,7 @@ impl Plugin {
             extensions: self.extensions.clone(),
             automations: self.automations.clone(),
             inbound: self.inbound.clone(),
+            http_routes: self.http_routes.clone(),
             tasks: self.tasks.clone(),
             point_commands: self.point_commands.clone(),
             point_targets: self.point_targets.clone(),
@@ -848,6 +883,7 @@ impl Plugin {
             components.push(task.manifest());
             storage.tables.push(TableManifest { name: task.table().to_string(), indexes: vec!["status".into()] });
         }
+        components.extend(http_route::route_manifests(&self.name, &self.http_routes));
         for extension in &self.extensions {
             components.push(ComponentManifest {
                 kind: ComponentKind::Extension,
@@ -894,6 +930,8 @@ pub struct ResolvedPlugin {
     pub automations: Vec<Arc<dyn AutomationHandler>>,
     /// Its inbound translations.
     pub inbound: Vec<Arc<dyn InboundHandler>>,
+    /// Its HTTP routes (webhooks).
+    pub http_routes: Vec<HttpRouteEntry>,
     /// Its file tasks.
     pub tasks: Vec<Arc<dyn TaskHandler>>,
     /// The commands its extension points accept from other plugins.

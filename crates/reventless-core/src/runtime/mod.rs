@@ -526,6 +526,11 @@ impl Runtime {
         logs
     }
 
+    /// The capabilities (and secrets) the components are given.
+    pub fn capabilities(&self) -> &reventless_spec::Capabilities {
+        &self.inner.capabilities
+    }
+
     /// The stores it runs on.
     pub fn stores(&self) -> &Stores {
         &self.inner.stores

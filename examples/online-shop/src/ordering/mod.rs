@@ -4,6 +4,7 @@
 mod customers;
 mod events;
 mod orders;
+mod payment_webhook;
 mod payments;
 mod published;
 mod synced;
@@ -14,6 +15,9 @@ mod work;
 pub use customers::{CustomerState, DeactivateCustomer, RegisterCustomer, UpdateCustomerEmail};
 pub use events::{OrderLine, OrderingError, OrderingEvent, Shipping};
 pub use orders::{CancelOrder, LineRequest, OrderState, PlaceOrder, ShipOrder};
+pub use payment_webhook::{
+    PAYMENT_SUCCEEDED, PAYMENT_WEBHOOK_SECRET, PaymentNotification, PaymentWebhook, PaymentWebhookError, payment_route,
+};
 pub use payments::{PaymentState, RecordPayment};
 pub use published::{OrderNews, OrdersPoint};
 pub use synced::{CatalogProducts, SyncCommand, SyncProducts, SyncedProduct};
@@ -22,7 +26,7 @@ pub use work::{
     AutoShipOrder, Confirmation, ConfirmationRow, ConfirmationState, EmailService, MAIL_API_KEY, MAIL_OUTBOX_ENV, Mail,
     OrderConfirmations, OutboxAttempt, RecordConfirmation, RecordingEmailService, SendOrderConfirmation, Sending,
 pub use stock_requests::{RequestStock, StockWork};
-    ShipmentItem, TEST_MAIL_API_KEY, dev_capabilities, local_capabilities, read_outbox,
+    ShipmentItem, TEST_MAIL_API_KEY, TEST_PAYMENT_WEBHOOK_SECRET, dev_capabilities, local_capabilities, read_outbox,
 };
 
 use reventless::Plugin;
@@ -51,6 +55,7 @@ pub fn standalone() -> Plugin {
         .state_change_slice::<ShipOrder>()
         .state_change_slice::<CancelOrder>()
         .state_change_slice::<RecordPayment>()
+        .http_route::<PaymentWebhook>(payment_route())
         .state_change_slice::<RecordConfirmation>()
         .read_model::<Orders>()
         .read_model::<Customers>()

@@ -173,11 +173,19 @@ pub fn read_outbox(outbox: &Path) -> Result<Vec<OutboxAttempt>, String> {
 /// The API key the shop's tests give the recording fake.
 pub const TEST_MAIL_API_KEY: &str = "test-mail-api-key";
 
+/// The payment webhook's secret in the shop's tests.
+pub const TEST_PAYMENT_WEBHOOK_SECRET: &str = "test-payment-webhook-secret";
+
 /// The capabilities of the shop's tests on the local platform (the mail API
-/// key fixed to [`TEST_MAIL_API_KEY`]), and the fake to look into.
+/// key fixed to [`TEST_MAIL_API_KEY`], the payment webhook's secret to
+/// [`TEST_PAYMENT_WEBHOOK_SECRET`]), and the fake to look into.
 pub fn local_capabilities() -> (Capabilities, Arc<RecordingEmailService>) {
     let (capabilities, mails) = dev_capabilities();
-    (capabilities.with_secrets(Secrets::from_values([(MAIL_API_KEY, TEST_MAIL_API_KEY)])), mails)
+    let secrets = Secrets::from_values([
+        (MAIL_API_KEY, TEST_MAIL_API_KEY),
+        (super::PAYMENT_WEBHOOK_SECRET, TEST_PAYMENT_WEBHOOK_SECRET),
+    ]);
+    (capabilities.with_secrets(secrets), mails)
 }
 
 /// The capabilities of `dev`: the recording fake, with the mail API key
