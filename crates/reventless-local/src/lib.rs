@@ -5,6 +5,7 @@
 pub mod command_topic;
 pub mod event_log;
 pub mod explorer;
+pub mod hooks;
 pub mod mcp;
 pub mod query_store;
 pub mod secrets;

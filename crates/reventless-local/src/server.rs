@@ -5,6 +5,7 @@
 //! - `GET /`: GraphiQL.
 //! - `GET /health`: `{"status": "ok", "plugins": [...]}`.
 //! - `GET /explorer`: the event explorer and its API ([`crate::explorer`]).
+//! - `POST /mcp`: the Model Context Protocol ([`crate::mcp`]).
 //! - `/hooks/<Plugin>/<path>`: the plugins' HTTP routes ([`crate::hooks`]).
 //!
 //! The caller comes from the headers `x-user-id` and `x-user-roles` (a comma
@@ -86,6 +87,7 @@ pub fn caller_from_headers(headers: &HeaderMap) -> Caller {
 
 /// The server's routes over a running platform.
 pub fn router(runtime: Runtime, schema: ApiSchema, options: ServerOptions) -> Router {
+    let mcp = crate::mcp::router(schema.clone());
     Router::new()
         .route("/", get(graphiql))
         .route("/graphiql/{file}", get(graphiql_file))
@@ -94,6 +96,7 @@ pub fn router(runtime: Runtime, schema: ApiSchema, options: ServerOptions) -> Ro
         .route("/graphql/ws", get(subscriptions))
         .with_state(AppState { runtime: runtime.clone(), schema, graphiql_assets: options.graphiql_assets })
         .merge(crate::explorer::router(runtime.clone()))
+        .merge(mcp)
         .merge(crate::hooks::router(runtime))
 }
 

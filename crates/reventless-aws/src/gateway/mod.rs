@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod compose;
 pub mod connections;
+mod mcp;
 pub mod push;
 pub mod registry;
 pub mod split;
@@ -254,6 +255,10 @@ impl Gateway {
             Ok(schema) => schema,
             Err(error) => return http_response(500, &graphql_error(&error.to_string(), "SCHEMA_CONFLICT")),
         };
+        // The Model Context Protocol over the same plugins ([`mcp`]).
+        if path.ends_with("/mcp") {
+            return self.mcp(&payload, &caller, &snapshot, schema).await;
+        }
         if method == "GET" {
             return json!({
                 "statusCode": 200,
