@@ -15,8 +15,9 @@ mod component;
 mod envelope;
 mod http_route;
 mod message;
-mod query;
 mod point_commands;
+mod query;
+mod schedule;
 mod secret;
 mod tag;
 mod task;
@@ -31,17 +32,21 @@ pub use component::{
 };
 pub use envelope::{EventEnvelope, EventMeta, NewEvent, StreamPosition, Timestamp};
 pub use http_route::{
-    DEFAULT_SIGNATURE_HEADER, DEFAULT_SIGNATURE_TOLERANCE, DEFAULT_TIMESTAMP_HEADER, HttpMethod, HttpRoute, WebhookSignature,
+    DEFAULT_SIGNATURE_HEADER, DEFAULT_SIGNATURE_TOLERANCE, DEFAULT_TIMESTAMP_HEADER, HttpMethod, HttpRoute,
+    WebhookSignature,
 };
 pub use message::{Command, DomainError, Event, Message, WireError, from_wire, to_wire};
-pub use query::{AppendCondition, Query, QueryItem};
-pub use reventless_macros::{Command, Event};
-pub use schemars;
-pub use secret::{SECRET_TTL, SecretError, SecretFuture, SecretSource, SecretValue, Secrets};
-pub use tag::{Tag, TagParseError, TagSet, TagValue};
 pub use point_commands::{
     ExtensionPointCommands, PointCommandName, decide_point_command, may_send, point_command_name, point_commands,
 };
+pub use query::{AppendCondition, Query, QueryItem};
+pub use reventless_macros::{Command, Event};
+pub use schedule::{
+    Cron, RowFuture, RowReader, Schedule, ScheduleContext, ScheduleExpression, ScheduleExpressionError,
+};
+pub use schemars;
+pub use secret::{SECRET_TTL, SecretError, SecretFuture, SecretSource, SecretValue, Secrets};
+pub use tag::{Tag, TagParseError, TagSet, TagValue};
 pub use task::{TaskFormat, TaskSlice};
 pub use version::{FIRST_VERSION, Upcaster, decode_envelope, decode_stored, upcast, upcast_envelope};
 

@@ -160,21 +160,19 @@ mod tests {
     #[test]
     fn crons_with_steps_lists_ranges_and_names() {
         let after = at(2026, 12, 1, 10, 7);
-        assert_eq!(firings("cron(0/15 * * * ? *)", after, 3), vec![
-            at(2026, 12, 1, 10, 15),
-            at(2026, 12, 1, 10, 30),
-            at(2026, 12, 1, 10, 45)
-        ]);
+        assert_eq!(
+            firings("cron(0/15 * * * ? *)", after, 3),
+            vec![at(2026, 12, 1, 10, 15), at(2026, 12, 1, 10, 30), at(2026, 12, 1, 10, 45)]
+        );
         // Weekdays at 08:30 (2026-12-05 is a Saturday).
-        assert_eq!(firings("cron(30 8 ? * MON-FRI *)", at(2026, 12, 4, 9, 0), 2), vec![
-            at(2026, 12, 7, 8, 30),
-            at(2026, 12, 8, 8, 30)
-        ]);
-        assert_eq!(firings("cron(0 9,17 1 JAN,jul ? *)", at(2026, 12, 1, 0, 0), 3), vec![
-            at(2027, 1, 1, 9, 0),
-            at(2027, 1, 1, 17, 0),
-            at(2027, 7, 1, 9, 0)
-        ]);
+        assert_eq!(
+            firings("cron(30 8 ? * MON-FRI *)", at(2026, 12, 4, 9, 0), 2),
+            vec![at(2026, 12, 7, 8, 30), at(2026, 12, 8, 8, 30)]
+        );
+        assert_eq!(
+            firings("cron(0 9,17 1 JAN,jul ? *)", at(2026, 12, 1, 0, 0), 3),
+            vec![at(2027, 1, 1, 9, 0), at(2027, 1, 1, 17, 0), at(2027, 7, 1, 9, 0)]
+        );
         assert_eq!(next("cron(15 10 * * ? 2028)", at(2026, 12, 1, 0, 0)), at(2028, 1, 1, 10, 15));
         assert_eq!(next("cron(0 0 29 2 ? *)", at(2026, 3, 1, 0, 0)), at(2028, 2, 29, 0, 0), "the next leap day");
         assert_eq!(next("cron(0 12 * * ? *)", at(2026, 12, 31, 12, 0)), at(2027, 1, 1, 12, 0));

@@ -24,6 +24,7 @@ mod components;
 mod http_route;
 mod own_events;
 mod point_commands;
+mod schedule;
 mod task;
 mod topics;
 pub(crate) mod upcast;
@@ -34,9 +35,10 @@ use components::{
     AggregateHandler, AsAutomation, AsOutbound, AutomationOf, ExtensionOf, InboundOf, PublisherOf, ReadModelHandler,
     SliceHandler, TodoWork, names,
 };
-pub use point_commands::{PointCommandMessage, PointCommandsHandler, PointTarget};
-pub use task::{TaskHandler, task_runs_table};
 pub use http_route::{HttpRouteEntry, SECRET_NEED, hook_path, route_secrets};
+pub use point_commands::{PointCommandMessage, PointCommandsHandler, PointTarget};
+pub use schedule::{ResolvedSchedule, ScheduleHandler, ScheduleManifest};
+pub use task::{TaskHandler, task_runs_table};
 pub use topics::{TopicLayout, command_topic};
 
 /// A boxed, sendable future (the type-erased handlers' return type).
@@ -221,6 +223,9 @@ pub struct EventSource {
 /// The kinds of components a plugin registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ComponentKind {
+    /// A [`reventless_spec::Schedule`]: sends commands at the times of its
+    /// expression (listed with it in [`Manifest::schedules`]).
+    Schedule,
     /// An [`reventless_spec::Aggregate`].
     Aggregate,
     /// A DCB [`reventless_spec::StateChangeSlice`].
@@ -243,13 +248,13 @@ pub enum ComponentKind {
     /// /hooks/<Plugin>/<path>`, `commands` its inbound translation, `needs`
     /// its signature's secret as `secret:<name>`.
     HttpRoute,
-    /// A [`reventless_spec::TaskSlice`]: a file becomes commands; its runs
-    /// are rows of `table` (`<Plugin>_<Task>Runs`).
-    Task,
     /// Another plugin's extension point this plugin sends commands to
     /// (`Plugin::sends_to`): named `<Plugin>.<Point>`, `commands` are the
     /// public commands it may send.
     SendsToExtensionPoint,
+    /// A [`reventless_spec::TaskSlice`]: a file becomes commands; its runs
+    /// are rows of `table` (`<Plugin>_<Task>Runs`).
+    Task,
 }
 
 /// One component in a manifest.
@@ -317,6 +322,9 @@ pub struct Manifest {
     pub components: Vec<ComponentManifest>,
     /// The logs, tables and topics it needs.
     pub storage: StorageManifest,
+    /// Its schedules with their expressions (one scheduler entry each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<ScheduleManifest>,
 }
 
 /// Why a plugin's registration is inconsistent.
@@ -445,6 +453,16 @@ pub enum PluginError {
         /// What is wrong.
         reason: String,
     },
+    /// A schedule's expression is not one EventBridge Scheduler accepts.
+    #[error("plugin `{plugin}`: schedule `{schedule}` has an invalid expression {reason}")]
+    InvalidSchedule {
+        /// The plugin.
+        plugin: String,
+        /// The schedule.
+        schedule: String,
+        /// The expression and what is wrong with it.
+        reason: String,
+    },
     /// A plugin name that is not ASCII letters and digits starting with a letter.
     #[error("plugin name `{0}` must be non-empty ASCII letters and digits starting with a letter")]
     InvalidName(String),
@@ -486,9 +504,10 @@ pub struct Plugin {
     automations: Vec<Arc<dyn AutomationHandler>>,
     inbound: Vec<Arc<dyn InboundHandler>>,
     http_routes: Vec<HttpRouteEntry>,
-    tasks: Vec<Arc<dyn TaskHandler>>,
     point_commands: Vec<Arc<dyn PointCommandsHandler>>,
     point_targets: Vec<PointTarget>,
+    tasks: Vec<Arc<dyn TaskHandler>>,
+    schedules: Vec<Arc<dyn ScheduleHandler>>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -510,9 +529,10 @@ impl Plugin {
             automations: Vec::new(),
             inbound: Vec::new(),
             http_routes: Vec::new(),
-            tasks: Vec::new(),
             point_commands: Vec::new(),
             point_targets: Vec::new(),
+            schedules: Vec::new(),
+            tasks: Vec::new(),
         }
     }
 
@@ -632,10 +652,10 @@ impl Plugin {
         self
     }
 
-    /// A file task: each record of an uploaded file becomes commands
-    /// (see [`crate::task`]); its runs are rows of `<Plugin>_<NAME>Runs`.
-    pub fn task<T: reventless_spec::TaskSlice>(mut self) -> Self {
-        self.tasks.push(Arc::new(task::TaskOf::<T>::new(&self.name)));
+    /// A schedule: sends the commands `S::fire` returns at the times of
+    /// `S::EXPRESSION` (checked when the plugin resolves).
+    pub fn schedule<S: reventless_spec::Schedule>(mut self) -> Self {
+        self.schedules.push(Arc::new(schedule::ScheduleOf::<S>(PhantomData)));
         self
     }
 
@@ -777,6 +797,20 @@ impl Plugin {
                 return Err(invalid("its commands are registered twice".into()));
             }
         }
+        let mut schedules = Vec::new();
+        for handler in &self.schedules {
+            if !names.insert(handler.name().to_string()) {
+                return Err(PluginError::DuplicateComponent { plugin: plugin(), name: handler.name().to_string() });
+            }
+            let expression = handler.expression().parse().map_err(|e: reventless_spec::ScheduleExpressionError| {
+                PluginError::InvalidSchedule {
+                    plugin: plugin(),
+                    schedule: handler.name().to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+            schedules.push(ResolvedSchedule { handler: handler.clone(), expression });
+        }
         http_route::check_routes(&self.name, &self.http_routes, &self.inbound)?;
         Ok(ResolvedPlugin {
             name: self.name.clone(),
@@ -788,9 +822,10 @@ impl Plugin {
             automations: self.automations.clone(),
             inbound: self.inbound.clone(),
             http_routes: self.http_routes.clone(),
-            tasks: self.tasks.clone(),
             point_commands: self.point_commands.clone(),
             point_targets: self.point_targets.clone(),
+            schedules,
+            tasks: self.tasks.clone(),
         })
     }
 
@@ -846,6 +881,10 @@ impl Plugin {
                 is_async: accepted.is_some(),
             });
         }
+        for task in &self.tasks {
+            components.push(task.manifest());
+            storage.tables.push(TableManifest { name: task.table().to_string(), indexes: vec!["status".into()] });
+        }
         for target in &self.point_targets {
             components.push(ComponentManifest {
                 kind: ComponentKind::SendsToExtensionPoint,
@@ -879,10 +918,6 @@ impl Plugin {
                 .tables
                 .push(TableManifest { name: inbound_audit_table(&self.name, inbound.name()), indexes: Vec::new() });
         }
-        for task in &self.tasks {
-            components.push(task.manifest());
-            storage.tables.push(TableManifest { name: task.table().to_string(), indexes: vec!["status".into()] });
-        }
         components.extend(http_route::route_manifests(&self.name, &self.http_routes));
         for extension in &self.extensions {
             components.push(ComponentManifest {
@@ -902,12 +937,18 @@ impl Plugin {
                 is_async: false,
             });
         }
+        let mut schedules = Vec::new();
+        for scheduled in &resolved.schedules {
+            components.push(schedule::schedule_component(scheduled.handler.as_ref()));
+            let (name, expression) = (scheduled.handler.name(), scheduled.handler.expression());
+            schedules.push(ScheduleManifest { name: name.to_string(), expression: expression.trim().to_string() });
+        }
         let logs: BTreeSet<LogRef> = components.iter().filter_map(|c| c.log.clone()).collect();
         storage.logs = logs.into_iter().filter(|log| log.kind == LogKind::Plugin).map(|log| log.name).collect();
         if components.iter().any(|c| c.is_async) {
             storage.command_topics.push(command_topic(&self.name));
         }
-        Ok(Manifest { plugin: self.name.clone(), version: self.version.clone(), components, storage })
+        Ok(Manifest { plugin: self.name.clone(), version: self.version.clone(), components, storage, schedules })
     }
 }
 
@@ -932,12 +973,14 @@ pub struct ResolvedPlugin {
     pub inbound: Vec<Arc<dyn InboundHandler>>,
     /// Its HTTP routes (webhooks).
     pub http_routes: Vec<HttpRouteEntry>,
-    /// Its file tasks.
-    pub tasks: Vec<Arc<dyn TaskHandler>>,
     /// The commands its extension points accept from other plugins.
     pub point_commands: Vec<Arc<dyn PointCommandsHandler>>,
     /// Other plugins' extension points it sends commands to.
     pub point_targets: Vec<PointTarget>,
+    /// Its schedules, their expressions parsed.
+    pub schedules: Vec<ResolvedSchedule>,
+    /// Its file tasks.
+    pub tasks: Vec<Arc<dyn TaskHandler>>,
 }
 
 /// A resolved extension point and the logs it publishes from.

@@ -30,12 +30,14 @@ mod locks;
 mod point_commands;
 pub mod replay;
 mod row_notices;
+mod schedules;
 mod upcast;
 mod worker;
 
 pub use correlation::{CORRELATION_HEADER, current_correlation, with_correlation};
 use followers::*;
 use locks::*;
+pub use schedules::{PLATFORM_SCHEDULES, ScheduleClock, ScheduleFiring};
 use tracing::Instrument;
 pub use worker::LEASE_RETRY;
 use worker::*;
@@ -193,6 +195,8 @@ pub struct RuntimeOptions {
     /// How long async command outcomes are kept (default
     /// [`crate::outcomes::DEFAULT_OUTCOME_RETENTION`]).
     pub outcome_retention: Option<Duration>,
+    /// The clock of the schedules' timers (background runtimes).
+    pub schedule_clock: ScheduleClock,
 }
 
 /// The topic where a plugin receives the events of other plugins' extension points.
@@ -283,7 +287,7 @@ impl Runtime {
         capabilities: reventless_spec::Capabilities,
         options: RuntimeOptions,
     ) -> Result<Self, RuntimeError> {
-        let RuntimeOptions { mode, topics, subscribers, outcome_retention } = options;
+        let RuntimeOptions { mode, topics, subscribers, outcome_retention, schedule_clock } = options;
         let mut resolved = BTreeMap::new();
         let mut manifests = Vec::new();
         for plugin in &plugins {
@@ -308,10 +312,6 @@ impl Runtime {
                 (plugin.name.clone(), routes.collect())
             })
             .collect();
-        // Extensions dispatch commands through the runtime: their workers start once it exists.
-        let mut extensions = Vec::new();
-        let mut all_extensions = Vec::new();
-        for plugin in resolved.values() {
         // The commands hosted extension points accept run from their plugin's topics.
         let mut command_topics = command_topics;
         for (plugin, route, topic) in point_commands::point_topics(&resolved, &manifests, topics) {
@@ -320,6 +320,10 @@ impl Runtime {
         if mode == RuntimeMode::Background {
             point_commands::check_point_targets(&resolved)?;
         }
+        // Extensions dispatch commands through the runtime: their workers start once it exists.
+        let mut extensions = Vec::new();
+        let mut all_extensions = Vec::new();
+        for plugin in resolved.values() {
             for extension in &plugin.extensions {
                 all_extensions.push((plugin.name.clone(), extension.clone()));
                 let publisher = resolved
@@ -454,6 +458,7 @@ impl Runtime {
             tasks.push(tokio::spawn(runtime.clone().run_command_worker(topic)));
         }
         tasks.push(tokio::spawn(runtime.clone().run_lifecycle()));
+        tasks.extend(runtime.spawn_schedules(schedule_clock));
         let (notices, shutdown) = (stores.bus.subscribe(), runtime.inner.shutdown.subscribe());
         let row_changes = runtime.inner.row_changes.clone();
         tasks.push(tokio::spawn(row_notices::forward_row_changes(notices, row_changes, origin, shutdown)));
@@ -573,6 +578,10 @@ impl Runtime {
         mut request: CommandRequest,
         span: &tracing::Span,
     ) -> Result<CommandOutcome, EngineError> {
+        // A command to another plugin's extension point is queued for it.
+        if reventless_spec::PointCommandName::parse(&request.command).is_some() {
+            return self.send_to_point(request).await;
+        }
         let handler = self.route(&request)?;
         if !request.internal
             && let Err(refusal) = authorize(
@@ -583,10 +592,6 @@ impl Runtime {
                 &mut request.input,
             )
         {
-        // A command to another plugin's extension point is queued for it.
-        if reventless_spec::PointCommandName::parse(&request.command).is_some() {
-            return self.send_to_point(request).await;
-        }
             return Ok(refusal);
         }
         let prepared = handler.prepare(&request)?;

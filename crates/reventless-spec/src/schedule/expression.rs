@@ -101,7 +101,9 @@ impl FromStr for ScheduleExpression {
             return parse_cron(inner).map(|cron| Self::Cron(Box::new(cron))).map_err(error);
         }
         if trimmed.starts_with("at(") {
-            return Err(error("`at(...)` fires once; a schedule component repeats: use `rate(...)` or `cron(...)`".into()));
+            return Err(error(
+                "`at(...)` fires once; a schedule component repeats: use `rate(...)` or `cron(...)`".into(),
+            ));
         }
         Err(error("expected `rate(N unit)` or `cron(minutes hours day-of-month month day-of-week year)`".into()))
     }
@@ -247,7 +249,8 @@ fn number(text: &str, name: &str, min: u32, max: u32, names: &[&str]) -> Result<
         return Ok(min + index as u32);
     }
     let value: u32 = text.parse().map_err(|_| {
-        let hint = if names.is_empty() { String::new() } else { format!(" or {}-{}", names[0], names[names.len() - 1]) };
+        let hint =
+            if names.is_empty() { String::new() } else { format!(" or {}-{}", names[0], names[names.len() - 1]) };
         format!("{name} field: `{text}` is not a number{hint}")
     })?;
     if !(min..=max).contains(&value) {
