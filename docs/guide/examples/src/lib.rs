@@ -38,6 +38,7 @@ pages! {
     Aws => "platforms/aws.md",
     Explorer => "tools/explorer.md",
     Replay => "tools/replay.md",
+    Mcp => "mcp.md",
 }
 
 #[cfg(test)]
