@@ -34,6 +34,8 @@ pub enum HandlerGroup {
     Api,
     /// The plugin's liveness (`<Plugin>Heartbeat`), on a schedule.
     Heartbeat,
+    /// File tasks (`<Plugin>Tasks`): S3 upload notifications from the tasks queue.
+    Tasks,
 }
 
 impl HandlerGroup {
@@ -50,6 +52,7 @@ impl HandlerGroup {
             "Extensions" => Some(Self::Extensions),
             "Api" => Some(Self::Api),
             "Heartbeat" => Some(Self::Heartbeat),
+            "Tasks" => Some(Self::Tasks),
             _ => None,
         }
     }

@@ -41,6 +41,8 @@ pub struct Handler {
     discovery: Option<super::discovery::Discovery>,
     /// Pushes row changes to WebSocket subscribers (read-model functions of a stage with a WebSocket API).
     pusher: Option<crate::gateway::push::Pusher>,
+    /// Runs uploaded files (the `Tasks` function).
+    tasks: Option<super::tasks::Tasks>,
 }
 
 /// The input a heartbeat schedule sends.
@@ -104,6 +106,7 @@ impl Handler {
             _ => None,
         };
         let inbox = inbox_of(&manifest, &config.stores);
+        let tasks = (group == HandlerGroup::Tasks).then(|| super::tasks::Tasks::new(sdk, &manifest));
         let runtime = Runtime::on_demand(stores, vec![plugin], capabilities, options)?;
         // Roles that run automations (their stream group, and the heartbeat
         // that retries due items) refuse to start without the capabilities
@@ -141,6 +144,7 @@ impl Handler {
             registry,
             pusher,
             discovery,
+            tasks,
         })
     }
 
@@ -222,6 +226,9 @@ impl Handler {
     /// of the group are reported failed (SQS redelivers them in order);
     /// a domain rejection is a success.
     async fn sqs(&self, payload: &Value) -> Result<Value, InvocationError> {
+        if let Some(tasks) = &self.tasks {
+            return Ok(tasks.handle(&self.runtime, payload).await);
+        }
         if !self.group.runs_commands() {
             return Err(InvocationError::WrongGroup(self.group, "SQS"));
         }

@@ -7,6 +7,7 @@ pub mod discovery;
 mod events;
 pub mod logging;
 pub mod replay;
+pub mod tasks;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ pub use events::{HEARTBEAT_EVENT, Handler, HandlerInitError, stream_log_key};
 pub(crate) use events::{graphql_error, http_response, request_body};
 use reventless_core::Plugin;
 use reventless_spec::Capabilities;
+pub use tasks::TASKS_PREFIX;
 
 /// Where distributions keep the bundle of trusted root certificates.
 const CA_BUNDLES: [&str; 3] =

@@ -175,6 +175,13 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         _ => &shared.moto,
     };
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    // Forwarded without its Host: a virtual-host-style S3 request names its
+    // bucket in the path instead (the emulator reads both).
+    let bucket = (signature.service == "s3").then(|| request::virtual_host_bucket(&parts.headers)).flatten();
+    let path_and_query = match bucket {
+        Some(bucket) => format!("/{bucket}{path_and_query}"),
+        None => path_and_query.to_string(),
+    };
     forward(&shared.client, parts.method, &format!("{base}{path_and_query}"), &parts.headers, body).await
 }
 
@@ -283,7 +290,7 @@ fn plain(status: StatusCode, message: &str) -> Response {
 /// AccessDenied in the service's own shape.
 fn access_denied(protocol: &Protocol, message: &str) -> Response {
     match protocol {
-        Protocol::Query => refuse(protocol, 403, "AccessDenied", message),
+        Protocol::Query | Protocol::RestXml => refuse(protocol, 403, "AccessDenied", message),
         Protocol::RestJson => refuse(protocol, 403, "AccessDeniedException", message),
         Protocol::Json { query_compatible: true, .. } => {
             with_query_error(refuse(protocol, 400, "AccessDeniedException", message), "AccessDenied")
@@ -297,6 +304,7 @@ fn unrecognized(protocol: &Protocol) -> Response {
     let message = "The security token included in the request is invalid.";
     match protocol {
         Protocol::Query => refuse(protocol, 403, "InvalidClientTokenId", message),
+        Protocol::RestXml => refuse(protocol, 403, "InvalidAccessKeyId", message),
         Protocol::RestJson => refuse(protocol, 403, "UnrecognizedClientException", message),
         Protocol::Json { query_compatible: true, .. } => {
             with_query_error(refuse(protocol, 400, "UnrecognizedClientException", message), "InvalidClientTokenId")
@@ -331,6 +339,14 @@ fn refuse(protocol: &Protocol, status: u16, code: &str, message: &str) -> Respon
                 xml_escape(message)
             );
             ("text/xml", body, None)
+        }
+        Protocol::RestXml => {
+            let body = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message>\
+                 <RequestId>{id}</RequestId></Error>",
+                xml_escape(message)
+            );
+            ("application/xml", body, None)
         }
     };
     let mut response = Response::new(Body::from(body));

@@ -5,7 +5,9 @@
 use axum::http::{HeaderMap, Method};
 use serde_json::Value;
 
+mod s3;
 mod services;
+pub use s3::virtual_host_bucket;
 use services::*;
 
 /// The SigV4 credential scope of a request.
@@ -44,6 +46,8 @@ pub enum Protocol {
     Query,
     /// restJson (Lambda): `x-amzn-ErrorType` header.
     RestJson,
+    /// restXml (S3): an XML `Error` document.
+    RestXml,
 }
 
 /// What must be true for the request to go through.
@@ -166,6 +170,7 @@ pub fn classify(request: &RequestParts<'_>, signature: &Signature, account: &str
             Classification { protocol, needs }
         }
         ("lambda", _) => Classification { protocol: Protocol::RestJson, needs: lambda(request, scope) },
+        ("s3", _) => Classification { protocol: Protocol::RestXml, needs: s3::s3(request) },
         ("execute-api", _) => {
             let need = crate::websocket::management_need(request.method, request.path, scope.region, scope.account);
             let needs =

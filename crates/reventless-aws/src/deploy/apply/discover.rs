@@ -186,6 +186,7 @@ impl Clients {
             found.push(Existing::new(ResourceKind::Parameter, &name, stack));
         }
         found.extend(self.discover_websockets(&prefix).await?);
+        found.extend(self.discover_buckets(project, stage).await?);
         Ok(found)
     }
 }

@@ -26,6 +26,7 @@ impl Clients {
         self.count();
         match resource.kind {
             ResourceKind::WebSocketApi => self.ensure_websocket(plan, resource).await?,
+            ResourceKind::Bucket => self.ensure_bucket(plan, resource, exists).await?,
             ResourceKind::Table => {
                 if !exists {
                     let layout = resource.spec["layout"].as_str().unwrap_or_default();
@@ -61,6 +62,9 @@ impl Clients {
                     let receives = resource.spec["maxReceiveCount"].as_i64().unwrap_or(5);
                     let policy = json!({"deadLetterTargetArn": arn, "maxReceiveCount": receives}).to_string();
                     attributes.push((aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, policy));
+                }
+                if let Some(policy) = resource.spec.get("policy").filter(|policy| policy.is_object()) {
+                    attributes.push((aws_sdk_sqs::types::QueueAttributeName::Policy, policy.to_string()));
                 }
                 for (key, attribute) in [
                     ("deduplicationScope", aws_sdk_sqs::types::QueueAttributeName::DeduplicationScope),

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::plan::{PUBLIC_URL_INVOKE_STATEMENT, PUBLIC_URL_STATEMENT, ResourceKind};
 use crate::package::Package;
 
+mod buckets;
 mod diff;
 mod discover;
 mod ensure;
@@ -36,6 +37,8 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     pub scheduler: aws_sdk_scheduler::Client,
     pub apigatewayv2: aws_sdk_apigatewayv2::Client,
+    /// Tasks buckets.
+    pub s3: aws_sdk_s3::Client,
     /// Every API call made (for the summary).
     pub calls: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -85,6 +88,7 @@ impl Clients {
             sts: aws_sdk_sts::Client::new(sdk),
             scheduler: aws_sdk_scheduler::Client::new(sdk),
             apigatewayv2: aws_sdk_apigatewayv2::Client::new(sdk),
+            s3: aws_sdk_s3::Client::new(sdk),
             calls: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
     }

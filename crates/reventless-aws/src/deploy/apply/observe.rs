@@ -70,6 +70,12 @@ impl Clients {
                     .and_then(|r| r.get("maxReceiveCount"))
                     .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
                 let mut observed = json!({"fifo": fifo, "visibilityTimeout": visibility, "redriveTo": target, "maxReceiveCount": receives});
+                // Only queues that plan a policy (the tasks queue S3 notifies).
+                if resource.spec.get("policy").is_some() {
+                    observed["policy"] = get(aws_sdk_sqs::types::QueueAttributeName::Policy)
+                        .and_then(|text| serde_json::from_str(&text).ok())
+                        .unwrap_or(Value::Null);
+                }
                 if fifo {
                     observed["deduplicationScope"] =
                         json!(get(aws_sdk_sqs::types::QueueAttributeName::DeduplicationScope));
@@ -195,6 +201,7 @@ impl Clients {
                 Err(error) => Err(aws("GetParameter", name)(error)),
             },
             ResourceKind::WebSocketApi => self.observe_websocket(resource).await,
+            ResourceKind::Bucket => self.observe_bucket(name).await,
             ResourceKind::Schedule => match self.scheduler.get_schedule().name(name).send().await {
                 Ok(output) => {
                     let target = output.target();

@@ -75,6 +75,7 @@ impl Clients {
                 _ => {}
             },
             ResourceKind::WebSocketApi => self.remove_websocket(name).await?,
+            ResourceKind::Bucket => self.remove_bucket(name).await?,
             ResourceKind::Schedule => match self.scheduler.delete_schedule().name(name).send().await {
                 Err(error) if !gone(code(&error)) => return Err(aws("DeleteSchedule", name)(error)),
                 _ => {}

@@ -16,6 +16,7 @@ mod names;
 mod policies;
 mod stack;
 mod storage;
+mod tasks;
 mod units;
 
 pub use checks::ROLE_POLICY_MAX;
@@ -29,6 +30,10 @@ use names::Arns;
 pub use names::{
     FUNCTION_NAME_MAX, GATEWAY, ROLE_NAME_MAX, StackNames, api_function, gateway_function, lock_table, parameter_path,
     registry_table, resource_name, stack_names,
+};
+pub use tasks::{
+    BUCKET_NAME_MAX, TASKS_BATCH_SIZE, TASKS_BUCKET_OUTPUT, TASKS_GROUP, TASKS_PREFIX, TaskNames, bucket_arn,
+    bucket_name, manifest_tasks, notification_queue_policy, task_names, task_unit, tasks_bucket,
 };
 pub use units::{
     FILTER_PATTERN_MAX, FunctionUnit, STREAM_READERS_ADVISED, function_units, handler_groups, stream_filter_pattern,
@@ -56,10 +61,13 @@ pub enum ResourceKind {
     Schedule,
     /// An API Gateway WebSocket API with its routes, integration, stage and invoke permission.
     WebSocketApi,
+    /// An S3 bucket (a stack's tasks bucket) with its public access block,
+    /// default encryption, tags and notifications.
+    Bucket,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 10] = [
+    pub const ALL: [ResourceKind; 11] = [
         Self::Table,
         Self::Queue,
         Self::LogGroup,
@@ -70,6 +78,7 @@ impl ResourceKind {
         Self::Parameter,
         Self::Schedule,
         Self::WebSocketApi,
+        Self::Bucket,
     ];
 
     /// Creation wave: a resource only needs those of earlier waves (a queue
@@ -78,6 +87,8 @@ impl ResourceKind {
         match self {
             Self::Table | Self::Queue | Self::LogGroup | Self::Role => 0,
             Self::Function => 2,
+            // Its notifications need their queues (and the queues' policies) first.
+            Self::Bucket => 2,
             Self::EventSourceMapping | Self::FunctionUrl | Self::Schedule | Self::WebSocketApi => 3,
             // Outputs name what exists (the WebSocket URL holds its API's id).
             Self::Parameter => 4,

@@ -66,7 +66,9 @@ pub(super) fn plugin_stack(
             subscribers.entry(point.clone()).or_default().push(subscriber);
         }
     }
-    let keys: Vec<&str> = units.iter().flat_map(|unit| [unit.group, unit.name.as_str()]).collect();
+    let task_unit = super::tasks::task_unit(manifest);
+    let keys: Vec<&str> =
+        units.iter().chain(task_unit.iter()).flat_map(|unit| [unit.group, unit.name.as_str()]).collect();
     check_tuning_keys(config, stack, &keys)?;
     // Each drained topic: its FIFO queue and dead-letter queue.
     let queues: Vec<(&FunctionUnit, String, String)> = units
@@ -92,6 +94,14 @@ pub(super) fn plugin_stack(
         ));
     }
     out.resources.extend(storage::stack_storage(config, stack, &names, &queues, stream_readers > 0));
+    out.resources.extend(super::tasks::task_resources(&super::tasks::TaskStack {
+        config,
+        arns,
+        stack,
+        manifest,
+        names: &names,
+        queue_arns: &queue_arns,
+    }));
     for unit in &units {
         let group = unit.group;
         let function = resource_name(config, stack, &unit.name, FUNCTION_NAME_MAX);
