@@ -13,6 +13,7 @@ mod functions;
 mod gateway;
 mod links;
 mod names;
+mod point_commands;
 mod policies;
 mod stack;
 mod storage;

@@ -66,6 +66,9 @@ pub(super) fn plugin_stack(
             subscribers.entry(point.clone()).or_default().push(subscriber);
         }
     }
+    // Other plugins' extension points it sends commands to: their command queues.
+    let (point_queues, point_warnings) = super::point_commands::point_queues(config, manifest);
+    out.warnings.extend(point_warnings);
     let task_unit = super::tasks::task_unit(manifest);
     let keys: Vec<&str> =
         units.iter().chain(task_unit.iter()).flat_map(|unit| [unit.group, unit.name.as_str()]).collect();
@@ -113,7 +116,7 @@ pub(super) fn plugin_stack(
             && !extended.is_empty()
             && (unit.components.is_empty() || unit.components.iter().any(|c| extended.contains(c)));
         let heartbeat = group == "Heartbeat";
-        let statements = policies::unit_statements(&policies::UnitAccess {
+        let mut statements = policies::unit_statements(&policies::UnitAccess {
             config,
             arns,
             stack,
@@ -125,6 +128,10 @@ pub(super) fn plugin_stack(
             registry: heartbeat.then_some(registry.as_str()),
             discovers_in: publishes.then_some(registry.as_str()),
         });
+        let sends_to_points = super::point_commands::sends(unit);
+        if sends_to_points {
+            statements.extend(super::point_commands::send_statement(arns, &point_queues));
+        }
         let role = if unit.follows_stream() { group.to_string() } else { format!("{plugin}{group}") };
         let function_config = FunctionConfig {
             registry: (heartbeat || publishes).then(|| registry.clone()),
@@ -132,7 +139,13 @@ pub(super) fn plugin_stack(
             topics: topic_layout(config.consolidation),
             components: if unit.follows_stream() { unit.components.clone() } else { Vec::new() },
             subscribers: if publishes { subscribers.clone() } else { BTreeMap::new() },
-            queue_names: if publishes { inboxes.clone() } else { BTreeMap::new() },
+            queue_names: {
+                let mut names = if publishes { inboxes.clone() } else { BTreeMap::new() };
+                if sends_to_points {
+                    names.extend(point_queues.clone());
+                }
+                names
+            },
             ..FunctionConfig::new(role, &plugin, names.stores.clone())
         };
         let mut environment = BTreeMap::new();
