@@ -7,8 +7,9 @@ mod orders;
 mod payment_webhook;
 mod payments;
 mod published;
-mod synced;
 mod stock_requests;
+mod synced;
+mod unpaid;
 mod views;
 mod work;
 
@@ -20,12 +21,16 @@ pub use payment_webhook::{
 };
 pub use payments::{PaymentState, RecordPayment};
 pub use published::{OrderNews, OrdersPoint};
+pub use stock_requests::{RequestStock, StockWork};
 pub use synced::{CatalogProducts, SyncCommand, SyncProducts, SyncedProduct};
+pub use unpaid::{
+    CancelUnpaidOrder, CancelUnpaidOrders, DEFAULT_UNPAID_ORDER_TIMEOUT, UNPAID_ORDER_TIMEOUT_ENV, UnpaidState,
+    parse_timeout, unpaid_order_timeout,
+};
 pub use views::{AvailableProductRow, AvailableProducts, CustomerRow, Customers, Lifecycle, OrderRow, Orders};
 pub use work::{
     AutoShipOrder, Confirmation, ConfirmationRow, ConfirmationState, EmailService, MAIL_API_KEY, MAIL_OUTBOX_ENV, Mail,
     OrderConfirmations, OutboxAttempt, RecordConfirmation, RecordingEmailService, SendOrderConfirmation, Sending,
-pub use stock_requests::{RequestStock, StockWork};
     ShipmentItem, TEST_MAIL_API_KEY, TEST_PAYMENT_WEBHOOK_SECRET, dev_capabilities, local_capabilities, read_outbox,
 };
 
@@ -55,6 +60,7 @@ pub fn standalone() -> Plugin {
         .state_change_slice::<ShipOrder>()
         .state_change_slice::<CancelOrder>()
         .state_change_slice::<RecordPayment>()
+        .state_change_slice::<CancelUnpaidOrder>()
         .http_route::<PaymentWebhook>(payment_route())
         .state_change_slice::<RecordConfirmation>()
         .read_model::<Orders>()
@@ -62,6 +68,7 @@ pub fn standalone() -> Plugin {
         .read_model::<AvailableProducts>()
         .read_model::<OrderConfirmations>()
         .automation::<AutoShipOrder>()
+        .schedule::<CancelUnpaidOrders>()
         .outbound_translation::<SendOrderConfirmation>()
         .extension_point::<OrdersPoint>()
 }
