@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod compose;
 pub mod connections;
+mod hooks;
 mod mcp;
 pub mod push;
 pub mod registry;
@@ -232,6 +233,9 @@ impl Gateway {
         let path = payload.get("rawPath").and_then(Value::as_str).unwrap_or("/");
         if method == "GET" && path.ends_with("/health") {
             return http_response(200, &json!({"status": "ok"}));
+        }
+        if path.starts_with("/hooks/") {
+            return self.hook(&payload).await;
         }
         let caller = match self.auth.caller(payload.get("headers")).await {
             Ok(caller) => caller,

@@ -339,6 +339,9 @@ impl Handler {
         if method == "GET" && path.ends_with("/health") {
             return Ok(http_response(200, &json!({"status": "ok"})));
         }
+        if super::hooks::is_hook(payload) {
+            return Ok(super::hooks::answer(&self.runtime, payload).await);
+        }
         if method != "POST" {
             return Ok(http_response(405, &graphql_error("POST a GraphQL request", "METHOD_NOT_ALLOWED")));
         }

@@ -5,6 +5,7 @@
 mod config;
 pub mod discovery;
 mod events;
+mod hooks;
 pub mod logging;
 pub mod replay;
 pub mod tasks;

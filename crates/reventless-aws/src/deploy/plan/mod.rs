@@ -11,6 +11,7 @@ use super::config::ProjectConfig;
 mod checks;
 mod functions;
 mod gateway;
+pub mod hooks;
 mod links;
 mod names;
 mod point_commands;
@@ -201,6 +202,7 @@ pub fn plan_with(
     warnings.extend(links.warnings.iter().cloned());
     for stack in config.plugins.keys().filter(|stack| stage.plans(stack)) {
         let manifest = manifests.get(stack).ok_or_else(|| PlanError::MissingManifest(stack.clone()))?;
+        warnings.extend(hooks::route_secret_warnings(config, stack, manifest));
         let context = stack::StackContext { config, arns: &arns, links: &links, registry: &registry };
         let planned = stack::plugin_stack(&context, stack, manifest)?;
         resources.extend(planned.resources);
