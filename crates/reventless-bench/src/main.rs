@@ -36,7 +36,7 @@ struct Args {
     /// Where the database files go (a temporary directory by default).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Run only the command scenarios whose `name/backend/sync/clients` contains this text (no references, lag or replay).
+    /// Run only the command scenarios whose `name/backend/sync/clients` contains this text (references still measured; no lag or replay).
     #[arg(long)]
     only: Option<String>,
     /// Measure on PostgreSQL instead: a URL (a scratch database), or `auto`

@@ -151,7 +151,7 @@ pub fn scan_and_write(db: &Path, log: &str, dir: &Path) -> rusqlite::Result<f64>
             .prepare_cached("INSERT OR REPLACE INTO raw_row (tbl, id, data) VALUES ('raw', ?1, ?2)")?
             .execute(params![id, written])?;
         count += 1;
-        if count % 1000 == 0 {
+        if count.is_multiple_of(1000) {
             raw.run("COMMIT")?;
             raw.run("BEGIN IMMEDIATE")?;
         }
