@@ -76,37 +76,44 @@ pub enum Message {
     Response,
 }
 
-/// Reads one message; a bad one gives the error to answer, with the id it
-/// had when that could be read (else `null`).
-pub fn parse_message(value: Value) -> Result<Message, (Value, RpcError)> {
+/// A message that cannot be served: the id it had when that could be read
+/// (else `null`) and the error to answer.
+pub type Rejected = Box<(Value, RpcError)>;
+
+/// Reads one message; a bad one gives the error to answer.
+pub fn parse_message(value: Value) -> Result<Message, Rejected> {
+    let reject = |id: Value, error: RpcError| Box::new((id, error));
     let Value::Object(mut fields) = value else {
-        return Err((Value::Null, RpcError::new(INVALID_REQUEST, "a JSON-RPC message must be an object")));
+        return Err(reject(Value::Null, RpcError::new(INVALID_REQUEST, "a JSON-RPC message must be an object")));
     };
     let id = fields.remove("id");
     let answer_id = id.clone().filter(|id| id.is_string() || id.is_number()).unwrap_or(Value::Null);
     if fields.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err((answer_id, RpcError::new(INVALID_REQUEST, "`jsonrpc` must be \"2.0\"")));
+        return Err(reject(answer_id, RpcError::new(INVALID_REQUEST, "`jsonrpc` must be \"2.0\"")));
     }
     let method = match fields.remove("method") {
         Some(Value::String(method)) => method,
-        Some(_) => return Err((answer_id, RpcError::new(INVALID_REQUEST, "`method` must be a string"))),
+        Some(_) => return Err(reject(answer_id, RpcError::new(INVALID_REQUEST, "`method` must be a string"))),
         None if id.is_some() && (fields.contains_key("result") || fields.contains_key("error")) => {
             return Ok(Message::Response);
         }
-        None => return Err((answer_id, RpcError::new(INVALID_REQUEST, "a request needs a `method`"))),
+        None => return Err(reject(answer_id, RpcError::new(INVALID_REQUEST, "a request needs a `method`"))),
     };
     let params = match fields.remove("params") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(params)) => params,
         Some(Value::Array(_)) => {
-            return Err((answer_id, RpcError::new(INVALID_PARAMS, "MCP methods take named parameters (an object)")));
+            return Err(reject(
+                answer_id,
+                RpcError::new(INVALID_PARAMS, "MCP methods take named parameters (an object)"),
+            ));
         }
-        Some(_) => return Err((answer_id, RpcError::new(INVALID_REQUEST, "`params` must be an object"))),
+        Some(_) => return Err(reject(answer_id, RpcError::new(INVALID_REQUEST, "`params` must be an object"))),
     };
     match id {
         None => Ok(Message::Notification { method }),
         Some(id @ (Value::String(_) | Value::Number(_))) => Ok(Message::Request { id, method, params }),
-        Some(_) => Err((Value::Null, RpcError::new(INVALID_REQUEST, "`id` must be a string or a number"))),
+        Some(_) => Err(reject(Value::Null, RpcError::new(INVALID_REQUEST, "`id` must be a string or a number"))),
     }
 }
 
@@ -124,7 +131,7 @@ mod tests {
     use super::*;
 
     fn error_code(value: Value) -> (Value, i64) {
-        let (id, error) = parse_message(value).unwrap_err();
+        let (id, error) = *parse_message(value).unwrap_err();
         (id, error.code)
     }
 

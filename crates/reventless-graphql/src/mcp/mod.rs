@@ -108,7 +108,7 @@ pub async fn serve_http(method: &str, body: &str, catalog: &Catalog, graphql: &d
 /// The answer to one message (none to a notification or a response).
 pub async fn handle_message(message: Value, catalog: &Catalog, graphql: &dyn GraphqlExecutor) -> Option<Value> {
     match jsonrpc::parse_message(message) {
-        Err((id, error)) => Some(error.response(id)),
+        Err(rejected) => Some(rejected.1.response(rejected.0)),
         Ok(Message::Notification { .. } | Message::Response) => None,
         Ok(Message::Request { id, method, params }) => Some(match call(&method, &params, catalog, graphql).await {
             Ok(result) => jsonrpc::result(id, result),
