@@ -2,8 +2,10 @@
 //!
 //! moto stores EventBridge Scheduler entries but never fires them, so the
 //! local cloud reads them back every `rescan` and invokes their Lambda
-//! targets itself: once when an entry is first seen (so a freshly deployed
-//! heartbeat runs without waiting a period), then at its `rate(...)`. The
+//! targets itself: a `rate(...)` entry once when first seen (so a freshly
+//! deployed heartbeat runs without waiting a period), then at its rate; a
+//! `cron(...)` entry at the times its fields match (UTC, parsed by
+//! `reventless_spec::ScheduleExpression`, as the local platform does). The
 //! invocation is checked as Scheduler's own call would be: the entry's role
 //! must trust `scheduler.amazonaws.com` (its trust policy, read from the
 //! emulator's IAM) and allow `lambda:InvokeFunction` on the target.
@@ -13,6 +15,7 @@ use std::time::Duration;
 
 use aws_sdk_scheduler::error::DisplayErrorContext;
 use aws_sdk_scheduler::types::ScheduleState;
+use reventless_spec::{ScheduleExpression, Timestamp};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -34,9 +37,10 @@ impl std::fmt::Debug for Scheduler {
 impl Scheduler {
     /// Polls moto's EventBridge Scheduler (ListSchedules in every group,
     /// GetSchedule) every `rescan` and fires each ENABLED schedule whose
-    /// target is a Lambda function ARN: once when first found, then at its
-    /// `rate(...)` (`cron(...)` and `at(...)` entries are logged and skipped). Must be
-    /// called within a tokio runtime.
+    /// target is a Lambda function ARN: a `rate(...)` once when first found,
+    /// then at its rate; a `cron(...)` at its times (UTC); `at(...)` and
+    /// invalid expressions are logged and skipped. Must be called within a
+    /// tokio runtime.
     pub fn start(
         moto: aws_config::SdkConfig,
         invoker: Arc<dyn Invoker>,
@@ -67,7 +71,25 @@ struct Entry {
     function_arn: String,
     role_arn: String,
     input: Value,
-    period: Option<Duration>,
+    /// The parsed expression (`None`: not one Scheduler accepts, or `at(...)`).
+    schedule: Option<ScheduleExpression>,
+}
+
+impl Entry {
+    /// When it fires next after `now`: a rate a period on, a cron at its next time.
+    fn next_after(&self, now: Instant) -> Option<Instant> {
+        let schedule = self.schedule.as_ref()?;
+        if let Some(period) = schedule.period() {
+            return Some(now + period);
+        }
+        let wall = Timestamp::now();
+        let next = schedule.next_after(wall)?;
+        Some(now + Duration::from_millis(next.0.saturating_sub(wall.0)))
+    }
+
+    fn is_rate(&self) -> bool {
+        self.schedule.as_ref().is_some_and(|s| s.period().is_some())
+    }
 }
 
 /// What firing a schedule needs.
@@ -97,21 +119,19 @@ async fn run(client: aws_sdk_scheduler::Client, services: Services, rescan: Dura
                         match armed.get_mut(&key) {
                             Some(current) if current.entry == entry => {}
                             Some(current) => {
-                                // Changed: the new rate counts from now; it is not a new discovery.
-                                current.next = entry.period.map(|p| now + p);
+                                // Changed: the new schedule counts from now; it is not a new discovery.
+                                current.next = entry.next_after(now);
                                 current.entry = entry;
                             }
-                            None if entry.period.is_none() && entry.expression.trim_start().starts_with("rate(") => {
-                                tracing::warn!(group = %key.0, schedule = %key.1, expression = %entry.expression, "not a rate EventBridge Scheduler accepts (a positive number of minute(s), hour(s) or day(s)); skipped");
-                                armed.insert(key, Armed { entry, next: None });
-                            }
-                            None if entry.period.is_none() => {
-                                tracing::info!(group = %key.0, schedule = %key.1, expression = %entry.expression, "only rate(...) schedules fire here; skipped");
+                            None if entry.schedule.is_none() => {
+                                tracing::warn!(group = %key.0, schedule = %key.1, expression = %entry.expression, "not a rate(...) or cron(...) expression EventBridge Scheduler accepts (at(...) does not fire here); skipped");
                                 armed.insert(key, Armed { entry, next: None });
                             }
                             None => {
-                                fire(&key, &entry, &services);
-                                let next = entry.period.map(|p| now + p);
+                                if entry.is_rate() {
+                                    fire(&key, &entry, &services);
+                                }
+                                let next = entry.next_after(now);
                                 armed.insert(key, Armed { entry, next });
                             }
                         }
@@ -122,17 +142,19 @@ async fn run(client: aws_sdk_scheduler::Client, services: Services, rescan: Dura
             next_scan = now + rescan;
         }
         for (key, schedule) in armed.iter_mut() {
-            if let (Some(next), Some(period)) = (schedule.next, schedule.entry.period)
-                && now >= next
-            {
-                fire(key, &schedule.entry, &services);
-                // Missed periods are not made up, as Scheduler does not.
-                let mut following = next + period;
-                while following <= now {
-                    following += period;
+            let Some(next) = schedule.next.filter(|next| now >= *next) else { continue };
+            fire(key, &schedule.entry, &services);
+            // Missed firings are not made up, as Scheduler does not.
+            schedule.next = match schedule.entry.schedule.as_ref().and_then(ScheduleExpression::period) {
+                Some(period) => {
+                    let mut following = next + period;
+                    while following <= now {
+                        following += period;
+                    }
+                    Some(following)
                 }
-                schedule.next = Some(following);
-            }
+                None => schedule.entry.next_after(now),
+            };
         }
         let wake = armed.values().filter_map(|a| a.next).fold(next_scan, Instant::min);
         tokio::time::sleep_until(wake).await;
@@ -191,14 +213,20 @@ async fn scan(client: &aws_sdk_scheduler::Client) -> Result<HashMap<(String, Str
                     continue;
                 }
                 let expression = schedule.schedule_expression().unwrap_or_default().to_string();
-                let period = rate(&expression);
+                let parsed = expression.parse::<ScheduleExpression>().ok();
                 let input = match target.input() {
                     None => Value::Object(Default::default()),
                     Some(text) => serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string())),
                 };
                 found.insert(
                     (group.clone(), name.to_string()),
-                    Entry { expression, function_arn, role_arn: target.role_arn().to_string(), input, period },
+                    Entry {
+                        expression,
+                        function_arn,
+                        role_arn: target.role_arn().to_string(),
+                        input,
+                        schedule: parsed,
+                    },
                 );
             }
             token = page.next_token;
@@ -208,22 +236,6 @@ async fn scan(client: &aws_sdk_scheduler::Client) -> Result<HashMap<(String, Str
         }
     }
     Ok(found)
-}
-
-/// The period of a `rate(N unit)` expression; EventBridge Scheduler's units
-/// are minute(s), hour(s) and day(s) only (no seconds), so any other is not
-/// a rate.
-fn rate(expression: &str) -> Option<Duration> {
-    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
-    let (count, unit) = inner.trim().split_once(char::is_whitespace)?;
-    let count: u64 = count.parse().ok().filter(|n| *n > 0)?;
-    let seconds = match unit.trim() {
-        "minute" | "minutes" => 60,
-        "hour" | "hours" => 3600,
-        "day" | "days" => 86_400,
-        _ => return None,
-    };
-    Some(Duration::from_secs(count.checked_mul(seconds)?))
 }
 
 /// The function name of a Lambda function ARN (`...:function:NAME[:qualifier]`).
@@ -272,21 +284,47 @@ fn fire(key: &(String, String), entry: &Entry, services: &Services) {
 mod tests {
     use std::time::Duration;
 
-    use super::{function_name, rate};
+    use serde_json::Value;
+    use tokio::time::Instant;
+
+    use super::{Entry, function_name};
+
+    fn entry(expression: &str) -> Entry {
+        Entry {
+            expression: expression.to_string(),
+            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
+            role_arn: "arn:aws:iam::123456789012:role/r".into(),
+            input: Value::Null,
+            schedule: expression.parse().ok(),
+        }
+    }
 
     #[test]
-    fn rates_parse_and_other_expressions_do_not() {
-        assert_eq!(rate("rate(1 minute)"), Some(Duration::from_secs(60)));
-        assert_eq!(rate("rate(5 minutes)"), Some(Duration::from_secs(300)));
-        assert_eq!(rate("rate(2 hours)"), Some(Duration::from_secs(7200)));
-        assert_eq!(rate("rate(1 day)"), Some(Duration::from_secs(86_400)));
-        assert_eq!(rate("rate(30 seconds)"), None, "Scheduler has no seconds unit");
-        assert_eq!(rate("rate(1 second)"), None);
-        assert_eq!(rate("rate(2 weeks)"), None);
-        assert_eq!(rate("rate(0 minutes)"), None);
-        assert_eq!(rate("rate(minutes)"), None);
-        assert_eq!(rate("cron(0 12 * * ? *)"), None);
-        assert_eq!(rate("at(2030-01-01T00:00:00)"), None);
+    fn rates_fire_a_period_on_and_crons_at_their_next_time() {
+        let now = Instant::now();
+        assert_eq!(entry("rate(1 minute)").next_after(now), Some(now + Duration::from_secs(60)));
+        assert_eq!(entry("rate(2 hours)").next_after(now), Some(now + Duration::from_secs(7200)));
+        assert!(entry("rate(5 minutes)").is_rate());
+        // Every minute: within the next 60 s; a cron is not a rate (not fired on discovery).
+        let cron = entry("cron(* * * * ? *)");
+        assert!(!cron.is_rate());
+        let next = cron.next_after(now).unwrap();
+        assert!(next > now && next <= now + Duration::from_secs(60), "{:?}", next - now);
+        // The next 1st of January at 00:00 UTC is months away, not now.
+        let yearly = entry("cron(0 0 1 1 ? *)").next_after(now).unwrap();
+        assert!(yearly > now + Duration::from_secs(60), "{:?}", yearly - now);
+        // A year that has passed never fires.
+        assert_eq!(entry("cron(0 0 1 1 ? 1999)").next_after(now), None);
+    }
+
+    #[test]
+    fn expressions_scheduler_refuses_do_not_fire() {
+        for bad in ["rate(30 seconds)", "rate(0 minutes)", "rate(1 minutes)", "cron(0 12 * * *)", "cron(0 12 * * * *)"]
+        {
+            assert_eq!(entry(bad).schedule, None, "{bad}");
+            assert_eq!(entry(bad).next_after(Instant::now()), None, "{bad}");
+        }
+        assert_eq!(entry("at(2030-01-01T00:00:00)").schedule, None, "one-time entries are not fired");
     }
 
     #[test]

@@ -160,6 +160,11 @@ impl Handler {
         if payload.get("reventless").and_then(Value::as_str) == Some(HEARTBEAT_EVENT) {
             return Ok(self.heartbeat().await?);
         }
+        if payload.get("reventless").and_then(Value::as_str) == Some(super::schedules::SCHEDULE_EVENT) {
+            return super::schedules::handle(self.group, &self.runtime, &payload)
+                .await
+                .map_err(|e| InvocationError::UnknownEvent(format!("schedule: {e}")).into());
+        }
         if payload.get("reventless").and_then(Value::as_str) == Some(super::replay::REPLAY_EVENT) {
             return Ok(super::replay::handle(self.group, &self.components, &self.runtime, &payload).await);
         }

@@ -8,6 +8,7 @@ mod events;
 mod hooks;
 pub mod logging;
 pub mod replay;
+pub mod schedules;
 pub mod tasks;
 
 use std::sync::Arc;

@@ -248,7 +248,11 @@ impl Clients {
                         "arn:aws:iam::{}:role/reventless/{}/{}/{role}",
                         plan.account, plan.project, plan.stage
                     ))
-                    .input(json!({"reventless": crate::lambda::HEARTBEAT_EVENT}).to_string())
+                    // A schedule's entry names it; the heartbeat's has no input in its spec.
+                    .input(match resource.spec.get("input") {
+                        Some(input) => input.to_string(),
+                        None => json!({"reventless": crate::lambda::HEARTBEAT_EVENT}).to_string(),
+                    })
                     .build()
                     .map_err(|e| DeployError::Refused(e.to_string()))?;
                 let window = aws_sdk_scheduler::types::FlexibleTimeWindow::builder()

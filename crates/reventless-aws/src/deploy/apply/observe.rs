@@ -210,6 +210,7 @@ impl Clients {
                         "function": last(target.map(|t| t.arn())),
                         "expression": output.schedule_expression(),
                         "role": last(target.map(|t| t.role_arn())),
+                        "input": target.and_then(|t| t.input()).and_then(|i| serde_json::from_str::<Value>(i).ok()),
                     })))
                 }
                 Err(error) if code(&error) == Some("ResourceNotFoundException") => Ok(None),

@@ -16,6 +16,7 @@ mod links;
 mod names;
 mod point_commands;
 mod policies;
+mod schedules;
 mod stack;
 mod storage;
 mod tasks;
@@ -37,6 +38,7 @@ pub use tasks::{
     BUCKET_NAME_MAX, TASKS_BATCH_SIZE, TASKS_BUCKET_OUTPUT, TASKS_GROUP, TASKS_PREFIX, TaskNames, bucket_arn,
     bucket_name, manifest_tasks, notification_queue_policy, task_names, task_unit, tasks_bucket,
 };
+pub use schedules::{SCHEDULE_NAME_MAX, schedule_entry_name};
 pub use units::{
     FILTER_PATTERN_MAX, FunctionUnit, STREAM_READERS_ADVISED, function_units, handler_groups, stream_filter_pattern,
     topic_layout,

@@ -217,6 +217,14 @@ pub(super) fn plugin_stack(
                 tags: tags(config, stack, &unit.name),
                 spec: json!({"function": function, "expression": "rate(1 minute)", "role": scheduler_role}),
             });
+            // The plugin's schedules fire through the heartbeat, under the same role.
+            out.resources.extend(super::schedules::schedule_resources(
+                config,
+                stack,
+                manifest,
+                &function,
+                &scheduler_role,
+            ));
         }
         if group == "Api" {
             out.resources.push(Resource {
