@@ -296,6 +296,10 @@ pub fn build_schema_of(runtime: &Runtime, only: Option<&str>) -> Result<ApiSchem
         for projection in &plugin.projections {
             read_models.push(read_model_spec(&plugin.name, projection.handler.as_ref(), &mut outputs, &mut inputs)?);
         }
+        // A task's runs (`<Plugin>_<Task>Run(id)`, `<Plugin>_<Task>Runs`) read like a read model's rows.
+        for task in &plugin.tasks {
+            read_models.push(read_model_spec(&plugin.name, task.runs_view().as_ref(), &mut outputs, &mut inputs)?);
+        }
         for inbound in &plugin.inbound {
             let schema = serde_json::to_value(inbound.input_schema())?;
             let context = format!("{}_{}", plugin.name, inbound.name());

@@ -11,6 +11,7 @@ pub mod query_store;
 pub mod secrets;
 pub mod server;
 pub mod sqlite;
+pub mod tasks;
 
 use std::sync::Arc;
 

@@ -7,6 +7,7 @@
 //! - `GET /explorer`: the event explorer and its API ([`crate::explorer`]).
 //! - `POST /mcp`: the Model Context Protocol ([`crate::mcp`]).
 //! - `/hooks/<Plugin>/<path>`: the plugins' HTTP routes ([`crate::hooks`]).
+//! - `POST /tasks/<Plugin>/<Task>`: runs a file task on the uploaded file ([`crate::tasks`]).
 //!
 //! The caller comes from the headers `x-user-id` and `x-user-roles` (a comma
 //! list): a local development convenience only, never trusted on AWS.
@@ -97,6 +98,7 @@ pub fn router(runtime: Runtime, schema: ApiSchema, options: ServerOptions) -> Ro
         .with_state(AppState { runtime: runtime.clone(), schema, graphiql_assets: options.graphiql_assets })
         .merge(crate::explorer::router(runtime.clone()))
         .merge(mcp)
+        .merge(crate::tasks::router(runtime.clone()))
         .merge(crate::hooks::router(runtime))
 }
 

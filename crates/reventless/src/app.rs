@@ -56,6 +56,28 @@ pub enum AppError {
     /// `seed` without `App::seed`.
     #[error("this application has no seed data (App::seed)")]
     NoSeed,
+    /// `task` names no task as `Plugin.Task`.
+    #[error("`{0}` is not a task name: write Plugin.Task (e.g. Catalog.ImportProducts)")]
+    TaskName(String),
+    /// `task`'s file cannot be opened.
+    #[error("cannot open {}: {source}", path.display())]
+    TaskFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// A task could not run (nothing ran).
+    #[error(transparent)]
+    Task(#[from] reventless_core::task::TaskError),
+    /// A task run failed (running it again with its run id resumes it).
+    #[error("task run {run_id} failed: {error}")]
+    TaskFailed {
+        /// The run.
+        run_id: String,
+        /// Why.
+        error: String,
+    },
     /// Commands of `seed` or `script` failed.
     #[error("{failed} of {total} commands failed (see above)")]
     CommandsFailed {
@@ -122,6 +144,30 @@ enum AppCommand {
         #[command(flatten)]
         storage: StorageArgs,
         /// Print progress and the outcome as JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a file task: each record (CSV row or JSON line) of FILE becomes
+    /// the task's commands; rejected records are listed with their codes.
+    /// Exits non-zero when the run failed; `--run-id` of a failed or
+    /// interrupted run resumes it.
+    Task {
+        /// The task: `Plugin.Task` (e.g. `Catalog.ImportProducts`).
+        task: String,
+        /// The file (`.csv` with a header row, or `.jsonl`).
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Resume (or re-report) this run instead of starting a new one.
+        #[arg(long)]
+        run_id: Option<String>,
+        /// The user id the commands are sent as.
+        #[arg(long, default_value = "cli")]
+        user: String,
+        /// The caller's roles, comma-separated (default: the task's roles).
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+        /// Print the run row as JSON instead of a summary.
         #[arg(long)]
         json: bool,
     },
@@ -278,6 +324,12 @@ impl App {
                 let replay = crate::replay::run_replay(self.plugins, self.capabilities, &storage, &read_model, json);
                 runtime.block_on(replay)?;
             }
+            AppCommand::Task { task, file, storage, run_id, user, roles, json } => {
+                let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+                let caller = crate::task::TaskCaller { user, roles };
+                let args = crate::task::TaskArgs { task, file, run_id, caller, json };
+                runtime.block_on(crate::task::run_task_file(self.plugins, self.capabilities, &storage, args))?;
+            }
             AppCommand::Manifest { plugin } => {
                 let manifests = self.manifests(plugin.as_deref())?;
                 let mut out = std::io::stdout().lock();
@@ -307,7 +359,8 @@ mod tests {
             AppCommand::Dev { storage, .. }
             | AppCommand::Script { storage, .. }
             | AppCommand::Seed { storage, .. }
-            | AppCommand::Replay { storage, .. } => storage,
+            | AppCommand::Replay { storage, .. }
+            | AppCommand::Task { storage, .. } => storage,
             AppCommand::Manifest { .. } => panic!("no storage"),
         }
     }

@@ -21,6 +21,7 @@ mod dev;
 mod replay;
 mod script;
 mod seed;
+mod task;
 pub use app::{App, AppError, StorageArgs};
 pub use seed::{PhaseReport, Seed, SeedSize};
 
@@ -29,7 +30,7 @@ pub mod prelude {
     pub use reventless_spec::{
         Action, Aggregate, AppendCondition, AutomationSlice, Capabilities, Command, Counter, Dispatch, Event,
         EventEnvelope, Extension, ExtensionPoint, InboundTranslationSlice, Message, OutboundTranslationSlice, Owner,
-        Query, QueryItem, ReadModel, StateChangeSlice, StateViewSlice, Tag, TagValue,
+        Query, QueryItem, ReadModel, StateChangeSlice, StateViewSlice, Tag, TagValue, TaskFormat, TaskSlice,
     };
 
     /// `#[derive(JsonSchema)]`, which every command needs; `schemars` is

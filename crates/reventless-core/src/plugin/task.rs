@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use reventless_spec::{DomainError, Dispatch, EventEnvelope, TaskFormat, TaskSlice};
+use reventless_spec::{Dispatch, DomainError, EventEnvelope, TaskFormat, TaskSlice};
 
 use super::{ComponentKind, ComponentManifest, ProjectionHandler};
 use crate::outcome::EngineError;
@@ -30,7 +30,8 @@ pub trait TaskHandler: Send + Sync {
     /// Its run table, `<Plugin>_<Task>Runs`.
     fn table(&self) -> &str;
     /// The commands of one CSV row (`header` names its fields), or why it is rejected.
-    fn csv_record(&self, header: &csv::StringRecord, row: &csv::StringRecord) -> Result<Vec<Dispatch>, RecordRejection>;
+    fn csv_record(&self, header: &csv::StringRecord, row: &csv::StringRecord)
+    -> Result<Vec<Dispatch>, RecordRejection>;
     /// The commands of one JSON line, or why it is rejected.
     fn json_record(&self, line: &[u8]) -> Result<Vec<Dispatch>, RecordRejection>;
     /// The run table as a read model (queried through the API like one; no events feed it).
@@ -99,7 +100,11 @@ impl<T: TaskSlice> TaskHandler for TaskOf<T> {
         &self.table
     }
 
-    fn csv_record(&self, header: &csv::StringRecord, row: &csv::StringRecord) -> Result<Vec<Dispatch>, RecordRejection> {
+    fn csv_record(
+        &self,
+        header: &csv::StringRecord,
+        row: &csv::StringRecord,
+    ) -> Result<Vec<Dispatch>, RecordRejection> {
         if row.len() != header.len() {
             return Err(RecordRejection {
                 code: MALFORMED_RECORD.into(),

@@ -66,7 +66,8 @@ impl<R: AsyncBufRead + Unpin> Records<R> {
                     break;
                 }
                 self.line += u64::from(self.buffer.get(before..).is_some_and(|b| b.ends_with(b"\n")));
-                let open_quote = self.format == TaskFormat::Csv && self.buffer.iter().filter(|b| **b == b'"').count() % 2 == 1;
+                let open_quote =
+                    self.format == TaskFormat::Csv && self.buffer.iter().filter(|b| **b == b'"').count() % 2 == 1;
                 if too_long || !open_quote || !self.buffer.ends_with(b"\n") {
                     break;
                 }

@@ -125,11 +125,7 @@ where
         0 => (checkpoint.records, 1),
         offset if offset == checkpoint.byte_offset => (0, checkpoint.next_line),
         given => {
-            return Err(TaskError::ResumeOffset {
-                run_id: run.run_id,
-                expected: checkpoint.byte_offset,
-                given,
-            });
+            return Err(TaskError::ResumeOffset { run_id: run.run_id, expected: checkpoint.byte_offset, given });
         }
     };
     let mut state = Run {
@@ -240,12 +236,10 @@ fn find<'a>(
         .plugins()
         .find(|hosted| hosted.name == plugin)
         .ok_or_else(|| TaskError::UnknownPlugin(plugin.to_string()))?;
-    let handler = hosted.tasks.iter().find(|handler| handler.name() == task).ok_or_else(|| {
-        TaskError::UnknownTask {
-            plugin: plugin.to_string(),
-            task: task.to_string(),
-            known: hosted.tasks.iter().map(|h| h.name()).collect::<Vec<_>>().join(", "),
-        }
+    let handler = hosted.tasks.iter().find(|handler| handler.name() == task).ok_or_else(|| TaskError::UnknownTask {
+        plugin: plugin.to_string(),
+        task: task.to_string(),
+        known: hosted.tasks.iter().map(|h| h.name()).collect::<Vec<_>>().join(", "),
     })?;
     Ok((hosted, handler.clone()))
 }

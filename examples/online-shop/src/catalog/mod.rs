@@ -4,6 +4,7 @@ mod category;
 mod demand;
 mod events;
 mod import;
+mod import_task;
 mod orders_extension;
 mod product;
 mod published;
@@ -15,6 +16,7 @@ pub use category::{AddCategory, ArchiveCategory, CategoryState, RenameCategory};
 pub use demand::{DemandCommand, ProductDemand, ProductDemandRow, ProductDemands};
 pub use events::{CatalogError, CatalogEvent};
 pub use import::{ImportError, ImportProduct, SupplierProduct};
+pub use import_task::ImportProducts;
 pub use orders_extension::OrderedItems;
 pub use product::{AddProduct, ChangeProductPrice, ProductCommand, ProductLifecycle, ProductState, ProductStatus};
 pub use published::{ProductNews, Products as ProductsPoint};
@@ -64,5 +66,6 @@ pub fn standalone() -> Plugin {
         .counter::<CategoryProductCounts>()
         .read_model::<ProductDemands>()
         .inbound_translation::<ImportProduct>()
+        .task::<ImportProducts>()
         .extension_point::<ProductsPoint>()
 }
