@@ -95,3 +95,67 @@ pub fn route_secrets(manifest: &super::Manifest) -> Vec<String> {
     secrets.dedup();
     secrets
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests report failures by panicking
+    use reventless_spec::{Dispatch, HttpMethod, InboundTranslationSlice, WebhookSignature};
+
+    use super::*;
+    use crate::Plugin;
+
+    struct Hook;
+
+    impl InboundTranslationSlice for Hook {
+        const NAME: &'static str = "Hook";
+        const ROLES: &'static [&'static str] = &["Admin"];
+        type Input = serde_json::Value;
+        type Error = String;
+
+        fn translate(_: &serde_json::Value) -> Result<Vec<Dispatch>, String> {
+            Ok(vec![])
+        }
+    }
+
+    fn refusal(plugin: Plugin) -> String {
+        match plugin.manifest() {
+            Err(PluginError::InvalidHttpRoute { route, reason, .. }) => format!("{route}: {reason}"),
+            other => panic!("expected a refused route, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_route_is_in_the_manifest_with_its_translation_audit_and_secret() {
+        let signed = HttpRoute::post("/payments").signed(WebhookSignature::hmac_sha256("hook-secret"));
+        let manifest = Plugin::new("Shop").http_route::<Hook>(signed).manifest().unwrap();
+        let route = manifest.components.iter().find(|c| c.kind == ComponentKind::HttpRoute).unwrap();
+        assert_eq!(route.name, "POST /hooks/Shop/payments");
+        assert_eq!(route.commands, ["Hook"]);
+        assert_eq!(route.table.as_deref(), Some("Shop_HookAudit"));
+        assert_eq!(route.needs, ["secret:hook-secret"]);
+        assert_eq!(route_secrets(&manifest), ["hook-secret"]);
+        // The translation is registered once, with its audit table.
+        let inbound = manifest.components.iter().filter(|c| c.kind == ComponentKind::InboundTranslationSlice);
+        assert_eq!(inbound.count(), 1);
+        assert!(manifest.storage.tables.iter().any(|t| t.name == "Shop_HookAudit"));
+    }
+
+    #[test]
+    fn bad_paths_twice_registered_routes_and_translations_are_refused() {
+        let bad = Plugin::new("Shop").http_route::<Hook>(HttpRoute::post("payments"));
+        assert!(refusal(bad).contains("must start with `/`"));
+        let twice =
+            Plugin::new("Shop").http_route::<Hook>(HttpRoute::post("/a")).http_route::<Hook>(HttpRoute::post("/a"));
+        assert_eq!(refusal(twice), "POST /a: it is registered twice");
+        let other_method = Plugin::new("Shop")
+            .http_route::<Hook>(HttpRoute::post("/a"))
+            .http_route::<Hook>(HttpRoute::new(HttpMethod::Put, "/a"));
+        assert!(other_method.manifest().is_ok(), "one path, two methods");
+        let both = Plugin::new("Shop").inbound_translation::<Hook>().http_route::<Hook>(HttpRoute::post("/a"));
+        assert!(both.manifest().is_ok(), "registered first by inbound_translation: reused");
+        let after = Plugin::new("Shop").http_route::<Hook>(HttpRoute::post("/a")).inbound_translation::<Hook>();
+        assert!(refusal(after).contains("registered twice"));
+        let unnamed = HttpRoute::post("/a").signed(WebhookSignature::hmac_sha256(" "));
+        assert!(refusal(Plugin::new("Shop").http_route::<Hook>(unnamed)).contains("names no secret"));
+    }
+}
