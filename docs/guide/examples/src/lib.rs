@@ -39,6 +39,7 @@ pages! {
     Explorer => "tools/explorer.md",
     Replay => "tools/replay.md",
     Mcp => "mcp.md",
+    Tasks => "tasks.md",
 }
 
 #[cfg(test)]
