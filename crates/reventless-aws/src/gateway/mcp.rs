@@ -62,7 +62,15 @@ impl Gateway {
             Ok(catalog) => catalog,
             Err(error) => return http_response(500, &graphql_error(&error.to_string(), "SCHEMA_CONFLICT")),
         };
-        let graphql = Routed { gateway: self, snapshot, event, caller };
+        // What the plugins receive is a GraphQL request, whatever `/mcp` was sent as.
+        let mut graphql_event = event.clone();
+        if let Some(fields) = graphql_event.as_object_mut() {
+            fields.insert("rawPath".into(), json!("/graphql"));
+        }
+        if let Some(http) = graphql_event.pointer_mut("/requestContext/http").and_then(Value::as_object_mut) {
+            http.insert("method".into(), json!("POST"));
+        }
+        let graphql = Routed { gateway: self, snapshot, event: &graphql_event, caller };
         let answer = serve_http(method, &body, &catalog, &graphql).await;
         let mut headers = json!({"content-type": "application/json"});
         if answer.status == 405 {
