@@ -196,3 +196,73 @@ impl ProjectionHandler for RunsView {
         &["status"]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+
+    #[derive(Debug, Deserialize, schemars::JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    struct Line {
+        sku: String,
+        unit_price: i64,
+        note: Option<String>,
+    }
+
+    #[derive(Debug, Serialize)]
+    enum LineError {
+        FreeOfCharge { sku: String },
+    }
+
+    struct Lines;
+
+    impl TaskSlice for Lines {
+        const NAME: &'static str = "Lines";
+        type Record = Line;
+        type Error = LineError;
+
+        fn commands(line: &Line) -> Result<Vec<Dispatch>, LineError> {
+            if line.unit_price == 0 {
+                return Err(LineError::FreeOfCharge { sku: line.sku.clone() });
+            }
+            let input = serde_json::json!({ "sku": line.sku, "price": line.unit_price, "note": line.note });
+            Ok(vec![Dispatch { command: "AddLine".into(), entity_id: None, input }])
+        }
+    }
+
+    fn csv(fields: &[&str]) -> csv::StringRecord {
+        csv::StringRecord::from(fields.to_vec())
+    }
+
+    #[test]
+    fn csv_rows_are_typed_by_the_header_and_bad_ones_say_which_column() {
+        let task = TaskOf::<Lines>::new("Shop");
+        assert_eq!(task.table(), "Shop_LinesRuns");
+        let header = csv(&["sku", "unitPrice", "note"]);
+        let commands = task.csv_record(&header, &csv(&["a1", "250", ""])).unwrap();
+        assert_eq!(commands[0].input, serde_json::json!({"sku": "a1", "price": 250, "note": null}));
+        let wrong_type = task.csv_record(&header, &csv(&["a1", "2.50", "x"])).unwrap_err();
+        assert_eq!(wrong_type.code, MALFORMED_RECORD);
+        assert!(wrong_type.detail["message"].as_str().unwrap().starts_with("column `unitPrice`"), "{wrong_type:?}");
+        let short = task.csv_record(&header, &csv(&["a1", "2"])).unwrap_err();
+        assert_eq!(short.detail["message"], "2 fields where the header names 3");
+        let refused = task.csv_record(&header, &csv(&["a2", "0", ""])).unwrap_err();
+        assert_eq!((refused.code.as_str(), &refused.detail), ("FreeOfCharge", &serde_json::json!({"sku": "a2"})));
+        // A header without a field the record needs: every row is malformed.
+        let missing = task.csv_record(&csv(&["sku", "note"]), &csv(&["a1", "x"])).unwrap_err();
+        assert!(missing.detail["message"].as_str().unwrap().contains("missing field `unitPrice`"), "{missing:?}");
+    }
+
+    #[test]
+    fn json_lines_are_typed_and_the_manifest_names_the_run_table() {
+        let task = TaskOf::<Lines>::new("Shop");
+        assert!(task.json_record(br#"{"sku":"a","unitPrice":3}"#).is_ok());
+        assert_eq!(task.json_record(br#"{"sku":"a","unitPrice":"3"}"#).unwrap_err().code, MALFORMED_RECORD);
+        let manifest = task.manifest();
+        assert_eq!((manifest.kind, manifest.table.as_deref()), (ComponentKind::Task, Some("Shop_LinesRuns")));
+        assert_eq!(task.runs_view().names(), ("LinesRun", "LinesRuns"));
+    }
+}
