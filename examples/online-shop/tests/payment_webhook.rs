@@ -202,3 +202,14 @@ async fn malformed_or_refused_bodies_are_typed_errors() {
     let get = shop.client.get(format!("{}/hooks/Ordering/payments", shop.base)).send().await.unwrap();
     assert_eq!(get.status().as_u16(), 405);
 }
+
+#[test]
+fn the_route_is_in_orderings_manifest_with_its_secret() {
+    use reventless::core::plugin::{ComponentKind, route_secrets};
+    let manifest = online_shop::ordering::plugin().manifest().unwrap();
+    let route = manifest.components.iter().find(|c| c.kind == ComponentKind::HttpRoute).unwrap();
+    assert_eq!(route.name, "POST /hooks/Ordering/payments");
+    assert_eq!(route.commands, ["PaymentWebhook"]);
+    assert_eq!(route.table.as_deref(), Some(AUDIT));
+    assert_eq!(route_secrets(&manifest), [PAYMENT_WEBHOOK_SECRET]);
+}
