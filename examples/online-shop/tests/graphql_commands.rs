@@ -123,6 +123,11 @@ async fn every_mutation_of_the_shop_is_sent_through_graphql() {
     shop.rejected(MERCH, "Catalog_ArchiveProduct", r#"productId: "p2""#, "ProductIsDiscontinued").await;
     shop.rejected(MERCH, "Catalog_UnarchiveProduct", r#"productId: "nope""#, "ProductNotFound").await;
 
+    // Catalog: stock (Ordering reserves it through `Catalog.Products`).
+    shop.accepted(MERCH, "Catalog_ReceiveStock", r#"productId: "p1", quantity: 10"#).await;
+    shop.rejected(MERCH, "Catalog_ReceiveStock", r#"productId: "p1", quantity: 0"#, "InvalidQuantity").await;
+    shop.rejected(ANN, "Catalog_ReceiveStock", r#"productId: "p1", quantity: 1"#, "AccessRefused").await;
+
     // Catalog: the inbound translation (outcomes of the commands it sends).
     shop.sent.insert("Catalog_ImportProduct".into());
     let import = r#"mutation { Catalog_ImportProduct(sku: "imp-1", title: "Imported", desc: "", unitPrice: 700, currency: "EUR", categoryId: "books") { auditId outcomes { status entityId errorCode } } }"#;
