@@ -17,8 +17,8 @@ pub fn schedule_input(schedule: &str) -> Value {
     json!({ "reventless": SCHEDULE_EVENT, "schedule": schedule })
 }
 
-/// Fires the schedule the payload names, due at the current minute (the
-/// entry fires without a flexible window, on whole minutes for `cron`).
+/// Fires the schedule the payload names at the time of the invocation
+/// (the entry has no flexible window: Scheduler invokes at its times).
 /// Rejections and failures are in the answer (`DEGRADED`) and the log; the
 /// invocation itself succeeds, so Lambda does not fire the schedule twice.
 pub async fn handle(group: HandlerGroup, runtime: &Runtime, payload: &Value) -> Result<Value, String> {
@@ -31,8 +31,7 @@ pub async fn handle(group: HandlerGroup, runtime: &Runtime, payload: &Value) -> 
     let Some(plugin) = runtime.manifests().first().map(|m| m.plugin.clone()) else {
         return Err("no plugin is hosted".into());
     };
-    let now = reventless_spec::Timestamp::now().0;
-    let at = reventless_spec::Timestamp(now - now % 60_000);
+    let at = reventless_spec::Timestamp::now();
     let firing = runtime.fire_schedule(&plugin, name, at).await.map_err(|e| e.to_string())?;
     let rejected = firing
         .outcomes
