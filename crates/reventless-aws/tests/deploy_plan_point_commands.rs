@@ -138,3 +138,15 @@ fn a_publisher_outside_the_project_file_is_a_warning_not_a_grant() {
     let role = named(&plan, ResourceKind::Role, "shop-dev-ordering-AllAutomationSlices");
     assert!(send_targets(role).iter().all(|t| !t.contains("Catalog")));
 }
+
+#[test]
+fn micro_gives_the_points_commands_a_function_with_a_valid_name() {
+    let plan = shop_plan(Some("micro"));
+    let function = "shop-dev-catalog-CatalogProductsCommands";
+    assert!(plan.resources.iter().any(|r| r.kind == ResourceKind::Function && r.name == function), "{function}");
+    let mapping = named(&plan, ResourceKind::EventSourceMapping, &format!("{function}:commands"));
+    let queue = mapping.spec["queue"].as_str().unwrap().to_string();
+    assert!(!queue.trim_end_matches(".fifo").contains('.'), "{queue}");
+    let config = function_config(&plan, "shop-dev-ordering-RequestStock");
+    assert_eq!(config["queue_names"], json!({"Catalog_Commands": queue}), "the sender reaches that queue");
+}

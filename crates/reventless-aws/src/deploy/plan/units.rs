@@ -155,8 +155,9 @@ pub fn function_units(manifest: &Manifest, consolidation: Consolidation, extende
     for (topic, components) in layout.topics(manifest) {
         let name = match layout {
             TopicLayout::PerPlugin => format!("{plugin}StateChanges"),
-            // `{plugin}_{log or component}_Commands` → `{LogOrComponent}Commands`.
-            _ => topic.strip_prefix(&format!("{plugin}_")).unwrap_or(&topic).replace('_', ""),
+            // `{plugin}_{log or component}_Commands` → `{LogOrComponent}Commands`
+            // (an extension point taking commands, `Catalog.Products`, without its dot).
+            _ => topic.strip_prefix(&format!("{plugin}_")).unwrap_or(&topic).replace(['_', '.'], ""),
         };
         units.push(FunctionUnit { group: "StateChanges", name, components, topic: Some(topic) });
     }
