@@ -18,7 +18,13 @@ fn manifest_prints_every_plugin_as_json() {
     assert!(output.status.success());
     let manifests: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(manifests[0]["plugin"], "Catalog");
-    assert_eq!(manifests[0]["components"].as_array().unwrap().len(), 14);
+    let catalog = manifests[0]["components"].as_array().unwrap();
+    assert_eq!(catalog.len(), 18);
+    let import = catalog.iter().find(|c| c["kind"] == "Task").unwrap();
+    assert_eq!(
+        (&import["name"], &import["table"]),
+        (&Value::from("ImportProducts"), &Value::from("Catalog_ImportProductsRuns"))
+    );
     assert_eq!(manifests[1]["plugin"], "Ordering");
     let kinds: Vec<&str> =
         manifests[1]["components"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap()).collect();

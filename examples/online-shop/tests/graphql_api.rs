@@ -543,7 +543,7 @@ async fn hosted_plugins_are_listed_with_their_status() {
     assert_eq!(
         plugins["data"]["Platform_Plugins"],
         json!([
-            {"name": "Catalog", "version": env!("CARGO_PKG_VERSION"), "status": "CONNECTED", "components": 13},
+            {"name": "Catalog", "version": env!("CARGO_PKG_VERSION"), "status": "CONNECTED", "components": 14},
             {"name": "Support", "version": "0.0.0", "status": "CONNECTED", "components": 5}
         ])
     );
