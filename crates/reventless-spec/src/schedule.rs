@@ -25,7 +25,10 @@ pub use expression::{Cron, ScheduleExpression, ScheduleExpressionError};
 /// impl Schedule for CancelUnpaidOrders {
 ///     const NAME: &'static str = "CancelUnpaidOrders";
 ///     const EXPRESSION: &'static str = "rate(5 minutes)";
-///     async fn fire(context: &ScheduleContext) -> Result<Vec<Dispatch>, String> { … }
+///     async fn fire(context: &ScheduleContext) -> Result<Vec<Dispatch>, String> {
+///         // The rows due at `context.at()`, read with `context.list::<R>(…)`, as commands.
+///         Ok(Vec::new())
+///     }
 /// }
 /// ```
 pub trait Schedule: Send + Sync + 'static {
