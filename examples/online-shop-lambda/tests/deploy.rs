@@ -71,7 +71,11 @@ async fn a_stage_is_deployed_read_back_updated_pruned_and_destroyed() {
     let first_inputs = inputs(config(&stage, ""));
     let report = run::deploy(&clients, &first_inputs, &DeployOptions::default(), &|_| {}).await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
-    assert_eq!(report.uploaded, 11, "the gateway, five Catalog and five Ordering functions");
+    assert_eq!(
+        report.uploaded, 13,
+        "the gateway, seven Catalog (with CatalogStateChanges for the commands Catalog.Products accepts, and \
+         CatalogTasks) and five Ordering functions"
+    );
 
     // Every planned resource exists with the planned settings (read back).
     let (plan, _) = run::plan_stage(&clients, &first_inputs, &DeployOptions::default()).await.unwrap();
@@ -84,7 +88,7 @@ async fn a_stage_is_deployed_read_back_updated_pruned_and_destroyed() {
         assert!(drift.is_empty(), "{:?} {} differs in {drift:?}", resource.kind, resource.name);
     }
     let functions: Vec<_> = plan.resources.iter().filter(|r| r.kind == ResourceKind::Function).collect();
-    assert_eq!(functions.len(), 11);
+    assert_eq!(functions.len(), 13);
     let schedules: Vec<_> = plan.resources.iter().filter(|r| r.kind == ResourceKind::Schedule).collect();
     assert_eq!(schedules.len(), 2, "a heartbeat schedule per plugin");
 
@@ -246,8 +250,18 @@ async fn switching_to_micro_consolidation_replaces_the_followers_functions() {
     let prefix = |names: &[&str], stack: &str| -> Vec<String> {
         names.iter().map(|name| format!("shop-{stage}-{stack}-{name}")).collect()
     };
-    let mut created =
-        prefix(&["Categories", "CategoryProductCounts", "ProductDemands", "Products", "ProductsPublisher"], "catalog");
+    let mut created = prefix(
+        &[
+            "CatalogProductsCommands",
+            "Categories",
+            "CategoryProductCounts",
+            "ProductDemands",
+            "ProductStocks",
+            "Products",
+            "ProductsPublisher",
+        ],
+        "catalog",
+    );
     created.extend(prefix(
         &[
             "AutoShipOrder",
@@ -256,16 +270,17 @@ async fn switching_to_micro_consolidation_replaces_the_followers_functions() {
             "OrderConfirmations",
             "Orders",
             "OrdersPublisher",
+            "RequestStock",
             "SendOrderConfirmation",
         ],
         "ordering",
     ));
     assert_eq!(functions(|c| matches!(c, Change::Create { .. })), created, "one function per follower");
-    let mut deleted = prefix(&["AllAutomationSlices", "AllReadModels"], "catalog");
+    let mut deleted = prefix(&["AllAutomationSlices", "AllReadModels", "CatalogStateChanges"], "catalog");
     deleted.extend(prefix(&["AllAutomationSlices", "AllReadModels"], "ordering"));
     assert_eq!(functions(|c| matches!(c, Change::Delete { .. })), deleted, "the consolidated ones go");
     assert!(
-        report.warnings.iter().any(|w| w.starts_with("catalog: 5 functions read the events stream")),
+        report.warnings.iter().any(|w| w.starts_with("catalog: 6 functions read the events stream")),
         "{:?}",
         report.warnings
     );
