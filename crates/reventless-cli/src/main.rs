@@ -9,6 +9,7 @@ mod emulate;
 mod logs;
 mod new;
 mod replay;
+mod task;
 
 use clap::{Parser, Subcommand};
 use reventless_aws::deploy::apply::{Change, Clients};
@@ -108,6 +109,9 @@ enum Command {
     /// The stage's function logs (CloudWatch Logs): time, function, level,
     /// message, correlation id; `--json`: one object per line.
     Logs(logs::Args),
+    /// Run a file task on the stage: upload FILE under `tasks/<Task>/` of the
+    /// plugin's tasks bucket (with progress), then follow its run until done.
+    Task(task::Args),
     /// Run the stage offline: the emulator, a local Lambda service running the
     /// deployed functions under their roles, and a local token issuer; serves
     /// until Ctrl-C.
@@ -241,6 +245,7 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
         Command::Destroy { stage, .. } | Command::Outputs { stage } | Command::Emulate { stage, .. } => stage.clone(),
         Command::Logs(args) => args.stage.clone(),
         Command::Replay(args) => args.stage.clone(),
+        Command::Task(args) => args.stage.clone(),
     };
     let config = ProjectConfig::load(&cli.config, &stage).map_err(|e| format!("{}: {e}", cli.config.display()))?;
     if let Command::Emulate { bootstrap_dir, release, work_dir, .. } = cli.command {
@@ -378,6 +383,7 @@ async fn run_cli(cli: Cli) -> Result<ExitCode, String> {
         Command::Emulate { .. } | Command::New(_) => unreachable!("answered above"),
         Command::Logs(args) => return logs::run(&clients, &config, args, cli.json).await,
         Command::Replay(args) => return replay::run(&clients, &config, args, cli.json).await,
+        Command::Task(args) => return task::run(&clients, &config, args, cli.json).await,
         Command::Outputs { .. } => {
             let outputs = run::outputs(&clients, &config).await.map_err(|e| e.to_string())?;
             if cli.json {

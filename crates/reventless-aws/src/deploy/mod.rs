@@ -12,6 +12,7 @@ pub mod replay;
 pub mod run;
 pub mod secrets;
 pub mod status;
+pub mod tasks;
 
 /// The SDK configuration loader of a deploy (region from the project file;
 /// credentials from the environment's usual chain).
