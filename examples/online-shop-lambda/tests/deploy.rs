@@ -90,7 +90,9 @@ async fn a_stage_is_deployed_read_back_updated_pruned_and_destroyed() {
     let functions: Vec<_> = plan.resources.iter().filter(|r| r.kind == ResourceKind::Function).collect();
     assert_eq!(functions.len(), 13);
     let schedules: Vec<_> = plan.resources.iter().filter(|r| r.kind == ResourceKind::Schedule).collect();
-    assert_eq!(schedules.len(), 2, "a heartbeat schedule per plugin");
+    assert_eq!(schedules.len(), 3, "a heartbeat schedule per plugin and Ordering's CancelUnpaidOrders");
+    let unpaid = schedules.iter().find(|r| r.component == "CancelUnpaidOrders").unwrap();
+    assert_eq!(unpaid.spec["function"], format!("shop-{stage}-ordering-OrderingHeartbeat"));
 
     // Tags, read from the services.
     let lambda = aws_sdk_lambda::Client::new(&Emulator::shared().unwrap().sdk_config().await);
