@@ -35,9 +35,14 @@ fn manifest_prints_every_plugin_as_json() {
         "OutboundTranslationSlice",
         "ExtensionPoint",
         "Extension",
+        "Schedule",
     ] {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
+    assert_eq!(
+        manifests[1]["schedules"],
+        serde_json::json!([{"name": "CancelUnpaidOrders", "expression": "rate(5 minutes)"}])
+    );
 }
 
 fn json_lines(output: &std::process::Output) -> Vec<Value> {
