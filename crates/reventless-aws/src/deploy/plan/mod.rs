@@ -34,11 +34,11 @@ pub use names::{
     FUNCTION_NAME_MAX, GATEWAY, ROLE_NAME_MAX, StackNames, api_function, gateway_function, lock_table, parameter_path,
     registry_table, resource_name, stack_names,
 };
+pub use schedules::{SCHEDULE_NAME_MAX, schedule_entry_name};
 pub use tasks::{
     BUCKET_NAME_MAX, TASKS_BATCH_SIZE, TASKS_BUCKET_OUTPUT, TASKS_GROUP, TASKS_PREFIX, TaskNames, bucket_arn,
     bucket_name, manifest_tasks, notification_queue_policy, task_names, task_unit, tasks_bucket,
 };
-pub use schedules::{SCHEDULE_NAME_MAX, schedule_entry_name};
 pub use units::{
     FILTER_PATTERN_MAX, FunctionUnit, STREAM_READERS_ADVISED, function_units, handler_groups, stream_filter_pattern,
     topic_layout,
