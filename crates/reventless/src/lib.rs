@@ -29,8 +29,9 @@ pub use seed::{PhaseReport, Seed, SeedSize};
 pub mod prelude {
     pub use reventless_spec::{
         Action, Aggregate, AppendCondition, AutomationSlice, Capabilities, Command, Counter, Dispatch, Event,
-        EventEnvelope, Extension, ExtensionPoint, InboundTranslationSlice, Message, OutboundTranslationSlice, Owner,
-        Query, QueryItem, ReadModel, StateChangeSlice, StateViewSlice, Tag, TagValue, TaskFormat, TaskSlice,
+        EventEnvelope, Extension, ExtensionPoint, ExtensionPointCommands, HttpMethod, HttpRoute,
+        InboundTranslationSlice, Message, OutboundTranslationSlice, Owner, Query, QueryItem, ReadModel, Schedule,
+        ScheduleContext, StateChangeSlice, StateViewSlice, Tag, TagValue, TaskFormat, TaskSlice, WebhookSignature,
     };
 
     /// `#[derive(JsonSchema)]`, which every command needs; `schemars` is

@@ -38,8 +38,11 @@ pages! {
     Aws => "platforms/aws.md",
     Explorer => "tools/explorer.md",
     Replay => "tools/replay.md",
-    Mcp => "mcp.md",
-    Tasks => "tasks.md",
+    ExtensionCommands => "components/extension-commands.md",
+    Schedules => "components/schedules.md",
+    Tasks => "components/tasks.md",
+    HttpRoutes => "components/http-routes.md",
+    Mcp => "tools/mcp.md",
 }
 
 #[cfg(test)]
