@@ -304,7 +304,7 @@ async fn switching_to_micro_consolidation_replaces_the_followers_functions() {
     // only those the Orders read model consumes (not customers' or products').
     let filter = mappings.event_source_mappings()[0].filter_criteria().unwrap().filters()[0].pattern().unwrap();
     let pattern: Value = serde_json::from_str(filter).unwrap();
-    let types = ["OrderCancelled", "OrderPlaced", "OrderShipped"];
+    let types = ["OrderCancelled", "OrderPaid", "OrderPlaced", "OrderShipped"];
     assert_eq!(
         pattern,
         serde_json::json!({"eventName": ["INSERT"], "dynamodb": {"NewImage": {"log": {"S": ["d#Ordering"]}, "type": {"S": types}}}})

@@ -185,6 +185,7 @@ fn the_manifest_names_every_component_with_its_event_types() {
             "CategoryProductCounts",
             "ProductDemands",
             "Catalog.Products",
+            "ImportProducts",
             "ImportProduct"
         ]
     );
@@ -199,7 +200,8 @@ fn the_manifest_names_every_component_with_its_event_types() {
     assert_eq!(products["table"], "Catalog_Products");
     assert_eq!(products["indexes"], json!(["categoryId", "shelfStatus"]));
     assert_eq!(manifest.storage.logs, vec!["Catalog"]);
-    assert_eq!(manifest.storage.tables.len(), 5);
+    assert_eq!(manifest.storage.tables.len(), 6, "{:?}", manifest.storage.tables);
+    assert!(manifest.storage.tables.iter().any(|t| t.name == "Catalog_ImportProductsRuns"), "the task's run rows");
     let point = component("Catalog.Products");
     assert_eq!(
         point.produces,
