@@ -3,6 +3,7 @@
 //! zip it as `bootstrap`, deterministically: fixed timestamps, sorted entries,
 //! fixed modes, so the same binary always gives the same SHA-256 (Lambda's
 //! `CodeSha256`) and unchanged code is never uploaded again.
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -84,8 +85,8 @@ impl std::str::FromStr for Architecture {
 pub enum PackageError {
     #[error("cannot run {program}: {source} (install it: pip install ziglang && cargo install cargo-zigbuild)")]
     Spawn { program: String, source: std::io::Error },
-    #[error("building {bin} failed ({status})")]
-    Build { bin: String, status: std::process::ExitStatus },
+    #[error("building {bins} failed ({status})")]
+    Build { bins: String, status: std::process::ExitStatus },
     #[error("cargo built {bin} but reported no executable for it")]
     NoExecutable { bin: String },
     #[error("cannot read {path}: {source}")]
@@ -108,14 +109,22 @@ pub struct Package {
     pub code_sha256: String,
 }
 
-/// What to build.
+/// One binary to build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinTarget {
+    /// The package holding it, when the name alone is ambiguous.
+    pub package: Option<String>,
+    pub bin: String,
+}
+
+/// What to build: every binary of a stage in one cargo invocation, so cargo
+/// checks freshness and links in one pass (and shares the dependencies'
+/// compilation) instead of once per binary.
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
     /// The workspace root (where `cargo` runs).
     pub workspace: PathBuf,
-    /// The package holding the binary, when the name alone is ambiguous.
-    pub package: Option<String>,
-    pub bin: String,
+    pub bins: Vec<BinTarget>,
     pub architecture: Architecture,
     /// Extra cargo arguments (the `--config` flags of [`profile_flags`]).
     pub cargo_args: Vec<String>,
@@ -124,7 +133,7 @@ pub struct BuildRequest {
 }
 
 impl BuildRequest {
-    /// `cargo zigbuild --profile lambda --target <triple>.2.17 --bin <bin>`
+    /// `cargo zigbuild --profile lambda --target <triple>.2.17 --bin <bin>…`
     /// (cargo's messages as JSON on stdout, its diagnostics on stderr).
     pub fn command(&self) -> Command {
         let mut command = self.cargo("zigbuild");
@@ -132,8 +141,8 @@ impl BuildRequest {
         command
     }
 
-    /// `cargo build --bin <bin>` for this machine (dev profile): a binary
-    /// that can print its manifest, without cross-compiling anything.
+    /// `cargo build --bin <bin>…` for this machine (dev profile): binaries
+    /// that can print their manifest, without cross-compiling anything.
     pub fn native_command(&self) -> Command {
         self.cargo("build")
     }
@@ -144,40 +153,63 @@ impl BuildRequest {
         if self.locked {
             command.arg("--locked");
         }
-        command.args(["--message-format=json-render-diagnostics", "--bin", &self.bin]);
-        if let Some(package) = &self.package {
-            command.args(["--package", package]);
+        command.arg("--message-format=json-render-diagnostics");
+        for target in &self.bins {
+            command.args(["--bin", &target.bin]);
+        }
+        // `-p` for each package named; a binary without one is looked up in
+        // every member (naming only some packages would hide it).
+        if self.bins.iter().all(|target| target.package.is_some()) {
+            let mut packages: Vec<&str> = self.bins.iter().filter_map(|target| target.package.as_deref()).collect();
+            packages.sort_unstable();
+            packages.dedup();
+            for package in packages {
+                command.args(["--package", package]);
+            }
+        } else {
+            command.arg("--workspace");
         }
         command.args(&self.cargo_args);
         command
     }
 
-    /// Builds the Lambda binary (cargo's own progress goes to stderr);
-    /// answers where cargo put it.
-    pub fn build(&self) -> Result<PathBuf, PackageError> {
-        run_for_executable(self.command(), "cargo zigbuild", &self.bin)
+    /// Builds the Lambda binaries (cargo's own progress goes to stderr);
+    /// answers where cargo put each, by binary name.
+    pub fn build(&self) -> Result<BTreeMap<String, PathBuf>, PackageError> {
+        run_for_executables(self.command(), "cargo zigbuild", &self.bins)
     }
 
-    /// Builds the binary for this machine; answers where cargo put it.
-    pub fn build_native(&self) -> Result<PathBuf, PackageError> {
-        run_for_executable(self.native_command(), "cargo build", &self.bin)
+    /// Builds the binaries for this machine; answers where cargo put each.
+    pub fn build_native(&self) -> Result<BTreeMap<String, PathBuf>, PackageError> {
+        run_for_executables(self.native_command(), "cargo build", &self.bins)
     }
 }
 
 /// Runs a cargo build whose messages are JSON on stdout and answers the
-/// executable it reports for `bin` (wherever the target directory is:
-/// `CARGO_TARGET_DIR`, `build.target-dir`, or `<workspace>/target`).
-fn run_for_executable(mut command: Command, program: &str, bin: &str) -> Result<PathBuf, PackageError> {
+/// executable it reports for each of `bins` (wherever the target directory
+/// is: `CARGO_TARGET_DIR`, `build.target-dir`, or `<workspace>/target`).
+fn run_for_executables(
+    mut command: Command,
+    program: &str,
+    bins: &[BinTarget],
+) -> Result<BTreeMap<String, PathBuf>, PackageError> {
+    let names = || bins.iter().map(|target| target.bin.as_str()).collect::<Vec<_>>().join(", ");
     let output = command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .output()
         .map_err(|source| PackageError::Spawn { program: program.into(), source })?;
     if !output.status.success() {
-        return Err(PackageError::Build { bin: bin.to_string(), status: output.status });
+        return Err(PackageError::Build { bins: names(), status: output.status });
     }
-    executable_in(&String::from_utf8_lossy(&output.stdout), bin)
-        .ok_or_else(|| PackageError::NoExecutable { bin: bin.to_string() })
+    let messages = String::from_utf8_lossy(&output.stdout);
+    bins.iter()
+        .map(|target| {
+            executable_in(&messages, &target.bin)
+                .map(|path| (target.bin.clone(), path))
+                .ok_or_else(|| PackageError::NoExecutable { bin: target.bin.clone() })
+        })
+        .collect()
 }
 
 /// The executable of `bin` among cargo's JSON messages.
@@ -235,5 +267,67 @@ pub fn describe(bytes: &[u8], path: &Path) -> Package {
         bytes: bytes.len() as u64,
         sha256: digest.iter().map(|byte| format!("{byte:02x}")).collect(),
         code_sha256: base64::engine::general_purpose::STANDARD.encode(digest),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(bins: &[(Option<&str>, &str)]) -> BuildRequest {
+        BuildRequest {
+            workspace: PathBuf::from("/w"),
+            bins: bins
+                .iter()
+                .map(|(package, bin)| BinTarget { package: package.map(String::from), bin: bin.to_string() })
+                .collect(),
+            architecture: Architecture::X86_64,
+            cargo_args: vec![],
+            locked: true,
+        }
+    }
+
+    fn args(command: &Command) -> Vec<String> {
+        command.get_args().map(|arg| arg.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn a_stage_s_binaries_are_built_by_one_cargo_invocation() {
+        let shop =
+            request(&[(Some("shop"), "catalog-lambda"), (Some("shop"), "ordering-lambda"), (Some("shop"), "gw")]);
+        let args = args(&shop.command());
+        assert_eq!(args[..2], ["zigbuild", "--locked"]);
+        let bins: Vec<&str> = args.windows(2).filter(|w| w[0] == "--bin").map(|w| w[1].as_str()).collect();
+        assert_eq!(bins, ["catalog-lambda", "ordering-lambda", "gw"]);
+        let packages: Vec<&str> = args.windows(2).filter(|w| w[0] == "--package").map(|w| w[1].as_str()).collect();
+        assert_eq!(packages, ["shop"], "each package named once");
+        assert!(args.ends_with(&[
+            "--profile".into(),
+            "lambda".into(),
+            "--target".into(),
+            "x86_64-unknown-linux-gnu.2.17".into()
+        ]));
+    }
+
+    #[test]
+    fn a_binary_without_a_package_is_looked_up_in_the_whole_workspace() {
+        let mixed = request(&[(Some("shop"), "catalog-lambda"), (None, "ordering-lambda")]);
+        let args = args(&mixed.native_command());
+        assert!(args.contains(&"--workspace".to_string()), "{args:?}");
+        assert!(!args.contains(&"--package".to_string()), "naming one package would hide the other binary: {args:?}");
+    }
+
+    #[test]
+    fn every_binary_s_executable_is_found_in_cargo_s_messages() {
+        let messages = [
+            r#"{"reason":"compiler-artifact","target":{"name":"a"},"executable":"/t/a"}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"dep"},"executable":null}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"b"},"executable":"/t/b"}"#,
+            r#"{"reason":"build-finished","success":true}"#,
+        ]
+        .join("\n");
+        assert_eq!(executable_in(&messages, "a"), Some(PathBuf::from("/t/a")));
+        assert_eq!(executable_in(&messages, "b"), Some(PathBuf::from("/t/b")));
+        assert_eq!(executable_in(&messages, "dep"), None);
     }
 }

@@ -4,12 +4,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use reventless_core::Manifest;
+use sha2::Digest;
 
 use super::apply::{CodeZip, DeployError};
 use super::config::ProjectConfig;
 use super::plan::PLATFORM;
 use super::run::Inputs;
-use crate::package::{BuildRequest, PROFILE, describe, profile_flags, zip_bytes};
+use crate::package::{BinTarget, BuildRequest, PROFILE, describe, profile_flags, zip_bytes};
 
 /// Where the plugin binaries come from.
 #[derive(Debug, Clone)]
@@ -69,8 +70,8 @@ fn selected(config: &ProjectConfig, only: Option<&str>) -> Result<Vec<(String, O
 
 /// Builds (or finds) the binaries of the stacks selected by `only` (all when
 /// `None`) as `purpose` needs them: their manifests, and for a deploy their
-/// zips. Builds run one after the other (cargo locks the target directory);
-/// manifests and zips run in parallel, one thread per stack.
+/// zips. Every binary is built in one cargo invocation (one freshness check,
+/// one link pass); manifests and zips run in parallel, one thread per stack.
 pub fn prepare_for(
     config: ProjectConfig,
     bootstraps: &Bootstraps,
@@ -85,27 +86,34 @@ pub fn prepare_for(
         check_zigbuild()?;
     }
     let cargo = if building && !stacks.is_empty() { Some(cargo_workspace(&config.root)?) } else { None };
-    let mut binaries = Vec::new();
-    for (stack, package, bin) in stacks {
-        let plugin = stack != PLATFORM;
-        let request = cargo.as_ref().map(|cargo| cargo.request(&config, package, &bin));
-        let found = match (bootstraps, &request) {
-            (Bootstraps::Build, Some(request)) => build(request, &stack, plugin, purpose, progress)?,
-            _ => {
-                let binary = locate(bootstraps, &stack, &bin)?;
-                Found { manifest_from: plugin.then(|| binary.clone()), lambda: Some(binary) }
-            }
-        };
-        binaries.push((stack, bin, found));
-    }
+    let mut found = match &cargo {
+        Some(cargo) => build(cargo, &config, &stacks, purpose, progress)?,
+        None => stacks
+            .iter()
+            .map(|(stack, _, bin)| {
+                let binary = locate(bootstraps, stack, bin)?;
+                let plugin = stack != PLATFORM;
+                Ok((stack.clone(), Found { manifest_from: plugin.then(|| binary.clone()), lambda: Some(binary) }))
+            })
+            .collect::<Result<BTreeMap<_, _>, DeployError>>()?,
+    };
+    let zips = cargo.as_ref().map(|cargo| cargo.target_directory.join(ZIP_CACHE));
+    let binaries: Vec<(String, String, Found)> = stacks
+        .into_iter()
+        .filter_map(|(stack, _, bin)| found.remove(&stack).map(|found| (stack, bin, found)))
+        .collect();
     let prepared: Vec<Result<Prepared, DeployError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = binaries
             .iter()
             .map(|(stack, bin, found)| {
+                let zips = zips.as_deref();
                 scope.spawn(move || {
                     let manifest = found.manifest_from.as_deref().map(manifest_of).transpose()?;
-                    let code =
-                        found.lambda.as_deref().map(|binary| zip_code(binary, stack, bin, progress)).transpose()?;
+                    let code = found
+                        .lambda
+                        .as_deref()
+                        .map(|binary| zip_code(binary, stack, bin, zips, progress))
+                        .transpose()?;
                     Ok(Prepared { stack: stack.clone(), manifest, code })
                 })
             })
@@ -137,34 +145,59 @@ struct Found {
     manifest_from: Option<PathBuf>,
 }
 
-/// Builds what `purpose` needs of one stack: for a deploy its Lambda binary
-/// (which also answers the manifest when it runs on this machine); for a
-/// plugin stack's manifest otherwise, a build for this machine.
+/// Builds what `purpose` needs of the stacks, each kind in one cargo
+/// invocation: for a deploy every Lambda binary (which also answer the
+/// manifest when they run on this machine); otherwise, or when they do not
+/// run here, the plugin stacks' binaries for this machine, for the manifest.
 fn build(
-    request: &BuildRequest,
-    stack: &str,
-    plugin: bool,
+    cargo: &CargoWorkspace,
+    config: &ProjectConfig,
+    stacks: &[(String, Option<String>, String)],
     purpose: Purpose,
     progress: &dyn Fn(String),
-) -> Result<Found, DeployError> {
-    let bin = &request.bin;
-    let lambda = if purpose == Purpose::Deploy {
-        progress(format!("building {bin} for {} (cargo zigbuild)", request.architecture.lambda_name()));
-        Some(request.build().map_err(|e| DeployError::Refused(e.to_string()))?)
+) -> Result<BTreeMap<String, Found>, DeployError> {
+    let target =
+        |(_, package, bin): &(String, Option<String>, String)| BinTarget { package: package.clone(), bin: bin.clone() };
+    let names = |targets: &[BinTarget]| targets.iter().map(|t| t.bin.as_str()).collect::<Vec<_>>().join(", ");
+    let refused = |e: crate::package::PackageError| DeployError::Refused(e.to_string());
+    let lambdas = if purpose == Purpose::Deploy {
+        let request = cargo.request(config, stacks.iter().map(target).collect());
+        progress(format!(
+            "building {} for {} (cargo zigbuild)",
+            names(&request.bins),
+            config.architecture.lambda_name()
+        ));
+        Some(request.build().map_err(refused)?)
     } else {
         None
     };
-    let manifest_from = match (&lambda, plugin) {
-        (_, false) => None,
-        (Some(binary), true) if runs_here(request.architecture) => Some(binary.clone()),
-        (_, true) => {
-            progress(format!("building {bin} for this machine (cargo build), for its manifest"));
-            let native = request.build_native().map_err(|e| DeployError::Refused(e.to_string()))?;
-            progress(format!("{stack}: manifest from {}", native.display()));
-            Some(native)
+    let is_plugin = |stack: &str| stack != PLATFORM;
+    let lambda_answers_manifest = lambdas.is_some() && runs_here(config.architecture);
+    let native = if lambda_answers_manifest {
+        BTreeMap::new()
+    } else {
+        let plugins: Vec<BinTarget> = stacks.iter().filter(|s| is_plugin(&s.0)).map(target).collect();
+        if plugins.is_empty() {
+            BTreeMap::new()
+        } else {
+            progress(format!("building {} for this machine (cargo build), for the manifests", names(&plugins)));
+            cargo.request(config, plugins).build_native().map_err(refused)?
         }
     };
-    Ok(Found { lambda, manifest_from })
+    let mut found = BTreeMap::new();
+    for (stack, _, bin) in stacks {
+        let lambda = lambdas.as_ref().and_then(|built| built.get(bin).cloned());
+        let manifest_from = match is_plugin(stack) {
+            false => None,
+            true if lambda_answers_manifest => lambda.clone(),
+            true => native.get(bin).cloned(),
+        };
+        if let Some(binary) = &manifest_from {
+            progress(format!("{stack}: manifest from {}", binary.display()));
+        }
+        found.insert(stack.clone(), Found { lambda, manifest_from });
+    }
+    Ok(found)
 }
 
 /// Whether a Lambda binary of `architecture` runs on this machine (Linux, same CPU).
@@ -220,11 +253,10 @@ pub struct CargoWorkspace {
 }
 
 impl CargoWorkspace {
-    fn request(&self, config: &ProjectConfig, package: Option<String>, bin: &str) -> BuildRequest {
+    fn request(&self, config: &ProjectConfig, bins: Vec<BinTarget>) -> BuildRequest {
         BuildRequest {
             workspace: self.root.clone(),
-            package,
-            bin: bin.to_string(),
+            bins,
             architecture: config.architecture,
             cargo_args: profile_flags(&self.profile_keys),
             locked: self.root.join("Cargo.lock").exists(),
@@ -311,12 +343,61 @@ fn check_zigbuild() -> Result<(), DeployError> {
     )))
 }
 
-/// The deterministic zip of a `bootstrap`.
-fn zip_code(binary: &Path, stack: &str, bin: &str, progress: &(dyn Fn(String) + Sync)) -> Result<CodeZip, DeployError> {
-    let bytes = zip_bytes(binary, &[]).map_err(|e| DeployError::Refused(e.to_string()))?;
+/// Where built zips are kept, under the cargo target directory: a zip is
+/// deterministic, so the one made of the same binary is that binary's zip.
+const ZIP_CACHE: &str = "reventless-lambda-zips";
+
+/// The deterministic zip of a `bootstrap`; taken from `cache` (a directory)
+/// when it holds the zip of a binary with the same SHA-256.
+fn zip_code(
+    binary: &Path,
+    stack: &str,
+    bin: &str,
+    cache: Option<&Path>,
+    progress: &(dyn Fn(String) + Sync),
+) -> Result<CodeZip, DeployError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|e| DeployError::Refused(format!("cannot read {}: {e}", path.display())))
+    };
+    let binary_sha: String = sha2::Sha256::digest(read(binary)?).iter().map(|b| format!("{b:02x}")).collect();
+    let cached = cache.map(|dir| dir.join(format!("{bin}-{binary_sha}.zip")));
+    let bytes = match cached.as_deref().map(std::fs::read) {
+        Some(Ok(bytes)) => bytes,
+        _ => {
+            let bytes = zip_bytes(binary, &[]).map_err(|e| DeployError::Refused(e.to_string()))?;
+            if let (Some(dir), Some(path)) = (cache, &cached) {
+                store_zip(dir, bin, path, &bytes);
+            }
+            bytes
+        }
+    };
     let package = describe(&bytes, &PathBuf::from(format!("{stack}.zip")));
     progress(format!("{stack}: {bin} ({} bytes zipped, sha256 {})", package.bytes, &package.sha256[..12]));
     Ok(CodeZip { package, bytes: Arc::new(bytes) })
+}
+
+/// Keeps `bytes` as the cached zip at `path`, replacing the binary's older
+/// zips. A cache that cannot be written only costs the next deploy a zip.
+fn store_zip(dir: &Path, bin: &str, path: &Path, bytes: &[u8]) {
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let prefix = format!("{bin}-");
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rest = name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(".zip"));
+            // `<bin>-<64 hex>.zip` only: another binary's name may extend this one's.
+            if rest.is_some_and(|sha| sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit())) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    // Written whole under another name, then renamed: a reader never sees half a zip.
+    let partial = path.with_extension("zip.partial");
+    if std::fs::write(&partial, bytes).is_ok() {
+        let _ = std::fs::rename(&partial, path);
+    }
 }
 
 /// The cargo workspace holding the project (the nearest ancestor with a `Cargo.lock`).
@@ -330,5 +411,43 @@ pub fn workspace_root(start: &std::path::Path) -> PathBuf {
         if !dir.pop() {
             return start.to_path_buf();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_binary_s_zip_is_made_once_and_replaced_when_the_binary_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("catalog-lambda");
+        let cache = dir.path().join(ZIP_CACHE);
+        std::fs::write(&binary, b"first build").unwrap();
+        let first = zip_code(&binary, "catalog", "catalog-lambda", Some(&cache), &|_| {}).unwrap();
+        let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().map(|e| e.path()).collect();
+        assert_eq!(cached.len(), 1);
+        assert_eq!(std::fs::read(&cached[0]).unwrap(), *first.bytes, "the cache holds the zip");
+
+        // Taken from the cache: what is there is what is uploaded.
+        let again = zip_code(&binary, "catalog", "catalog-lambda", Some(&cache), &|_| {}).unwrap();
+        assert_eq!(again.package.sha256, first.package.sha256);
+
+        // Another binary of a name that extends this one's keeps its own zip.
+        std::fs::write(dir.path().join("other"), b"x").unwrap();
+        zip_code(&dir.path().join("other"), "x", "catalog-lambda-x", Some(&cache), &|_| {}).unwrap();
+
+        std::fs::write(&binary, b"second build").unwrap();
+        let second = zip_code(&binary, "catalog", "catalog-lambda", Some(&cache), &|_| {}).unwrap();
+        assert_ne!(second.package.sha256, first.package.sha256);
+        assert_eq!(second.package.sha256, describe(&zip_bytes(&binary, &[]).unwrap(), Path::new("c")).sha256);
+        let mut names: Vec<String> = std::fs::read_dir(&cache)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 2, "the old zip of catalog-lambda is gone, catalog-lambda-x's stays: {names:?}");
+        assert!(names.iter().any(|n| n.starts_with("catalog-lambda-x-")));
     }
 }
