@@ -157,7 +157,8 @@ fn a_new_project_passes_its_tests_and_serves_graphql_right_away() {
         assert!(files.contains(&file) && project.join(file).is_file(), "{file} in {files:?}");
     }
     let manifest = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
-    let by_path = format!("reventless = {{ path = \"{}\" }}", crates.join("reventless").display());
+    let by_path =
+        format!("reventless = {{ path = \"{}\", default-features = false }}", crates.join("reventless").display());
     assert!(manifest.contains(&by_path), "{manifest}");
     let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
     assert!(readme.contains("cargo run -- dev") && readme.contains("cargo test") && !readme.contains("{{"), "{readme}");
@@ -195,6 +196,16 @@ fn a_new_project_passes_its_tests_and_serves_graphql_right_away() {
         "the_first_day_script_lends_and_returns_books",
     ] {
         assert!(stdout.contains(&format!("test {test} ... ok")), "{test}: {stdout}");
+    }
+
+    // The Lambda bootstraps' graph (what `deploy` builds): the plugin
+    // without the embedded platform, so no SQLite and no local server.
+    let tree = cargo(&project, &["tree", "-p", "library-lambda", "-e", "normal", "--prefix", "none"]);
+    assert!(tree.status.success(), "{}", String::from_utf8_lossy(&tree.stderr));
+    let tree = String::from_utf8_lossy(&tree.stdout);
+    assert!(tree.lines().any(|l| l.starts_with("reventless-aws ")), "{tree}");
+    for absent in ["rusqlite ", "libsqlite3-sys ", "reventless-local ", "reventless-postgres "] {
+        assert!(!tree.lines().any(|l| l.starts_with(absent)), "library-lambda links {absent}: {tree}");
     }
 
     // The app `cargo test` built (for its own test of the binary).

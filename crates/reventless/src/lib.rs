@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 pub use reventless_core as core;
 pub use reventless_graphql as graphql;
+#[cfg(feature = "platform")]
 pub use reventless_local as local;
 pub use reventless_spec as spec;
 
@@ -16,13 +17,22 @@ pub use reventless_core::{
     RuntimeError,
 };
 
+// The embedded platform's command line (feature `platform`, on by default).
+#[cfg(feature = "platform")]
 mod app;
+#[cfg(feature = "platform")]
 mod dev;
+#[cfg(feature = "platform")]
 mod replay;
+#[cfg(feature = "platform")]
 mod script;
+#[cfg(feature = "platform")]
 mod seed;
+#[cfg(feature = "platform")]
 mod task;
+#[cfg(feature = "platform")]
 pub use app::{App, AppError, StorageArgs};
+#[cfg(feature = "platform")]
 pub use seed::{PhaseReport, Seed, SeedSize};
 
 /// Everything a plugin author writes against.

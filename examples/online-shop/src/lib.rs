@@ -5,10 +5,13 @@
 //! - [`ordering`]: customers, synced products, orders, automations.
 //! - [`reviews`]: product reviews, a small plugin deployed on its own (not
 //!   among [`plugins`]: the deploy tests add it to a running stage).
-//! - [`seed`]: the data `online-shop seed [--sample]` loads.
+//! - `seed`: the data `online-shop seed [--sample]` loads (feature
+//!   `platform`, on by default; the Lambda crate leaves it out, so its
+//!   binaries link neither SQLite nor the local server).
 pub mod catalog;
 pub mod ordering;
 pub mod reviews;
+#[cfg(feature = "platform")]
 pub mod seed;
 
 /// Every plugin of the shop.
