@@ -5,59 +5,13 @@
 //! plugin from starting with a clear error.
 #![allow(clippy::unwrap_used)] // tests report failures by panicking
 use std::sync::Arc;
-use std::time::Duration;
 
 use reventless_core::plugin::ComponentKind;
-use reventless_core::runtime::{PLATFORM_SCHEDULES, ScheduleClock};
+use reventless_core::runtime::PLATFORM_SCHEDULES;
 use reventless_core::store::SharedLeases;
-use reventless_core::{Plugin, PluginError, Runtime, RuntimeError, RuntimeOptions, Stores};
-use reventless_spec::{Aggregate, Command, Dispatch, Event, Schedule, ScheduleContext};
-use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Command)]
-enum BellCommand {
-    Ring { at: u64 },
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
-enum BellEvent {
-    Rang { at: u64 },
-}
-
-#[derive(Debug, Serialize)]
-enum BellError {}
-
-struct Bell;
-
-impl Aggregate for Bell {
-    const NAME: &'static str = "Bell";
-    type Command = BellCommand;
-    type Event = BellEvent;
-    type State = ();
-    type Error = BellError;
-
-    fn decide(_id: &str, _: &(), command: &BellCommand) -> Result<Vec<BellEvent>, BellError> {
-        let BellCommand::Ring { at } = command;
-        Ok(vec![BellEvent::Rang { at: *at }])
-    }
-
-    fn evolve(state: (), _: &BellEvent) {
-        state
-    }
-}
-
-/// Rings the tower bell every minute with the firing's time.
-struct Chime;
-
-impl Schedule for Chime {
-    const NAME: &'static str = "Chime";
-    const EXPRESSION: &'static str = "rate(1 minute)";
-
-    async fn fire(context: &ScheduleContext) -> Result<Vec<Dispatch>, String> {
-        let ring = BellCommand::Ring { at: context.at().0 };
-        Ok(vec![Dispatch::aggregate::<Bell>("tower", &ring).map_err(|e| e.to_string())?])
-    }
-}
+use reventless_core::testing::schedules::{assert_each_time_once, clock_plugin, rings, start_clock, wait_for_rings};
+use reventless_core::{Plugin, PluginError, Runtime, RuntimeError, Stores};
+use reventless_spec::{Dispatch, Schedule, ScheduleContext};
 
 struct Broken;
 
@@ -71,49 +25,17 @@ impl Schedule for Broken {
 }
 
 fn plugin() -> Plugin {
-    Plugin::new("Clock").aggregate::<Bell>().schedule::<Chime>()
-}
-
-/// 600 times real time: a minute every 100 ms.
-fn fast() -> RuntimeOptions {
-    RuntimeOptions { schedule_clock: ScheduleClock::Accelerated(600), ..Default::default() }
-}
-
-fn start(stores: Stores) -> Runtime {
-    Runtime::with_options(stores, vec![plugin()], reventless_spec::Capabilities::new(), fast()).unwrap()
-}
-
-/// The `at` of every `Rang` in the log, with the event's user.
-async fn rings(stores: &Stores) -> Vec<(u64, Option<String>)> {
-    let events = stores.events.read_all("Clock", 0, 10_000).await.unwrap();
-    events.iter().map(|e| (e.data["at"].as_u64().unwrap(), e.meta.user.clone())).collect()
-}
-
-async fn wait_for_rings(stores: &Stores, count: usize) -> Vec<(u64, Option<String>)> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let rung = rings(stores).await;
-        if rung.len() >= count {
-            return rung;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "only {} rings: {rung:?}", rung.len());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    clock_plugin()
 }
 
 #[tokio::test]
 async fn the_timer_sends_the_schedules_command_at_each_time() {
     let stores = reventless_local::memory_stores();
-    let runtime = start(stores.clone());
+    let runtime = start_clock(stores.clone());
     let rung = wait_for_rings(&stores, 3).await;
     runtime.shutdown().await;
-    for (index, (at, user)) in rung.iter().enumerate() {
-        assert_eq!(at % 60_000, 0, "fired on whole minutes: {rung:?}");
-        assert_eq!(user.as_deref(), Some("schedule:Clock.Chime"), "sent as the schedule");
-        if index > 0 {
-            assert!(*at > rung[index - 1].0, "each time once, in order: {rung:?}");
-        }
-    }
+    assert_each_time_once(&rung);
+    assert!(rung.windows(2).all(|pair| pair[0].0 < pair[1].0), "in order: {rung:?}");
     let row = stores.queries.get(PLATFORM_SCHEDULES, "Clock.Chime").await.unwrap().unwrap();
     assert!(row["lastFiredAt"].as_u64().unwrap() >= rung[2].0, "{row}");
     assert_eq!(row["commandsSent"], 1);
@@ -125,8 +47,8 @@ async fn two_runtimes_on_one_store_fire_each_time_once_and_the_survivor_takes_ov
     let stores = reventless_local::memory_stores();
     let shared = SharedLeases::default();
     let (one, two) = (shared.process(), shared.process());
-    let first = start(Stores { leases: Arc::new(one.clone()), ..stores.clone() });
-    let second = start(Stores { leases: Arc::new(two.clone()), ..stores.clone() });
+    let first = start_clock(Stores { leases: Arc::new(one.clone()), ..stores.clone() });
+    let second = start_clock(Stores { leases: Arc::new(two.clone()), ..stores.clone() });
     let before = wait_for_rings(&stores, 6).await;
     assert_eq!(one.held() + two.held(), 1, "one process holds the schedule");
     // The holder dies: the other fires from then on.
@@ -136,11 +58,7 @@ async fn two_runtimes_on_one_store_fire_each_time_once_and_the_survivor_takes_ov
     assert_eq!(survivor.held(), 1, "the survivor took the schedule over");
     first.shutdown().await;
     second.shutdown().await;
-    let mut times: Vec<u64> = rung.iter().map(|(at, _)| *at).collect();
-    let fired = times.len();
-    times.sort_unstable();
-    times.dedup();
-    assert_eq!(times.len(), fired, "no time fired twice: {rung:?}");
+    assert_each_time_once(&rung);
 }
 
 #[tokio::test]
@@ -182,6 +100,6 @@ async fn a_bad_expression_is_a_plugin_error_naming_the_schedule() {
     assert!(error.to_string().contains("schedule `Broken`"), "{error}");
     let started = Runtime::start(reventless_local::memory_stores(), vec![plugin().schedule::<Broken>()]);
     assert!(matches!(started, Err(RuntimeError::Plugin(PluginError::InvalidSchedule { .. }))));
-    let twice = plugin().schedule::<Chime>().resolve().err().unwrap();
+    let twice = plugin().schedule::<reventless_core::testing::schedules::Chime>().resolve().err().unwrap();
     assert!(matches!(twice, PluginError::DuplicateComponent { .. }), "{twice}");
 }
