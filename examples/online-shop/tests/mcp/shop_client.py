@@ -3,7 +3,10 @@
 Usage: shop_client.py URL [HEADER=VALUE ...] (headers of the caller, e.g.
 x-user-roles=Merchandiser, or authorization=Bearer ...). Reads one JSON
 request per run from stdin:
-  {"list": true, "call": {"name": ..., "arguments": {...}}, "read": "reventless://..."}
+  {"list": true, "call": {"name": ..., "arguments": {...}}, "read": "reventless://...",
+   "readWithin": 10}
+(read models follow the log: with `readWithin` a read that fails is retried
+for up to that many seconds, as a client waiting for its own write does)
 and prints one JSON line with what the server answered, for the Rust test
 to check: tools (name -> inputSchema), call (isError, structuredContent,
 text), read (text or error), resources and templates.
@@ -45,11 +48,17 @@ async def run(url, headers, asks):
                     except MCPError as error:
                         answer["call"] = {"error": {"code": error.error.code, "message": error.error.message}}
                 if "read" in asks:
-                    try:
-                        result = await session.read_resource(asks["read"])
-                        answer["read"] = {"text": result.contents[0].text, "uri": str(result.contents[0].uri)}
-                    except MCPError as error:
-                        answer["read"] = {"error": {"code": error.error.code, "message": error.error.message}}
+                    deadline = asyncio.get_running_loop().time() + asks.get("readWithin", 0)
+                    while True:
+                        try:
+                            result = await session.read_resource(asks["read"])
+                            answer["read"] = {"text": result.contents[0].text, "uri": str(result.contents[0].uri)}
+                            break
+                        except MCPError as error:
+                            answer["read"] = {"error": {"code": error.error.code, "message": error.error.message}}
+                            if asyncio.get_running_loop().time() >= deadline:
+                                break
+                            await asyncio.sleep(0.05)
     return answer
 
 
