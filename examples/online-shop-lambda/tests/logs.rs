@@ -92,7 +92,9 @@ impl Shop {
     /// `reventless logs` (the library) until a line satisfies `wanted`.
     async fn log_line(&self, query: &LogQuery, what: &str, wanted: impl Fn(&LogLine) -> bool) -> LogLine {
         let logs = aws_sdk_cloudwatchlogs::Client::new(&self.cloud.sdk);
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Generous: under a full test run on 2 cores the stage's 13 functions
+        // ship their lines late (a clean-clone run missed one at 30 s).
+        let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             let mut lines = Vec::new();
             let since = Duration::from_secs(600);
