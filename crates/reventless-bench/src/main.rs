@@ -423,6 +423,10 @@ async fn replay(dir: &Path, report: &Report, events: u64, event_bytes: usize) ->
     Ok(())
 }
 
+// As the apps built on reventless (its template and the shop) do.
+#[global_allocator]
+static ALLOCATOR: reventless::Allocator = reventless::Allocator;
+
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -36,22 +36,43 @@ fn enum_input(enum_type: &str, name: &str, types: &Types) -> Value {
 }
 
 /// A serde JSON value as a GraphQL output value of `shape` (enum values by
-/// their GraphQL names; `types` holds the enums).
-pub fn output_value(shape: &Shape, value: &Value, types: &Types) -> Option<FieldValue<'static>> {
+/// their GraphQL names; `types` holds the enums). Objects and lists borrow
+/// from `value`: a row is read in place by its fields' resolvers, not
+/// copied at every level of the answer.
+pub fn output_value<'a>(shape: &Shape, value: &'a Value, types: &Types) -> Option<FieldValue<'a>> {
     match (shape, value) {
         (_, Value::Null) => None,
-        (Shape::Object(_), object @ Value::Object(_)) => Some(FieldValue::owned_any(object.clone())),
+        (Shape::Object(_), object @ Value::Object(_)) => Some(FieldValue::borrowed_any(object)),
         (Shape::List(inner, _), Value::Array(items)) => Some(FieldValue::list(
             items.iter().map(|item| output_value(inner, item, types).unwrap_or(FieldValue::NULL)),
         )),
+        (_, other) => Some(FieldValue::value(leaf_value(shape, other, types))),
+    }
+}
+
+/// [`output_value`] of a value the answer owns (a row read by the resolver).
+pub fn owned_output_value(shape: &Shape, value: Value, types: &Types) -> Option<FieldValue<'static>> {
+    match (shape, value) {
+        (_, Value::Null) => None,
+        (Shape::Object(_), object @ Value::Object(_)) => Some(FieldValue::owned_any(object)),
+        (Shape::List(inner, _), Value::Array(items)) => Some(FieldValue::list(
+            items.into_iter().map(|item| owned_output_value(inner, item, types).unwrap_or(FieldValue::NULL)),
+        )),
+        (_, other) => Some(FieldValue::value(leaf_value(shape, &other, types))),
+    }
+}
+
+/// A scalar or enum value (or a value that does not fit its shape, passed as it is).
+fn leaf_value(shape: &Shape, value: &Value, types: &Types) -> GqlValue {
+    match (shape, value) {
         (Shape::Enum(enum_type), Value::String(text)) => {
             let name = match types.enum_graphql_name(enum_type, text) {
                 Some(name) => name.to_string(),
                 // A value the type no longer declares: the name it would have.
                 None => screaming_snake_case(text),
             };
-            Some(FieldValue::value(GqlValue::Enum(Name::new(name))))
+            GqlValue::Enum(Name::new(name))
         }
-        (_, other) => Some(FieldValue::value(GqlValue::from_json(other.clone()).unwrap_or(GqlValue::Null))),
+        (_, other) => GqlValue::from_json(other.clone()).unwrap_or(GqlValue::Null),
     }
 }

@@ -12,6 +12,7 @@
 //!   mapped to and from the serde values; a unit-variant command's input is
 //!   serde's unit form (`null`).
 mod convert;
+mod documents;
 pub mod mcp;
 mod schema;
 mod shape;

@@ -12,7 +12,8 @@ use reventless_core::store::{Cursor, Filter, FilterOp, ListRequest, OrderBy};
 use reventless_core::{Caller, CommandOutcome, CommandRequest, EngineError, Runtime};
 use serde_json::{Value, json};
 
-use crate::convert::{input_to_json, output_value};
+use crate::convert::{input_to_json, output_value, owned_output_value};
+use crate::documents::Documents;
 use crate::shape::{
     EnumValue, FieldShape, Scalar, Shape, ShapeError, Types, Walker, command_variants, screaming_snake_case,
 };
@@ -40,6 +41,7 @@ pub enum BuildError {
 #[derive(Clone)]
 pub struct ApiSchema {
     schema: Schema,
+    documents: Arc<Documents>,
 }
 
 impl std::fmt::Debug for ApiSchema {
@@ -205,7 +207,7 @@ pub fn platform_schema(source: Arc<dyn PlatformRows>) -> Result<ApiSchema, Build
         schema = schema.register(output_object(name, fields, &enums));
     }
     let schema = schema.register(query).register(mutation).register(subscription).finish()?;
-    Ok(ApiSchema { schema })
+    Ok(ApiSchema { schema, documents: Default::default() })
 }
 
 /// A mutation before it gets its resolver.
@@ -372,7 +374,7 @@ pub fn build_schema_of(runtime: &Runtime, only: Option<&str>) -> Result<ApiSchem
         subscription = subscription.field(noop_subscription_field());
     }
     let schema = schema.register(query).register(mutation).register(subscription).finish()?;
-    Ok(ApiSchema { schema })
+    Ok(ApiSchema { schema, documents: Default::default() })
 }
 
 /// `_noop: Boolean`: GraphQL wants at least one field on a root type.
@@ -406,12 +408,14 @@ fn graphql_enum(name: &str, values: &[EnumValue]) -> Enum {
 fn output_object(name: &str, fields: &[FieldShape], enums: &Arc<Types>) -> Object {
     let mut object = Object::new(name);
     for field in fields {
-        let (shape, key, enums) = (field.shape.clone(), field.key.clone(), enums.clone());
+        // One allocation shared by every resolution of the field.
+        let resolved = Arc::new((field.shape.clone(), field.key.clone(), enums.clone()));
         let mut graphql_field = Field::new(&field.name, type_ref(&field.shape, field.required), move |ctx| {
-            let (shape, key, enums) = (shape.clone(), key.clone(), enums.clone());
+            let resolved = resolved.clone();
             FieldFuture::new(async move {
+                let (shape, key, enums) = &*resolved;
                 let parent = ctx.parent_value.try_downcast_ref::<Value>()?;
-                Ok(parent.get(&key).and_then(|value| output_value(&shape, value, &enums)))
+                Ok(parent.get(key).and_then(|value| output_value(shape, value, enums)))
             })
         });
         if let Some(description) = &field.description {
@@ -471,9 +475,9 @@ fn shown_field(shown: ShownField, runtime: Runtime, enums: Arc<Types>) -> Field 
             let parent = ctx.parent_value.try_downcast_ref::<Value>()?;
             let Some(id) = parent.get("id").and_then(Value::as_str) else { return Ok(None) };
             let row = runtime.stores().queries.get(&table, id).await.map_err(|e| engine_error(e.into()))?;
-            let value = row.as_ref().and_then(|row| row.get(&key)).cloned();
+            let value = row.and_then(|mut row| row.as_object_mut().and_then(|row| row.remove(&key)));
             Ok(match value {
-                Some(value) => output_value(&shape, &value, &enums),
+                Some(value) => owned_output_value(&shape, value, &enums),
                 None if counts => Some(FieldValue::value(0)),
                 None => None,
             })
@@ -720,9 +724,10 @@ fn list_field(spec: &ReadModelSpec, runtime: Runtime, inputs: Arc<Types>) -> Fie
                 })?;
                 let edges: Vec<Value> = page
                     .rows
-                    .iter()
+                    .into_iter()
                     .map(|(id, row)| {
-                        json!({"cursor": Cursor::of(id, row, request.order_by.as_ref()).encode(), "node": row})
+                        let cursor = Cursor::of(&id, &row, request.order_by.as_ref()).encode();
+                        json!({"cursor": cursor, "node": row})
                     })
                     .collect();
                 Ok(Some(FieldValue::owned_any(json!({
@@ -824,7 +829,8 @@ fn changes_field(spec: &ReadModelSpec, runtime: Runtime) -> SubscriptionField {
 /// fields, wrong argument types) carry `extensions.code`:
 /// `BAD_USER_INPUT` when about an argument or variable, else
 /// `GRAPHQL_VALIDATION_FAILED`.
-pub async fn execute(schema: &ApiSchema, request: Request, caller: Caller) -> Response {
+pub async fn execute(schema: &ApiSchema, mut request: Request, caller: Caller) -> Response {
+    schema.documents.prepare(&mut request);
     let mut response = schema.schema.execute(request.data(caller)).await;
     for error in &mut response.errors {
         let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());

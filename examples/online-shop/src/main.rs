@@ -7,6 +7,9 @@ use std::process::ExitCode;
 
 use reventless::App;
 
+#[global_allocator]
+static ALLOCATOR: reventless::Allocator = reventless::Allocator;
+
 fn main() -> ExitCode {
     let (capabilities, _mails) = online_shop::ordering::dev_capabilities();
     let app = online_shop::plugins()
