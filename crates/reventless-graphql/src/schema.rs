@@ -722,19 +722,26 @@ fn list_field(spec: &ReadModelSpec, runtime: Runtime, inputs: Arc<Types>) -> Fie
                     reventless_core::StoreError::Invalid(message) => error("BAD_USER_INPUT", message),
                     other => engine_error(other.into()),
                 })?;
+                // Maps built by hand: `json!` would serialize a copy of every row.
                 let edges: Vec<Value> = page
                     .rows
                     .into_iter()
                     .map(|(id, row)| {
                         let cursor = Cursor::of(&id, &row, request.order_by.as_ref()).encode();
-                        json!({"cursor": cursor, "node": row})
+                        let mut edge = serde_json::Map::with_capacity(2);
+                        edge.insert("cursor".to_string(), Value::String(cursor));
+                        edge.insert("node".to_string(), row);
+                        Value::Object(edge)
                     })
                     .collect();
-                Ok(Some(FieldValue::owned_any(json!({
-                    "edges": edges,
-                    "pageInfo": {"hasNextPage": page.has_next_page, "endCursor": page.end_cursor},
-                    "totalCount": page.total_count,
-                }))))
+                let mut connection = serde_json::Map::with_capacity(3);
+                connection.insert("edges".to_string(), Value::Array(edges));
+                connection.insert(
+                    "pageInfo".to_string(),
+                    json!({"hasNextPage": page.has_next_page, "endCursor": page.end_cursor}),
+                );
+                connection.insert("totalCount".to_string(), Value::from(page.total_count));
+                Ok(Some(FieldValue::owned_any(Value::Object(connection))))
             })
         },
     )

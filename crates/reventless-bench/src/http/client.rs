@@ -19,11 +19,17 @@ use crate::Latencies;
 pub enum Kind {
     /// `GET /health`.
     Health,
-    /// `Ordering_Customer_Register` on a new id per request: `ACCEPTED`.
+    /// `Ordering_Customer_Register` on a new id per request, the values
+    /// written into the query text: `ACCEPTED`.
     Register,
+    /// The same mutation as one document with variables, as GraphQL
+    /// clients send it (the text repeats, the variables change).
+    RegisterVariables,
     /// The 10-row product list on the seeded data: no errors, 10 edges.
     List,
 }
+
+pub const REGISTER_DOCUMENT: &str = "mutation Register($id: ID!, $name: String!, $email: String!) { Ordering_Customer_Register(id: $id, name: $name, email: $email) { status errorCode } }";
 
 pub const LIST_QUERY: &str = "{ Catalog_Products(first: 10) { totalCount edges { node { id name priceCents } } } }";
 
@@ -32,6 +38,7 @@ impl Kind {
         match self {
             Self::Health => "GET /health",
             Self::Register => "mutation Ordering_Customer_Register",
+            Self::RegisterVariables => "mutation … with variables",
             Self::List => "query Catalog_Products(first: 10)",
         }
     }
@@ -53,6 +60,13 @@ impl Kind {
                 );
                 graphql(builder, &query, &[("x-user-id", "bench-user")])
             }
+            Self::RegisterVariables => {
+                // Not the ids of the `Register` phase of the same run.
+                let id = format!("v{run}-{connection}-{n}");
+                let variables =
+                    serde_json::json!({"id": id, "name": format!("Bench {n}"), "email": format!("{id}@example.org")});
+                graphql_with(builder, REGISTER_DOCUMENT, Some(variables), &[("x-user-id", "bench-user")])
+            }
             Self::List => graphql(builder, LIST_QUERY, &[]),
         };
         request.map_err(|e| format!("request: {e}"))
@@ -73,7 +87,9 @@ impl Kind {
             return Err(format!("{}: GraphQL errors: {}", self.name(), text()));
         }
         let fine = match self {
-            Self::Register => answer["data"]["Ordering_Customer_Register"]["status"] == "ACCEPTED",
+            Self::Register | Self::RegisterVariables => {
+                answer["data"]["Ordering_Customer_Register"]["status"] == "ACCEPTED"
+            }
             Self::List => answer["data"]["Catalog_Products"]["edges"].as_array().is_some_and(|edges| edges.len() == 10),
             Self::Health => true,
         };
@@ -86,7 +102,20 @@ pub fn graphql(
     query: &str,
     headers: &[(&str, &str)],
 ) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
-    let body = serde_json::json!({ "query": query }).to_string();
+    graphql_with(builder, query, None, headers)
+}
+
+pub fn graphql_with(
+    builder: hyper::http::request::Builder,
+    query: &str,
+    variables: Option<Value>,
+    headers: &[(&str, &str)],
+) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
+    let body = match variables {
+        Some(variables) => serde_json::json!({ "query": query, "variables": variables }),
+        None => serde_json::json!({ "query": query }),
+    }
+    .to_string();
     let mut builder =
         builder.method(Method::POST).uri("/graphql").header(hyper::header::CONTENT_TYPE, "application/json");
     for (name, value) in headers {

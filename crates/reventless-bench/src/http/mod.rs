@@ -2,7 +2,7 @@
 //! shop's dev server (`online-shop dev`, a child process; SQLite NORMAL in a
 //! fresh directory, or `--memory`) is driven over HTTP/1.1 keep-alive with
 //! 1 and 64 connections: `GET /health`, `Ordering_Customer_Register`
-//! mutations on new ids, and the 10-row product list — all on the same
+//! mutations on new ids (values in the query text, and as variables), and the 10-row product list — all on the same
 //! server in the same run, each line divided by `/health` at the same
 //! connection count. Any failed request fails the run.
 mod client;
@@ -62,7 +62,7 @@ pub async fn run(options: Options) -> Result<(), String> {
         |error: String, shop: &ShopServer| format!("{error}\nlast lines of the server's log:\n{}", shop.log_tail());
     seed(address).await.map_err(|e| with_log(e, &shop))?;
     // Unmeasured warm-up of every path (first-use allocations, page cache).
-    for kind in [Kind::Health, Kind::Register, Kind::List] {
+    for kind in [Kind::Health, Kind::Register, Kind::RegisterVariables, Kind::List] {
         client::drive(address, kind, "warm", 4, Duration::from_millis(500)).await.map_err(|e| with_log(e, &shop))?;
     }
     let (backend, synchronous) = if options.memory { ("memory", "-") } else { ("sqlite", "NORMAL") };
@@ -79,7 +79,7 @@ pub async fn run(options: Options) -> Result<(), String> {
     }
     for connections in [1, 64] {
         let mut health = 0.0;
-        for kind in [Kind::Health, Kind::Register, Kind::List] {
+        for kind in [Kind::Health, Kind::Register, Kind::RegisterVariables, Kind::List] {
             let client_before = cpu::client_ticks();
             let server_before = cpu::server_ticks(shop.pid());
             let started = Instant::now();
