@@ -1,6 +1,7 @@
 //! The Lambda's HTTPS client trusts the system bundle's usable roots.
 #![allow(clippy::unwrap_used)] // tests report failures by panicking
 use reventless_aws::lambda::usable_roots;
+use rustls_pki_types::pem::PemObject;
 
 #[test]
 fn the_system_bundle_yields_trust_anchors_and_garbage_yields_none() {
@@ -8,14 +9,29 @@ fn the_system_bundle_yields_trust_anchors_and_garbage_yields_none() {
         .iter()
         .find_map(|path| std::fs::read(path).ok())
         .expect("a CA bundle (Debian: ca-certificates)");
-    let usable = usable_roots(&bundle).unwrap();
+    let usable = usable_roots(&bundle).unwrap().into_owned();
     let text = String::from_utf8(usable.clone()).unwrap();
     let count = text.matches("BEGIN CERTIFICATE").count();
     assert!(count > 50, "{count} roots");
+    // The same certificates as the TLS layer's own PEM reader finds usable.
+    let by_rustls = rustls_pki_types::CertificateDer::pem_slice_iter(&bundle)
+        .filter_map(Result::ok)
+        .filter(|der| webpki::anchor_from_trusted_cert(der).is_ok())
+        .count();
+    assert_eq!(count, by_rustls);
     // What we hand to the TLS layer parses again, every certificate of it.
-    assert_eq!(usable_roots(&usable).unwrap(), usable);
+    assert_eq!(usable_roots(&usable).unwrap().as_ref(), usable.as_slice());
     assert_eq!(usable_roots(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), None);
     assert_eq!(usable_roots(b"not pem at all"), None);
+    // A bad certificate is left out and the good ones kept, whatever the line length.
+    let (begin, end) = ("-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----");
+    let body: String = text[begin.len()..text.find(end).unwrap()].split_whitespace().collect();
+    // Lines of 50 characters (not whole base64 quanta) and CRLF line ends.
+    let lines: Vec<&str> = body.as_bytes().chunks(50).map(|chunk| std::str::from_utf8(chunk).unwrap()).collect();
+    let rewrapped = format!("{begin}\r\n{}\r\n{end}", lines.join("\r\n"));
+    let mixed = format!("{begin}\nAAAA\n{end}\n{rewrapped}\n");
+    let kept = usable_roots(mixed.as_bytes()).unwrap().into_owned();
+    assert_eq!(String::from_utf8(kept).unwrap().matches("BEGIN CERTIFICATE").count(), 1);
 }
 
 #[tokio::test]

@@ -127,8 +127,12 @@ async fn run(args: &Args) -> Result<(), String> {
     });
     let plugin_env = vec![
         ("REVENTLESS_CONFIG", config.to_string()),
+        // What Lambda sets for every function (its role's session, its region).
         ("AWS_ACCESS_KEY_ID", "cold".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "start".to_string()),
+        ("AWS_SESSION_TOKEN", "session".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_DEFAULT_REGION", "us-east-1".to_string()),
     ];
     let plugin = measure(&args.plugin, &plugin_env, args.runs).await?;
     let echo = measure(&args.echo, &[], args.runs).await?;

@@ -6,6 +6,7 @@ mod config;
 pub mod discovery;
 mod events;
 mod hooks;
+mod https_client;
 pub mod logging;
 pub mod replay;
 pub mod schedules;
@@ -33,6 +34,16 @@ const CA_BUNDLES: [&str; 3] =
 pub async fn sdk_config() -> aws_config::SdkConfig {
     use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    // Lambda puts the credentials and the region in the environment, the
+    // first source of each default chain; naming them skips building the
+    // rest of the chains (an STS client, profile files, IMDS) at every cold start.
+    let has = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
+    if has("AWS_ACCESS_KEY_ID") && has("AWS_SECRET_ACCESS_KEY") {
+        loader = loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
+    }
+    if let Some(region) = std::env::var("AWS_REGION").ok().filter(|region| !region.is_empty()) {
+        loader = loader.region(aws_config::Region::new(region));
+    }
     let chosen = std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some();
     match trust_roots(chosen, &CA_BUNDLES.map(std::path::Path::new)) {
         TrustRoots::Environment => {}
@@ -44,7 +55,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
                         .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
                         .tls_context(context)
                         .build_https();
-                    loader = loader.http_client(client);
+                    loader = loader.http_client(https_client::without_warm_up(client));
                 }
                 Err(error) => tracing::warn!(
                     bundle = %path.display(), %error,
@@ -86,10 +97,17 @@ pub fn trust_roots(environment: bool, bundles: &[&std::path::Path]) -> TrustRoot
     for path in bundles {
         match std::fs::read(path) {
             Err(error) => tried.push((path.to_path_buf(), format!("cannot read it: {error}"))),
-            Ok(bundle) => match usable_roots(&bundle) {
-                Some(pem) => return TrustRoots::Bundle { path: path.to_path_buf(), pem },
-                None => tried.push((path.to_path_buf(), "it holds no usable certificate".to_string())),
-            },
+            Ok(bundle) => {
+                // Some(None): every certificate is usable, the bundle is kept as read.
+                let filtered = usable_roots(&bundle).map(|usable| match usable {
+                    std::borrow::Cow::Borrowed(_) => None,
+                    std::borrow::Cow::Owned(pem) => Some(pem),
+                });
+                match filtered {
+                    Some(pem) => return TrustRoots::Bundle { path: path.to_path_buf(), pem: pem.unwrap_or(bundle) },
+                    None => tried.push((path.to_path_buf(), "it holds no usable certificate".to_string())),
+                }
+            }
         }
     }
     TrustRoots::Fallback { tried }
@@ -97,25 +115,62 @@ pub fn trust_roots(environment: bool, bundles: &[&std::path::Path]) -> TrustRoot
 
 /// The certificates of a PEM bundle that can serve as trust anchors, as PEM
 /// again (the TLS layer refuses a bundle holding one it cannot parse, as a
-/// panic); None when none can.
-pub fn usable_roots(bundle: &[u8]) -> Option<Vec<u8>> {
-    use base64::Engine;
+/// panic): the bundle itself when every certificate can, None when none
+/// can. Certificates are public: they are decoded line by line with the
+/// plain base64 decoder, not the constant-time one of the PEM reader, and
+/// the bundle is not copied when nothing is left out — together a tenth of
+/// a cold start (docs/benchmarks.md).
+pub fn usable_roots(bundle: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
     use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    let mut pem = Vec::new();
-    for der in CertificateDer::pem_slice_iter(bundle).filter_map(Result::ok) {
-        if webpki::anchor_from_trusted_cert(&der).is_err() {
-            continue;
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let (begin, end) = (memchr::memmem::Finder::new(BEGIN), memchr::memmem::Finder::new(END));
+    let mut usable: Vec<&[u8]> = Vec::new();
+    let mut left_out = false;
+    let mut der = Vec::with_capacity(4096);
+    let mut rest = bundle;
+    while let Some(start) = begin.find(rest) {
+        let section = &rest[start..];
+        let Some(length) = end.find(section).map(|at| at + END.len()) else { break };
+        let decoded = decode_pem_body(&section[BEGIN.len()..length - END.len()], &mut der);
+        if decoded && webpki::anchor_from_trusted_cert(&CertificateDer::from(der.as_slice())).is_ok() {
+            usable.push(&section[..length]);
+        } else {
+            left_out = true;
         }
-        let encoded = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-        pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
-        for line in encoded.as_bytes().chunks(64) {
-            pem.extend_from_slice(line);
-            pem.push(b'\n');
-        }
-        pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
+        rest = &section[length..];
     }
-    (!pem.is_empty()).then_some(pem)
+    if usable.is_empty() {
+        return None;
+    }
+    if !left_out {
+        return Some(std::borrow::Cow::Borrowed(bundle));
+    }
+    let mut pem = Vec::with_capacity(bundle.len());
+    for section in usable {
+        pem.extend_from_slice(section);
+        pem.push(b'\n');
+    }
+    Some(std::borrow::Cow::Owned(pem))
+}
+
+/// Decodes a PEM body into `der`: line by line (lines of whole base64
+/// quanta, as PEM writes them), else the body without its whitespace.
+fn decode_pem_body(body: &[u8], der: &mut Vec<u8>) -> bool {
+    use base64::Engine;
+    let engine = &base64::engine::general_purpose::STANDARD;
+    der.clear();
+    let by_lines = body
+        .split(|byte| *byte == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|line| !line.is_empty())
+        .try_for_each(|line| engine.decode_vec(line, der).map(|_| ()));
+    if by_lines.is_ok() {
+        return true;
+    }
+    der.clear();
+    let compact: Vec<u8> = body.iter().copied().filter(|byte| !byte.is_ascii_whitespace()).collect();
+    engine.decode_vec(compact, der).is_ok()
 }
 
 /// Runs the plugin as a Lambda function until the runtime stops it.
