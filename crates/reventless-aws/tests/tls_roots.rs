@@ -32,6 +32,26 @@ fn the_system_bundle_yields_trust_anchors_and_garbage_yields_none() {
     let mixed = format!("{begin}\nAAAA\n{end}\n{rewrapped}\n");
     let kept = usable_roots(mixed.as_bytes()).unwrap().into_owned();
     assert_eq!(String::from_utf8(kept).unwrap().matches("BEGIN CERTIFICATE").count(), 1);
+    // A bundle that reads cleanly is passed on as it is (no copy)...
+    assert!(matches!(usable_roots(&usable), Some(std::borrow::Cow::Borrowed(_))));
+    // ...and whatever else a bundle holds, what is passed on parses cleanly
+    // and completely (the TLS layer panics otherwise).
+    let good = String::from_utf8(usable_roots(rewrapped.as_bytes()).unwrap().into_owned()).unwrap();
+    let body = &good[begin.len() + 1..good.find(end).unwrap()];
+    for bundle in [
+        format!("{good}{begin}\nMIIB"),
+        format!("{good}{begin}{end}\n"),
+        format!("{good}{begin}\nAA==\nAAAA\n{end}\n"),
+        format!("{good}-----BEGIN X509 CRL-----\n!!!\n-----END X509 CRL-----\n"),
+        format!("{begin} junk\n{body}{end}\n"),
+        format!("{begin}\n  {body}{end}\n"),
+        format!("{begin}\n{}{end}\n", body.trim_end()),
+        format!("# {begin}\n{body}{end}\n"),
+    ] {
+        let Some(pem) = usable_roots(bundle.as_bytes()) else { continue };
+        let parsed: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&pem).collect();
+        assert!(!parsed.is_empty() && parsed.iter().all(Result::is_ok), "{bundle}");
+    }
 }
 
 #[tokio::test]

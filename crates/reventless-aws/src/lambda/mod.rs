@@ -98,12 +98,12 @@ pub fn trust_roots(environment: bool, bundles: &[&std::path::Path]) -> TrustRoot
         match std::fs::read(path) {
             Err(error) => tried.push((path.to_path_buf(), format!("cannot read it: {error}"))),
             Ok(bundle) => {
-                // Some(None): every certificate is usable, the bundle is kept as read.
-                let filtered = usable_roots(&bundle).map(|usable| match usable {
+                // Some(None): the bundle can be passed on as read.
+                let usable = usable_roots(&bundle).map(|pem| match pem {
                     std::borrow::Cow::Borrowed(_) => None,
                     std::borrow::Cow::Owned(pem) => Some(pem),
                 });
-                match filtered {
+                match usable {
                     Some(pem) => return TrustRoots::Bundle { path: path.to_path_buf(), pem: pem.unwrap_or(bundle) },
                     None => tried.push((path.to_path_buf(), "it holds no usable certificate".to_string())),
                 }
@@ -113,64 +113,141 @@ pub fn trust_roots(environment: bool, bundles: &[&std::path::Path]) -> TrustRoot
     TrustRoots::Fallback { tried }
 }
 
-/// The certificates of a PEM bundle that can serve as trust anchors, as PEM
-/// again (the TLS layer refuses a bundle holding one it cannot parse, as a
-/// panic): the bundle itself when every certificate can, None when none
-/// can. Certificates are public: they are decoded line by line with the
-/// plain base64 decoder, not the constant-time one of the PEM reader, and
-/// the bundle is not copied when nothing is left out — together a tenth of
-/// a cold start (docs/benchmarks.md).
+/// The certificates of a PEM bundle that can serve as trust anchors, as
+/// canonical PEM (the TLS layer panics on a bundle holding anything it
+/// cannot parse, so only checked certificate sections are passed on: BEGIN
+/// line, base64 lines, END line); the bundle itself when it holds nothing
+/// else than such sections and text without PEM markers between them (no
+/// copy: the usual case); None when no certificate can serve. Certificates
+/// are public: they are decoded with the plain base64 decoder, not the
+/// constant-time one of the PEM reader (a tenth of a cold start,
+/// docs/benchmarks.md).
 pub fn usable_roots(bundle: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+    match read_roots(bundle, None) {
+        Roots { usable: false, .. } => None,
+        Roots { pristine: true, .. } => Some(std::borrow::Cow::Borrowed(bundle)),
+        Roots { pristine: false, .. } => {
+            let mut pem = Vec::with_capacity(bundle.len());
+            read_roots(bundle, Some(&mut pem));
+            Some(std::borrow::Cow::Owned(pem))
+        }
+    }
+}
+
+/// What [`read_roots`] found: whether any certificate can serve, and
+/// whether the PEM reader reads the bundle exactly as we did.
+struct Roots {
+    usable: bool,
+    pristine: bool,
+}
+
+/// Reads the certificate sections of `bundle`, writing the usable ones as
+/// canonical PEM to `pem` when given.
+fn read_roots(bundle: &[u8], mut pem: Option<&mut Vec<u8>>) -> Roots {
     use rustls_pki_types::CertificateDer;
     const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
     const END: &[u8] = b"-----END CERTIFICATE-----";
-    let (begin, end) = (memchr::memmem::Finder::new(BEGIN), memchr::memmem::Finder::new(END));
-    let mut usable: Vec<&[u8]> = Vec::new();
-    let mut left_out = false;
+    const MARKER: &[u8] = b"-----";
+    let (begin, end, marker) =
+        (memchr::memmem::Finder::new(BEGIN), memchr::memmem::Finder::new(END), memchr::memmem::Finder::new(MARKER));
+    let line_break = |byte: &u8| *byte == b'\n' || *byte == b'\r';
     let mut der = Vec::with_capacity(4096);
+    let mut lines = Vec::new();
+    let mut found = Roots { usable: false, pristine: true };
     let mut rest = bundle;
+    let mut previous: Option<u8> = None;
     while let Some(start) = begin.find(rest) {
-        let section = &rest[start..];
-        let Some(length) = end.find(section).map(|at| at + END.len()) else { break };
-        let decoded = decode_pem_body(&section[BEGIN.len()..length - END.len()], &mut der);
-        if decoded && webpki::anchor_from_trusted_cert(&CertificateDer::from(der.as_slice())).is_ok() {
-            usable.push(&section[..length]);
-        } else {
-            left_out = true;
+        // As the PEM reader reads it: markers at line starts, nothing but
+        // spaces after BEGIN, no other PEM marker between sections.
+        found.pristine &= marker.find(&rest[..start]).is_none();
+        let before = if start == 0 { previous } else { Some(rest[start - 1]) };
+        found.pristine &= before.is_none_or(|byte| line_break(&byte));
+        let after_begin = &rest[start + BEGIN.len()..];
+        let Some(body_length) = end.find(after_begin) else {
+            found.pristine = false;
+            break;
+        };
+        let body = &after_begin[..body_length];
+        let first_line = body.split(line_break).next().unwrap_or_default();
+        found.pristine &= first_line.iter().all(|byte| *byte == b' ') && body.last().is_some_and(line_break);
+        let read = read_pem_body(body, &mut der, &mut lines);
+        let usable =
+            read != Body::Invalid && webpki::anchor_from_trusted_cert(&CertificateDer::from(der.as_slice())).is_ok();
+        found.pristine &= usable && read == Body::AsWritten;
+        found.usable |= usable;
+        if let (true, Some(pem)) = (usable, pem.as_deref_mut()) {
+            write_section(pem, read, &lines, &der);
         }
-        rest = &section[length..];
+        rest = &after_begin[body_length + END.len()..];
+        previous = END.last().copied();
     }
-    if usable.is_empty() {
-        return None;
-    }
-    if !left_out {
-        return Some(std::borrow::Cow::Borrowed(bundle));
-    }
-    let mut pem = Vec::with_capacity(bundle.len());
-    for section in usable {
-        pem.extend_from_slice(section);
-        pem.push(b'\n');
-    }
-    Some(std::borrow::Cow::Owned(pem))
+    found.pristine &= marker.find(rest).is_none();
+    found
 }
 
-/// Decodes a PEM body into `der`: line by line (lines of whole base64
-/// quanta, as PEM writes them), else the body without its whitespace.
-fn decode_pem_body(body: &[u8], der: &mut Vec<u8>) -> bool {
+/// How a PEM body was read.
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum Body {
+    /// Lines of base64 characters only (the PEM reader's lines end at CR or LF).
+    AsWritten,
+    /// Lines of whole base64 quanta once their surrounding whitespace is trimmed.
+    Trimmed,
+    /// Base64 in another layout: decoded as a whole.
+    Compacted,
+    Invalid,
+}
+
+/// Decodes a PEM body into `der`, keeping its lines in `lines`. Lines of
+/// whole base64 quanta with padding only at the end (as PEM writes them)
+/// are decoded one by one; any other layout as a whole.
+fn read_pem_body<'a>(body: &'a [u8], der: &mut Vec<u8>, lines: &mut Vec<&'a [u8]>) -> Body {
     use base64::Engine;
     let engine = &base64::engine::general_purpose::STANDARD;
-    der.clear();
-    let by_lines = body
-        .split(|byte| *byte == b'\n')
-        .map(<[u8]>::trim_ascii)
-        .filter(|line| !line.is_empty())
-        .try_for_each(|line| engine.decode_vec(line, der).map(|_| ()));
-    if by_lines.is_ok() {
-        return true;
+    let split = || body.split(|byte| *byte == b'\n' || *byte == b'\r');
+    let decode = |lines: &[&[u8]], der: &mut Vec<u8>| {
+        der.clear();
+        let last = lines.len().saturating_sub(1);
+        let regular = lines
+            .iter()
+            .enumerate()
+            .all(|(index, line)| line.len() % 4 == 0 && (index == last || !line.contains(&b'=')));
+        // The decoder refuses whitespace: raw lines that decode hold none.
+        regular && lines.iter().all(|line| engine.decode_vec(line, der).is_ok()) && !der.is_empty()
+    };
+    lines.clear();
+    lines.extend(split().filter(|line| !line.is_empty()));
+    if decode(lines, der) {
+        return Body::AsWritten;
+    }
+    lines.clear();
+    lines.extend(split().map(<[u8]>::trim_ascii).filter(|line| !line.is_empty()));
+    if decode(lines, der) {
+        return Body::Trimmed;
     }
     der.clear();
     let compact: Vec<u8> = body.iter().copied().filter(|byte| !byte.is_ascii_whitespace()).collect();
-    engine.decode_vec(compact, der).is_ok()
+    if engine.decode_vec(compact, der).is_err() || der.is_empty() {
+        return Body::Invalid;
+    }
+    Body::Compacted
+}
+
+/// One certificate as canonical PEM: its lines as read, or its DER encoded again in lines of 64.
+fn write_section(pem: &mut Vec<u8>, read: Body, lines: &[&[u8]], der: &[u8]) {
+    use base64::Engine;
+    pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
+    if read == Body::Compacted {
+        for chunk in base64::engine::general_purpose::STANDARD.encode(der).as_bytes().chunks(64) {
+            pem.extend_from_slice(chunk);
+            pem.push(b'\n');
+        }
+    } else {
+        for line in lines {
+            pem.extend_from_slice(line);
+            pem.push(b'\n');
+        }
+    }
+    pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
 }
 
 /// Runs the plugin as a Lambda function until the runtime stops it.
