@@ -36,7 +36,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     // Lambda puts the credentials and the region in the environment, the
     // first source of each default chain; naming them skips building the
-    // rest of the chains (an STS client, profile files, IMDS) at every cold start.
+    // rest of the chains (an STS client for web identity, IMDS) at every cold start.
     let has = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
     if has("AWS_ACCESS_KEY_ID") && has("AWS_SECRET_ACCESS_KEY") {
         loader = loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
