@@ -121,6 +121,8 @@ async fn two_project_directories_deploy_into_one_stage_and_an_order_needs_both()
     gateway.add_product(&merchandiser, "p1").await;
 
     let deployed_second = deploy(&cloud, second.clone(), &second_binaries, &progress).await.unwrap();
+    // The gateway reads the registry at most every REGISTRY_TTL: Ordering shows once that has passed.
+    tokio::time::sleep(reventless_aws::gateway::REGISTRY_TTL).await;
     assert_eq!(deployed_second.graphql_url, deployed.graphql_url, "one stage, one gateway");
     eprintln!("both directories deployed after {:?}", started.elapsed());
 
